@@ -1,0 +1,33 @@
+//===- Passes.h - attnres conversion passes ---------------------*- C++ -*-===//
+//
+// Declares the lowerings out of the attnres dialect and their patterns.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_CONVERSION_PASSES_H
+#define ATTNRES_CONVERSION_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class RewritePatternSet;
+
+namespace attnres {
+
+#define GEN_PASS_DECL
+#include "attnres/Conversion/Passes.h.inc"
+
+/// Adds the patterns that lower attnres ops to linalg on tensors.
+void populateAttnResToLinalgPatterns(RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "attnres/Conversion/Passes.h.inc"
+
+} // namespace attnres
+} // namespace mlir
+
+#endif // ATTNRES_CONVERSION_PASSES_H

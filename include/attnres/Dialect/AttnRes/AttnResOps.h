@@ -1,0 +1,22 @@
+//===- AttnResOps.h - AttnRes operations ------------------------*- C++ -*-===//
+//
+// Declares the operations of the attnres dialect generated from AttnResOps.td.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_DIALECT_ATTNRES_ATTNRESOPS_H
+#define ATTNRES_DIALECT_ATTNRES_ATTNRESOPS_H
+
+#include "attnres/Dialect/AttnRes/AttnResDialect.h"
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
+#include "mlir/Interfaces/InferTypeOpInterface.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#define GET_OP_CLASSES
+#include "attnres/Dialect/AttnRes/AttnResOps.h.inc"
+
+#endif // ATTNRES_DIALECT_ATTNRES_ATTNRESOPS_H

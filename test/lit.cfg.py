@@ -1,0 +1,38 @@
+# lit configuration for the attnres tests.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+from lit.llvm.subst import ToolSubst
+
+config.name = "ATTNRES"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.attnres_obj_root, "test")
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+config.substitutions.append(("%python", config.python_executable))
+config.substitutions.append(("%llvm_lib_dir", config.llvm_lib_dir))
+
+llvm_config.use_default_substitutions()
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+
+# Our tools first, then LLVM 22's FileCheck, not, mlir-runner.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.attnres_tools_dir, append_path=True)
+
+tools = [
+    ToolSubst("attnres-opt", unresolved="fatal"),
+    ToolSubst("mlir-runner", unresolved="fatal"),
+]
+llvm_config.add_tool_substitutions(
+    tools, [config.attnres_tools_dir, config.llvm_tools_dir])
+
+# ptxas serializes GPU kernels for gpu-module-to-binary; the CUDA toolkit is
+# part of the supported set-up, so its absence is a configuration error.
+if config.cuda_bin_dir:
+    llvm_config.with_environment("PATH", config.cuda_bin_dir, append_path=True)
+    config.available_features.add("ptxas")
