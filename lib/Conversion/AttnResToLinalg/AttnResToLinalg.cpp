@@ -77,7 +77,8 @@ struct FeatureSpace {
     Value count = getValueOrCreateConstantIndexOp(b, loc, fullSizes.back());
     Value asInt = arith::IndexCastUIOp::create(b, loc, b.getI64Type(), count);
     Value asFloat = arith::UIToFPOp::create(b, loc, computeType, asInt);
-    Value one = arith::ConstantOp::create(b, loc, b.getFloatAttr(computeType, 1));
+    Value one =
+        arith::ConstantOp::create(b, loc, b.getFloatAttr(computeType, 1));
     return arith::DivFOp::create(b, loc, one, asFloat);
   }
 
@@ -132,9 +133,8 @@ struct RMSNormToLinalg : OpConversionPattern<RMSNormOp> {
             [&](OpBuilder &b, Location l, ValueRange args) {
               Value x = space.extend(b, l, args[0]);
               Value sq = arith::MulFOp::create(b, l, x, x);
-              linalg::YieldOp::create(b, l,
-                                      arith::AddFOp::create(b, l, args[1], sq)
-                                          .getResult());
+              linalg::YieldOp::create(
+                  b, l, arith::AddFOp::create(b, l, args[1], sq).getResult());
             })
             .getResult(0);
 
@@ -186,8 +186,9 @@ struct BlockAttnResToLinalg : OpConversionPattern<BlockAttnResOp> {
             SmallVector<AffineMap>(3, rewriter.getMultiDimIdentityMap(1)),
             space.parallelIterators(1),
             [&](OpBuilder &b, Location l, ValueRange args) {
-              Value wg = arith::MulFOp::create(b, l, space.extend(b, l, args[0]),
-                                               space.extend(b, l, args[1]));
+              Value wg =
+                  arith::MulFOp::create(b, l, space.extend(b, l, args[0]),
+                                        space.extend(b, l, args[1]));
               linalg::YieldOp::create(b, l, wg);
             })
             .getResult(0);
@@ -268,8 +269,8 @@ struct BlockAttnResToLinalg : OpConversionPattern<BlockAttnResOp> {
             [&](OpBuilder &b, Location l, ValueRange args) {
               Value acc;
               for (size_t i = 0; i < numSources; ++i) {
-                Value term = arith::MulFOp::create(
-                    b, l, args[numSources + i], space.extend(b, l, args[i]));
+                Value term = arith::MulFOp::create(b, l, args[numSources + i],
+                                                   space.extend(b, l, args[i]));
                 acc = acc ? arith::AddFOp::create(b, l, acc, term).getResult()
                           : term;
               }

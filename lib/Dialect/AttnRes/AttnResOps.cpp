@@ -8,8 +8,8 @@
 #include "attnres/Dialect/AttnRes/AttnResOps.h"
 
 #include "mlir/IR/Builders.h"
-#include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallString.h"
 
 using namespace mlir;
 using namespace mlir::attnres;
@@ -77,8 +77,8 @@ parseSourceTypes(OpAsmParser &parser,
   return success();
 }
 
-static void printSourceTypes(OpAsmPrinter &printer, Operation *,
-                             OperandRange, TypeRange, Type resultType) {
+static void printSourceTypes(OpAsmPrinter &printer, Operation *, OperandRange,
+                             TypeRange, Type resultType) {
   printer << resultType;
 }
 

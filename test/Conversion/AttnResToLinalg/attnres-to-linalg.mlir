@@ -1,0 +1,104 @@
+// RUN: attnres-opt %s --split-input-file --attnres-to-linalg | FileCheck %s
+
+// CHECK-DAG:   #[[FULL:.+]] = affine_map<(d0, d1, d2) -> (d0, d1, d2)>
+// CHECK-DAG:   #[[TOKEN:.+]] = affine_map<(d0, d1, d2) -> (d0, d1)>
+// CHECK-DAG:   #[[FEATURE:.+]] = affine_map<(d0, d1, d2) -> (d2)>
+// CHECK-LABEL: func.func @rms_norm
+// CHECK-SAME:    (%[[X:.+]]: tensor<2x4x8xf32>, %[[G:.+]]: tensor<8xf32>)
+// CHECK:         %[[ZERO:.+]] = linalg.fill
+// CHECK:         %[[SS:.+]] = linalg.generic
+// CHECK-SAME:      indexing_maps = [#[[FULL]], #[[TOKEN]]]
+// CHECK-SAME:      iterator_types = ["parallel", "parallel", "reduction"]
+// CHECK-SAME:      ins(%[[X]] : tensor<2x4x8xf32>) outs(%[[ZERO]] : tensor<2x4xf32>)
+// CHECK:           %[[SQ:.+]] = arith.mulf %[[IN:.+]], %[[IN]] : f32
+// CHECK:           arith.addf %{{.+}}, %[[SQ]] : f32
+// CHECK:         %[[EPS:.+]] = arith.constant 9.99999974E-6 : f32
+// CHECK:         %[[Y:.+]] = linalg.generic
+// CHECK-SAME:      indexing_maps = [#[[FULL]], #[[TOKEN]], #[[FEATURE]], #[[FULL]]]
+// CHECK-SAME:      iterator_types = ["parallel", "parallel", "parallel"]
+// CHECK-SAME:      ins(%[[X]], %[[SS]], %[[G]] :
+// CHECK:           arith.addf %{{.+}}, %[[EPS]] : f32
+// CHECK:           math.rsqrt
+// CHECK:         return %[[Y]]
+// CHECK-NOT:     attnres.
+func.func @rms_norm(%x: tensor<2x4x8xf32>, %g: tensor<8xf32>) -> tensor<2x4x8xf32> {
+  %y = attnres.rms_norm %x, %g epsilon = 1.0e-05 : tensor<2x4x8xf32>, tensor<8xf32>
+  return %y : tensor<2x4x8xf32>
+}
+
+// -----
+
+// Half-precision inputs accumulate in f32 and round once.
+
+// CHECK-LABEL: func.func @rms_norm_bf16_dynamic
+// CHECK-SAME:    (%[[X:.+]]: tensor<?x?xbf16>, %[[G:.+]]: tensor<?xbf16>)
+// CHECK-DAG:     %[[ROWS:.+]] = tensor.dim %[[X]], %c0
+// CHECK-DAG:     %[[COLS:.+]] = tensor.dim %[[X]], %c1
+// CHECK:         tensor.empty(%[[ROWS]]) : tensor<?xf32>
+// CHECK:         linalg.generic
+// CHECK:           arith.extf %{{.+}} : bf16 to f32
+// CHECK:         arith.index_castui %[[COLS]] : index to i64
+// CHECK:         tensor.empty(%[[ROWS]], %[[COLS]]) : tensor<?x?xbf16>
+// CHECK:         linalg.generic
+// CHECK:           arith.truncf %{{.+}} : f32 to bf16
+// CHECK-NEXT:      linalg.yield %{{.+}} : bf16
+func.func @rms_norm_bf16_dynamic(%x: tensor<?x?xbf16>, %g: tensor<?xbf16>) -> tensor<?x?xbf16> {
+  %y = attnres.rms_norm %x, %g epsilon = 1.0e-05 : tensor<?x?xbf16>, tensor<?xbf16>
+  return %y : tensor<?x?xbf16>
+}
+
+// -----
+
+// CHECK-DAG:   #[[VEC:.+]] = affine_map<(d0) -> (d0)>
+// CHECK-DAG:   #[[FULL:.+]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG:   #[[FEATURE:.+]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-DAG:   #[[TOKEN:.+]] = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL: func.func @block_attn_res
+// CHECK-SAME:    (%[[A:[^:]+]]: tensor<4x8xf32>, %[[B:[^:]+]]: tensor<4x8xf32>, %[[W:[^:]+]]: tensor<8xf32>, %[[G:[^:]+]]: tensor<8xf32>)
+// The key norm weight folds into the query once.
+// CHECK:         %[[WG:.+]] = linalg.generic {{{.*}}iterator_types = ["parallel"]} ins(%[[W]], %[[G]] :
+// One pass per source yields its sum of squares and its query dot product.
+// CHECK:         %[[RA:.+]]:2 = linalg.generic
+// CHECK-SAME:      indexing_maps = [#[[FULL]], #[[FEATURE]], #[[TOKEN]], #[[TOKEN]]]
+// CHECK-SAME:      iterator_types = ["parallel", "reduction"]
+// CHECK-SAME:      ins(%[[A]], %[[WG]] :
+// CHECK:         %[[RB:.+]]:2 = linalg.generic
+// CHECK-SAME:      ins(%[[B]], %[[WG]] :
+// The softmax over depth subtracts the maximum logit before exp.
+// CHECK:         %[[ALPHA:.+]]:2 = linalg.generic
+// CHECK-SAME:      iterator_types = ["parallel"]
+// CHECK-SAME:      ins(%[[RA]]#0, %[[RB]]#0, %[[RA]]#1, %[[RB]]#1 :
+// CHECK:           %[[SA:.+]] = math.rsqrt
+// CHECK:           %[[LA:.+]] = arith.mulf %{{.+}}, %[[SA]] : f32
+// CHECK:           %[[SB:.+]] = math.rsqrt
+// CHECK:           %[[LB:.+]] = arith.mulf %{{.+}}, %[[SB]] : f32
+// CHECK:           %[[MAX:.+]] = arith.maximumf %[[LA]], %[[LB]] : f32
+// CHECK:           arith.subf %[[LA]], %[[MAX]] : f32
+// CHECK:           math.exp
+// CHECK:           arith.subf %[[LB]], %[[MAX]] : f32
+// CHECK:           math.exp
+// CHECK:           arith.divf
+// CHECK:           arith.divf
+// CHECK:         %[[H:.+]] = linalg.generic
+// CHECK-SAME:      indexing_maps = [#[[FULL]], #[[FULL]], #[[TOKEN]], #[[TOKEN]], #[[FULL]]]
+// CHECK-SAME:      ins(%[[A]], %[[B]], %[[ALPHA]]#0, %[[ALPHA]]#1 :
+// CHECK:         return %[[H]]
+func.func @block_attn_res(%a: tensor<4x8xf32>, %b: tensor<4x8xf32>, %w: tensor<8xf32>,
+                          %g: tensor<8xf32>) -> tensor<4x8xf32> {
+  %h = attnres.block_attn_res %a, %b query %w key_norm %g epsilon = 1.0e-06 : tensor<4x8xf32>, tensor<8xf32>
+  return %h : tensor<4x8xf32>
+}
+
+// -----
+
+// A rank-1 source is a single token: the per-token values are 0-d tensors.
+
+// CHECK-LABEL: func.func @block_attn_res_single_token
+// CHECK:         linalg.generic {{{.*}}iterator_types = ["reduction"]}
+// CHECK-SAME:      outs(%{{.+}}, %{{.+}} : tensor<f32>, tensor<f32>)
+// CHECK:         linalg.generic {{{.*}}iterator_types = []}
+// CHECK-NOT:     attnres.block_attn_res
+func.func @block_attn_res_single_token(%a: tensor<8xf32>, %b: tensor<8xf32>, %w: tensor<8xf32>) -> tensor<8xf32> {
+  %h = attnres.block_attn_res %a, %b query %w key_norm %w epsilon = 1.0e-06 : tensor<8xf32>, tensor<8xf32>
+  return %h : tensor<8xf32>
+}

@@ -1,0 +1,153 @@
+// RUN: attnres-opt %s --split-input-file --verify-diagnostics
+
+// Every verifier error of the attnres ops, each with its location.
+
+func.func @rms_norm_weight_size(%x: tensor<2x64xf32>, %g: tensor<32xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.rms_norm' op expects weight of size 64 (the last dimension of input), got 32}}
+  %y = attnres.rms_norm %x, %g epsilon = 1.0e-05 : tensor<2x64xf32>, tensor<32xf32>
+  return %y : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @rms_norm_scalar(%x: tensor<f32>, %g: tensor<1xf32>) -> tensor<f32> {
+  // expected-error@+1 {{'attnres.rms_norm' op requires input of rank >= 1 (the last axis is the feature axis), got 'tensor<f32>'}}
+  %y = attnres.rms_norm %x, %g epsilon = 1.0e-05 : tensor<f32>, tensor<1xf32>
+  return %y : tensor<f32>
+}
+
+// -----
+
+func.func @rms_norm_negative_epsilon(%x: tensor<2x64xf32>, %g: tensor<64xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.rms_norm' op requires a finite, non-negative epsilon, got -0.5}}
+  %y = attnres.rms_norm %x, %g epsilon = -0.5 : tensor<2x64xf32>, tensor<64xf32>
+  return %y : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @rms_norm_nan_epsilon(%x: tensor<2x64xf32>, %g: tensor<64xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.rms_norm' op requires a finite, non-negative epsilon, got NaN}}
+  %y = attnres.rms_norm %x, %g epsilon = 0x7FC00000 : tensor<2x64xf32>, tensor<64xf32>
+  return %y : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @rms_norm_inf_epsilon(%x: tensor<2x64xf32>, %g: tensor<64xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.rms_norm' op requires a finite, non-negative epsilon, got +Inf}}
+  %y = attnres.rms_norm %x, %g epsilon = 0x7F800000 : tensor<2x64xf32>, tensor<64xf32>
+  return %y : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @rms_norm_weight_element_type(%x: tensor<2x64xf32>, %g: tensor<64xf16>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.rms_norm' op failed to verify that all of {input, weight} have same element type}}
+  %y = attnres.rms_norm %x, %g epsilon = 1.0e-05 : tensor<2x64xf32>, tensor<64xf16>
+  return %y : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @rms_norm_weight_rank(%x: tensor<2x64xf32>, %g: tensor<1x64xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.rms_norm' op operand #1 must be 1D tensor of floating-point values, but got 'tensor<1x64xf32>'}}
+  %y = attnres.rms_norm %x, %g epsilon = 1.0e-05 : tensor<2x64xf32>, tensor<1x64xf32>
+  return %y : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @rms_norm_integer(%x: tensor<2x64xi32>, %g: tensor<64xi32>) -> tensor<2x64xi32> {
+  // expected-error@+1 {{'attnres.rms_norm' op operand #0 must be ranked tensor of floating-point values, but got 'tensor<2x64xi32>'}}
+  %y = attnres.rms_norm %x, %g epsilon = 1.0e-05 : tensor<2x64xi32>, tensor<64xi32>
+  return %y : tensor<2x64xi32>
+}
+
+// -----
+
+func.func @rms_norm_result_type(%x: tensor<2x64xf32>, %g: tensor<64xf32>) -> tensor<4x64xf32> {
+  // expected-error@+1 {{'attnres.rms_norm' op failed to verify that all of {input, result} have same type}}
+  %y = "attnres.rms_norm"(%x, %g) {epsilon = 1.0e-05 : f32} : (tensor<2x64xf32>, tensor<64xf32>) -> tensor<4x64xf32>
+  return %y : tensor<4x64xf32>
+}
+
+// -----
+
+func.func @rms_norm_epsilon_type(%x: tensor<2x64xf32>, %g: tensor<64xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.rms_norm' op attribute 'epsilon' failed to satisfy constraint: 32-bit float attribute}}
+  %y = "attnres.rms_norm"(%x, %g) {epsilon = 1.0e-05 : f64} : (tensor<2x64xf32>, tensor<64xf32>) -> tensor<2x64xf32>
+  return %y : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @block_no_sources(%w: tensor<64xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.block_attn_res' op requires at least one source}}
+  %h = "attnres.block_attn_res"(%w, %w) {epsilon = 1.0e-06 : f32, operandSegmentSizes = array<i32: 0, 1, 1>} : (tensor<64xf32>, tensor<64xf32>) -> tensor<2x64xf32>
+  return %h : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @block_source_type(%b0: tensor<2x64xf32>, %p: tensor<3x64xf32>, %w: tensor<64xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.block_attn_res' op expects every source to have the result type 'tensor<2x64xf32>', but source #1 has type 'tensor<3x64xf32>'}}
+  %h = "attnres.block_attn_res"(%b0, %p, %w, %w) {epsilon = 1.0e-06 : f32, operandSegmentSizes = array<i32: 2, 1, 1>} : (tensor<2x64xf32>, tensor<3x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<2x64xf32>
+  return %h : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @block_query_size(%b0: tensor<2x64xf32>, %w: tensor<32xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.block_attn_res' op expects query and key_norm_weight of size 64 (the last dimension of the sources), got 32}}
+  %h = attnres.block_attn_res %b0, %b0 query %w key_norm %w epsilon = 1.0e-06 : tensor<2x64xf32>, tensor<32xf32>
+  return %h : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @block_query_element_type(%b0: tensor<2x64xf32>, %w: tensor<64xbf16>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.block_attn_res' op expects query and key_norm_weight of element type 'f32' (that of the sources), got 'bf16'}}
+  %h = attnres.block_attn_res %b0 query %w key_norm %w epsilon = 1.0e-06 : tensor<2x64xf32>, tensor<64xbf16>
+  return %h : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @block_key_norm_type(%b0: tensor<2x64xf32>, %w: tensor<64xf32>, %g: tensor<?xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.block_attn_res' op failed to verify that all of {query, key_norm_weight} have same type}}
+  %h = "attnres.block_attn_res"(%b0, %w, %g) {epsilon = 1.0e-06 : f32, operandSegmentSizes = array<i32: 1, 1, 1>} : (tensor<2x64xf32>, tensor<64xf32>, tensor<?xf32>) -> tensor<2x64xf32>
+  return %h : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @block_scalar_sources(%b0: tensor<f32>, %w: tensor<1xf32>) -> tensor<f32> {
+  // expected-error@+1 {{'attnres.block_attn_res' op requires the sources of rank >= 1 (the last axis is the feature axis), got 'tensor<f32>'}}
+  %h = attnres.block_attn_res %b0 query %w key_norm %w epsilon = 1.0e-06 : tensor<f32>, tensor<1xf32>
+  return %h : tensor<f32>
+}
+
+// -----
+
+func.func @block_negative_epsilon(%b0: tensor<2x64xf32>, %w: tensor<64xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.block_attn_res' op requires a finite, non-negative epsilon, got -0.5}}
+  %h = attnres.block_attn_res %b0 query %w key_norm %w epsilon = -0.5 : tensor<2x64xf32>, tensor<64xf32>
+  return %h : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @block_unranked_source(%b0: tensor<*xf32>, %w: tensor<64xf32>) -> tensor<*xf32> {
+  // expected-error@+1 {{'attnres.block_attn_res' op operand #0 must be variadic of ranked tensor of floating-point values, but got 'tensor<*xf32>'}}
+  %h = "attnres.block_attn_res"(%b0, %w, %w) {epsilon = 1.0e-06 : f32, operandSegmentSizes = array<i32: 1, 1, 1>} : (tensor<*xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<*xf32>
+  return %h : tensor<*xf32>
+}
+
+// -----
+
+func.func @block_missing_type(%b0: tensor<2x64xf32>, %w: tensor<64xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{expected non-function type}}
+  %h = attnres.block_attn_res %b0 query %w key_norm %w epsilon = 1.0e-06 : , tensor<64xf32>
+  return %h : tensor<2x64xf32>
+}

@@ -1,0 +1,67 @@
+// RUN: attnres-opt %s --split-input-file | attnres-opt --split-input-file | FileCheck %s
+// RUN: attnres-opt %s --split-input-file --mlir-print-op-generic | attnres-opt --split-input-file | FileCheck %s
+
+// Round trip of the attnres ops through the custom and the generic forms.
+
+// CHECK-LABEL: func.func @rms_norm_static
+// CHECK-SAME:    (%[[X:.+]]: tensor<2x16x64xf32>, %[[G:.+]]: tensor<64xf32>)
+// CHECK:         %[[Y:.+]] = attnres.rms_norm %[[X]], %[[G]] epsilon = 9.99999974E-6 : tensor<2x16x64xf32>, tensor<64xf32>
+// CHECK:         return %[[Y]]
+func.func @rms_norm_static(%x: tensor<2x16x64xf32>, %g: tensor<64xf32>) -> tensor<2x16x64xf32> {
+  %y = attnres.rms_norm %x, %g epsilon = 1.0e-05 : tensor<2x16x64xf32>, tensor<64xf32>
+  return %y : tensor<2x16x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @rms_norm_dynamic_bf16
+// CHECK:         attnres.rms_norm %{{.+}}, %{{.+}} epsilon = 0.000000e+00 : tensor<?x?x128xbf16>, tensor<?xbf16>
+func.func @rms_norm_dynamic_bf16(%x: tensor<?x?x128xbf16>, %g: tensor<?xbf16>) -> tensor<?x?x128xbf16> {
+  %y = attnres.rms_norm %x, %g epsilon = 0.0 : tensor<?x?x128xbf16>, tensor<?xbf16>
+  return %y : tensor<?x?x128xbf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @rms_norm_vector
+// CHECK:         attnres.rms_norm %{{.+}}, %{{.+}} epsilon = 9.99999997E-7 : tensor<8xf16>, tensor<8xf16>
+func.func @rms_norm_vector(%x: tensor<8xf16>, %g: tensor<8xf16>) -> tensor<8xf16> {
+  %y = attnres.rms_norm %x, %g epsilon = 1.0e-06 : tensor<8xf16>, tensor<8xf16>
+  return %y : tensor<8xf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @block_attn_res_three_sources
+// CHECK-SAME:    (%[[B0:[^:]+]]: tensor<1x16x64xf32>, %[[B1:[^:]+]]: tensor<1x16x64xf32>, %[[P:[^:]+]]: tensor<1x16x64xf32>, %[[W:[^:]+]]: tensor<64xf32>, %[[G:[^:]+]]: tensor<64xf32>)
+// CHECK:         %[[H:.+]] = attnres.block_attn_res %[[B0]], %[[B1]], %[[P]] query %[[W]] key_norm %[[G]] epsilon = 9.99999997E-7 : tensor<1x16x64xf32>, tensor<64xf32>
+// CHECK:         return %[[H]]
+func.func @block_attn_res_three_sources(%b0: tensor<1x16x64xf32>, %b1: tensor<1x16x64xf32>,
+                                        %p: tensor<1x16x64xf32>, %w: tensor<64xf32>,
+                                        %g: tensor<64xf32>) -> tensor<1x16x64xf32> {
+  %h = attnres.block_attn_res %b0, %b1, %p query %w key_norm %g epsilon = 1.0e-06
+      : tensor<1x16x64xf32>, tensor<64xf32>
+  return %h : tensor<1x16x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @block_attn_res_dynamic
+// CHECK:         attnres.block_attn_res %{{.+}}, %{{.+}} query %{{.+}} key_norm %{{.+}} epsilon = 9.99999997E-7 {note = "kept"} : tensor<?x?x?xf32>, tensor<?xf32>
+func.func @block_attn_res_dynamic(%b0: tensor<?x?x?xf32>, %p: tensor<?x?x?xf32>,
+                                  %w: tensor<?xf32>, %g: tensor<?xf32>) -> tensor<?x?x?xf32> {
+  %h = attnres.block_attn_res %b0, %p query %w key_norm %g epsilon = 1.0e-06 {note = "kept"}
+      : tensor<?x?x?xf32>, tensor<?xf32>
+  return %h : tensor<?x?x?xf32>
+}
+
+// -----
+
+// Nine sources: eight completed blocks plus the partial sum.
+// CHECK-LABEL: func.func @block_attn_res_nine_sources
+// CHECK:         attnres.block_attn_res %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}} query
+func.func @block_attn_res_nine_sources(%v: tensor<4x8xf32>, %w: tensor<8xf32>) -> tensor<4x8xf32> {
+  %h = attnres.block_attn_res %v, %v, %v, %v, %v, %v, %v, %v, %v query %w key_norm %w epsilon = 1.0e-06
+      : tensor<4x8xf32>, tensor<8xf32>
+  return %h : tensor<4x8xf32>
+}
