@@ -1,0 +1,59 @@
+//===- ONNXImport.h - ONNX model importer -----------------------*- C++ -*-===//
+//
+// Imports ONNX models into MLIR (func + TOSA, with linalg/tensor/arith where
+// TOSA has no fitting op, and attnres.rms_norm for RMS normalization).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_CONVERSION_ONNXIMPORT_ONNXIMPORT_H
+#define ATTNRES_CONVERSION_ONNXIMPORT_ONNXIMPORT_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringRef.h"
+
+#include <cstdint>
+#include <string>
+
+namespace mlir {
+class DialectRegistry;
+class MLIRContext;
+
+namespace attnres {
+
+/// The oldest default-domain opset the importer accepts; the newest is the
+/// one the onnx package found at configure time defines.
+constexpr int64_t kMinONNXOpset = 13;
+int64_t getMaxONNXOpset();
+
+struct ONNXImportOptions {
+  /// Name of the imported function.
+  std::string entryName = "main";
+  /// Static shapes for graph inputs, by input name; they replace the model's
+  /// dimensions (dynamic or not) and must keep the input's rank.
+  llvm::StringMap<llvm::SmallVector<int64_t>> inputShapes;
+  /// Initializers of at least this many bytes are stored as dense_resource
+  /// blobs instead of inline dense attributes.
+  uint64_t resourceThresholdBytes = 64 * 1024;
+};
+
+/// Parses `spec` ("NAME=1x16x?", dims separated by 'x') into `options`.
+/// Returns an error message on malformed input, an empty string on success.
+std::string parseInputShapeSpec(llvm::StringRef spec,
+                                ONNXImportOptions &options);
+
+/// Registers the dialects that imported modules use.
+void registerONNXImportDialects(DialectRegistry &registry);
+
+/// Imports the model at `path`. External data files are resolved relative to
+/// the model's folder and may not leave it. On failure, emits located
+/// diagnostics through `context` and returns null.
+OwningOpRef<ModuleOp> importONNXFile(llvm::StringRef path, MLIRContext *context,
+                                     const ONNXImportOptions &options);
+
+} // namespace attnres
+} // namespace mlir
+
+#endif // ATTNRES_CONVERSION_ONNXIMPORT_ONNXIMPORT_H

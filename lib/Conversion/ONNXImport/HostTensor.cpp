@@ -1,0 +1,196 @@
+//===- HostTensor.cpp - Import-time folding of small tensors --------------===//
+//
+// Host tensors, element type conversion and broadcasting shared by the ONNX
+// importer's handlers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ImporterInternal.h"
+
+#include "mlir/IR/Builders.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::attnres::onnx_import;
+
+FailureOr<Type>
+mlir::attnres::onnx_import::convertElementType(int32_t dataType,
+                                               MLIRContext *context) {
+  Builder b(context);
+  switch (dataType) {
+  case onnx::TensorProto::FLOAT:
+    return Type(b.getF32Type());
+  case onnx::TensorProto::FLOAT16:
+    return Type(b.getF16Type());
+  case onnx::TensorProto::BFLOAT16:
+    return Type(b.getBF16Type());
+  case onnx::TensorProto::DOUBLE:
+    return Type(b.getF64Type());
+  case onnx::TensorProto::INT64:
+  case onnx::TensorProto::UINT64:
+    return Type(b.getI64Type());
+  case onnx::TensorProto::INT32:
+  case onnx::TensorProto::UINT32:
+    return Type(b.getI32Type());
+  case onnx::TensorProto::INT16:
+  case onnx::TensorProto::UINT16:
+    return Type(b.getI16Type());
+  case onnx::TensorProto::INT8:
+  case onnx::TensorProto::UINT8:
+    return Type(b.getI8Type());
+  case onnx::TensorProto::BOOL:
+    return Type(b.getI1Type());
+  default:
+    return failure();
+  }
+}
+
+std::string mlir::attnres::onnx_import::dataTypeName(int32_t dataType) {
+  if (onnx::TensorProto::DataType_IsValid(dataType))
+    return onnx::TensorProto::DataType_Name(
+        static_cast<onnx::TensorProto::DataType>(dataType));
+  return "data type " + std::to_string(dataType);
+}
+
+int64_t HostTensor::size() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+void HostTensor::pushFrom(const HostTensor &other, int64_t i) {
+  if (isFloat())
+    floats.push_back(other.asDouble(i));
+  else
+    ints.push_back(other.asInt(i));
+}
+
+std::optional<HostTensor> HostTensor::fromAttr(ElementsAttr attr) {
+  auto dense = dyn_cast<DenseElementsAttr>(attr);
+  if (!dense || dense.getNumElements() > kMaxFoldedElements)
+    return std::nullopt;
+  HostTensor t;
+  auto type = cast<ShapedType>(dense.getType());
+  t.shape.assign(type.getShape().begin(), type.getShape().end());
+  t.elementType = type.getElementType();
+  if (isa<FloatType>(t.elementType)) {
+    for (APFloat v : dense.getValues<APFloat>()) {
+      bool lost;
+      v.convert(APFloat::IEEEdouble(), APFloat::rmNearestTiesToEven, &lost);
+      t.floats.push_back(v.convertToDouble());
+    }
+    return t;
+  }
+  if (!t.elementType.isInteger())
+    return std::nullopt;
+  bool isBool = t.elementType.isInteger(1);
+  for (APInt v : dense.getValues<APInt>())
+    t.ints.push_back(isBool ? int64_t(v.getBoolValue()) : v.getSExtValue());
+  return t;
+}
+
+DenseElementsAttr HostTensor::toAttr() const {
+  auto type = RankedTensorType::get(shape, elementType);
+  if (auto floatType = dyn_cast<FloatType>(elementType)) {
+    SmallVector<APFloat> values;
+    for (double v : floats) {
+      APFloat f(v);
+      bool lost;
+      f.convert(floatType.getFloatSemantics(), APFloat::rmNearestTiesToEven,
+                &lost);
+      values.push_back(f);
+    }
+    return DenseElementsAttr::get(type, values);
+  }
+  unsigned width = elementType.getIntOrFloatBitWidth();
+  SmallVector<APInt> values;
+  for (int64_t v : ints)
+    values.push_back(APInt(width, width == 1 ? uint64_t(v != 0) : uint64_t(v),
+                           /*isSigned=*/width != 1, /*implicitTrunc=*/true));
+  return DenseElementsAttr::get(type, values);
+}
+
+HostTensor HostTensor::empty(Type elementType, ArrayRef<int64_t> shape) {
+  HostTensor t;
+  t.elementType = elementType;
+  t.shape.assign(shape.begin(), shape.end());
+  return t;
+}
+
+HostTensor HostTensor::castTo(Type type) const {
+  HostTensor t = empty(type, shape);
+  for (int64_t i = 0, e = size(); i < e; ++i) {
+    if (t.isFloat())
+      t.floats.push_back(asDouble(i));
+    else if (type.isInteger(1))
+      t.ints.push_back(asDouble(i) != 0);
+    else
+      t.ints.push_back(isFloat() ? int64_t(std::trunc(floats[i])) : ints[i]);
+  }
+  return t;
+}
+
+FailureOr<SmallVector<int64_t>>
+mlir::attnres::onnx_import::broadcastShapes(ArrayRef<int64_t> a,
+                                            ArrayRef<int64_t> b) {
+  size_t rank = std::max(a.size(), b.size());
+  SmallVector<int64_t> result(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (da == 1)
+      result[i] = db;
+    else if (db == 1)
+      result[i] = da;
+    else if (ShapedType::isDynamic(da))
+      result[i] = db;
+    else if (ShapedType::isDynamic(db) || da == db)
+      result[i] = da;
+    else
+      return failure();
+  }
+  return result;
+}
+
+std::optional<HostTensor> mlir::attnres::onnx_import::foldBinary(
+    const HostTensor &a, const HostTensor &b, Type resultElementType,
+    const std::function<double(double, double)> &fn) {
+  FailureOr<SmallVector<int64_t>> shape = broadcastShapes(a.shape, b.shape);
+  if (failed(shape))
+    return std::nullopt;
+  HostTensor r = HostTensor::empty(resultElementType, *shape);
+  int64_t rank = shape->size();
+  // Row-major strides of each operand in the broadcast index space; a
+  // broadcast (size-1 or missing) dimension has stride 0.
+  auto strides = [&](const HostTensor &t) {
+    SmallVector<int64_t> s(rank, 0);
+    int64_t stride = 1;
+    for (int64_t i = t.shape.size() - 1, o = rank - 1; i >= 0; --i, --o) {
+      s[o] = t.shape[i] == 1 ? 0 : stride;
+      stride *= t.shape[i];
+    }
+    return s;
+  };
+  SmallVector<int64_t> sa = strides(a), sb = strides(b);
+  SmallVector<int64_t> index(rank, 0);
+  for (int64_t n = 0, e = r.size(); n < e; ++n) {
+    int64_t ia = 0, ib = 0;
+    for (int64_t d = 0; d < rank; ++d) {
+      ia += index[d] * sa[d];
+      ib += index[d] * sb[d];
+    }
+    double v = fn(a.asDouble(ia), b.asDouble(ib));
+    if (r.isFloat())
+      r.floats.push_back(v);
+    else
+      r.ints.push_back(int64_t(v));
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      if (++index[d] < (*shape)[d])
+        break;
+      index[d] = 0;
+    }
+  }
+  return r;
+}

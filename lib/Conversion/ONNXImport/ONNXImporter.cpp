@@ -1,0 +1,829 @@
+//===- ONNXImporter.cpp - ONNX graph to MLIR function ---------------------===//
+//
+// Parses an ONNX model, validates it (opsets, supported ops, dangling names,
+// cycles, shapes, tensor data, external data locations), and walks its nodes
+// in topological order, handing each to its op handler.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ImporterInternal.h"
+#include "attnres/Conversion/ONNXImport/ONNXImport.h"
+
+#include "attnres/Dialect/AttnRes/AttnResDialect.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <map>
+
+using namespace mlir;
+using namespace mlir::attnres;
+using namespace mlir::attnres::onnx_import;
+
+int64_t mlir::attnres::getMaxONNXOpset() { return ATTNRES_ONNX_MAX_OPSET; }
+
+/// Dimensions beyond this are corrupt files, not models.
+static constexpr int64_t kMaxDim = int64_t(1) << 40;
+
+void mlir::attnres::registerONNXImportDialects(DialectRegistry &registry) {
+  registry.insert<AttnResDialect, arith::ArithDialect, func::FuncDialect,
+                  linalg::LinalgDialect, math::MathDialect,
+                  tensor::TensorDialect, tosa::TosaDialect>();
+}
+
+std::string mlir::attnres::parseInputShapeSpec(StringRef spec,
+                                               ONNXImportOptions &options) {
+  auto [name, dims] = spec.rsplit('=');
+  if (name.empty() || dims.empty() || !spec.contains('='))
+    return "expected NAME=DIMS (e.g. input_ids=1x16), got '" + spec.str() + "'";
+  SmallVector<int64_t> shape;
+  SmallVector<StringRef> parts;
+  if (dims != "scalar")
+    dims.split(parts, 'x');
+  for (StringRef part : parts) {
+    int64_t d;
+    if (part == "?") {
+      shape.push_back(ShapedType::kDynamic);
+    } else if (part.getAsInteger(10, d) || d < 0 || d > kMaxDim) {
+      return "invalid dimension '" + part.str() + "' in '" + spec.str() +
+             "': expected a non-negative integer or '?'";
+    } else {
+      shape.push_back(d);
+    }
+  }
+  options.inputShapes[name] = shape;
+  return "";
+}
+
+namespace mlir::attnres::onnx_import {
+
+/// Imports one ONNX model into one func.func.
+class GraphImporter {
+public:
+  GraphImporter(MLIRContext *context, StringRef path,
+                const ONNXImportOptions &options)
+      : context(context), path(path.str()), options(options),
+        fileLoc(FileLineColLoc::get(context, path, 0, 0)) {}
+
+  OwningOpRef<ModuleOp> run();
+
+  // Used by NodeImporter.
+  Value valueOf(StringRef name, ImplicitLocOpBuilder &b);
+  const HostTensor *constantOf(StringRef name);
+  void define(StringRef name, Value value) { values[name] = value; }
+  void defineConstant(StringRef name, HostTensor value) {
+    constants[name] = value.toAttr();
+    hostCache[name] = std::move(value);
+  }
+  void defineConstant(StringRef name, ElementsAttr value) {
+    constants[name] = value;
+  }
+  FailureOr<ElementsAttr> convertTensor(const onnx::TensorProto &tensor);
+  LogicalResult dynamicShapeError(InFlightDiagnostic diag, StringRef what);
+  Location nodeLoc(const onnx::NodeProto &node, size_t index) const;
+
+private:
+  InFlightDiagnostic fileError() { return emitError(fileLoc); }
+  LogicalResult load();
+  LogicalResult checkOpsets();
+  LogicalResult checkSupportedOps();
+  FailureOr<SmallVector<size_t>> topologicalOrder();
+  FailureOr<RankedTensorType> convertInputType(const onnx::ValueInfoProto &);
+  FailureOr<std::unique_ptr<llvm::MemoryBuffer>>
+  readExternalData(const onnx::TensorProto &tensor, uint64_t expectedBytes);
+  int64_t opsetOf(StringRef domain) const;
+
+  MLIRContext *context;
+  std::string path;
+  const ONNXImportOptions &options;
+  Location fileLoc;
+  onnx::ModelProto model;
+  std::map<std::string, int64_t> opsets;
+  llvm::StringMap<Value> values;
+  llvm::StringMap<ElementsAttr> constants;
+  llvm::StringMap<std::optional<HostTensor>> hostCache;
+  llvm::StringMap<Value> materialized;
+  /// Graph inputs with dynamic dims and the model's names for their dims
+  /// (dim_param, or "?"), for error messages.
+  SmallVector<std::pair<std::string, SmallVector<std::string>>> dynamicInputs;
+};
+
+} // namespace mlir::attnres::onnx_import
+
+static StringRef canonicalDomain(StringRef domain) {
+  return domain == "ai.onnx" ? StringRef() : domain;
+}
+
+int64_t GraphImporter::opsetOf(StringRef domain) const {
+  auto it = opsets.find(canonicalDomain(domain).str());
+  return it == opsets.end() ? -1 : it->second;
+}
+
+Location GraphImporter::nodeLoc(const onnx::NodeProto &node,
+                                size_t index) const {
+  std::string name = node.name().empty()
+                         ? node.op_type() + "#" + std::to_string(index)
+                         : node.name();
+  return NameLoc::get(StringAttr::get(context, name), fileLoc);
+}
+
+//===----------------------------------------------------------------------===//
+// Loading and validation
+//===----------------------------------------------------------------------===//
+
+LogicalResult GraphImporter::load() {
+  auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                          /*RequiresNullTerminator=*/false);
+  if (!file)
+    return fileError() << "cannot read ONNX model: "
+                       << file.getError().message();
+  StringRef bytes = (*file)->getBuffer();
+  google::protobuf::io::ArrayInputStream stream(bytes.data(), bytes.size());
+  google::protobuf::io::CodedInputStream coded(&stream);
+  coded.SetTotalBytesLimit(std::numeric_limits<int>::max());
+  if (bytes.empty() || !model.ParseFromCodedStream(&coded) ||
+      !coded.ConsumedEntireMessage())
+    return fileError() << "not a valid ONNX model: the file is not a "
+                          "complete ModelProto protobuf (truncated or "
+                          "another format?)";
+  if (!model.has_graph())
+    return fileError() << "not a valid ONNX model: it has no graph";
+  if (model.graph().node_size() == 0)
+    return fileError() << "the ONNX graph '" << model.graph().name()
+                       << "' is empty: it has no nodes";
+  return success();
+}
+
+LogicalResult GraphImporter::checkOpsets() {
+  for (const onnx::OperatorSetIdProto &set : model.opset_import())
+    opsets[canonicalDomain(set.domain()).str()] = set.version();
+  int64_t opset = opsetOf("");
+  if (opset < 0)
+    return fileError() << "the model imports no default-domain (ai.onnx) "
+                          "opset";
+  if (opset < kMinONNXOpset || opset > getMaxONNXOpset())
+    return fileError() << "unsupported ai.onnx opset " << opset
+                       << ": supported opsets are " << kMinONNXOpset << " to "
+                       << getMaxONNXOpset()
+                       << (opset < kMinONNXOpset
+                               ? " (convert the model with "
+                                 "onnx.version_converter)"
+                               : " (the newest the installed onnx defines)");
+  return success();
+}
+
+LogicalResult GraphImporter::checkSupportedOps() {
+  // One error for the whole model: users fix models in batches, not one op
+  // at a time.
+  std::map<std::string, int> unsupported;
+  for (const onnx::NodeProto &node : model.graph().node()) {
+    StringRef domain = canonicalDomain(node.domain());
+    if (opsetOf(domain) < 0) {
+      return emitError(nodeLoc(node, 0))
+             << "node '" << node.name() << "' (" << node.op_type()
+             << ") uses domain '" << node.domain()
+             << "', which the model does not import in opset_import";
+    }
+    if (!lookupOpHandler(domain, node.op_type()))
+      ++unsupported[(domain.empty() ? "" : domain.str() + ".") +
+                    node.op_type()];
+  }
+  if (unsupported.empty())
+    return success();
+  InFlightDiagnostic diag = fileError();
+  diag << "unsupported ONNX ops: ";
+  llvm::interleaveComma(unsupported, diag, [&](const auto &entry) {
+    diag << entry.first << " (x" << entry.second << ")";
+  });
+  return diag;
+}
+
+FailureOr<SmallVector<size_t>> GraphImporter::topologicalOrder() {
+  const onnx::GraphProto &graph = model.graph();
+  llvm::StringMap<size_t> producer;
+  llvm::StringSet<> available;
+  for (const onnx::ValueInfoProto &input : graph.input())
+    available.insert(input.name());
+  for (const onnx::TensorProto &init : graph.initializer())
+    available.insert(init.name());
+  for (auto [index, node] : llvm::enumerate(graph.node())) {
+    for (const std::string &out : node.output()) {
+      if (out.empty())
+        continue;
+      if (available.contains(out) || !producer.try_emplace(out, index).second)
+        return LogicalResult(
+            emitError(nodeLoc(node, index))
+            << "node '" << node.name() << "' (" << node.op_type()
+            << ") redefines '" << out
+            << "', which is already a graph input, initializer or "
+               "node output");
+    }
+  }
+  // Kahn's algorithm: ONNX requires topological order, but exporters and
+  // hand edits do not always deliver it.
+  size_t numNodes = graph.node_size();
+  SmallVector<unsigned> pending(numNodes, 0);
+  SmallVector<SmallVector<size_t>> users(numNodes);
+  for (auto [index, node] : llvm::enumerate(graph.node())) {
+    for (const std::string &in : node.input()) {
+      if (in.empty() || available.contains(in))
+        continue;
+      auto it = producer.find(in);
+      if (it == producer.end())
+        return LogicalResult(emitError(nodeLoc(node, index))
+                             << "node '" << node.name() << "' ("
+                             << node.op_type() << ") reads '" << in
+                             << "', which no node, graph input or initializer "
+                                "defines");
+      ++pending[index];
+      users[it->second].push_back(index);
+    }
+  }
+  SmallVector<size_t> order, ready;
+  for (size_t i = 0; i < numNodes; ++i)
+    if (pending[i] == 0)
+      ready.push_back(i);
+  while (!ready.empty()) {
+    size_t n = ready.front();
+    ready.erase(ready.begin());
+    order.push_back(n);
+    for (size_t user : users[n])
+      if (--pending[user] == 0)
+        ready.push_back(user);
+  }
+  if (order.size() == numNodes)
+    return order;
+  InFlightDiagnostic diag = fileError();
+  diag << "the ONNX graph has a cycle through nodes ";
+  SmallVector<std::string> cyclic;
+  for (size_t i = 0; i < numNodes; ++i)
+    if (pending[i] != 0)
+      cyclic.push_back("'" + graph.node(i).name() + "' (" +
+                       graph.node(i).op_type() + ")");
+  diag << llvm::join(cyclic, ", ");
+  return failure();
+}
+
+FailureOr<RankedTensorType>
+GraphImporter::convertInputType(const onnx::ValueInfoProto &info) {
+  const std::string &name = info.name();
+  if (!info.type().has_tensor_type())
+    return LogicalResult(fileError()
+                         << "graph input '" << name << "' is not a tensor");
+  const onnx::TypeProto::Tensor &tensor = info.type().tensor_type();
+  FailureOr<Type> elementType = convertElementType(tensor.elem_type(), context);
+  if (failed(elementType))
+    return LogicalResult(fileError()
+                         << "graph input '" << name << "' has "
+                         << dataTypeName(tensor.elem_type())
+                         << " elements, which the importer does not "
+                            "support");
+  auto override = options.inputShapes.find(name);
+  if (!tensor.has_shape() && override == options.inputShapes.end())
+    return LogicalResult(fileError()
+                         << "graph input '" << name
+                         << "' has unknown rank; pass --input-shape " << name
+                         << "=DIMS");
+  SmallVector<int64_t> shape;
+  SmallVector<std::string> dimNames;
+  for (auto [i, dim] : llvm::enumerate(tensor.shape().dim())) {
+    dimNames.push_back(dim.has_dim_value() ? std::to_string(dim.dim_value())
+                       : dim.dim_param().empty() ? "?"
+                                                 : "<" + dim.dim_param() + ">");
+    if (!dim.has_dim_value()) {
+      shape.push_back(ShapedType::kDynamic);
+      continue;
+    }
+    int64_t d = dim.dim_value();
+    if (d < 0 || d > kMaxDim)
+      return LogicalResult(fileError()
+                           << "graph input '" << name << "' has dimension " << i
+                           << " of size " << d << ", outside [0, 2^40]");
+    shape.push_back(d);
+  }
+  if (override != options.inputShapes.end()) {
+    ArrayRef<int64_t> fixed = override->second;
+    if (tensor.has_shape() && fixed.size() != shape.size())
+      return LogicalResult(fileError()
+                           << "--input-shape " << name << " has rank "
+                           << fixed.size() << " but the model's input has rank "
+                           << shape.size());
+    for (size_t i = 0; i < shape.size(); ++i)
+      if (!ShapedType::isDynamic(shape[i]) &&
+          !ShapedType::isDynamic(fixed[i]) && shape[i] != fixed[i])
+        return LogicalResult(fileError()
+                             << "--input-shape " << name << " sets dimension "
+                             << i << " to " << fixed[i]
+                             << " but the model fixes it to " << shape[i]);
+    shape.assign(fixed.begin(), fixed.end());
+  }
+  auto type = RankedTensorType::get(shape, *elementType);
+  if (!type.hasStaticShape())
+    dynamicInputs.emplace_back(name, dimNames);
+  return type;
+}
+
+static int64_t elementByteSize(int32_t dataType) {
+  switch (dataType) {
+  case onnx::TensorProto::DOUBLE:
+  case onnx::TensorProto::INT64:
+  case onnx::TensorProto::UINT64:
+    return 8;
+  case onnx::TensorProto::FLOAT:
+  case onnx::TensorProto::INT32:
+  case onnx::TensorProto::UINT32:
+    return 4;
+  case onnx::TensorProto::FLOAT16:
+  case onnx::TensorProto::BFLOAT16:
+  case onnx::TensorProto::INT16:
+  case onnx::TensorProto::UINT16:
+    return 2;
+  default:
+    return 1;
+  }
+}
+
+FailureOr<std::unique_ptr<llvm::MemoryBuffer>>
+GraphImporter::readExternalData(const onnx::TensorProto &tensor,
+                                uint64_t expectedBytes) {
+  std::string location;
+  uint64_t offset = 0;
+  std::optional<uint64_t> length;
+  for (const onnx::StringStringEntryProto &entry : tensor.external_data()) {
+    if (entry.key() == "location") {
+      location = entry.value();
+    } else if (entry.key() == "offset" || entry.key() == "length") {
+      uint64_t v;
+      if (StringRef(entry.value()).getAsInteger(10, v))
+        return LogicalResult(
+            fileError() << "tensor '" << tensor.name() << "' has external data "
+                        << entry.key() << " '" << entry.value()
+                        << "', which is not a non-negative integer");
+      (entry.key() == "offset" ? offset : length.emplace()) = v;
+    }
+  }
+  if (location.empty())
+    return LogicalResult(fileError()
+                         << "tensor '" << tensor.name()
+                         << "' has external data without a location");
+  // External data may only come from the model's folder: a model file must
+  // not be able to make the importer read arbitrary files.
+  SmallString<256> modelDir(path);
+  llvm::sys::path::remove_filename(modelDir);
+  if (modelDir.empty())
+    modelDir = ".";
+  if (llvm::sys::path::is_absolute(location) ||
+      llvm::is_contained(llvm::make_range(llvm::sys::path::begin(location),
+                                          llvm::sys::path::end(location)),
+                         ".."))
+    return LogicalResult(fileError()
+                         << "tensor '" << tensor.name()
+                         << "' has external data at '" << location
+                         << "', which is outside the model's folder; locations "
+                            "must be relative paths inside it");
+  SmallString<256> file(modelDir);
+  llvm::sys::path::append(file, location);
+  SmallString<256> realDir, realFile;
+  if (llvm::sys::fs::real_path(modelDir, realDir) ||
+      llvm::sys::fs::real_path(file, realFile))
+    return LogicalResult(
+        fileError() << "tensor '" << tensor.name() << "' has external data in '"
+                    << location << "', which does not exist next to the model");
+  if (!StringRef(realFile).starts_with((realDir + "/").str()))
+    return LogicalResult(
+        fileError() << "tensor '" << tensor.name() << "' has external data at '"
+                    << location << "', which resolves to '" << realFile
+                    << "' outside the model's folder (a symbolic link?)");
+  uint64_t fileSize;
+  if (llvm::sys::fs::file_size(realFile, fileSize))
+    return LogicalResult(fileError() << "cannot stat external data file '"
+                                     << location << "'");
+  uint64_t wanted = length.value_or(expectedBytes);
+  if (wanted != expectedBytes)
+    return LogicalResult(
+        fileError() << "tensor '" << tensor.name() << "' has external data "
+                    << "length " << wanted << " but its shape needs "
+                    << expectedBytes << " bytes");
+  if (offset > fileSize || fileSize - offset < wanted)
+    return LogicalResult(
+        fileError() << "external data file '" << location << "' is too short "
+                    << "for tensor '" << tensor.name() << "': it needs "
+                    << wanted << " bytes at offset " << offset
+                    << " but the file has " << fileSize << " bytes");
+  auto slice = llvm::MemoryBuffer::getFileSlice(realFile, wanted, offset);
+  if (!slice)
+    return LogicalResult(fileError()
+                         << "cannot read external data file '" << location
+                         << "': " << slice.getError().message());
+  return std::move(*slice);
+}
+
+FailureOr<ElementsAttr>
+GraphImporter::convertTensor(const onnx::TensorProto &tensor) {
+  const std::string &name = tensor.name();
+  FailureOr<Type> elementType = convertElementType(tensor.data_type(), context);
+  if (failed(elementType))
+    return LogicalResult(fileError()
+                         << "tensor '" << name << "' has "
+                         << dataTypeName(tensor.data_type())
+                         << " elements, which the importer does not "
+                            "support");
+  SmallVector<int64_t> shape;
+  uint64_t numElements = 1;
+  for (int64_t d : tensor.dims()) {
+    if (d < 0 || d > kMaxDim || (d && numElements > uint64_t(kMaxDim) / d))
+      return LogicalResult(fileError()
+                           << "tensor '" << name << "' has dimension " << d
+                           << ", which is negative or absurdly "
+                              "large");
+    numElements *= d;
+    shape.push_back(d);
+  }
+  auto type = RankedTensorType::get(shape, *elementType);
+  int32_t dt = tensor.data_type();
+  uint64_t expectedBytes = numElements * elementByteSize(dt);
+
+  std::unique_ptr<llvm::MemoryBuffer> external;
+  StringRef raw;
+  if (tensor.data_location() == onnx::TensorProto::EXTERNAL) {
+    FailureOr<std::unique_ptr<llvm::MemoryBuffer>> data =
+        readExternalData(tensor, expectedBytes);
+    if (failed(data))
+      return failure();
+    external = std::move(*data);
+    raw = external->getBuffer();
+  } else if (tensor.has_raw_data()) {
+    raw = tensor.raw_data();
+    if (raw.size() != expectedBytes)
+      return LogicalResult(fileError()
+                           << "tensor '" << name << "' has " << raw.size()
+                           << " bytes of data but its " << dataTypeName(dt)
+                           << " shape ["
+                           << llvm::make_range(shape.begin(), shape.end())
+                           << "] needs " << expectedBytes);
+  }
+
+  // Typed fields: decode into raw little-endian bytes so that one path builds
+  // every attribute.
+  std::string decoded;
+  if (raw.data() == nullptr || (raw.empty() && numElements != 0)) {
+    auto check = [&](int count) -> LogicalResult {
+      if (uint64_t(count) == numElements)
+        return success();
+      return fileError() << "tensor '" << name << "' has " << count
+                         << " values but its shape needs " << numElements;
+    };
+    auto append = [&](auto value, size_t bytes) {
+      decoded.append(reinterpret_cast<const char *>(&value), bytes);
+    };
+    switch (dt) {
+    case onnx::TensorProto::FLOAT:
+      if (failed(check(tensor.float_data_size())))
+        return failure();
+      for (float v : tensor.float_data())
+        append(v, 4);
+      break;
+    case onnx::TensorProto::DOUBLE:
+      if (failed(check(tensor.double_data_size())))
+        return failure();
+      for (double v : tensor.double_data())
+        append(v, 8);
+      break;
+    case onnx::TensorProto::INT64:
+      if (failed(check(tensor.int64_data_size())))
+        return failure();
+      for (int64_t v : tensor.int64_data())
+        append(v, 8);
+      break;
+    case onnx::TensorProto::UINT64:
+    case onnx::TensorProto::UINT32:
+      if (failed(check(tensor.uint64_data_size())))
+        return failure();
+      for (uint64_t v : tensor.uint64_data())
+        append(v, elementByteSize(dt));
+      break;
+    default:
+      // int32_data carries every narrower type, one value per element.
+      if (failed(check(tensor.int32_data_size())))
+        return failure();
+      for (int32_t v : tensor.int32_data())
+        append(v, elementByteSize(dt));
+      break;
+    }
+    raw = decoded;
+  }
+
+  if (dt == onnx::TensorProto::BOOL) {
+    SmallVector<bool> bits;
+    for (char c : raw)
+      bits.push_back(c != 0);
+    return ElementsAttr(DenseElementsAttr::get(type, bits));
+  }
+  if (raw.size() >= options.resourceThresholdBytes) {
+    std::string blobName = "onnx." + name;
+    auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+        ArrayRef<char>(raw.data(), raw.size()), alignof(uint64_t));
+    return ElementsAttr(
+        DenseResourceElementsAttr::get(type, blobName, std::move(blob)));
+  }
+  return ElementsAttr(DenseElementsAttr::getFromRawBuffer(
+      type, ArrayRef<char>(raw.data(), raw.size())));
+}
+
+//===----------------------------------------------------------------------===//
+// Values
+//===----------------------------------------------------------------------===//
+
+const HostTensor *GraphImporter::constantOf(StringRef name) {
+  auto it = constants.find(name);
+  if (it == constants.end())
+    return nullptr;
+  auto cached = hostCache.find(name);
+  if (cached == hostCache.end())
+    cached =
+        hostCache.try_emplace(name, HostTensor::fromAttr(it->second)).first;
+  return cached->second ? &*cached->second : nullptr;
+}
+
+Value GraphImporter::valueOf(StringRef name, ImplicitLocOpBuilder &b) {
+  if (Value v = values.lookup(name))
+    return v;
+  if (Value v = materialized.lookup(name))
+    return v;
+  auto it = constants.find(name);
+  if (it == constants.end())
+    return nullptr;
+  // Constants are created where first used so that folded shape constants
+  // nobody reads never appear in the output.
+  Value v = tosa::ConstOp::create(b, it->second.getType(), it->second);
+  materialized[name] = v;
+  return v;
+}
+
+LogicalResult GraphImporter::dynamicShapeError(InFlightDiagnostic diag,
+                                               StringRef what) {
+  diag << what << " depends on dynamic dimensions";
+  if (dynamicInputs.empty())
+    return diag;
+  diag << "; fix them with";
+  for (auto &[name, dims] : dynamicInputs)
+    diag << " --input-shape " << name << "=" << llvm::join(dims, "x");
+  return diag;
+}
+
+//===----------------------------------------------------------------------===//
+// Driver
+//===----------------------------------------------------------------------===//
+
+OwningOpRef<ModuleOp> GraphImporter::run() {
+  if (failed(load()) || failed(checkOpsets()) || failed(checkSupportedOps()))
+    return nullptr;
+  FailureOr<SmallVector<size_t>> order = topologicalOrder();
+  if (failed(order))
+    return nullptr;
+  const onnx::GraphProto &graph = model.graph();
+
+  for (const auto &entry : options.inputShapes) {
+    if (!llvm::any_of(graph.input(), [&](const onnx::ValueInfoProto &input) {
+          return input.name() == entry.getKey();
+        })) {
+      InFlightDiagnostic diag = fileError();
+      diag << "--input-shape names '" << entry.getKey()
+           << "', which is not a graph input; inputs are: ";
+      llvm::interleaveComma(
+          graph.input(), diag,
+          [&](const onnx::ValueInfoProto &input) { diag << input.name(); });
+      return nullptr;
+    }
+  }
+
+  for (const onnx::TensorProto &init : graph.initializer()) {
+    FailureOr<ElementsAttr> attr = convertTensor(init);
+    if (failed(attr))
+      return nullptr;
+    constants[init.name()] = *attr;
+  }
+
+  SmallVector<Type> argTypes;
+  SmallVector<std::string> argNames;
+  for (const onnx::ValueInfoProto &input : graph.input()) {
+    // IR version 3 models list initializers as inputs too.
+    if (constants.contains(input.name()))
+      continue;
+    FailureOr<RankedTensorType> type = convertInputType(input);
+    if (failed(type))
+      return nullptr;
+    argTypes.push_back(*type);
+    argNames.push_back(input.name());
+  }
+
+  OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
+  OpBuilder moduleBuilder(context);
+  moduleBuilder.setInsertionPointToEnd(module->getBody());
+  auto func = func::FuncOp::create(moduleBuilder, fileLoc, options.entryName,
+                                   moduleBuilder.getFunctionType(argTypes, {}));
+  Block *entry = func.addEntryBlock();
+  for (auto [i, name] : llvm::enumerate(argNames)) {
+    func.setArgAttr(i, "onnx.name", moduleBuilder.getStringAttr(name));
+    values[name] = entry->getArgument(i);
+  }
+
+  ImplicitLocOpBuilder b(fileLoc, context);
+  b.setInsertionPointToEnd(entry);
+  for (size_t index : *order) {
+    const onnx::NodeProto &node = graph.node(index);
+    b.setLoc(nodeLoc(node, index));
+    StringRef domain = canonicalDomain(node.domain());
+    NodeImporter importer(*this, node, b, opsetOf(domain));
+    if (failed((*lookupOpHandler(domain, node.op_type()))(importer)))
+      return nullptr;
+    for (unsigned i = 0; i < importer.numOutputs(); ++i) {
+      if (importer.hasOutput(i) && !values.contains(node.output(i)) &&
+          !constants.contains(node.output(i))) {
+        importer.error() << "output #" << i << " ('" << node.output(i)
+                         << "') is not supported by the importer";
+        return nullptr;
+      }
+    }
+  }
+
+  SmallVector<Value> results;
+  for (const onnx::ValueInfoProto &output : graph.output()) {
+    b.setLoc(fileLoc);
+    Value v = valueOf(output.name(), b);
+    if (!v) {
+      fileError() << "graph output '" << output.name()
+                  << "' is not produced by any node";
+      return nullptr;
+    }
+    if (output.type().has_tensor_type()) {
+      int32_t declared = output.type().tensor_type().elem_type();
+      FailureOr<Type> declaredType = convertElementType(declared, context);
+      Type actual = cast<RankedTensorType>(v.getType()).getElementType();
+      if (succeeded(declaredType) && *declaredType != actual) {
+        fileError() << "graph output '" << output.name() << "' is declared "
+                    << dataTypeName(declared) << " but computes " << actual;
+        return nullptr;
+      }
+    }
+    results.push_back(v);
+  }
+  func::ReturnOp::create(b, results);
+  func.setFunctionType(
+      b.getFunctionType(argTypes, ValueRange(results).getTypes()));
+  for (auto [i, output] : llvm::enumerate(graph.output()))
+    func.setResultAttr(i, "onnx.name", b.getStringAttr(output.name()));
+
+  // Handlers fetch constants they end up folding; drop what nobody reads and
+  // merge the repeated small constants (zero points, shapes).
+  bool erased = true;
+  while (erased) {
+    erased = false;
+    for (Operation &op :
+         llvm::make_early_inc_range(llvm::reverse(entry->getOperations())))
+      if (isOpTriviallyDead(&op)) {
+        op.erase();
+        erased = true;
+      }
+  }
+  PassManager cleanup(context);
+  cleanup.addPass(createCSEPass());
+  if (failed(verify(*module)) || failed(cleanup.run(*module))) {
+    fileError() << "internal error: the imported module does not verify";
+    return nullptr;
+  }
+  return module;
+}
+
+OwningOpRef<ModuleOp>
+mlir::attnres::importONNXFile(StringRef path, MLIRContext *context,
+                              const ONNXImportOptions &options) {
+  DialectRegistry registry;
+  registerONNXImportDialects(registry);
+  context->appendDialectRegistry(registry);
+  context->loadAllAvailableDialects();
+  return GraphImporter(context, path, options).run();
+}
+
+//===----------------------------------------------------------------------===//
+// NodeImporter
+//===----------------------------------------------------------------------===//
+
+NodeImporter::NodeImporter(GraphImporter &graph, const onnx::NodeProto &node,
+                           ImplicitLocOpBuilder &builder, int64_t opset)
+    : node(node), b(builder), opset(opset), graph(graph) {}
+
+bool NodeImporter::hasInput(unsigned i) const {
+  return i < numInputs() && !node.input(i).empty();
+}
+
+Value NodeImporter::input(unsigned i) {
+  return hasInput(i) ? graph.valueOf(node.input(i), b) : Value();
+}
+
+RankedTensorType NodeImporter::inputType(unsigned i) {
+  Value v = input(i);
+  return v ? cast<RankedTensorType>(v.getType()) : RankedTensorType();
+}
+
+const HostTensor *NodeImporter::constant(unsigned i) {
+  return hasInput(i) ? graph.constantOf(node.input(i)) : nullptr;
+}
+
+std::optional<SmallVector<int64_t>> NodeImporter::constantInts(unsigned i) {
+  const HostTensor *t = constant(i);
+  if (!t || t->isFloat())
+    return std::nullopt;
+  return t->ints;
+}
+
+const onnx::AttributeProto *NodeImporter::attr(StringRef name) const {
+  for (const onnx::AttributeProto &a : node.attribute())
+    if (a.name() == name)
+      return &a;
+  return nullptr;
+}
+
+int64_t NodeImporter::intAttr(StringRef name, int64_t defaultValue) const {
+  const onnx::AttributeProto *a = attr(name);
+  return a ? a->i() : defaultValue;
+}
+
+float NodeImporter::floatAttr(StringRef name, float defaultValue) const {
+  const onnx::AttributeProto *a = attr(name);
+  return a ? a->f() : defaultValue;
+}
+
+std::string NodeImporter::stringAttr(StringRef name,
+                                     StringRef defaultValue) const {
+  const onnx::AttributeProto *a = attr(name);
+  return a ? a->s() : defaultValue.str();
+}
+
+std::optional<SmallVector<int64_t>>
+NodeImporter::intsAttr(StringRef name) const {
+  const onnx::AttributeProto *a = attr(name);
+  if (!a)
+    return std::nullopt;
+  return SmallVector<int64_t>(a->ints().begin(), a->ints().end());
+}
+
+bool NodeImporter::hasOutput(unsigned i) const {
+  return i < numOutputs() && !node.output(i).empty();
+}
+
+void NodeImporter::setOutput(unsigned i, Value value) {
+  if (hasOutput(i))
+    graph.define(node.output(i), value);
+}
+
+void NodeImporter::setConstantOutput(unsigned i, HostTensor value) {
+  if (hasOutput(i))
+    graph.defineConstant(node.output(i), std::move(value));
+}
+
+void NodeImporter::setConstantOutput(unsigned i, ElementsAttr value) {
+  if (hasOutput(i))
+    graph.defineConstant(node.output(i), value);
+}
+
+FailureOr<ElementsAttr>
+NodeImporter::convertTensor(const onnx::TensorProto &tensor) {
+  return graph.convertTensor(tensor);
+}
+
+InFlightDiagnostic NodeImporter::error() {
+  return emitError(b.getLoc())
+         << "node '" << node.name() << "' (" << node.op_type() << "): ";
+}
+
+LogicalResult NodeImporter::dynamicShapeError(StringRef what) {
+  return graph.dynamicShapeError(error(), what);
+}
+
+FailureOr<int64_t> NodeImporter::normalizeAxis(int64_t axis, int64_t rank) {
+  int64_t normalized = axis < 0 ? axis + rank : axis;
+  if (normalized < 0 || normalized >= std::max<int64_t>(rank, 1))
+    return LogicalResult(error() << "axis " << axis
+                                 << " is out of range for rank " << rank);
+  return normalized;
+}
