@@ -9,7 +9,8 @@ from lit.llvm.subst import ToolSubst
 config.name = "ATTNRES"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
+config.excludes = [
+    "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "fixtures"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.attnres_obj_root, "test")
 
@@ -26,6 +27,7 @@ llvm_config.with_environment("PATH", config.attnres_tools_dir, append_path=True)
 
 tools = [
     ToolSubst("attnres-opt", unresolved="fatal"),
+    ToolSubst("onnx-import", unresolved="fatal"),
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(

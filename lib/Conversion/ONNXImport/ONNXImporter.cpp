@@ -272,15 +272,28 @@ FailureOr<SmallVector<size_t>> GraphImporter::topologicalOrder() {
   }
   if (order.size() == numNodes)
     return order;
-  InFlightDiagnostic diag = fileError();
-  diag << "the ONNX graph has a cycle through nodes ";
+  // What Kahn's algorithm leaves is the cycles plus everything downstream of
+  // them; peel off nodes none of whose users remain to name only the cycles.
+  SmallVector<bool> remaining(numNodes);
+  for (size_t i = 0; i < numNodes; ++i)
+    remaining[i] = pending[i] != 0;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t i = 0; i < numNodes; ++i)
+      if (remaining[i] &&
+          llvm::none_of(users[i], [&](size_t u) { return remaining[u]; })) {
+        remaining[i] = false;
+        changed = true;
+      }
+  }
   SmallVector<std::string> cyclic;
   for (size_t i = 0; i < numNodes; ++i)
-    if (pending[i] != 0)
+    if (remaining[i])
       cyclic.push_back("'" + graph.node(i).name() + "' (" +
                        graph.node(i).op_type() + ")");
-  diag << llvm::join(cyclic, ", ");
-  return failure();
+  return LogicalResult(fileError()
+                       << "the ONNX graph has a cycle through nodes "
+                       << llvm::join(cyclic, ", "));
 }
 
 FailureOr<RankedTensorType>

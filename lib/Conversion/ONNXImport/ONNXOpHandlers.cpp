@@ -307,11 +307,25 @@ LogicalResult importDiv(NodeImporter &n) {
   return success();
 }
 
-template <typename OpTy> LogicalResult unaryFloat(NodeImporter &n) {
+/// Folds a float unary op on a constant input; true when folded.
+bool foldUnary(NodeImporter &n, double (*fn)(double)) {
+  const HostTensor *c = n.constant(0);
+  if (!c || !c->isFloat())
+    return false;
+  HostTensor r = *c;
+  for (double &v : r.floats)
+    v = fn(v);
+  n.setConstantOutput(0, std::move(r));
+  return true;
+}
+
+template <typename OpTy>
+LogicalResult unaryFloat(NodeImporter &n, double (*fold)(double)) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
   if (failed(in) || failed(requireFloat(n, (*in)[0])))
     return failure();
-  n.setOutput(0, unary<OpTy>(n, (*in)[0]));
+  if (!foldUnary(n, fold))
+    n.setOutput(0, unary<OpTy>(n, (*in)[0]));
   return success();
 }
 
@@ -319,6 +333,15 @@ LogicalResult importNeg(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
   if (failed(in))
     return failure();
+  if (const HostTensor *c = n.constant(0)) {
+    HostTensor r = *c;
+    for (double &v : r.floats)
+      v = -v;
+    for (int64_t &v : r.ints)
+      v = -v;
+    n.setConstantOutput(0, std::move(r));
+    return success();
+  }
   Value x = (*in)[0];
   Value zp = zeroPoint(n.b, elementTypeOf(x));
   n.setOutput(0, tosa::NegateOp::create(n.b, x.getType(), x, zp, zp));
@@ -329,7 +352,8 @@ LogicalResult importSqrt(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
   if (failed(in) || failed(requireFloat(n, (*in)[0])))
     return failure();
-  n.setOutput(0, sqrt(n, (*in)[0]));
+  if (!foldUnary(n, [](double v) { return std::sqrt(v); }))
+    n.setOutput(0, sqrt(n, (*in)[0]));
   return success();
 }
 
@@ -1383,6 +1407,19 @@ LogicalResult importGather(NodeImporter &n) {
     n.setConstantOutput(0, std::move(r));
     return success();
   }
+  if (ci && ci->shape.empty() && llvm::none_of(ds, ShapedType::isDynamic)) {
+    // A constant scalar index selects one slice (q, k, v out of a fused
+    // projection): a slice, not a gather.
+    int64_t idx = ci->asInt(0);
+    if (idx < -k || idx >= k)
+      return n.error() << "index " << idx
+                       << " is out of range for axis of size " << k;
+    SmallVector<int64_t> start(ds.size(), 0), size(ds);
+    start[*axis] = idx < 0 ? idx + k : idx;
+    size[*axis] = 1;
+    n.setOutput(0, reshape(n.b, slice(n, data, start, size), outShape));
+    return success();
+  }
   if (llvm::any_of(ds, ShapedType::isDynamic))
     return n.dynamicShapeError("Gather's data shape");
   // tosa.gather reads values [N, K, C] at indices [N, W]: N are the axes
@@ -1638,14 +1675,30 @@ const llvm::StringMap<OpHandler> &defaultDomainHandlers() {
     t["Div"] = importDiv;
     t["Pow"] = importPow;
     t["Sqrt"] = importSqrt;
-    t["Reciprocal"] = unaryFloat<tosa::ReciprocalOp>;
+    t["Reciprocal"] = [](NodeImporter &n) {
+      return unaryFloat<tosa::ReciprocalOp>(n,
+                                            [](double v) { return 1.0 / v; });
+    };
     t["Neg"] = importNeg;
-    t["Exp"] = unaryFloat<tosa::ExpOp>;
-    t["Log"] = unaryFloat<tosa::LogOp>;
-    t["Erf"] = unaryFloat<tosa::ErfOp>;
-    t["Tanh"] = unaryFloat<tosa::TanhOp>;
-    t["Sigmoid"] = unaryFloat<tosa::SigmoidOp>;
-    t["Abs"] = unaryFloat<tosa::AbsOp>;
+    t["Exp"] = [](NodeImporter &n) {
+      return unaryFloat<tosa::ExpOp>(n, [](double v) { return std::exp(v); });
+    };
+    t["Log"] = [](NodeImporter &n) {
+      return unaryFloat<tosa::LogOp>(n, [](double v) { return std::log(v); });
+    };
+    t["Erf"] = [](NodeImporter &n) {
+      return unaryFloat<tosa::ErfOp>(n, [](double v) { return std::erf(v); });
+    };
+    t["Tanh"] = [](NodeImporter &n) {
+      return unaryFloat<tosa::TanhOp>(n, [](double v) { return std::tanh(v); });
+    };
+    t["Sigmoid"] = [](NodeImporter &n) {
+      return unaryFloat<tosa::SigmoidOp>(
+          n, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
+    };
+    t["Abs"] = [](NodeImporter &n) {
+      return unaryFloat<tosa::AbsOp>(n, [](double v) { return std::fabs(v); });
+    };
     t["Relu"] = importRelu;
     t["Gelu"] = importGelu;
     t["Softmax"] = [](NodeImporter &n) { return importSoftmax(n, false); };
