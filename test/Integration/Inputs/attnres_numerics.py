@@ -11,30 +11,14 @@ Exit status 1 if any case is outside the tolerance or fails to compile.
 """
 
 import argparse
-import re
-import subprocess
 import sys
 
 import numpy as np
 
+from mlir_cpu import add_tool_arguments, print_result, run, tensor_type
+
 ATOL = 1e-4
 RTOL = 1e-4
-
-CPU_LOWERING = [
-    "--attnres-to-linalg",
-    "--one-shot-bufferize=bufferize-function-boundaries",
-    "--convert-linalg-to-loops",
-    "--convert-scf-to-cf",
-    "--expand-strided-metadata",
-    "--lower-affine",
-    "--finalize-memref-to-llvm",
-    "--convert-math-to-llvm",
-    "--convert-arith-to-llvm",
-    "--convert-func-to-llvm",
-    "--convert-cf-to-llvm",
-    "--reconcile-unrealized-casts",
-]
-
 
 # --- NumPy reference ----------------------------------------------------------
 
@@ -53,11 +37,6 @@ def block_attn_res(sources, w, g, eps):
 
 
 # --- MLIR generation ----------------------------------------------------------
-
-def tensor_type(shape):
-    dims = "x".join("?" if d is None else str(d) for d in shape)
-    return f"tensor<{dims}xf32>" if dims else "tensor<f32>"
-
 
 def dense(array):
     body = np.array2string(array.astype(np.float32), separator=", ",
@@ -88,36 +67,11 @@ def program(kernel_body, args, arg_shapes, result_shape):
         operands.append(name)
     types = ", ".join(tensor_type(s) for s in arg_shapes)
     rtype = tensor_type(result_shape)
-    memref = rtype.replace("tensor", "memref")
-    lines += [
-        f"  %r = call @kernel({', '.join(operands)}) : ({types}) -> {rtype}",
-        f"  %m = bufferization.to_buffer %r : {rtype} to {memref}",
-        f"  %u = memref.cast %m : {memref} to memref<*xf32>",
-        "  call @printMemrefF32(%u) : (memref<*xf32>) -> ()",
-        "  return",
-        "}",
-    ]
+    lines.append(
+        f"  %r = call @kernel({', '.join(operands)}) : ({types}) -> {rtype}")
+    lines += print_result("%r", result_shape)
+    lines += ["  return", "}"]
     return "\n".join(lines) + "\n"
-
-
-NUMBER = re.compile(r"[-+]?(?:nan|inf|\d+(?:\.\d*)?(?:e[-+]?\d+)?)", re.I)
-
-
-def run(opts, module, shape):
-    lowered = subprocess.run([opts.attnres_opt, *CPU_LOWERING], input=module,
-                             capture_output=True, text=True)
-    if lowered.returncode:
-        raise RuntimeError(f"attnres-opt failed:\n{lowered.stderr}")
-    libs = ",".join(f"{opts.lib_dir}/lib{name}.so"
-                    for name in ("mlir_runner_utils", "mlir_c_runner_utils"))
-    ran = subprocess.run([opts.mlir_runner, "-e", "main",
-                          "-entry-point-result=void", f"-shared-libs={libs}"],
-                         input=lowered.stdout, capture_output=True, text=True)
-    if ran.returncode:
-        raise RuntimeError(f"mlir-runner failed:\n{ran.stderr}")
-    data = ran.stdout.split("data =", 1)[1]
-    values = np.array([float(t) for t in NUMBER.findall(data)], np.float64)
-    return values.reshape(shape)
 
 
 # --- Cases --------------------------------------------------------------------
@@ -169,10 +123,7 @@ def cases(rng):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--attnres-opt", required=True)
-    parser.add_argument("--mlir-runner", required=True)
-    parser.add_argument("--lib-dir", required=True,
-                        help="folder with libmlir_runner_utils.so")
+    add_tool_arguments(parser)
     opts = parser.parse_args()
 
     failures = 0

@@ -1,0 +1,61 @@
+"""Lowers a module to LLVM on the CPU, runs its @main under mlir-runner and
+reads back what @main printed with printMemrefF32. Shared by the numerics
+tests in this folder."""
+
+import re
+import subprocess
+
+import numpy as np
+
+# The correctness-baseline CPU lowering of shared/DESIGN.md, with the attnres
+# lowering after the TOSA ones.
+CPU_PIPELINE = (
+    "builtin.module(func.func(tosa-to-linalg-named,tosa-to-linalg,"
+    "tosa-to-arith,tosa-to-tensor),attnres-to-linalg,"
+    "one-shot-bufferize{bufferize-function-boundaries},"
+    "convert-linalg-to-loops,convert-scf-to-cf,expand-strided-metadata,"
+    "lower-affine,finalize-memref-to-llvm,convert-math-to-llvm,"
+    "convert-arith-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
+    "reconcile-unrealized-casts)")
+
+NUMBER = re.compile(r"[-+]?(?:nan|inf|\d+(?:\.\d*)?(?:e[-+]?\d+)?)", re.I)
+
+
+def tensor_type(shape, element="f32"):
+    dims = "".join(f"{'?' if d is None else d}x" for d in shape)
+    return f"tensor<{dims}{element}>"
+
+
+def print_result(value, shape):
+    """MLIR lines that print tensor `value` of static `shape` (f32)."""
+    t = tensor_type(shape)
+    m = t.replace("tensor", "memref")
+    return [f"  %m = bufferization.to_buffer {value} : {t} to {m}",
+            f"  %u = memref.cast %m : {m} to memref<*xf32>",
+            "  call @printMemrefF32(%u) : (memref<*xf32>) -> ()"]
+
+
+def run(opts, module, shape):
+    """Lowers and runs `module`; returns the printed tensor as `shape`."""
+    lowered = subprocess.run(
+        [opts.attnres_opt, f"--pass-pipeline={CPU_PIPELINE}"], input=module,
+        capture_output=True, text=True)
+    if lowered.returncode:
+        raise RuntimeError(f"attnres-opt failed:\n{lowered.stderr[:4000]}")
+    libs = ",".join(f"{opts.lib_dir}/lib{name}.so"
+                    for name in ("mlir_runner_utils", "mlir_c_runner_utils"))
+    ran = subprocess.run([opts.mlir_runner, "-e", "main",
+                          "-entry-point-result=void", f"-shared-libs={libs}"],
+                         input=lowered.stdout, capture_output=True, text=True)
+    if ran.returncode:
+        raise RuntimeError(f"mlir-runner failed:\n{ran.stderr[:4000]}")
+    data = ran.stdout.split("data =", 1)[1]
+    values = np.array([float(t) for t in NUMBER.findall(data)], np.float64)
+    return values.reshape(shape)
+
+
+def add_tool_arguments(parser):
+    parser.add_argument("--attnres-opt", required=True)
+    parser.add_argument("--mlir-runner", required=True)
+    parser.add_argument("--lib-dir", required=True,
+                        help="folder with libmlir_runner_utils.so")

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Imports an ONNX model with onnx-import, runs it on the CPU through the
+baseline lowering under mlir-runner, and compares its first output with
+onnxruntime's on the same random input.
+
+Tolerance: |got - want| <= 1e-4 + 1e-4 * |want| element-wise (fp32; the
+results are read back with six significant digits). Exit status 1 above it.
+
+    onnx_vs_onnxruntime.py MODEL --onnx-import ... --attnres-opt ...
+        --mlir-runner ... --lib-dir ... [--input-shape NAME=DIMS]
+"""
+
+import argparse
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime
+
+from mlir_cpu import add_tool_arguments, print_result, run, tensor_type
+
+ATOL = RTOL = 1e-4
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("model")
+    parser.add_argument("--onnx-import", required=True)
+    parser.add_argument("--input-shape", default=None,
+                        help="NAME=DIMS for a model with dynamic axes")
+    add_tool_arguments(parser)
+    opts = parser.parse_args()
+
+    graph = onnx.load(opts.model, load_external_data=False).graph
+    (info,) = graph.input
+    if opts.input_shape:
+        shape = tuple(int(d) for d in opts.input_shape.split("=")[1].split("x"))
+    else:
+        shape = tuple(d.dim_value for d in info.type.tensor_type.shape.dim)
+    rng = np.random.default_rng(0)
+    if info.type.tensor_type.elem_type == onnx.TensorProto.INT64:
+        x, element = rng.integers(0, 64, shape).astype(np.int64), "i64"
+    else:
+        x, element = rng.standard_normal(shape).astype(np.float32), "f32"
+    want = onnxruntime.InferenceSession(opts.model).run(None, {info.name: x})[0]
+
+    command = [opts.onnx_import, opts.model, "--entry", "forward"]
+    if opts.input_shape:
+        command += ["--input-shape", opts.input_shape]
+    imported = subprocess.run(command, capture_output=True, text=True)
+    if imported.returncode:
+        print(imported.stderr)
+        return 1
+    xt, rt = tensor_type(x.shape, element), tensor_type(want.shape)
+    values = np.array2string(x, separator=",", threshold=sys.maxsize,
+                             floatmode="unique")
+    main_fn = ["func.func private @printMemrefF32(memref<*xf32>)",
+               "func.func @main() {",
+               f"  %x = arith.constant dense<{values}> : {xt}",
+               f"  %r = call @forward(%x) : ({xt}) -> {rt}",
+               *print_result("%r", want.shape), "  return", "}"]
+    text = imported.stdout.rstrip()
+    # Append @main inside the imported module, before its closing brace and
+    # trailing location aliases.
+    close = text.rindex("\n}")
+    module = text[:close] + "\n" + "\n".join(main_fn) + text[close:] + "\n"
+    got = run(opts, module, want.shape)
+    err = np.abs(got - want)
+    ok = bool(np.all(err <= ATOL + RTOL * np.abs(want)))
+    print(f"{opts.model}: max_abs_err={err.max():.3g} "
+          f"max_abs_ref={np.abs(want).max():.3g} {'OK' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
