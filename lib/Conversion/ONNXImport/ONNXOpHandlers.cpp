@@ -524,6 +524,15 @@ LogicalResult importCast(NodeImporter &n) {
     n.setOutput(0, x);
     return success();
   }
+  if (isa<FloatType>(elementTypeOf(x)) && type->isInteger() &&
+      !type->isInteger(1)) {
+    // ONNX truncates toward zero; tosa.cast rounds to nearest.
+    Value nonNegative = *elementwise<tosa::GreaterEqualOp>(
+        n, {x, scalarLike(n.b, x, 0.0)}, n.b.getI1Type());
+    x = tosa::SelectOp::create(n.b, x.getType(), nonNegative,
+                               unary<tosa::FloorOp>(n, x),
+                               unary<tosa::CeilOp>(n, x));
+  }
   n.setOutput(0,
               tosa::CastOp::create(
                   n.b, RankedTensorType::get(typeOf(x).getShape(), *type), x));

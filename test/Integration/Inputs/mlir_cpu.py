@@ -8,14 +8,15 @@ import subprocess
 import numpy as np
 
 # The correctness-baseline CPU lowering of shared/DESIGN.md, with the attnres
-# lowering after the TOSA ones.
+# lowering after the TOSA ones; math ops LLVM has no intrinsic for (erf)
+# become libm calls.
 CPU_PIPELINE = (
     "builtin.module(func.func(tosa-to-linalg-named,tosa-to-linalg,"
     "tosa-to-arith,tosa-to-tensor),attnres-to-linalg,"
     "one-shot-bufferize{bufferize-function-boundaries},"
     "convert-linalg-to-loops,convert-scf-to-cf,expand-strided-metadata,"
     "lower-affine,finalize-memref-to-llvm,convert-math-to-llvm,"
-    "convert-arith-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
+    "convert-math-to-libm,convert-arith-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
     "reconcile-unrealized-casts)")
 
 NUMBER = re.compile(r"[-+]?(?:nan|inf|\d+(?:\.\d*)?(?:e[-+]?\d+)?)", re.I)

@@ -27,42 +27,54 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("model")
     parser.add_argument("--onnx-import", required=True)
-    parser.add_argument("--input-shape", default=None,
+    parser.add_argument("--input-shape", action="append", default=[],
                         help="NAME=DIMS for a model with dynamic axes")
     add_tool_arguments(parser)
     opts = parser.parse_args()
 
     graph = onnx.load(opts.model, load_external_data=False).graph
-    (info,) = graph.input
-    if opts.input_shape:
-        shape = tuple(int(d) for d in opts.input_shape.split("=")[1].split("x"))
-    else:
-        shape = tuple(d.dim_value for d in info.type.tensor_type.shape.dim)
+    fixed = dict(spec.split("=") for spec in opts.input_shape)
     rng = np.random.default_rng(0)
-    if info.type.tensor_type.elem_type == onnx.TensorProto.INT64:
-        x, element = rng.integers(0, 64, shape).astype(np.int64), "i64"
-    else:
-        x, element = rng.standard_normal(shape).astype(np.float32), "f32"
-    want = onnxruntime.InferenceSession(opts.model).run(None, {info.name: x})[0]
+    feeds, constants = {}, []
+    for info in graph.input:
+        if info.name in fixed:
+            shape = tuple(int(d) for d in fixed[info.name].split("x"))
+        else:
+            shape = tuple(d.dim_value for d in info.type.tensor_type.shape.dim)
+        if info.type.tensor_type.elem_type == onnx.TensorProto.INT64:
+            # Integer inputs are token ids or indices: keep them small so they
+            # are valid for every test model.
+            x, element = rng.integers(0, 3, shape).astype(np.int64), "i64"
+        else:
+            x, element = rng.standard_normal(shape).astype(np.float32), "f32"
+        feeds[info.name] = x
+        constants.append((x, tensor_type(x.shape, element)))
+    want = onnxruntime.InferenceSession(opts.model).run(None, feeds)[0]
+    if want.dtype != np.float32:
+        print(f"{opts.model}: the first output must be float32")
+        return 1
 
-    command = [opts.onnx_import, opts.model, "--entry", "forward"]
-    if opts.input_shape:
-        command += ["--input-shape", opts.input_shape]
+    command = [opts.onnx_import, opts.model, "--entry", "forward",
+               "--print-locations=false"]
+    for spec in opts.input_shape:
+        command += ["--input-shape", spec]
     imported = subprocess.run(command, capture_output=True, text=True)
     if imported.returncode:
         print(imported.stderr)
         return 1
-    xt, rt = tensor_type(x.shape, element), tensor_type(want.shape)
-    values = np.array2string(x, separator=",", threshold=sys.maxsize,
-                             floatmode="unique")
+    rt = tensor_type(want.shape)
     main_fn = ["func.func private @printMemrefF32(memref<*xf32>)",
-               "func.func @main() {",
-               f"  %x = arith.constant dense<{values}> : {xt}",
-               f"  %r = call @forward(%x) : ({xt}) -> {rt}",
-               *print_result("%r", want.shape), "  return", "}"]
+               "func.func @main() {"]
+    for i, (x, xt) in enumerate(constants):
+        values = np.array2string(x, separator=",", threshold=sys.maxsize,
+                                 floatmode="unique")
+        main_fn.append(f"  %x{i} = arith.constant dense<{values}> : {xt}")
+    args = ", ".join(f"%x{i}" for i in range(len(constants)))
+    types = ", ".join(xt for _, xt in constants)
+    main_fn += [f"  %r = call @forward({args}) : ({types}) -> {rt}",
+                *print_result("%r", want.shape), "  return", "}"]
     text = imported.stdout.rstrip()
-    # Append @main inside the imported module, before its closing brace and
-    # trailing location aliases.
+    # Append @main inside the imported module, before its closing brace.
     close = text.rindex("\n}")
     module = text[:close] + "\n" + "\n".join(main_fn) + text[close:] + "\n"
     got = run(opts, module, want.shape)
