@@ -505,43 +505,32 @@ GraphImporter::convertTensor(const onnx::TensorProto &tensor) {
       return fileError() << "tensor '" << name << "' has " << count
                          << " values but its shape needs " << numElements;
     };
-    auto append = [&](auto value, size_t bytes) {
-      decoded.append(reinterpret_cast<const char *>(&value), bytes);
+    // Each typed field holds one value per element, narrower types widened.
+    auto decode = [&](const auto &field) -> LogicalResult {
+      if (failed(check(field.size())))
+        return failure();
+      size_t bytes = elementByteSize(dt);
+      for (auto value : field)
+        decoded.append(reinterpret_cast<const char *>(&value), bytes);
+      return success();
     };
-    switch (dt) {
-    case onnx::TensorProto::FLOAT:
-      if (failed(check(tensor.float_data_size())))
-        return failure();
-      for (float v : tensor.float_data())
-        append(v, 4);
-      break;
-    case onnx::TensorProto::DOUBLE:
-      if (failed(check(tensor.double_data_size())))
-        return failure();
-      for (double v : tensor.double_data())
-        append(v, 8);
-      break;
-    case onnx::TensorProto::INT64:
-      if (failed(check(tensor.int64_data_size())))
-        return failure();
-      for (int64_t v : tensor.int64_data())
-        append(v, 8);
-      break;
-    case onnx::TensorProto::UINT64:
-    case onnx::TensorProto::UINT32:
-      if (failed(check(tensor.uint64_data_size())))
-        return failure();
-      for (uint64_t v : tensor.uint64_data())
-        append(v, elementByteSize(dt));
-      break;
-    default:
-      // int32_data carries every narrower type, one value per element.
-      if (failed(check(tensor.int32_data_size())))
-        return failure();
-      for (int32_t v : tensor.int32_data())
-        append(v, elementByteSize(dt));
-      break;
-    }
+    LogicalResult decodedAll = [&] {
+      switch (dt) {
+      case onnx::TensorProto::FLOAT:
+        return decode(tensor.float_data());
+      case onnx::TensorProto::DOUBLE:
+        return decode(tensor.double_data());
+      case onnx::TensorProto::INT64:
+        return decode(tensor.int64_data());
+      case onnx::TensorProto::UINT64:
+      case onnx::TensorProto::UINT32:
+        return decode(tensor.uint64_data());
+      default:
+        return decode(tensor.int32_data());
+      }
+    }();
+    if (failed(decodedAll))
+      return failure();
     raw = decoded;
   }
 
