@@ -11,6 +11,7 @@
 #include "attnres/Conversion/ONNXImport/ONNXImport.h"
 #include "attnres/Conversion/Passes.h"
 #include "attnres/Dialect/AttnRes/AttnResDialect.h"
+#include "attnres/Pipelines/Pipelines.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
@@ -85,6 +86,7 @@ static LogicalResult runOnONNX(StringRef inputFilename,
 int main(int argc, char **argv) {
   registerAllPasses();
   attnres::registerAttnResConversionPasses();
+  attnres::registerAttnResPipelines();
 
   DialectRegistry registry;
   registerAllDialects(registry);

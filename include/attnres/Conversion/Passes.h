@@ -8,8 +8,10 @@
 #define ATTNRES_CONVERSION_PASSES_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 
@@ -23,6 +25,9 @@ namespace attnres {
 
 /// Adds the patterns that lower attnres ops to linalg on tensors.
 void populateAttnResToLinalgPatterns(RewritePatternSet &patterns);
+
+/// The runtime function that --attnres-linalg-to-blas calls.
+constexpr llvm::StringLiteral kSgemmBatchedFn = "attnres_sgemm_batched";
 
 #define GEN_PASS_REGISTRATION
 #include "attnres/Conversion/Passes.h.inc"

@@ -46,4 +46,32 @@ def ConvertAttnResToLinalg : Pass<"attnres-to-linalg"> {
   ];
 }
 
+def ConvertLinalgToBLAS : Pass<"attnres-linalg-to-blas", "ModuleOp"> {
+  let summary = "Call a BLAS sgemm for f32 batch matrix products on buffers";
+  let description = [{
+    Replaces every `linalg.batch_matmul` on f32 memrefs (what `tosa.matmul`
+    becomes after `tosa-to-linalg-named` and bufferization) with a call to
+    `attnres_sgemm_batched`, which the attnres runtime implements with
+    OpenBLAS's `cblas_sgemm`. The product accumulates into the output, as
+    `linalg.batch_matmul` does. Operands are cast to fully dynamic strided
+    memrefs so that one C-interface function serves every shape.
+
+    Before:
+    ```mlir
+    linalg.batch_matmul ins(%a, %b : memref<1x16x32xf32>, memref<1x32x96xf32>)
+                        outs(%c : memref<1x16x96xf32>)
+    ```
+    After:
+    ```mlir
+    %0 = memref.cast %a : memref<1x16x32xf32> to memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>
+    ...
+    call @attnres_sgemm_batched(%0, %1, %2) : (...) -> ()
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::func::FuncDialect",
+    "::mlir::memref::MemRefDialect",
+  ];
+}
+
 #endif // ATTNRES_CONVERSION_PASSES_TD

@@ -1,0 +1,43 @@
+//===- Pipelines.h - Named attnres pass pipelines ---------------*- C++ -*-===//
+//
+// The pipelines that take an imported module (TOSA + linalg + attnres) down
+// to a target, registered as --attnres-cpu-pipeline.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_PIPELINES_PIPELINES_H
+#define ATTNRES_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir {
+class OpPassManager;
+
+namespace attnres {
+
+struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  PassOptions::Option<bool> blas{
+      *this, "blas",
+      llvm::cl::desc("Call cblas_sgemm (through the attnres runtime) for f32 "
+                     "matrix products instead of emitting loops"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> fuseElementwise{
+      *this, "fuse-elementwise",
+      llvm::cl::desc("Fuse producer/consumer elementwise linalg ops before "
+                     "bufferization, saving a buffer and a pass over memory "
+                     "per fused op"),
+      llvm::cl::init(true)};
+};
+
+/// Appends the CPU lowering: TOSA and attnres to linalg, elementwise fusion,
+/// one-shot bufferization across function boundaries with deallocation,
+/// BLAS calls for GEMMs, loops, and the LLVM dialect.
+void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
+
+/// Registers --attnres-cpu-pipeline.
+void registerAttnResPipelines();
+
+} // namespace attnres
+} // namespace mlir
+
+#endif // ATTNRES_PIPELINES_PIPELINES_H

@@ -1,0 +1,71 @@
+//===- CPUPipeline.cpp - From imported modules to the LLVM dialect --------===//
+//
+// The CPU lowering behind --attnres-cpu-pipeline and attnres-run.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Pipelines/Pipelines.h"
+
+#include "attnres/Conversion/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/TosaToLinalg/TosaToLinalg.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void attnres::buildCPUPipeline(OpPassManager &pm,
+                               const CPUPipelineOptions &options) {
+  // Tensors: everything to linalg, then fuse what can share a loop nest.
+  OpPassManager &fn = pm.nest<func::FuncOp>();
+  fn.addPass(tosa::createTosaToLinalgNamed());
+  fn.addPass(tosa::createTosaToLinalg());
+  fn.addPass(createTosaToArithPass());
+  fn.addPass(createTosaToTensorPass());
+  pm.addPass(createConvertAttnResToLinalg());
+  pm.addPass(createCanonicalizerPass());
+  if (options.fuseElementwise)
+    pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+  pm.addPass(createCSEPass());
+
+  // Buffers: results are returned in fresh buffers the caller owns.
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+  if (options.blas)
+    pm.addPass(attnres::createConvertLinalgToBLAS());
+
+  // Loops and the LLVM dialect.
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  // erf has no LLVM intrinsic; libm provides it.
+  pm.addPass(createConvertMathToLibmPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+}
+
+void attnres::registerAttnResPipelines() {
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "attnres-cpu-pipeline",
+      "Lower an imported module (TOSA, linalg, attnres) to the LLVM dialect "
+      "for the CPU: linalg on tensors, elementwise fusion, bufferization with "
+      "deallocation, BLAS calls for GEMMs, loops, LLVM",
+      buildCPUPipeline);
+}

@@ -1,0 +1,262 @@
+//===- CPUExecutor.cpp - Compile and run a module on the CPU --------------===//
+//
+// The entry function gets the C interface, so the JIT exposes
+// _mlir_ciface_<entry>(results*, inputs*...) whose every parameter is a
+// pointer to a memref descriptor; its packed wrapper lets one generic call
+// site serve any arity and rank.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Runtime/CPUExecutor.h"
+
+#include "attnres/Pipelines/Pipelines.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdlib>
+#include <cstring>
+
+extern "C" void _mlir_ciface_attnres_sgemm_batched(void *, void *, void *);
+
+using namespace mlir::attnres;
+using namespace mlir;
+
+static llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+std::vector<std::pair<const char *, void *>> mlir::attnres::runtimeSymbols() {
+  return {{"_mlir_ciface_attnres_sgemm_batched",
+           reinterpret_cast<void *>(&_mlir_ciface_attnres_sgemm_batched)}};
+}
+
+std::string TensorSignature::describe() const {
+  std::string s = dtypeName(dtype).str() + "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") +
+         (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
+  return s + "]";
+}
+
+static std::optional<DType> toDType(Type type) {
+  if (type.isF16())
+    return DType::F16;
+  if (type.isF32())
+    return DType::F32;
+  if (type.isF64())
+    return DType::F64;
+  if (type.isInteger(1))
+    return DType::Bool;
+  if (type.isInteger(8))
+    return DType::I8;
+  if (type.isInteger(16))
+    return DType::I16;
+  if (type.isInteger(32))
+    return DType::I32;
+  if (type.isInteger(64))
+    return DType::I64;
+  return std::nullopt;
+}
+
+static llvm::Expected<TensorSignature> signatureOf(Type type,
+                                                   std::string name) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  std::optional<DType> dtype =
+      tensor ? toDType(tensor.getElementType()) : std::nullopt;
+  if (!dtype) {
+    std::string text;
+    llvm::raw_string_ostream(text) << type;
+    return makeError("'" + name + "' has type " + text +
+                     ", which attnres-run cannot pass (ranked tensors of "
+                     "f16/f32/f64/i1/i8/i16/i32/i64 only)");
+  }
+  TensorSignature sig{std::move(name), *dtype, {}};
+  for (int64_t d : tensor.getShape())
+    sig.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+  return sig;
+}
+
+CPUExecutor::~CPUExecutor() = default;
+
+llvm::Expected<std::unique_ptr<CPUExecutor>>
+CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline) {
+  auto fn = module.lookupSymbol<func::FuncOp>(entry);
+  if (!fn || fn.isExternal())
+    return makeError("the module has no function '" + entry + "' to run");
+  std::unique_ptr<CPUExecutor> executor(new CPUExecutor());
+  auto nameOf = [](DictionaryAttr attrs, StringRef fallback, unsigned i) {
+    if (attrs)
+      if (auto name = attrs.getAs<StringAttr>("onnx.name"))
+        return name.str();
+    return (fallback + llvm::Twine(i)).str();
+  };
+  for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes())) {
+    auto sig = signatureOf(type, nameOf(fn.getArgAttrDict(i), "arg", i));
+    if (!sig)
+      return sig.takeError();
+    executor->inputSigs.push_back(std::move(*sig));
+  }
+  for (auto [i, type] : llvm::enumerate(fn.getResultTypes())) {
+    auto sig = signatureOf(type, nameOf(fn.getResultAttrDict(i), "result", i));
+    if (!sig)
+      return sig.takeError();
+    executor->outputSigs.push_back(std::move(*sig));
+  }
+  fn->setAttr("llvm.emit_c_interface", UnitAttr::get(module.getContext()));
+
+  MLIRContext *context = module.getContext();
+  PassManager pm(context);
+  if (pipeline.empty()) {
+    buildCPUPipeline(pm, CPUPipelineOptions());
+  } else {
+    std::string error;
+    llvm::raw_string_ostream errorStream(error);
+    if (failed(parsePassPipeline(pipeline, pm, errorStream)))
+      return makeError("invalid --pipeline: " + error);
+  }
+  if (failed(pm.run(module)))
+    return makeError("lowering failed (see the diagnostics above)");
+
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  registerBuiltinDialectTranslation(*context);
+  registerLLVMDialectTranslation(*context);
+  auto optimize = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
+                                            /*targetMachine=*/nullptr);
+  ExecutionEngineOptions options;
+  options.transformer = optimize;
+  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  auto engine = ExecutionEngine::create(module, options);
+  if (!engine)
+    return makeError("JIT compilation failed: " +
+                     llvm::toString(engine.takeError()));
+  executor->engine = std::move(*engine);
+  executor->engine->registerSymbols([](llvm::orc::MangleAndInterner mangle) {
+    llvm::orc::SymbolMap symbols;
+    for (auto [name, address] : runtimeSymbols())
+      symbols[mangle(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+                               llvm::JITSymbolFlags::Exported};
+    return symbols;
+  });
+  executor->wrapperName = ("_mlir_ciface_" + entry).str();
+  if (auto packed = executor->engine->lookupPacked(executor->wrapperName);
+      !packed)
+    return makeError("compiled module lacks " + executor->wrapperName + ": " +
+                     llvm::toString(packed.takeError()));
+  return executor;
+}
+
+namespace {
+/// A memref descriptor of any rank: {allocated, aligned, offset, sizes[R],
+/// strides[R]}, all 8-byte fields.
+struct Descriptor {
+  explicit Descriptor(size_t rank) : fields(3 + 2 * rank, 0) {}
+  std::vector<int64_t> fields;
+};
+} // namespace
+
+llvm::Expected<std::vector<HostArray>>
+CPUExecutor::run(const NamedArrays &inputs) {
+  // Match the arrays to the signature by name before touching anything.
+  std::vector<const HostArray *> ordered;
+  for (const TensorSignature &sig : inputSigs) {
+    auto it =
+        llvm::find_if(inputs, [&](auto &e) { return e.first == sig.name; });
+    if (it == inputs.end()) {
+      std::string expected;
+      for (const TensorSignature &s : inputSigs)
+        expected += "\n  " + s.name + ": " + s.describe();
+      return makeError("missing input '" + sig.name +
+                       "'; the model takes:" + expected);
+    }
+    const HostArray &array = it->second;
+    bool shapeOk = array.shape.size() == sig.shape.size();
+    for (size_t i = 0; shapeOk && i < sig.shape.size(); ++i)
+      shapeOk = sig.shape[i] < 0 || sig.shape[i] == array.shape[i];
+    if (array.dtype != sig.dtype || !shapeOk)
+      return makeError("input '" + sig.name + "' is " + array.describe() +
+                       " but the model takes " + sig.describe());
+    ordered.push_back(&array);
+  }
+  for (const auto &[name, array] : inputs)
+    if (llvm::none_of(inputSigs, [&](auto &s) { return s.name == name; }))
+      return makeError("unexpected input '" + name +
+                       "': the model has no input of that name");
+
+  // The compiled code may update its arguments in place: pass copies.
+  std::vector<std::vector<char>> buffers;
+  std::vector<Descriptor> argDescs;
+  for (const HostArray *array : ordered) {
+    buffers.emplace_back(array->data);
+    if (buffers.back().empty())
+      buffers.back().resize(1);
+    Descriptor d(array->shape.size());
+    auto ptr = reinterpret_cast<int64_t>(buffers.back().data());
+    d.fields[0] = d.fields[1] = ptr;
+    int64_t stride = 1;
+    for (int64_t i = int64_t(array->shape.size()) - 1; i >= 0; --i) {
+      d.fields[3 + i] = array->shape[i];
+      d.fields[3 + array->shape.size() + i] = stride;
+      stride *= array->shape[i];
+    }
+    argDescs.push_back(std::move(d));
+  }
+  // Results come back as one struct of descriptors.
+  size_t resultWords = 0;
+  for (const TensorSignature &sig : outputSigs)
+    resultWords += 3 + 2 * sig.shape.size();
+  std::vector<int64_t> results(std::max<size_t>(resultWords, 1), 0);
+
+  std::vector<void *> pointers;
+  if (!outputSigs.empty())
+    pointers.push_back(results.data());
+  for (Descriptor &d : argDescs)
+    pointers.push_back(d.fields.data());
+  std::vector<void *> packed;
+  for (void *&p : pointers)
+    packed.push_back(&p);
+  if (llvm::Error error =
+          engine->invokePacked(wrapperName, llvm::MutableArrayRef(packed)))
+    return std::move(error);
+
+  std::vector<HostArray> outputs;
+  size_t at = 0;
+  for (const TensorSignature &sig : outputSigs) {
+    size_t rank = sig.shape.size();
+    const int64_t *d = results.data() + at;
+    at += 3 + 2 * rank;
+    HostArray out;
+    out.dtype = sig.dtype;
+    out.shape.assign(d + 3, d + 3 + rank);
+    size_t elem = dtypeSize(sig.dtype);
+    out.data.resize(out.numElements() * elem);
+    auto *base = reinterpret_cast<const char *>(d[1]) + d[2] * elem;
+    // Strided copy into C order.
+    std::vector<int64_t> index(rank, 0);
+    for (int64_t n = 0, e = out.numElements(); n < e; ++n) {
+      int64_t offset = 0;
+      for (size_t i = 0; i < rank; ++i)
+        offset += index[i] * d[3 + rank + i];
+      std::memcpy(out.data.data() + n * elem, base + offset * elem, elem);
+      for (int64_t i = int64_t(rank) - 1; i >= 0; --i) {
+        if (++index[i] < out.shape[i])
+          break;
+        index[i] = 0;
+      }
+    }
+    // Buffer deallocation hands returned buffers to the caller.
+    std::free(reinterpret_cast<void *>(d[0]));
+    outputs.push_back(std::move(out));
+  }
+  return outputs;
+}
