@@ -28,6 +28,7 @@ llvm_config.with_environment("PATH", config.attnres_tools_dir, append_path=True)
 tools = [
     ToolSubst("attnres-opt", unresolved="fatal"),
     ToolSubst("onnx-import", unresolved="fatal"),
+    ToolSubst("attnres-run", unresolved="fatal"),
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(

@@ -119,10 +119,16 @@ CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline) {
   if (pipeline.empty()) {
     buildCPUPipeline(pm, CPUPipelineOptions());
   } else {
+    // Accept both "a,b" and the anchored "builtin.module(a,b)".
+    std::string text = pipeline.str();
+    if (!StringRef(text).starts_with("builtin.module("))
+      text = "builtin.module(" + text + ")";
     std::string error;
     llvm::raw_string_ostream errorStream(error);
-    if (failed(parsePassPipeline(pipeline, pm, errorStream)))
-      return makeError("invalid --pipeline: " + error);
+    FailureOr<OpPassManager> parsed = parsePassPipeline(text, errorStream);
+    if (failed(parsed))
+      return makeError("invalid --pipeline '" + pipeline + "': " + error);
+    static_cast<OpPassManager &>(pm) = *parsed;
   }
   if (failed(pm.run(module)))
     return makeError("lowering failed (see the diagnostics above)");

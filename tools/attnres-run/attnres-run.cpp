@@ -109,9 +109,8 @@ int main(int argc, char **argv) {
     }
     // Dynamic dims take the shapes of the arrays the user passed.
     for (const auto &[name, array] : *inputs)
-      if (!options.inputShapes.count(name))
-        options.inputShapes[name] =
-            llvm::SmallVector<int64_t>(array.shape.begin(), array.shape.end());
+      options.inputShapeHints[name] =
+          llvm::SmallVector<int64_t>(array.shape.begin(), array.shape.end());
     module = attnres::importONNXFile(modelPath, &context, options);
   } else {
     module = parseSourceFile<ModuleOp>(modelPath, sourceMgr, &context);

@@ -348,6 +348,12 @@ GraphImporter::convertInputType(const onnx::ValueInfoProto &info) {
                              << i << " to " << fixed[i]
                              << " but the model fixes it to " << shape[i]);
     shape.assign(fixed.begin(), fixed.end());
+  } else if (auto hint = options.inputShapeHints.find(name);
+             hint != options.inputShapeHints.end() &&
+             hint->second.size() == shape.size()) {
+    for (auto [dim, hinted] : llvm::zip(shape, hint->second))
+      if (ShapedType::isDynamic(dim))
+        dim = hinted;
   }
   auto type = RankedTensorType::get(shape, *elementType);
   if (!type.hasStaticShape())

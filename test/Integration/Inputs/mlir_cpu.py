@@ -7,17 +7,9 @@ import subprocess
 
 import numpy as np
 
-# The correctness-baseline CPU lowering of shared/DESIGN.md, with the attnres
-# lowering after the TOSA ones; math ops LLVM has no intrinsic for (erf)
-# become libm calls.
-CPU_PIPELINE = (
-    "builtin.module(func.func(tosa-to-linalg-named,tosa-to-linalg,"
-    "tosa-to-arith,tosa-to-tensor),attnres-to-linalg,"
-    "one-shot-bufferize{bufferize-function-boundaries},"
-    "convert-linalg-to-loops,convert-scf-to-cf,expand-strided-metadata,"
-    "lower-affine,finalize-memref-to-llvm,convert-math-to-llvm,"
-    "convert-math-to-libm,convert-arith-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
-    "reconcile-unrealized-casts)")
+# The project's CPU lowering without BLAS calls: mlir-runner has no
+# attnres runtime to serve them.
+CPU_PIPELINE = "builtin.module(attnres-cpu-pipeline{blas=false})"
 
 NUMBER = re.compile(r"[-+]?(?:nan|inf|\d+(?:\.\d*)?(?:e[-+]?\d+)?)", re.I)
 

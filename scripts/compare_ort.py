@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Runs a model with onnxruntime and with attnres-run on the same inputs and
+reports the max absolute and relative error of every output.
+
+    scripts/compare_ort.py MODEL.onnx INPUTS.npz [--attnres-run PATH]
+        [--rtol 1e-4] [--atol 1e-5] [--input-shape NAME=DIMS ...]
+
+INPUTS may be `random`: random inputs are generated from the model's input
+types (integers in [0, 3) * ids-friendly, floats standard normal) and the
+dynamic dims fixed by --input-shape (default 1 for each dynamic dim).
+
+Tolerance (fp32): every element must satisfy
+|attnres - ort| <= atol + rtol * |ort|, with rtol = 1e-4 and atol = 1e-5 by
+default. Exits 1 when any output is outside it or is missing, 2 when a tool
+fails.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_RUN = os.path.join(HERE, "..", "build", "bin", "attnres-run")
+
+NUMPY_TYPES = {
+    onnx.TensorProto.FLOAT: np.float32,
+    onnx.TensorProto.DOUBLE: np.float64,
+    onnx.TensorProto.FLOAT16: np.float16,
+    onnx.TensorProto.INT64: np.int64,
+    onnx.TensorProto.INT32: np.int32,
+    onnx.TensorProto.BOOL: np.bool_,
+}
+
+
+def random_inputs(model_path, fixed):
+    graph = onnx.load(model_path, load_external_data=False).graph
+    initializers = {t.name for t in graph.initializer}
+    rng = np.random.default_rng(0)
+    inputs = {}
+    for info in graph.input:
+        if info.name in initializers:
+            continue
+        tensor = info.type.tensor_type
+        if info.name in fixed:
+            shape = fixed[info.name]
+        else:
+            shape = [d.dim_value if d.HasField("dim_value") else 1
+                     for d in tensor.shape.dim]
+        dtype = NUMPY_TYPES.get(tensor.elem_type)
+        if dtype is None:
+            sys.exit(f"compare_ort: input '{info.name}' has an unsupported "
+                     f"element type")
+        if np.issubdtype(dtype, np.integer):
+            # Token ids: valid for any vocabulary the fixtures use.
+            inputs[info.name] = rng.integers(0, 3, shape).astype(dtype)
+        elif dtype == np.bool_:
+            inputs[info.name] = rng.integers(0, 2, shape).astype(dtype)
+        else:
+            inputs[info.name] = rng.standard_normal(shape).astype(dtype)
+    return inputs
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model")
+    parser.add_argument("inputs", help=".npz file, or 'random'")
+    parser.add_argument("--attnres-run", default=DEFAULT_RUN)
+    parser.add_argument("--rtol", type=float, default=1e-4)
+    parser.add_argument("--atol", type=float, default=1e-5)
+    parser.add_argument("--input-shape", action="append", default=[],
+                        metavar="NAME=DIMS")
+    parser.add_argument("--pipeline", default=None,
+                        help="passed to attnres-run --pipeline")
+    opts = parser.parse_args()
+
+    fixed = {}
+    for spec in opts.input_shape:
+        name, dims = spec.split("=")
+        fixed[name] = [int(d) for d in dims.split("x")]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if opts.inputs == "random":
+            feeds = random_inputs(opts.model, fixed)
+            inputs_path = os.path.join(tmp, "inputs.npz")
+            np.savez(inputs_path, **feeds)
+        else:
+            inputs_path = opts.inputs
+            feeds = dict(np.load(inputs_path))
+
+        session = onnxruntime.InferenceSession(opts.model)
+        names = [o.name for o in session.get_outputs()]
+        want = dict(zip(names, session.run(None, feeds)))
+
+        out_path = os.path.join(tmp, "outputs.npz")
+        command = [opts.attnres_run, opts.model, "--inputs", inputs_path,
+                   "--outputs", out_path]
+        for spec in opts.input_shape:
+            command += ["--input-shape", spec]
+        if opts.pipeline:
+            command += ["--pipeline", opts.pipeline]
+        run = subprocess.run(command, capture_output=True, text=True)
+        if run.returncode:
+            sys.stderr.write(run.stderr)
+            print(f"compare_ort: attnres-run failed with status "
+                  f"{run.returncode}")
+            return 2
+        got = dict(np.load(out_path))
+
+    ok = True
+    for name in names:
+        if name not in got:
+            print(f"{name}: missing from attnres-run's outputs FAIL")
+            ok = False
+            continue
+        w, g = want[name], got[name]
+        if w.shape != g.shape or w.dtype != g.dtype:
+            print(f"{name}: attnres-run gives {g.dtype}{list(g.shape)}, "
+                  f"onnxruntime {w.dtype}{list(w.shape)} FAIL")
+            ok = False
+            continue
+        w64, g64 = w.astype(np.float64), g.astype(np.float64)
+        err = np.abs(g64 - w64)
+        rel = err / np.maximum(np.abs(w64), np.finfo(np.float32).tiny)
+        within = bool(np.all(err <= opts.atol + opts.rtol * np.abs(w64)))
+        print(f"{name}: {w.dtype}{list(w.shape)} max_abs_err={err.max():.3g} "
+              f"max_rel_err={rel.max():.3g} "
+              f"(atol={opts.atol:g}, rtol={opts.rtol:g}) "
+              f"{'OK' if within else 'FAIL'}")
+        ok &= within
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
