@@ -7,6 +7,7 @@
 #include "attnres/Pipelines/Pipelines.h"
 
 #include "attnres/Conversion/Passes.h"
+#include "attnres/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
 #include "mlir/Conversion/TosaToLinalg/TosaToLinalg.h"
@@ -32,7 +33,7 @@ void attnres::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createConvertAttnResToLinalg());
   pm.addPass(createCanonicalizerPass());
   if (options.fuseElementwise)
-    pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+    pm.addPass(attnres::createFuseElementwise());
   pm.addPass(createCSEPass());
 
   // Buffers: results are returned in fresh buffers the caller owns.

@@ -12,6 +12,7 @@
 #include "attnres/Conversion/Passes.h"
 #include "attnres/Dialect/AttnRes/AttnResDialect.h"
 #include "attnres/Pipelines/Pipelines.h"
+#include "attnres/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
@@ -87,6 +88,7 @@ int main(int argc, char **argv) {
   registerAllPasses();
   attnres::registerAttnResConversionPasses();
   attnres::registerAttnResPipelines();
+  attnres::registerAttnResTransformsPasses();
 
   DialectRegistry registry;
   registerAllDialects(registry);
