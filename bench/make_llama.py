@@ -96,7 +96,7 @@ def main():
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--ffn", type=int, default=1376)
-    parser.add_argument("--vocab", type=int, default=1000)
+    parser.add_argument("--vocab", type=int, default=1024)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--batch", type=int, default=1)
     a = parser.parse_args()

@@ -11,6 +11,7 @@
 #include "attnres/Dialect/AttnRes/AttnResDialect.h"
 #include "attnres/Pipelines/Pipelines.h"
 #include "attnres/Runtime/CPUExecutor.h"
+#include "attnres/Transforms/Passes.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -73,6 +74,7 @@ int main(int argc, char **argv) {
   registerAllPasses();
   attnres::registerAttnResConversionPasses();
   attnres::registerAttnResPipelines();
+  attnres::registerAttnResTransformsPasses();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
