@@ -697,11 +697,11 @@ LogicalResult importRMSNorm(NodeImporter &n) {
   float epsilon = n.floatAttr("epsilon", 1e-5f);
   RankedTensorType scaleType = typeOf(scale);
   int64_t features = typeOf(x).getDimSize(rank - 1);
-  bool vectorScale =
-      product(scaleType.getShape()) == scaleType.getNumElements() &&
-      scaleType.hasStaticShape() && scaleType.getNumElements() == features &&
-      llvm::count_if(scaleType.getShape(), [](int64_t d) { return d != 1; }) <=
-          1;
+  // A scale of D elements in any [1, .., D] shape is the op's weight vector.
+  bool vectorScale = scaleType.hasStaticShape() &&
+                     scaleType.getNumElements() == features &&
+                     llvm::count_if(scaleType.getShape(),
+                                    [](int64_t d) { return d != 1; }) <= 1;
   if (axes->size() == 1 && vectorScale) {
     n.setOutput(
         0, RMSNormOp::create(n.b, x, reshape(n.b, scale, {features}), epsilon));
