@@ -830,7 +830,7 @@ LogicalResult NodeImporter::dynamicShapeError(StringRef what) {
 
 FailureOr<int64_t> NodeImporter::normalizeAxis(int64_t axis, int64_t rank) {
   int64_t normalized = axis < 0 ? axis + rank : axis;
-  if (normalized < 0 || normalized >= std::max<int64_t>(rank, 1))
+  if (normalized < 0 || normalized >= rank)
     return LogicalResult(error() << "axis " << axis
                                  << " is out of range for rank " << rank);
   return normalized;

@@ -1128,6 +1128,13 @@ LogicalResult importConcat(NodeImporter &n) {
       return failure();
     if (typeOf(v).getRank() != rank)
       return n.error() << "inputs have different ranks";
+    for (int64_t d = 0; d < rank; ++d) {
+      int64_t a = typeOf(inputs[0]).getDimSize(d), b = typeOf(v).getDimSize(d);
+      if (d != *axis && !ShapedType::isDynamic(a) &&
+          !ShapedType::isDynamic(b) && a != b)
+        return n.error() << "inputs differ in dimension " << d << " (" << a
+                         << " vs " << b << ") outside the concatenation axis";
+    }
   }
   bool allConstant = true;
   for (unsigned i = 0; i < n.numInputs(); ++i)
