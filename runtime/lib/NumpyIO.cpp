@@ -136,10 +136,15 @@ llvm::Expected<HostArray> mlir::attnres::parseNpy(StringRef bytes,
   StringRef dims = shape->drop_front().split(')').first;
   llvm::SmallVector<StringRef> parts;
   dims.split(parts, ',', -1, /*KeepEmpty=*/false);
+  uint64_t elements = 1;
   for (StringRef part : parts) {
     int64_t v;
     if (part.trim().getAsInteger(10, v) || v < 0)
       return makeError(what + ": bad shape '(" + dims + ")' in .npy header");
+    // Bound the element count before it is multiplied into a byte size.
+    if (v != 0 && elements > (uint64_t(1) << 40) / uint64_t(v))
+      return makeError(what + ": shape '(" + dims + ")' is absurdly large");
+    elements *= v;
     array.shape.push_back(v);
   }
   uint64_t bytesNeeded = uint64_t(array.numElements()) * dtypeSize(array.dtype);

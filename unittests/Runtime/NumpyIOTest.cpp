@@ -82,6 +82,9 @@ TEST(NumpyIOTest, RejectsMalformedNpy) {
   std::string fortran = good;
   fortran.replace(fortran.find("False"), 5, "True ");
   expectError(fortran, "Fortran-ordered");
+  std::string huge = good;
+  huge.replace(huge.find("(4,)"), 4, "(1099511627776, 1099511627776)");
+  expectError(huge, "absurdly large");
   std::string complex = good;
   complex.replace(complex.find("<f4"), 3, "<c8");
   expectError(complex, "unsupported dtype '<c8'");
