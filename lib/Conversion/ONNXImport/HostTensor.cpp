@@ -194,3 +194,14 @@ std::optional<HostTensor> mlir::attnres::onnx_import::foldBinary(
   }
   return r;
 }
+
+std::optional<HostTensor> HostTensor::broadcastTo(ArrayRef<int64_t> to) const {
+  HostTensor target = empty(elementType, to);
+  target.ints.assign(isFloat() ? 0 : target.size(), 0);
+  target.floats.assign(isFloat() ? target.size() : 0, 0.0);
+  std::optional<HostTensor> r = foldBinary(*this, target, elementType,
+                                           [](double v, double) { return v; });
+  if (r && ArrayRef<int64_t>(r->shape) != to)
+    return std::nullopt;
+  return r;
+}

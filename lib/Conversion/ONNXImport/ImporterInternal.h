@@ -56,6 +56,8 @@ struct HostTensor {
   /// A tensor of `type`'s element type and `shape` holding converted values.
   static HostTensor empty(Type elementType, ArrayRef<int64_t> shape);
   HostTensor castTo(Type elementType) const;
+  /// This tensor broadcast (numpy rules) to `shape`, if it broadcasts.
+  std::optional<HostTensor> broadcastTo(ArrayRef<int64_t> shape) const;
 };
 
 /// Folding is reserved for shape-sized tensors; weights stay in the IR.

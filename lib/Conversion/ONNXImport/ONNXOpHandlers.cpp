@@ -478,26 +478,18 @@ LogicalResult importWhere(NodeImporter &n) {
     return failure();
   const HostTensor *c = n.constant(0), *x = n.constant(1), *y = n.constant(2);
   if (c && x && y) {
-    std::optional<HostTensor> picked =
-        foldBinary(*c, *x, x->elementType, [](double, double v) { return v; });
-    std::optional<HostTensor> cond = foldBinary(
-        *c, *x, c->elementType, [](double cv, double) { return cv; });
-    if (picked && cond) {
-      std::optional<HostTensor> other = foldBinary(
-          *picked, *y, x->elementType, [](double, double v) { return v; });
-      std::optional<HostTensor> cond2 = foldBinary(
-          *cond, *y, c->elementType, [](double cv, double) { return cv; });
-      std::optional<HostTensor> chosen = foldBinary(
-          *picked, *y, x->elementType, [](double v, double) { return v; });
-      if (other && cond2 && chosen) {
-        HostTensor r = *chosen;
-        for (int64_t i = 0, e = r.size(); i < e; ++i)
-          if (!cond2->ints[i])
-            r.isFloat() ? void(r.floats[i] = other->floats[i])
-                        : void(r.ints[i] = other->ints[i]);
-        n.setConstantOutput(0, std::move(r));
-        return success();
-      }
+    FailureOr<SmallVector<int64_t>> cx = broadcastShapes(c->shape, x->shape);
+    FailureOr<SmallVector<int64_t>> shape =
+        succeeded(cx) ? broadcastShapes(*cx, y->shape) : cx;
+    std::optional<HostTensor> cb, xb, yb;
+    if (succeeded(shape) && (cb = c->broadcastTo(*shape)) &&
+        (xb = x->broadcastTo(*shape)) && (yb = y->broadcastTo(*shape))) {
+      for (int64_t i = 0, e = xb->size(); i < e; ++i)
+        if (!cb->ints[i])
+          xb->isFloat() ? void(xb->floats[i] = yb->floats[i])
+                        : void(xb->ints[i] = yb->ints[i]);
+      n.setConstantOutput(0, std::move(*xb));
+      return success();
     }
   }
   FailureOr<Value> r = elementwise<tosa::SelectOp>(n, *in);
@@ -1359,12 +1351,7 @@ LogicalResult importExpand(NodeImporter &n) {
   if (failed(shape))
     return n.error() << "input does not broadcast to the requested shape";
   if (const HostTensor *c = n.constant(0)) {
-    HostTensor zeros = HostTensor::empty(c->elementType, *shape);
-    zeros.ints.assign(c->isFloat() ? 0 : zeros.size(), 0);
-    zeros.floats.assign(c->isFloat() ? zeros.size() : 0, 0.0);
-    std::optional<HostTensor> r = foldBinary(
-        *c, zeros, c->elementType, [](double v, double) { return v; });
-    if (r) {
+    if (std::optional<HostTensor> r = c->broadcastTo(*shape)) {
       n.setConstantOutput(0, std::move(*r));
       return success();
     }
