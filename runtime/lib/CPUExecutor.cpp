@@ -154,11 +154,13 @@ CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline) {
                                llvm::JITSymbolFlags::Exported};
     return symbols;
   });
-  executor->wrapperName = ("_mlir_ciface_" + entry).str();
-  if (auto packed = executor->engine->lookupPacked(executor->wrapperName);
-      !packed)
-    return makeError("compiled module lacks " + executor->wrapperName + ": " +
+  // Looked up once here rather than by name on every run.
+  std::string wrapperName = ("_mlir_ciface_" + entry).str();
+  auto packed = executor->engine->lookupPacked(wrapperName);
+  if (!packed)
+    return makeError("compiled module lacks " + wrapperName + ": " +
                      llvm::toString(packed.takeError()));
+  executor->entryFn = *packed;
   return executor;
 }
 
@@ -231,9 +233,7 @@ CPUExecutor::run(const NamedArrays &inputs) {
   std::vector<void *> packed;
   for (void *&p : pointers)
     packed.push_back(&p);
-  if (llvm::Error error =
-          engine->invokePacked(wrapperName, llvm::MutableArrayRef(packed)))
-    return std::move(error);
+  entryFn(packed.data());
 
   std::vector<HostArray> outputs;
   size_t at = 0;

@@ -53,7 +53,8 @@ private:
   CPUExecutor() = default;
 
   std::unique_ptr<mlir::ExecutionEngine> engine;
-  std::string wrapperName;
+  /// The packed wrapper of the entry's C interface: void(void **args).
+  void (*entryFn)(void **) = nullptr;
   std::vector<TensorSignature> inputSigs, outputSigs;
 };
 
