@@ -108,6 +108,9 @@ private:
   LogicalResult checkSupportedOps();
   FailureOr<SmallVector<size_t>> topologicalOrder();
   FailureOr<RankedTensorType> convertInputType(const onnx::ValueInfoProto &);
+  /// The MLIR element type of `dataType`, or an error naming `subject`.
+  FailureOr<Type> supportedElementType(int32_t dataType,
+                                       const llvm::Twine &subject);
   FailureOr<std::unique_ptr<llvm::MemoryBuffer>>
   readExternalData(const onnx::TensorProto &tensor, uint64_t expectedBytes);
   int64_t opsetOf(StringRef domain) const;
@@ -296,6 +299,17 @@ FailureOr<SmallVector<size_t>> GraphImporter::topologicalOrder() {
                        << llvm::join(cyclic, ", "));
 }
 
+FailureOr<Type>
+GraphImporter::supportedElementType(int32_t dataType,
+                                    const llvm::Twine &subject) {
+  FailureOr<Type> type = convertElementType(dataType, context);
+  if (failed(type))
+    return LogicalResult(fileError()
+                         << subject << " has " << dataTypeName(dataType)
+                         << " elements, which the importer does not support");
+  return type;
+}
+
 FailureOr<RankedTensorType>
 GraphImporter::convertInputType(const onnx::ValueInfoProto &info) {
   const std::string &name = info.name();
@@ -303,13 +317,10 @@ GraphImporter::convertInputType(const onnx::ValueInfoProto &info) {
     return LogicalResult(fileError()
                          << "graph input '" << name << "' is not a tensor");
   const onnx::TypeProto::Tensor &tensor = info.type().tensor_type();
-  FailureOr<Type> elementType = convertElementType(tensor.elem_type(), context);
+  FailureOr<Type> elementType =
+      supportedElementType(tensor.elem_type(), "graph input '" + name + "'");
   if (failed(elementType))
-    return LogicalResult(fileError()
-                         << "graph input '" << name << "' has "
-                         << dataTypeName(tensor.elem_type())
-                         << " elements, which the importer does not "
-                            "support");
+    return failure();
   auto override = options.inputShapes.find(name);
   if (!tensor.has_shape() && override == options.inputShapes.end())
     return LogicalResult(fileError()
@@ -459,13 +470,10 @@ GraphImporter::readExternalData(const onnx::TensorProto &tensor,
 FailureOr<ElementsAttr>
 GraphImporter::convertTensor(const onnx::TensorProto &tensor) {
   const std::string &name = tensor.name();
-  FailureOr<Type> elementType = convertElementType(tensor.data_type(), context);
+  FailureOr<Type> elementType =
+      supportedElementType(tensor.data_type(), "tensor '" + name + "'");
   if (failed(elementType))
-    return LogicalResult(fileError()
-                         << "tensor '" << name << "' has "
-                         << dataTypeName(tensor.data_type())
-                         << " elements, which the importer does not "
-                            "support");
+    return failure();
   SmallVector<int64_t> shape;
   uint64_t numElements = 1;
   for (int64_t d : tensor.dims()) {
