@@ -11,14 +11,19 @@ results are read back with six significant digits). Exit status 1 above it.
 """
 
 import argparse
+import os
 import subprocess
 import sys
 
 import numpy as np
-import onnx
 import onnxruntime
 
 from mlir_cpu import add_tool_arguments, print_result, run, tensor_type
+
+# The same random inputs as scripts/compare_ort.py gives attnres-run.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "..", "scripts"))
+from compare_ort import random_inputs  # noqa: E402
 
 ATOL = RTOL = 1e-4
 
@@ -32,23 +37,12 @@ def main():
     add_tool_arguments(parser)
     opts = parser.parse_args()
 
-    graph = onnx.load(opts.model, load_external_data=False).graph
-    fixed = dict(spec.split("=") for spec in opts.input_shape)
-    rng = np.random.default_rng(0)
-    feeds, constants = {}, []
-    for info in graph.input:
-        if info.name in fixed:
-            shape = tuple(int(d) for d in fixed[info.name].split("x"))
-        else:
-            shape = tuple(d.dim_value for d in info.type.tensor_type.shape.dim)
-        if info.type.tensor_type.elem_type == onnx.TensorProto.INT64:
-            # Integer inputs are token ids or indices: keep them small so they
-            # are valid for every test model.
-            x, element = rng.integers(0, 3, shape).astype(np.int64), "i64"
-        else:
-            x, element = rng.standard_normal(shape).astype(np.float32), "f32"
-        feeds[info.name] = x
-        constants.append((x, tensor_type(x.shape, element)))
+    fixed = {name: [int(d) for d in dims.split("x")]
+             for name, dims in (spec.split("=") for spec in opts.input_shape)}
+    feeds = random_inputs(opts.model, fixed)
+    elements = {np.dtype(np.int64): "i64", np.dtype(np.float32): "f32"}
+    constants = [(x, tensor_type(x.shape, elements[x.dtype]))
+                 for x in feeds.values()]
     want = onnxruntime.InferenceSession(opts.model).run(None, feeds)[0]
     if want.dtype != np.float32:
         print(f"{opts.model}: the first output must be float32")
