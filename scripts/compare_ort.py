@@ -6,8 +6,9 @@ reports the max absolute and relative error of every output.
         [--rtol 1e-4] [--atol 1e-5] [--input-shape NAME=DIMS ...]
 
 INPUTS may be `random`: random inputs are generated from the model's input
-types (integers in [0, 3) * ids-friendly, floats standard normal) and the
-dynamic dims fixed by --input-shape (default 1 for each dynamic dim).
+types (integers in [0, 3), valid token ids for every fixture; floats
+standard normal) and the dynamic dims fixed by --input-shape (default 1 for
+each dynamic dim).
 
 Tolerance (fp32): every element must satisfy
 |attnres - ort| <= atol + rtol * |ort|, with rtol = 1e-4 and atol = 1e-5 by
