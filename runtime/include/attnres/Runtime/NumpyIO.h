@@ -43,10 +43,19 @@ llvm::Expected<HostArray> parseNpy(llvm::StringRef bytes, llvm::StringRef what);
 std::string serializeNpy(const HostArray &array);
 
 /// Reads a .npz archive (np.savez or np.savez_compressed); the `.npy`
-/// suffix is dropped from the names.
+/// suffix is dropped from the names. Zip64 archives and encrypted members
+/// are rejected; checksums are verified.
 llvm::Expected<NamedArrays> readNpz(llvm::StringRef path);
-/// Writes an uncompressed .npz that np.load reads.
+/// readNpz on bytes already in memory (fuzzers, embedded data); `what` names
+/// them in errors.
+llvm::Expected<NamedArrays> parseNpz(llvm::StringRef bytes,
+                                     llvm::StringRef what);
+/// Writes an uncompressed .npz that np.load reads. Zip64 is not written:
+/// more than 65,535 arrays, a name over 65,531 bytes or 4 GiB of contents
+/// is an error, and no file is written then.
 llvm::Error writeNpz(llvm::StringRef path, const NamedArrays &arrays);
+/// The bytes writeNpz writes.
+llvm::Expected<std::string> serializeNpz(const NamedArrays &arrays);
 
 llvm::Expected<HostArray> readNpy(llvm::StringRef path);
 llvm::Error writeNpy(llvm::StringRef path, const HostArray &array);
