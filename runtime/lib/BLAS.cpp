@@ -9,19 +9,25 @@
 
 #include <cblas.h>
 
+#include <climits>
+
 namespace {
 using Memref3 = StridedMemRefType<float, 3>;
+
+/// CBLAS takes sizes and leading dimensions as int; a value past INT_MAX
+/// would wrap into a wrong (or negative) one.
+bool fitsBlasInt(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
 /// The leading dimension and transpose flag for a matrix whose element (i, j)
 /// is at i * s0 + j * s1, or false when neither layout is BLAS-compatible.
 bool blasLayout(int64_t s0, int64_t s1, int64_t rows, int64_t cols,
                 CBLAS_TRANSPOSE &trans, int &ld) {
-  if (s1 == 1 && s0 >= std::max<int64_t>(cols, 1)) {
+  if (s1 == 1 && s0 >= std::max<int64_t>(cols, 1) && fitsBlasInt(s0)) {
     trans = CblasNoTrans;
     ld = s0;
     return true;
   }
-  if (s0 == 1 && s1 >= std::max<int64_t>(rows, 1)) {
+  if (s0 == 1 && s1 >= std::max<int64_t>(rows, 1) && fitsBlasInt(s1)) {
     trans = CblasTrans;
     ld = s1;
     return true;
@@ -39,7 +45,12 @@ extern "C" void _mlir_ciface_attnres_sgemm_batched(Memref3 *a, Memref3 *b,
   float *pc = c->data + c->offset;
   CBLAS_TRANSPOSE ta, tb, tc;
   int lda, ldb, ldc;
-  bool blas = blasLayout(a->strides[1], a->strides[2], m, k, ta, lda) &&
+  // Sizes or strides past int are a layout BLAS cannot express either: the
+  // loops below handle them exactly. The glue has no error channel (the
+  // compiled code calls it as void), and a slow correct result beats
+  // stopping the process.
+  bool blas = fitsBlasInt(m) && fitsBlasInt(n) && fitsBlasInt(k) &&
+              blasLayout(a->strides[1], a->strides[2], m, k, ta, lda) &&
               blasLayout(b->strides[1], b->strides[2], k, n, tb, ldb) &&
               blasLayout(c->strides[1], c->strides[2], m, n, tc, ldc) &&
               tc == CblasNoTrans;

@@ -1,0 +1,82 @@
+//===- BLASTest.cpp - attnres_sgemm_batched on layouts BLAS cannot take ---===//
+//
+// Checks the runtime's GEMM entry point against a plain loop, including
+// strides that do not fit CBLAS's int arguments.
+//
+//===----------------------------------------------------------------------===//
+
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
+
+#include "gtest/gtest.h"
+
+#include <array>
+#include <vector>
+
+using Memref3 = StridedMemRefType<float, 3>;
+
+extern "C" void _mlir_ciface_attnres_sgemm_batched(Memref3 *a, Memref3 *b,
+                                                   Memref3 *c);
+
+namespace {
+
+Memref3 view(std::vector<float> &data, std::array<int64_t, 3> sizes,
+             std::array<int64_t, 3> strides) {
+  Memref3 m;
+  m.basePtr = m.data = data.data();
+  m.offset = 0;
+  for (int i = 0; i < 3; ++i) {
+    m.sizes[i] = sizes[i];
+    m.strides[i] = strides[i];
+  }
+  return m;
+}
+
+float at(const Memref3 &m, int64_t i, int64_t j, int64_t k) {
+  return m
+      .data[m.offset + i * m.strides[0] + j * m.strides[1] + k * m.strides[2]];
+}
+
+TEST(BLASTest, RowMajorAndTransposedOperandsMatchLoops) {
+  const int64_t batch = 2, m = 3, n = 4, k = 5;
+  std::vector<float> a(batch * m * k), b(batch * k * n), c(batch * m * n, 1);
+  for (size_t i = 0; i < a.size(); ++i)
+    a[i] = float(i % 7) - 3;
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = float(i % 5) * 0.5f;
+  Memref3 ma = view(a, {batch, m, k}, {m * k, k, 1});
+  // B transposed in memory: element (x, col) at col * k + x.
+  Memref3 mb = view(b, {batch, k, n}, {k * n, 1, k});
+  Memref3 mc = view(c, {batch, m, n}, {m * n, n, 1});
+  _mlir_ciface_attnres_sgemm_batched(&ma, &mb, &mc);
+  for (int64_t i = 0; i < batch; ++i)
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t col = 0; col < n; ++col) {
+        float expected = 1;
+        for (int64_t x = 0; x < k; ++x)
+          expected += at(ma, i, r, x) * at(mb, i, x, col);
+        EXPECT_FLOAT_EQ(at(mc, i, r, col), expected);
+      }
+}
+
+// A leading dimension of 2^32 was narrowed to int 0: OpenBLAS rejected the
+// call (printing an xerbla message) and C was left unchanged.
+TEST(BLASTest, LeadingDimensionPastIntRangeIsNotNarrowed) {
+  const int64_t k = 4, n = 3, huge = int64_t(1) << 32;
+  std::vector<float> a = {1, 2, 3, 4}, b(k * n), c(n, 0);
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = float(i);
+  // One row, so the row stride is never stepped: valid with k floats.
+  Memref3 ma = view(a, {1, 1, k}, {k, huge, 1});
+  Memref3 mb = view(b, {1, k, n}, {k * n, n, 1});
+  // C transposed in memory with a huge column stride, never stepped either.
+  Memref3 mc = view(c, {1, 1, n}, {n, huge, 1});
+  _mlir_ciface_attnres_sgemm_batched(&ma, &mb, &mc);
+  for (int64_t col = 0; col < n; ++col) {
+    float expected = 0;
+    for (int64_t x = 0; x < k; ++x)
+      expected += a[x] * b[x * n + col];
+    EXPECT_FLOAT_EQ(c[col], expected) << "column " << col;
+  }
+}
+
+} // namespace
