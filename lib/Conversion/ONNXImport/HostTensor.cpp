@@ -10,6 +10,7 @@
 #include "mlir/IR/Builders.h"
 
 #include <cmath>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::attnres::onnx_import;
@@ -28,17 +29,21 @@ mlir::attnres::onnx_import::convertElementType(int32_t dataType,
   case onnx::TensorProto::DOUBLE:
     return Type(b.getF64Type());
   case onnx::TensorProto::INT64:
-  case onnx::TensorProto::UINT64:
     return Type(b.getI64Type());
   case onnx::TensorProto::INT32:
-  case onnx::TensorProto::UINT32:
     return Type(b.getI32Type());
   case onnx::TensorProto::INT16:
-  case onnx::TensorProto::UINT16:
     return Type(b.getI16Type());
   case onnx::TensorProto::INT8:
-  case onnx::TensorProto::UINT8:
     return Type(b.getI8Type());
+  case onnx::TensorProto::UINT64:
+    return Type(b.getIntegerType(64, /*isSigned=*/false));
+  case onnx::TensorProto::UINT32:
+    return Type(b.getIntegerType(32, /*isSigned=*/false));
+  case onnx::TensorProto::UINT16:
+    return Type(b.getIntegerType(16, /*isSigned=*/false));
+  case onnx::TensorProto::UINT8:
+    return Type(b.getIntegerType(8, /*isSigned=*/false));
   case onnx::TensorProto::BOOL:
     return Type(b.getI1Type());
   default:
@@ -58,6 +63,42 @@ int64_t HostTensor::size() const {
   for (int64_t d : shape)
     n *= d;
   return n;
+}
+
+int64_t HostTensor::toInt64(double v) {
+  if (std::isnan(v))
+    return 0;
+  // 2^63 is exactly representable; every double below it converts.
+  if (v >= 9223372036854775808.0)
+    return std::numeric_limits<int64_t>::max();
+  if (v < -9223372036854775808.0)
+    return std::numeric_limits<int64_t>::min();
+  return int64_t(v);
+}
+
+std::optional<int64_t>
+mlir::attnres::onnx_import::checkedNumElements(ArrayRef<int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || d > kMaxTensorElements || (d && n > kMaxTensorElements / d))
+      return std::nullopt;
+    n *= d;
+  }
+  return n;
+}
+
+/// `v` wrapped to the width and signedness of integer type `type`, as the
+/// stored attribute will hold it, so host values and attributes agree.
+static int64_t wrapToType(int64_t v, Type type) {
+  unsigned width = type.getIntOrFloatBitWidth();
+  if (width == 1)
+    return v != 0;
+  if (width >= 64)
+    return v;
+  APInt bits(64, uint64_t(v));
+  bits = bits.trunc(width);
+  return type.isUnsignedInteger() ? int64_t(bits.getZExtValue())
+                                  : bits.getSExtValue();
 }
 
 void HostTensor::pushFrom(const HostTensor &other, int64_t i) {
@@ -86,8 +127,11 @@ std::optional<HostTensor> HostTensor::fromAttr(ElementsAttr attr) {
   if (!t.elementType.isInteger())
     return std::nullopt;
   bool isBool = t.elementType.isInteger(1);
+  bool isUnsigned = t.elementType.isUnsignedInteger();
   for (APInt v : dense.getValues<APInt>())
-    t.ints.push_back(isBool ? int64_t(v.getBoolValue()) : v.getSExtValue());
+    t.ints.push_back(isBool       ? int64_t(v.getBoolValue())
+                     : isUnsigned ? int64_t(v.getZExtValue())
+                                  : v.getSExtValue());
   return t;
 }
 
@@ -107,8 +151,10 @@ DenseElementsAttr HostTensor::toAttr() const {
   unsigned width = elementType.getIntOrFloatBitWidth();
   SmallVector<APInt> values;
   for (int64_t v : ints)
-    values.push_back(APInt(width, width == 1 ? uint64_t(v != 0) : uint64_t(v),
-                           /*isSigned=*/width != 1, /*implicitTrunc=*/true));
+    values.push_back(
+        APInt(width, width == 1 ? uint64_t(v != 0) : uint64_t(v),
+              /*isSigned=*/width != 1 && !elementType.isUnsignedInteger(),
+              /*implicitTrunc=*/true));
   return DenseElementsAttr::get(type, values);
 }
 
@@ -127,7 +173,8 @@ HostTensor HostTensor::castTo(Type type) const {
     else if (type.isInteger(1))
       t.ints.push_back(asDouble(i) != 0);
     else
-      t.ints.push_back(isFloat() ? int64_t(std::trunc(floats[i])) : ints[i]);
+      t.ints.push_back(
+          wrapToType(isFloat() ? toInt64(floats[i]) : ints[i], type));
   }
   return t;
 }
@@ -156,10 +203,14 @@ mlir::attnres::onnx_import::broadcastShapes(ArrayRef<int64_t> a,
 
 std::optional<HostTensor> mlir::attnres::onnx_import::foldBinary(
     const HostTensor &a, const HostTensor &b, Type resultElementType,
-    const std::function<double(double, double)> &fn) {
+    const FloatFoldFn &floatFn, const IntFoldFn &intFn) {
   FailureOr<SmallVector<int64_t>> shape = broadcastShapes(a.shape, b.shape);
-  if (failed(shape))
+  if (failed(shape) || llvm::any_of(*shape, ShapedType::isDynamic))
     return std::nullopt;
+  std::optional<int64_t> count = checkedNumElements(*shape);
+  if (!count || *count > kMaxFoldedElements)
+    return std::nullopt;
+  bool floatOperands = a.isFloat();
   HostTensor r = HostTensor::empty(resultElementType, *shape);
   int64_t rank = shape->size();
   // Row-major strides of each operand in the broadcast index space; a
@@ -181,11 +232,15 @@ std::optional<HostTensor> mlir::attnres::onnx_import::foldBinary(
       ia += index[d] * sa[d];
       ib += index[d] * sb[d];
     }
-    double v = fn(a.asDouble(ia), b.asDouble(ib));
     if (r.isFloat())
-      r.floats.push_back(v);
+      r.floats.push_back(floatFn(a.asDouble(ia), b.asDouble(ib)));
+    else if (floatOperands)
+      r.ints.push_back(wrapToType(
+          HostTensor::toInt64(floatFn(a.asDouble(ia), b.asDouble(ib))),
+          resultElementType));
     else
-      r.ints.push_back(int64_t(v));
+      r.ints.push_back(
+          wrapToType(intFn(a.asInt(ia), b.asInt(ib)), resultElementType));
     for (int64_t d = rank - 1; d >= 0; --d) {
       if (++index[d] < (*shape)[d])
         break;
@@ -196,11 +251,15 @@ std::optional<HostTensor> mlir::attnres::onnx_import::foldBinary(
 }
 
 std::optional<HostTensor> HostTensor::broadcastTo(ArrayRef<int64_t> to) const {
+  std::optional<int64_t> count = checkedNumElements(to);
+  if (!count || *count > kMaxFoldedElements)
+    return std::nullopt;
   HostTensor target = empty(elementType, to);
   target.ints.assign(isFloat() ? 0 : target.size(), 0);
   target.floats.assign(isFloat() ? target.size() : 0, 0.0);
-  std::optional<HostTensor> r = foldBinary(*this, target, elementType,
-                                           [](double v, double) { return v; });
+  std::optional<HostTensor> r = foldBinary(
+      *this, target, elementType, [](double v, double) { return v; },
+      [](int64_t v, int64_t) { return v; });
   if (r && ArrayRef<int64_t>(r->shape) != to)
     return std::nullopt;
   return r;

@@ -23,8 +23,10 @@
 
 namespace mlir::attnres::onnx_import {
 
-/// Maps an ONNX TensorProto.DataType to an MLIR element type (integers are
-/// signless; bool is i1). Fails for types the importer does not handle.
+/// Maps an ONNX TensorProto.DataType to an MLIR element type: signed integers
+/// are signless, unsigned ones unsigned (ui8, ...: TOSA rejects them, so they
+/// live only in constants folded on the host), bool is i1. Fails for types
+/// the importer does not handle.
 FailureOr<Type> convertElementType(int32_t dataType, MLIRContext *context);
 /// The ONNX name of a TensorProto.DataType, for messages.
 std::string dataTypeName(int32_t dataType);
@@ -45,8 +47,12 @@ struct HostTensor {
     return isFloat() ? floats[i] : double(ints[i]);
   }
   int64_t asInt(int64_t i) const {
-    return isFloat() ? int64_t(floats[i]) : ints[i];
+    return isFloat() ? toInt64(floats[i]) : ints[i];
   }
+  /// double -> int64 without undefined behaviour: truncates toward zero,
+  /// saturates out-of-range values and maps NaN to 0 (ONNX leaves both
+  /// undefined).
+  static int64_t toInt64(double v);
   /// Appends element `i` of `other` (same kind of storage) to this tensor.
   void pushFrom(const HostTensor &other, int64_t i);
 
@@ -60,18 +66,53 @@ struct HostTensor {
   std::optional<HostTensor> broadcastTo(ArrayRef<int64_t> shape) const;
 };
 
-/// Folding is reserved for shape-sized tensors; weights stay in the IR.
+/// Folding is reserved for shape-sized tensors (masks and rotary tables of
+/// modest length included); weights and anything larger stay in the IR.
+/// Every fold checks its result against this before computing it.
 constexpr int64_t kMaxFoldedElements = 1 << 16;
+
+/// The largest dimension and the most elements any tensor may have (16 GiB
+/// of f32): beyond that a shape is a corrupt file, not a model.
+constexpr int64_t kMaxDim = int64_t(1) << 32;
+constexpr int64_t kMaxTensorElements = int64_t(1) << 32;
+
+/// The number of elements of a static `shape`, or nullopt when it exceeds
+/// kMaxTensorElements (or a dim is negative or dynamic).
+std::optional<int64_t> checkedNumElements(ArrayRef<int64_t> shape);
+
+/// What the ONNX schema of one op version allows (from the installed onnx
+/// package, see scripts/gen_onnx_schemas.py).
+struct ONNXSchema {
+  int64_t sinceVersion;
+  int64_t minInputs, maxInputs, minOutputs, maxOutputs;
+  /// Bit i set: input i is required and may not be "".
+  uint64_t requiredInputs;
+  bool deprecated;
+};
+
+/// The schema of default-domain `opType` in force at `opset`, or null when
+/// the op does not exist there. `firstSince`, when given, receives the
+/// opset that introduced the op (-1 for an op ONNX does not define).
+const ONNXSchema *lookupONNXSchema(StringRef opType, int64_t opset,
+                                   int64_t *firstSince = nullptr);
 
 /// Broadcasts two shapes with numpy rules (dynamic dims allowed). Fails when
 /// two static dims differ and neither is 1.
 FailureOr<SmallVector<int64_t>> broadcastShapes(ArrayRef<int64_t> a,
                                                 ArrayRef<int64_t> b);
 
-/// Applies `fn` element-wise with numpy broadcasting.
-std::optional<HostTensor>
-foldBinary(const HostTensor &a, const HostTensor &b, Type resultElementType,
-           const std::function<double(double, double)> &fn);
+using FloatFoldFn = std::function<double(double, double)>;
+using IntFoldFn = std::function<int64_t(int64_t, int64_t)>;
+
+/// Applies `floatFn` (float operands) or `intFn` (integer and bool operands)
+/// element-wise with numpy broadcasting. A float function's result is
+/// converted to the result type with toInt64 when that type is an integer
+/// (comparisons). Returns nullopt when the shapes do not broadcast or the
+/// result would exceed kMaxFoldedElements: callers then emit the op.
+std::optional<HostTensor> foldBinary(const HostTensor &a, const HostTensor &b,
+                                     Type resultElementType,
+                                     const FloatFoldFn &floatFn,
+                                     const IntFoldFn &intFn);
 
 class GraphImporter;
 

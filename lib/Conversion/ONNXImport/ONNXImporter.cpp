@@ -41,9 +41,6 @@ using namespace mlir::attnres::onnx_import;
 
 int64_t mlir::attnres::getMaxONNXOpset() { return ATTNRES_ONNX_MAX_OPSET; }
 
-/// Dimensions beyond this are corrupt files, not models.
-static constexpr int64_t kMaxDim = int64_t(1) << 40;
-
 void mlir::attnres::registerONNXImportDialects(DialectRegistry &registry) {
   registry.insert<AttnResDialect, arith::ArithDialect, func::FuncDialect,
                   linalg::LinalgDialect, math::MathDialect,
@@ -65,7 +62,7 @@ std::string mlir::attnres::parseInputShapeSpec(StringRef spec,
       shape.push_back(ShapedType::kDynamic);
     } else if (part.getAsInteger(10, d) || d < 0 || d > kMaxDim) {
       return "invalid dimension '" + part.str() + "' in '" + spec.str() +
-             "': expected a non-negative integer or '?'";
+             "': expected an integer in [0, 2^32] or '?'";
     } else {
       shape.push_back(d);
     }
@@ -76,12 +73,16 @@ std::string mlir::attnres::parseInputShapeSpec(StringRef spec,
 
 namespace mlir::attnres::onnx_import {
 
+/// Marks a materialized unsigned constant whose values change meaning as
+/// signless; an error if it survives dead-code removal.
+static constexpr llvm::StringLiteral kUnsignedAttr = "attnres.unsigned_source";
+
 /// Imports one ONNX model into one func.func.
 class GraphImporter {
 public:
-  GraphImporter(MLIRContext *context, StringRef path,
+  GraphImporter(MLIRContext *context, StringRef path, StringRef bytes,
                 const ONNXImportOptions &options)
-      : context(context), path(path.str()), options(options),
+      : context(context), path(path.str()), bytes(bytes), options(options),
         fileLoc(FileLineColLoc::get(context, path, 0, 0)) {}
 
   OwningOpRef<ModuleOp> run();
@@ -106,6 +107,8 @@ private:
   LogicalResult load();
   LogicalResult checkOpsets();
   LogicalResult checkSupportedOps();
+  LogicalResult checkArity();
+  LogicalResult checkNodeResults(NodeImporter &importer);
   FailureOr<SmallVector<size_t>> topologicalOrder();
   FailureOr<RankedTensorType> convertInputType(const onnx::ValueInfoProto &);
   /// The MLIR element type of `dataType`, or an error naming `subject`.
@@ -117,6 +120,7 @@ private:
 
   MLIRContext *context;
   std::string path;
+  StringRef bytes;
   const ONNXImportOptions &options;
   Location fileLoc;
   onnx::ModelProto model;
@@ -154,12 +158,6 @@ Location GraphImporter::nodeLoc(const onnx::NodeProto &node,
 //===----------------------------------------------------------------------===//
 
 LogicalResult GraphImporter::load() {
-  auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                          /*RequiresNullTerminator=*/false);
-  if (!file)
-    return fileError() << "cannot read ONNX model: "
-                       << file.getError().message();
-  StringRef bytes = (*file)->getBuffer();
   google::protobuf::io::ArrayInputStream stream(bytes.data(), bytes.size());
   google::protobuf::io::CodedInputStream coded(&stream);
   coded.SetTotalBytesLimit(std::numeric_limits<int>::max());
@@ -218,6 +216,58 @@ LogicalResult GraphImporter::checkSupportedOps() {
     diag << entry.first << " (x" << entry.second << ")";
   });
   return diag;
+}
+
+LogicalResult GraphImporter::checkArity() {
+  // Every node is checked against its op's schema at the model's opset before
+  // any handler runs, so handlers never see an arity ONNX forbids; all bad
+  // nodes are reported at once.
+  bool ok = true;
+  for (auto [index, node] : llvm::enumerate(model.graph().node())) {
+    StringRef domain = canonicalDomain(node.domain());
+    if (!domain.empty())
+      continue;
+    auto nodeError = [&, index = index, &node = node]() {
+      ok = false;
+      return emitError(nodeLoc(node, index))
+             << "node '" << node.name() << "' (" << node.op_type() << "): ";
+    };
+    int64_t opset = opsetOf(domain), introduced;
+    const ONNXSchema *schema =
+        lookupONNXSchema(node.op_type(), opset, &introduced);
+    if (!schema) {
+      nodeError() << node.op_type() << " does not exist in ai.onnx opset "
+                  << opset << "; it was introduced in opset " << introduced;
+      continue;
+    }
+    int64_t numIn = node.input_size(), numOut = node.output_size();
+    if (numIn < schema->minInputs || numIn > schema->maxInputs) {
+      nodeError() << "has " << numIn << " inputs but " << node.op_type() << "-"
+                  << schema->sinceVersion << " takes " << schema->minInputs
+                  << (schema->maxInputs == schema->minInputs ? ""
+                      : schema->maxInputs == std::numeric_limits<int>::max()
+                          ? " or more"
+                          : " to " + std::to_string(schema->maxInputs));
+      continue;
+    }
+    if (numOut < schema->minOutputs || numOut > schema->maxOutputs) {
+      nodeError() << "has " << numOut << " outputs but " << node.op_type()
+                  << "-" << schema->sinceVersion << " produces "
+                  << schema->minOutputs
+                  << (schema->maxOutputs == schema->minOutputs ? ""
+                      : schema->maxOutputs == std::numeric_limits<int>::max()
+                          ? " or more"
+                          : " to " + std::to_string(schema->maxOutputs));
+      continue;
+    }
+    for (int64_t i = 0; i < numIn && i < 64; ++i) {
+      if ((schema->requiredInputs >> i & 1) && node.input(i).empty()) {
+        nodeError() << "required input #" << i << " is empty";
+        break;
+      }
+    }
+  }
+  return success(ok);
 }
 
 FailureOr<SmallVector<size_t>> GraphImporter::topologicalOrder() {
@@ -321,6 +371,11 @@ GraphImporter::convertInputType(const onnx::ValueInfoProto &info) {
       supportedElementType(tensor.elem_type(), "graph input '" + name + "'");
   if (failed(elementType))
     return failure();
+  if (elementType->isUnsignedInteger())
+    return LogicalResult(fileError()
+                         << "graph input '" << name << "' has "
+                         << dataTypeName(tensor.elem_type())
+                         << " elements: unsigned inputs are not supported");
   auto override = options.inputShapes.find(name);
   if (!tensor.has_shape() && override == options.inputShapes.end())
     return LogicalResult(fileError()
@@ -341,7 +396,7 @@ GraphImporter::convertInputType(const onnx::ValueInfoProto &info) {
     if (d < 0 || d > kMaxDim)
       return LogicalResult(fileError()
                            << "graph input '" << name << "' has dimension " << i
-                           << " of size " << d << ", outside [0, 2^40]");
+                           << " of size " << d << ", outside [0, 2^32]");
     shape.push_back(d);
   }
   if (override != options.inputShapes.end()) {
@@ -366,6 +421,25 @@ GraphImporter::convertInputType(const onnx::ValueInfoProto &info) {
       if (ShapedType::isDynamic(dim))
         dim = hinted;
   }
+  SmallVector<int64_t> staticDims(
+      llvm::make_filter_range(shape, [](int64_t d) { return d >= 0; }));
+  if (!checkedNumElements(staticDims))
+    return LogicalResult(fileError()
+                         << "graph input '" << name << "' has shape ["
+                         << llvm::join(llvm::map_range(
+                                           shape,
+                                           [](int64_t d) {
+                                             return ShapedType::isDynamic(d)
+                                                        ? std::string("?")
+                                                        : std::to_string(d);
+                                           }),
+                                       ", ")
+                         << "], more than 2^32 elements");
+  if (llvm::is_contained(shape, 0))
+    return LogicalResult(fileError()
+                         << "graph input '" << name
+                         << "' has a zero-sized dimension; empty tensors are "
+                            "not supported at run time");
   auto type = RankedTensorType::get(shape, *elementType);
   if (!type.hasStaticShape())
     dynamicInputs.emplace_back(name, dimNames);
@@ -477,7 +551,8 @@ GraphImporter::convertTensor(const onnx::TensorProto &tensor) {
   SmallVector<int64_t> shape;
   uint64_t numElements = 1;
   for (int64_t d : tensor.dims()) {
-    if (d < 0 || d > kMaxDim || (d && numElements > uint64_t(kMaxDim) / d))
+    if (d < 0 || d > kMaxDim ||
+        (d && numElements > uint64_t(kMaxTensorElements) / d))
       return LogicalResult(fileError()
                            << "tensor '" << name << "' has dimension " << d
                            << ", which is negative or absurdly "
@@ -554,7 +629,10 @@ GraphImporter::convertTensor(const onnx::TensorProto &tensor) {
       bits.push_back(c != 0);
     return ElementsAttr(DenseElementsAttr::get(type, bits));
   }
-  if (raw.size() >= options.resourceThresholdBytes) {
+  // Unsigned tensors stay inline: valueOf reinterprets them as signless,
+  // which needs their values.
+  if (raw.size() >= options.resourceThresholdBytes &&
+      !elementType->isUnsignedInteger()) {
     std::string blobName = "onnx." + name;
     auto blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
         ArrayRef<char>(raw.data(), raw.size()), alignof(uint64_t));
@@ -588,9 +666,29 @@ Value GraphImporter::valueOf(StringRef name, ImplicitLocOpBuilder &b) {
   auto it = constants.find(name);
   if (it == constants.end())
     return nullptr;
+  ElementsAttr attr = it->second;
+  // TOSA has no unsigned types: an unsigned constant becomes signless, which
+  // keeps its meaning only when no value has the sign bit set. Handlers fetch
+  // inputs they then fold, so whether it is really used at run time is known
+  // only once dead constants are gone (see run()).
+  bool unrepresentable = false;
+  if (auto type = dyn_cast<RankedTensorType>(attr.getType());
+      type && type.getElementType().isUnsignedInteger()) {
+    auto dense = dyn_cast<DenseIntElementsAttr>(attr);
+    unrepresentable =
+        !dense || llvm::any_of(dense.getValues<APInt>(),
+                               [](const APInt &v) { return v.isSignBitSet(); });
+    Type signless = IntegerType::get(
+        context, type.getElementType().getIntOrFloatBitWidth());
+    attr = dense ? ElementsAttr(dense.bitcast(signless))
+                 : ElementsAttr(DenseElementsAttr::get(
+                       type.clone(signless), b.getZeroAttr(signless)));
+  }
   // Constants are created where first used so that folded shape constants
   // nobody reads never appear in the output.
-  Value v = tosa::ConstOp::create(b, it->second.getType(), it->second);
+  Value v = tosa::ConstOp::create(b, attr.getType(), attr);
+  if (unrepresentable)
+    v.getDefiningOp()->setAttr(kUnsignedAttr, b.getStringAttr(name));
   materialized[name] = v;
   return v;
 }
@@ -611,7 +709,8 @@ LogicalResult GraphImporter::dynamicShapeError(InFlightDiagnostic diag,
 //===----------------------------------------------------------------------===//
 
 OwningOpRef<ModuleOp> GraphImporter::run() {
-  if (failed(load()) || failed(checkOpsets()) || failed(checkSupportedOps()))
+  if (failed(load()) || failed(checkOpsets()) || failed(checkSupportedOps()) ||
+      failed(checkArity()))
     return nullptr;
   FailureOr<SmallVector<size_t>> order = topologicalOrder();
   if (failed(order))
@@ -670,16 +769,9 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     b.setLoc(nodeLoc(node, index));
     StringRef domain = canonicalDomain(node.domain());
     NodeImporter importer(*this, node, b, opsetOf(domain));
-    if (failed((*lookupOpHandler(domain, node.op_type()))(importer)))
+    if (failed((*lookupOpHandler(domain, node.op_type()))(importer)) ||
+        failed(checkNodeResults(importer)))
       return nullptr;
-    for (unsigned i = 0; i < importer.numOutputs(); ++i) {
-      if (importer.hasOutput(i) && !values.contains(node.output(i)) &&
-          !constants.contains(node.output(i))) {
-        importer.error() << "output #" << i << " ('" << node.output(i)
-                         << "') is not supported by the importer";
-        return nullptr;
-      }
-    }
   }
 
   SmallVector<Value> results;
@@ -721,6 +813,18 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
         erased = true;
       }
   }
+  bool unsignedUsed = false;
+  for (Operation &op : entry->getOperations()) {
+    if (auto name = op.getAttrOfType<StringAttr>(kUnsignedAttr)) {
+      unsignedUsed = true;
+      emitError(op.getLoc())
+          << "'" << name.getValue() << "' is an unsigned tensor used at run "
+          << "time with values that do not fit the signed type; unsigned "
+             "tensors are supported only when folded on the host";
+    }
+  }
+  if (unsignedUsed)
+    return nullptr;
   PassManager cleanup(context);
   cleanup.addPass(createCSEPass());
   if (failed(verify(*module)) || failed(cleanup.run(*module))) {
@@ -730,14 +834,72 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   return module;
 }
 
-OwningOpRef<ModuleOp>
-mlir::attnres::importONNXFile(StringRef path, MLIRContext *context,
-                              const ONNXImportOptions &options) {
+LogicalResult GraphImporter::checkNodeResults(NodeImporter &importer) {
+  const onnx::NodeProto &node = importer.node;
+  for (unsigned i = 0; i < importer.numOutputs(); ++i) {
+    if (!importer.hasOutput(i))
+      continue;
+    const std::string &name = node.output(i);
+    if (constants.contains(name))
+      continue;
+    Value v = values.lookup(name);
+    if (!v)
+      return importer.error() << "output #" << i << " ('" << name
+                              << "') is not supported by the importer";
+    // TOSA ops reject empty tensors, and absurd sizes mean a corrupt model:
+    // both are reported here, at the node that makes them, never as an
+    // invalid module later.
+    auto type = cast<RankedTensorType>(v.getType());
+    SmallVector<int64_t> staticDims(llvm::make_filter_range(
+        type.getShape(), [](int64_t d) { return d >= 0; }));
+    if (llvm::is_contained(staticDims, 0) || !checkedNumElements(staticDims)) {
+      InFlightDiagnostic diag = importer.error();
+      diag << "output '" << name << "' has shape [";
+      llvm::interleaveComma(type.getShape(), diag, [&](int64_t d) {
+        if (ShapedType::isDynamic(d))
+          diag << "?";
+        else
+          diag << d;
+      });
+      return diag << (llvm::is_contained(staticDims, 0)
+                          ? "]; empty tensors are not supported at run time"
+                          : "], more than 2^32 elements");
+    }
+  }
+  return success();
+}
+
+static OwningOpRef<ModuleOp> importModel(StringRef path, StringRef bytes,
+                                         MLIRContext *context,
+                                         const ONNXImportOptions &options) {
+  // A library loads what it uses, not everything the caller registered.
   DialectRegistry registry;
   registerONNXImportDialects(registry);
   context->appendDialectRegistry(registry);
-  context->loadAllAvailableDialects();
-  return GraphImporter(context, path, options).run();
+  context->loadDialect<AttnResDialect, arith::ArithDialect, func::FuncDialect,
+                       linalg::LinalgDialect, math::MathDialect,
+                       tensor::TensorDialect, tosa::TosaDialect>();
+  return GraphImporter(context, path, bytes, options).run();
+}
+
+OwningOpRef<ModuleOp>
+mlir::attnres::importONNXFile(StringRef path, MLIRContext *context,
+                              const ONNXImportOptions &options) {
+  auto file = llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                          /*RequiresNullTerminator=*/false);
+  if (!file) {
+    emitError(FileLineColLoc::get(context, path, 0, 0))
+        << "cannot read ONNX model: " << file.getError().message();
+    return nullptr;
+  }
+  return importModel(path, (*file)->getBuffer(), context, options);
+}
+
+OwningOpRef<ModuleOp>
+mlir::attnres::importONNXBuffer(StringRef bytes, StringRef path,
+                                MLIRContext *context,
+                                const ONNXImportOptions &options) {
+  return importModel(path, bytes, context, options);
 }
 
 //===----------------------------------------------------------------------===//

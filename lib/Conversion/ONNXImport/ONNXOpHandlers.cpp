@@ -262,15 +262,15 @@ FailureOr<SmallVector<int64_t>> requireConstantInts(NodeImporter &n, unsigned i,
 
 /// Binary arithmetic: folds constants, otherwise emits the TOSA op.
 template <typename OpTy>
-LogicalResult binaryArith(NodeImporter &n,
-                          std::function<double(double, double)> fold) {
+LogicalResult binaryArith(NodeImporter &n, const FloatFoldFn &floatFold,
+                          const IntFoldFn &intFold) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
   if (failed(in) || failed(requireSameElementType(n, (*in)[0], (*in)[1])))
     return failure();
   const HostTensor *a = n.constant(0), *c = n.constant(1);
-  if (a && c && fold) {
+  if (a && c) {
     if (std::optional<HostTensor> r =
-            foldBinary(*a, *c, a->elementType, fold)) {
+            foldBinary(*a, *c, a->elementType, floatFold, intFold)) {
       n.setConstantOutput(0, std::move(*r));
       return success();
     }
@@ -282,6 +282,40 @@ LogicalResult binaryArith(NodeImporter &n,
   return success();
 }
 
+/// Max, Min: 1..N inputs reduced pairwise. Folds when every input is a
+/// constant (and the result is small), otherwise emits a chain of TOSA ops.
+template <typename OpTy>
+LogicalResult variadicArith(NodeImporter &n, const FloatFoldFn &floatFold,
+                            const IntFoldFn &intFold) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, n.numInputs());
+  if (failed(in))
+    return failure();
+  for (Value v : *in)
+    if (failed(requireSameElementType(n, (*in)[0], v)))
+      return failure();
+  std::optional<HostTensor> folded;
+  if (llvm::all_of(llvm::seq(n.numInputs()),
+                   [&](unsigned i) { return n.constant(i); })) {
+    folded = *n.constant(0);
+    for (unsigned i = 1; folded && i < n.numInputs(); ++i)
+      folded = foldBinary(*folded, *n.constant(i), folded->elementType,
+                          floatFold, intFold);
+  }
+  if (folded) {
+    n.setConstantOutput(0, std::move(*folded));
+    return success();
+  }
+  Value result = (*in)[0];
+  for (Value operand : ArrayRef(*in).drop_front()) {
+    FailureOr<Value> r = elementwise<OpTy>(n, {result, operand});
+    if (failed(r))
+      return failure();
+    result = *r;
+  }
+  n.setOutput(0, result);
+  return success();
+}
+
 LogicalResult importDiv(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
   if (failed(in) || failed(requireSameElementType(n, (*in)[0], (*in)[1])))
@@ -289,10 +323,17 @@ LogicalResult importDiv(NodeImporter &n) {
   bool isFloat = isa<FloatType>(elementTypeOf((*in)[0]));
   const HostTensor *a = n.constant(0), *c = n.constant(1);
   if (a && c) {
-    auto fn = [isFloat](double x, double y) {
-      return isFloat ? x / y : (y == 0 ? 0 : double(int64_t(x) / int64_t(y)));
+    auto intDiv = [](int64_t x, int64_t y) -> int64_t {
+      // ONNX leaves both undefined; folding must not trap.
+      if (y == 0)
+        return 0;
+      if (y == -1)
+        return int64_t(0 - uint64_t(x));
+      return x / y;
     };
-    if (std::optional<HostTensor> r = foldBinary(*a, *c, a->elementType, fn)) {
+    if (std::optional<HostTensor> r = foldBinary(
+            *a, *c, a->elementType, [](double x, double y) { return x / y; },
+            intDiv)) {
       n.setConstantOutput(0, std::move(*r));
       return success();
     }
@@ -338,7 +379,7 @@ LogicalResult importNeg(NodeImporter &n) {
     for (double &v : r.floats)
       v = -v;
     for (int64_t &v : r.ints)
-      v = -v;
+      v = int64_t(0 - uint64_t(v));
     n.setConstantOutput(0, std::move(r));
     return success();
   }
@@ -434,15 +475,15 @@ LogicalResult importPow(NodeImporter &n) {
 
 /// Equal, Less, Greater, ...: `swap` puts the inputs in TOSA's order.
 template <typename OpTy>
-LogicalResult compare(NodeImporter &n, bool swap,
-                      std::function<double(double, double)> fold) {
+LogicalResult compare(NodeImporter &n, bool swap, const FloatFoldFn &fold,
+                      const IntFoldFn &intFold) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
   if (failed(in) || failed(requireSameElementType(n, (*in)[0], (*in)[1])))
     return failure();
   const HostTensor *a = n.constant(0), *c = n.constant(1);
   if (a && c) {
     if (std::optional<HostTensor> r =
-            foldBinary(*a, *c, n.b.getI1Type(), fold)) {
+            foldBinary(*a, *c, n.b.getI1Type(), fold, intFold)) {
       n.setConstantOutput(0, std::move(*r));
       return success();
     }
@@ -476,6 +517,9 @@ LogicalResult importWhere(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 3);
   if (failed(in) || failed(requireSameElementType(n, (*in)[1], (*in)[2])))
     return failure();
+  if (!elementTypeOf((*in)[0]).isInteger(1))
+    return n.error() << "the condition must be a bool tensor, got "
+                     << elementTypeOf((*in)[0]);
   const HostTensor *c = n.constant(0), *x = n.constant(1), *y = n.constant(2);
   if (c && x && y) {
     FailureOr<SmallVector<int64_t>> cx = broadcastShapes(c->shape, x->shape);
@@ -516,6 +560,10 @@ LogicalResult importCast(NodeImporter &n) {
     n.setOutput(0, x);
     return success();
   }
+  if (type->isUnsignedInteger())
+    return n.error() << "casting a run-time tensor to " << dataTypeName(to)
+                     << " is not supported: unsigned types are only folded "
+                        "on the host";
   if (isa<FloatType>(elementTypeOf(x)) && type->isInteger() &&
       !type->isInteger(1)) {
     // ONNX truncates toward zero; tosa.cast rounds to nearest.
@@ -968,13 +1016,17 @@ LogicalResult importReshape(NodeImporter &n) {
                          << " copies an input dimension that does not exist";
       d = inShape[i];
     }
-    if (d == -1) {
+    if (ShapedType::isDynamic(d)) {
+      // A 0 that copied a dynamic input dim: stays dynamic.
+    } else if (d == -1) {
       if (inferred >= 0)
         return n.error() << "the target shape has more than one -1";
       inferred = i;
     } else if (d < -1) {
       return n.error() << "invalid target dimension " << d;
-    } else if (!ShapedType::isDynamic(d)) {
+    } else {
+      if (d > kMaxDim || (d && known > kMaxTensorElements / d))
+        return n.error() << "target dimension " << d << " is absurdly large";
       known *= d;
     }
     shape.push_back(d);
@@ -1074,10 +1126,10 @@ LogicalResult importTranspose(NodeImporter &n) {
       perm.push_back(i);
   SmallVector<int64_t> check(perm);
   llvm::sort(check);
-  for (int64_t i = 0; i < rank; ++i)
-    if (int64_t(check.size()) != rank || check[i] != i)
-      return n.error() << "perm is not a permutation of the " << rank
-                       << " axes";
+  if (int64_t(check.size()) != rank ||
+      llvm::any_of(llvm::enumerate(check),
+                   [](auto e) { return e.value() != int64_t(e.index()); }))
+    return n.error() << "perm is not a permutation of the " << rank << " axes";
   SmallVector<int64_t> shape;
   SmallVector<int32_t> perms;
   for (int64_t p : perm) {
@@ -1111,6 +1163,8 @@ LogicalResult importConcat(NodeImporter &n) {
   for (unsigned i = 0; i < n.numInputs(); ++i)
     if (n.hasInput(i))
       inputs.push_back(n.input(i));
+  if (inputs.empty())
+    return n.error() << "requires at least one non-empty input";
   int64_t rank = typeOf(inputs[0]).getRank();
   FailureOr<int64_t> axis = n.normalizeAxis(n.intAttr("axis", 0), rank);
   if (failed(axis))
@@ -1129,9 +1183,16 @@ LogicalResult importConcat(NodeImporter &n) {
     }
   }
   bool allConstant = true;
-  for (unsigned i = 0; i < n.numInputs(); ++i)
-    allConstant &= !n.hasInput(i) || n.constant(i);
-  if (allConstant) {
+  int64_t foldedSize = 0;
+  for (unsigned i = 0; i < n.numInputs(); ++i) {
+    if (!n.hasInput(i))
+      continue;
+    const HostTensor *c = n.constant(i);
+    allConstant &= c != nullptr;
+    if (c)
+      foldedSize += c->size();
+  }
+  if (allConstant && foldedSize <= kMaxFoldedElements) {
     // Concatenate on the host: outer blocks of each input in turn.
     SmallVector<const HostTensor *> parts;
     for (unsigned i = 0; i < n.numInputs(); ++i)
@@ -1187,6 +1248,9 @@ LogicalResult importSplit(NodeImporter &n) {
     int64_t parts = n.opset >= 18 && n.attr("num_outputs")
                         ? n.intAttr("num_outputs", 1)
                         : n.numOutputs();
+    if (parts != n.numOutputs())
+      return n.error() << "num_outputs is " << parts << " but the node has "
+                       << n.numOutputs() << " outputs";
     int64_t chunk = (total + parts - 1) / parts;
     for (int64_t i = 0, left = total; i < parts; ++i, left -= chunk)
       sizes.push_back(std::min(chunk, left));
@@ -1259,7 +1323,7 @@ LogicalResult importSlice(NodeImporter &n) {
     int64_t s = clampIndex((*starts)[i]), e = clampIndex((*ends)[i]);
     begin[*axis] = s;
     stride[*axis] = steps[i];
-    size[*axis] = e > s ? (e - s + steps[i] - 1) / steps[i] : 0;
+    size[*axis] = e > s ? 1 + (e - s - 1) / steps[i] : 0;
   }
   if (const HostTensor *c = n.constant(0)) {
     HostTensor r = HostTensor::empty(c->elementType, size);
@@ -1392,7 +1456,8 @@ LogicalResult importGather(NodeImporter &n) {
   int64_t k = ds[*axis];
 
   const HostTensor *cd = n.constant(0), *ci = n.constant(1);
-  if (cd && ci) {
+  std::optional<int64_t> outSize = checkedNumElements(outShape);
+  if (cd && ci && outSize && *outSize <= kMaxFoldedElements) {
     HostTensor r = HostTensor::empty(cd->elementType, outShape);
     int64_t outer = product(ds.take_front(*axis));
     int64_t inner = product(ds.drop_front(*axis + 1));
@@ -1511,9 +1576,13 @@ LogicalResult importConstantOfShape(NodeImporter &n) {
       requireConstantInts(n, 0, "ConstantOfShape's shape");
   if (failed(shape))
     return failure();
-  for (int64_t d : *shape)
-    if (d < 0)
-      return n.error() << "negative dimension " << d;
+  std::optional<int64_t> numElements = checkedNumElements(*shape);
+  if (!numElements) {
+    InFlightDiagnostic diag = n.error();
+    diag << "shape [";
+    llvm::interleaveComma(*shape, diag);
+    return diag << "] has a negative dimension or more than 2^32 elements";
+  }
   HostTensor fill = HostTensor::empty(n.b.getF32Type(), {});
   fill.floats.push_back(0.0);
   if (const onnx::AttributeProto *a = n.attr("value")) {
@@ -1526,7 +1595,7 @@ LogicalResult importConstantOfShape(NodeImporter &n) {
     fill = *host;
   }
   auto type = RankedTensorType::get(*shape, fill.elementType);
-  if (product(*shape) <= kMaxFoldedElements) {
+  if (*numElements <= kMaxFoldedElements) {
     HostTensor r = HostTensor::empty(fill.elementType, *shape);
     for (int64_t i = 0, e = r.size(); i < e; ++i)
       r.pushFrom(fill, 0);
@@ -1544,18 +1613,27 @@ LogicalResult importRange(NodeImporter &n) {
                    *delta = n.constant(2);
   if (!start || !limit || !delta)
     return n.dynamicShapeError("Range's bounds");
+  if (start->size() != 1 || limit->size() != 1 || delta->size() != 1)
+    return n.error() << "start, limit and delta must be scalars";
+  if (start->elementType != limit->elementType ||
+      start->elementType != delta->elementType)
+    return n.error() << "start, limit and delta must have one element type";
   double s = start->asDouble(0), l = limit->asDouble(0), d = delta->asDouble(0);
   if (d == 0)
     return n.error() << "delta is zero";
-  int64_t count = std::max<int64_t>(0, int64_t(std::ceil((l - s) / d)));
-  if (count > kMaxFoldedElements)
-    return n.error() << "Range of " << count << " elements is too large";
-  HostTensor r = HostTensor::empty(start->elementType, {count});
-  for (int64_t i = 0; i < count; ++i) {
+  double count = std::ceil((l - s) / d);
+  if (!(count <= double(kMaxFoldedElements)))
+    return n.error() << "Range of " << count
+                     << " elements is too large to fold (at most "
+                     << kMaxFoldedElements << ")";
+  int64_t numElements = std::max<int64_t>(0, HostTensor::toInt64(count));
+  HostTensor r = HostTensor::empty(start->elementType, {numElements});
+  for (int64_t i = 0; i < numElements; ++i) {
     if (r.isFloat())
       r.floats.push_back(s + i * d);
     else
-      r.ints.push_back(start->asInt(0) + i * delta->asInt(0));
+      r.ints.push_back(int64_t(uint64_t(start->asInt(0)) +
+                               uint64_t(i) * uint64_t(delta->asInt(0))));
   }
   n.setConstantOutput(0, std::move(r));
   return success();
@@ -1570,6 +1648,8 @@ LogicalResult importTrilu(NodeImporter &n) {
     FailureOr<SmallVector<int64_t>> kv = requireConstantInts(n, 1, "Trilu's k");
     if (failed(kv))
       return failure();
+    if (kv->size() != 1)
+      return n.error() << "k must hold exactly one value, got " << kv->size();
     k = kv->front();
   }
   bool upper = n.intAttr("upper", 1);
@@ -1624,19 +1704,26 @@ LogicalResult importMod(NodeImporter &n) {
   const HostTensor *a = n.constant(0), *c = n.constant(1);
   if (!a || !c)
     return n.dynamicShapeError("Mod's operands");
+  if (a->elementType != c->elementType)
+    return n.error() << "input element types " << a->elementType << " and "
+                     << c->elementType << " differ";
   bool fmod = n.intAttr("fmod", 0);
-  std::optional<HostTensor> r =
-      foldBinary(*a, *c, a->elementType, [&](double x, double y) {
-        if (fmod || a->isFloat())
-          return std::fmod(x, y);
-        if (y == 0)
-          return 0.0;
-        // Integer Mod takes the sign of the divisor, like Python's %.
-        int64_t m = int64_t(x) % int64_t(y);
-        return double(m != 0 && ((m < 0) != (y < 0)) ? m + int64_t(y) : m);
+  std::optional<HostTensor> r = foldBinary(
+      *a, *c, a->elementType,
+      [](double x, double y) { return std::fmod(x, y); },
+      [fmod](int64_t x, int64_t y) -> int64_t {
+        // x % 0 is undefined in ONNX and INT64_MIN % -1 traps in C++.
+        if (y == 0 || y == -1)
+          return 0;
+        int64_t m = x % y;
+        // Integer Mod takes the sign of the divisor, like Python's %; fmod
+        // keeps the dividend's, like C.
+        return !fmod && m != 0 && ((m < 0) != (y < 0)) ? m + y : m;
       });
   if (!r)
-    return n.error() << "operand shapes do not broadcast";
+    return n.error() << "cannot fold Mod: the operand shapes do not broadcast "
+                        "or the result exceeds "
+                     << kMaxFoldedElements << " elements";
   n.setConstantOutput(0, std::move(*r));
   return success();
 }
@@ -1651,29 +1738,40 @@ LogicalResult importDropout(NodeImporter &n) {
 // The table
 //===----------------------------------------------------------------------===//
 
+// Integer folds wrap (two's complement) instead of overflowing: ONNX
+// integer arithmetic wraps on every backend.
 double addFn(double a, double b) { return a + b; }
 double subFn(double a, double b) { return a - b; }
 double mulFn(double a, double b) { return a * b; }
+int64_t addIntFn(int64_t a, int64_t b) {
+  return int64_t(uint64_t(a) + uint64_t(b));
+}
+int64_t subIntFn(int64_t a, int64_t b) {
+  return int64_t(uint64_t(a) - uint64_t(b));
+}
+int64_t mulIntFn(int64_t a, int64_t b) {
+  return int64_t(uint64_t(a) * uint64_t(b));
+}
+template <typename T> T maxFn(T a, T b) { return std::max(a, b); }
+template <typename T> T minFn(T a, T b) { return std::min(a, b); }
 
 const llvm::StringMap<OpHandler> &defaultDomainHandlers() {
   static const llvm::StringMap<OpHandler> table = [] {
     llvm::StringMap<OpHandler> t;
     t["Add"] = [](NodeImporter &n) {
-      return binaryArith<tosa::AddOp>(n, addFn);
+      return binaryArith<tosa::AddOp>(n, addFn, addIntFn);
     };
     t["Sub"] = [](NodeImporter &n) {
-      return binaryArith<tosa::SubOp>(n, subFn);
+      return binaryArith<tosa::SubOp>(n, subFn, subIntFn);
     };
     t["Mul"] = [](NodeImporter &n) {
-      return binaryArith<tosa::MulOp>(n, mulFn);
+      return binaryArith<tosa::MulOp>(n, mulFn, mulIntFn);
     };
     t["Max"] = [](NodeImporter &n) {
-      return binaryArith<tosa::MaximumOp>(
-          n, [](double a, double b) { return std::max(a, b); });
+      return variadicArith<tosa::MaximumOp>(n, maxFn<double>, maxFn<int64_t>);
     };
     t["Min"] = [](NodeImporter &n) {
-      return binaryArith<tosa::MinimumOp>(
-          n, [](double a, double b) { return std::min(a, b); });
+      return variadicArith<tosa::MinimumOp>(n, minFn<double>, minFn<int64_t>);
     };
     t["Div"] = importDiv;
     t["Pow"] = importPow;
@@ -1741,23 +1839,28 @@ const llvm::StringMap<OpHandler> &defaultDomainHandlers() {
     t["Where"] = importWhere;
     t["Equal"] = [](NodeImporter &n) {
       return compare<tosa::EqualOp>(
-          n, false, [](double a, double b) { return double(a == b); });
+          n, false, [](double a, double b) { return double(a == b); },
+          [](int64_t a, int64_t b) { return int64_t(a == b); });
     };
     t["Less"] = [](NodeImporter &n) {
       return compare<tosa::GreaterOp>(
-          n, true, [](double a, double b) { return double(a < b); });
+          n, true, [](double a, double b) { return double(a < b); },
+          [](int64_t a, int64_t b) { return int64_t(a < b); });
     };
     t["Greater"] = [](NodeImporter &n) {
       return compare<tosa::GreaterOp>(
-          n, false, [](double a, double b) { return double(a > b); });
+          n, false, [](double a, double b) { return double(a > b); },
+          [](int64_t a, int64_t b) { return int64_t(a > b); });
     };
     t["LessOrEqual"] = [](NodeImporter &n) {
       return compare<tosa::GreaterEqualOp>(
-          n, true, [](double a, double b) { return double(a <= b); });
+          n, true, [](double a, double b) { return double(a <= b); },
+          [](int64_t a, int64_t b) { return int64_t(a <= b); });
     };
     t["GreaterOrEqual"] = [](NodeImporter &n) {
       return compare<tosa::GreaterEqualOp>(
-          n, false, [](double a, double b) { return double(a >= b); });
+          n, false, [](double a, double b) { return double(a >= b); },
+          [](int64_t a, int64_t b) { return int64_t(a >= b); });
     };
     t["Not"] = importNot;
     t["Mod"] = importMod;

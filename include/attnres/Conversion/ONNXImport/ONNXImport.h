@@ -57,6 +57,13 @@ void registerONNXImportDialects(DialectRegistry &registry);
 OwningOpRef<ModuleOp> importONNXFile(llvm::StringRef path, MLIRContext *context,
                                      const ONNXImportOptions &options);
 
+/// Imports a model held in memory. `path` names it in diagnostics and
+/// locates its external data (its folder), like importONNXFile's.
+OwningOpRef<ModuleOp> importONNXBuffer(llvm::StringRef bytes,
+                                       llvm::StringRef path,
+                                       MLIRContext *context,
+                                       const ONNXImportOptions &options);
+
 } // namespace attnres
 } // namespace mlir
 

@@ -82,6 +82,21 @@ def main(kind, out):
         external(model, out, "missing.bin")
     elif kind == "external-short":
         external(model, out, "short.bin", nbytes=20)
+    elif kind == "input-2e40":
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        dims[0].dim_value = 1 << 40
+        dims[1].dim_value = 64
+    elif kind == "input-too-many-elements":
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        dims[0].dim_value = 1 << 20
+        dims[1].dim_value = 1 << 20
+    elif kind == "input-zero-dim":
+        model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 0
+    elif kind == "concat-no-inputs":
+        model.graph.node.append(
+            helper.make_node("Concat", ["", ""], ["z"], name="cat", axis=0))
+    elif kind == "required-input-empty":
+        model.graph.node[0].input[1] = ""
     else:
         sys.exit(f"unknown kind {kind}")
     onnx.save(model, path)
