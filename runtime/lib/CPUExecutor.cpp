@@ -5,6 +5,11 @@
 // pointer to a memref descriptor; its packed wrapper lets one generic call
 // site serve any arity and rank.
 //
+// Every function the compiled code calls outside itself is resolved here:
+// the runtime's own (BLAS, memrefCopy, the allocator hooks) by registration,
+// the C library's from the process, and a module that calls anything else is
+// refused before the JIT sees it.
+//
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Runtime/CPUExecutor.h"
@@ -12,6 +17,8 @@
 #include "attnres/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/BuiltinTypes.h"
@@ -19,7 +26,9 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ExecutionEngine/Orc/Mangling.h"
+#include "llvm/Support/DynamicLibrary.h"
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -35,10 +44,145 @@ static llvm::Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
+/// memref.copy between buffers that are not both contiguous, which
+/// finalize-memref-to-llvm lowers to a call to `memrefCopy` (the ABI of
+/// mlir_c_runner_utils' function of that name). Any write into a
+/// non-contiguous slice makes one: rotary embeddings concatenating the halves
+/// of the last axis, attention appending a key along the sequence axis.
+/// Implemented here so that running a model needs no MLIR library.
+static void copyStridedMemref(int64_t elemSize,
+                              ::UnrankedMemRefType<char> *srcArg,
+                              ::UnrankedMemRefType<char> *dstArg) {
+  ::DynamicMemRefType<char> src(*srcArg), dst(*dstArg);
+  int64_t rank = src.rank;
+  for (int64_t i = 0; i < rank; ++i)
+    if (src.sizes[i] == 0)
+      return;
+  char *srcBase = src.data + src.offset * elemSize;
+  char *dstBase = dst.data + dst.offset * elemSize;
+  if (rank == 0) {
+    std::memcpy(dstBase, srcBase, elemSize);
+    return;
+  }
+  // Whole rows take one memcpy when the innermost axis is contiguous on both
+  // sides, as it is in a slice along the last axis; an element at a time
+  // would make the copy the slowest op of a rotary embedding.
+  int64_t inner = rank - 1;
+  bool contiguousRows = src.strides[inner] == 1 && dst.strides[inner] == 1;
+  int64_t rowBytes = contiguousRows ? src.sizes[inner] * elemSize : elemSize;
+  int64_t outerRank = contiguousRows ? inner : rank;
+  std::vector<int64_t> index(outerRank, 0);
+  for (;;) {
+    int64_t srcOffset = 0, dstOffset = 0;
+    for (int64_t i = 0; i < outerRank; ++i) {
+      srcOffset += index[i] * src.strides[i];
+      dstOffset += index[i] * dst.strides[i];
+    }
+    std::memcpy(dstBase + dstOffset * elemSize, srcBase + srcOffset * elemSize,
+                rowBytes);
+    int64_t axis = outerRank - 1;
+    for (; axis >= 0; --axis) {
+      if (++index[axis] < src.sizes[axis])
+        break;
+      index[axis] = 0;
+    }
+    if (axis < 0)
+      return;
+  }
+}
+
 std::vector<std::pair<const char *, void *>> mlir::attnres::runtimeSymbols() {
   return {{"_mlir_ciface_attnres_sgemm_batched",
-           reinterpret_cast<void *>(&_mlir_ciface_attnres_sgemm_batched)}};
+           reinterpret_cast<void *>(&_mlir_ciface_attnres_sgemm_batched)},
+          {"memrefCopy", reinterpret_cast<void *>(&copyStridedMemref)}};
 }
+
+namespace {
+/// The buffers the compiled code has allocated and not freed during the run
+/// in progress on this thread. After a run the executor frees exactly these:
+/// a result that is an input, a constant, or the same buffer as another
+/// result was not allocated by the run (or is one entry), so it can never be
+/// freed wrongly or twice.
+thread_local llvm::DenseSet<void *> *liveAllocations = nullptr;
+
+void *trackedMalloc(size_t size) {
+  void *p = std::malloc(size);
+  if (p && liveAllocations)
+    liveAllocations->insert(p);
+  return p;
+}
+
+// The optimizer may turn malloc + memset into calloc.
+void *trackedCalloc(size_t count, size_t size) {
+  void *p = std::calloc(count, size);
+  if (p && liveAllocations)
+    liveAllocations->insert(p);
+  return p;
+}
+
+void *trackedRealloc(void *old, size_t size) {
+  // Forgotten first: if realloc fails, the old block stays with the caller.
+  if (liveAllocations)
+    liveAllocations->erase(old);
+  void *p = std::realloc(old, size);
+  if (p && liveAllocations)
+    liveAllocations->insert(p);
+  return p;
+}
+
+void *trackedAlignedAlloc(size_t alignment, size_t size) {
+  // C11 wants a size that is a multiple of the alignment.
+  size = (size + alignment - 1) / alignment * alignment;
+  void *p = std::aligned_alloc(alignment, size);
+  if (p && liveAllocations)
+    liveAllocations->insert(p);
+  return p;
+}
+
+void trackedFree(void *p) {
+  if (liveAllocations)
+    liveAllocations->erase(p);
+  std::free(p);
+}
+
+/// The allocator entry points of finalize-memref-to-llvm, plain and with
+/// use-generic-functions, and those the LLVM optimizer may substitute.
+std::vector<std::pair<const char *, void *>> allocatorSymbols() {
+  auto *m = reinterpret_cast<void *>(&trackedMalloc);
+  auto *a = reinterpret_cast<void *>(&trackedAlignedAlloc);
+  auto *f = reinterpret_cast<void *>(&trackedFree);
+  return {{"malloc", m},
+          {"calloc", reinterpret_cast<void *>(&trackedCalloc)},
+          {"realloc", reinterpret_cast<void *>(&trackedRealloc)},
+          {"aligned_alloc", a},
+          {"free", f},
+          {"_mlir_memref_to_llvm_alloc", m},
+          {"_mlir_memref_to_llvm_aligned_alloc", a},
+          {"_mlir_memref_to_llvm_free", f}};
+}
+
+/// Names the external functions of a lowered module that neither `provided`
+/// nor the process defines. Checked before JIT compilation because the JIT
+/// only finds out while materializing the entry point, and then reports it
+/// twice, once on stderr by itself and again as a lookup failure.
+std::vector<std::string> unresolvedCallees(
+    ModuleOp module,
+    const std::vector<std::pair<const char *, void *>> &provided) {
+  std::vector<std::string> missing;
+  module.walk([&](LLVM::LLVMFuncOp fn) {
+    if (!fn.isExternal() || fn.getName().starts_with("llvm."))
+      return;
+    std::string name = fn.getName().str();
+    if (llvm::any_of(provided, [&](auto &p) { return name == p.first; }))
+      return;
+    // The JIT resolves everything else in the process, as here.
+    if (!llvm::sys::DynamicLibrary::getPermanentLibrary(nullptr)
+             .getAddressOfSymbol(name.c_str()))
+      missing.push_back(name);
+  });
+  return missing;
+}
+} // namespace
 
 std::string TensorSignature::describe() const {
   std::string s = dtypeName(dtype).str() + "[";
@@ -133,6 +277,14 @@ CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline) {
   if (failed(pm.run(module)))
     return makeError("lowering failed (see the diagnostics above)");
 
+  std::vector<std::pair<const char *, void *>> symbols = runtimeSymbols();
+  llvm::append_range(symbols, allocatorSymbols());
+  std::vector<std::string> missing = unresolvedCallees(module, symbols);
+  if (!missing.empty())
+    return makeError("the compiled code calls " + llvm::join(missing, ", ") +
+                     ", which neither the attnres runtime nor this process "
+                     "provides");
+
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   registerBuiltinDialectTranslation(*context);
@@ -147,13 +299,14 @@ CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline) {
     return makeError("JIT compilation failed: " +
                      llvm::toString(engine.takeError()));
   executor->engine = std::move(*engine);
-  executor->engine->registerSymbols([](llvm::orc::MangleAndInterner mangle) {
-    llvm::orc::SymbolMap symbols;
-    for (auto [name, address] : runtimeSymbols())
-      symbols[mangle(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
+  executor->engine->registerSymbols(
+      [&symbols](llvm::orc::MangleAndInterner mangle) {
+        llvm::orc::SymbolMap map;
+        for (auto [name, address] : symbols)
+          map[mangle(name)] = {llvm::orc::ExecutorAddr::fromPtr(address),
                                llvm::JITSymbolFlags::Exported};
-    return symbols;
-  });
+        return map;
+      });
   // Looked up once here rather than by name on every run.
   std::string wrapperName = ("_mlir_ciface_" + entry).str();
   auto packed = executor->engine->lookupPacked(wrapperName);
@@ -233,7 +386,10 @@ CPUExecutor::run(const NamedArrays &inputs) {
   std::vector<void *> packed;
   for (void *&p : pointers)
     packed.push_back(&p);
+  llvm::DenseSet<void *> allocations;
+  liveAllocations = &allocations;
   entryFn(packed.data());
+  liveAllocations = nullptr;
 
   std::vector<HostArray> outputs;
   size_t at = 0;
@@ -260,9 +416,10 @@ CPUExecutor::run(const NamedArrays &inputs) {
         index[i] = 0;
       }
     }
-    // Buffer deallocation hands returned buffers to the caller.
-    std::free(reinterpret_cast<void *>(d[0]));
     outputs.push_back(std::move(out));
   }
+  // The results, and anything the lowering failed to deallocate.
+  for (void *p : allocations)
+    std::free(p);
   return outputs;
 }

@@ -58,8 +58,8 @@ private:
   std::vector<TensorSignature> inputSigs, outputSigs;
 };
 
-/// Runtime functions the compiled code may call (BLAS), by symbol name, for
-/// registration with a JIT.
+/// Runtime functions the compiled code may call (BLAS, memrefCopy for strided
+/// copies), by symbol name, for registration with a JIT.
 std::vector<std::pair<const char *, void *>> runtimeSymbols();
 
 } // namespace mlir::attnres
