@@ -20,8 +20,27 @@ Models (weights random with a fixed seed, each a few hundred KB at most):
                            sequence axes
   external_data/model.onnx the decomposed decoder with its weights in
                            external_data/model.onnx.data
-Each model's input is `input_ids` [1, 16] int64 (the encoder: `x`
-[1, 16, 32] float32) and its output `logits` (the encoder: `y`).
+  llama_rope.onnx          a narrower decomposed decoder (width 16, 2 heads)
+                           with rotary position embeddings on q and k (the
+                           last axis sliced into halves, rotate_half, cos/sin
+                           tables as buffers), TorchScript exporter, opset 17
+  llama_rope_dynamo.onnx   the same, dynamo exporter, opset 18
+  encoder_dynamo.onnx      the encoder of prenorm_encoder.onnx, dynamo
+                           exporter, opset 18
+  encoder_zero_attn_dynamo.onnx
+                           a narrower encoder (width 16) whose
+                           nn.MultiheadAttention has add_zero_attn=True,
+                           dynamo exporter, opset 18
+Each model's input is `input_ids` [1, 16] int64 (the encoders: `x`
+[1, 16, 32] float32, [1, 16, 16] for the narrow one) and its output `logits`
+(the encoders: `y`).
+
+Rotary embeddings concatenate the halves of the last axis, and add_zero_attn
+appends a zero key and value along the sequence axis of the per-head
+[batch * heads, seq, head_dim] tensors: each writes into a non-contiguous
+slice of a buffer, which lowers to a strided copy (memrefCopy) that the other
+fixtures never make. (The fused in-projection of nn.MultiheadAttention, as
+PyTorch 2.x exports it, splits q, k and v along an outer axis and does not.)
 """
 
 import os
@@ -49,49 +68,80 @@ class DecomposedRMSNorm(nn.Module):
         return x * torch.rsqrt(ms + self.eps) * self.weight
 
 
-def make_norm(kind):
+def make_norm(kind, dim=DIM):
     if kind == "decomposed":
-        return DecomposedRMSNorm(DIM)
-    norm = nn.RMSNorm(DIM, eps=1e-6)
+        return DecomposedRMSNorm(dim)
+    norm = nn.RMSNorm(dim, eps=1e-6)
     with torch.no_grad():
-        norm.weight.copy_(torch.rand(DIM) + 0.5)
+        norm.weight.copy_(torch.rand(dim) + 0.5)
     return norm
 
 
 class Attention(nn.Module):
-    def __init__(self):
+    def __init__(self, dim=DIM, heads=HEADS):
         super().__init__()
-        self.qkv = nn.Linear(DIM, 3 * DIM, bias=False)
-        self.out = nn.Linear(DIM, DIM, bias=False)
+        self.dim, self.heads = dim, heads
+        self.qkv = nn.Linear(dim, 3 * dim, bias=False)
+        self.out = nn.Linear(dim, dim, bias=False)
+
+    def position(self, q, k):
+        return q, k
 
     def forward(self, x):
         b, t, _ = x.shape
-        q, k, v = self.qkv(x).split(DIM, dim=-1)
-        shape = (b, t, HEADS, DIM // HEADS)
+        q, k, v = self.qkv(x).split(self.dim, dim=-1)
+        head = self.dim // self.heads
+        shape = (b, t, self.heads, head)
         q, k, v = (z.reshape(shape).transpose(1, 2) for z in (q, k, v))
-        scores = q @ k.transpose(-1, -2) / (DIM // HEADS) ** 0.5
+        q, k = self.position(q, k)
+        scores = q @ k.transpose(-1, -2) / head ** 0.5
         mask = torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1)
         scores = scores.masked_fill(mask, float("-inf"))
         y = torch.softmax(scores, dim=-1) @ v
-        return self.out(y.transpose(1, 2).reshape(b, t, DIM))
+        return self.out(y.transpose(1, 2).reshape(b, t, self.dim))
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class RotaryAttention(Attention):
+    """Attention with Llama's rotary position embeddings on q and k."""
+
+    def __init__(self, dim=DIM, heads=HEADS):
+        super().__init__(dim, heads)
+        head = dim // heads
+        inv_freq = 1.0 / 10000 ** (torch.arange(0, head, 2).float() / head)
+        angles = torch.outer(torch.arange(SEQ).float(), inv_freq)
+        angles = torch.cat((angles, angles), dim=-1)
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def position(self, q, k):
+        t = q.shape[-2]
+        cos, sin = self.cos[:t], self.sin[:t]
+        return (q * cos + rotate_half(q) * sin,
+                k * cos + rotate_half(k) * sin)
 
 
 class SwiGLU(nn.Module):
-    def __init__(self):
+    def __init__(self, dim=DIM, ffn=FFN):
         super().__init__()
-        self.gate = nn.Linear(DIM, FFN, bias=False)
-        self.up = nn.Linear(DIM, FFN, bias=False)
-        self.down = nn.Linear(FFN, DIM, bias=False)
+        self.gate = nn.Linear(dim, ffn, bias=False)
+        self.up = nn.Linear(dim, ffn, bias=False)
+        self.down = nn.Linear(ffn, dim, bias=False)
 
     def forward(self, x):
         return self.down(nn.functional.silu(self.gate(x)) * self.up(x))
 
 
 class Block(nn.Module):
-    def __init__(self, norm):
+    def __init__(self, norm, attention, dim, heads, ffn):
         super().__init__()
-        self.attn_norm, self.attn = make_norm(norm), Attention()
-        self.mlp_norm, self.mlp = make_norm(norm), SwiGLU()
+        self.attn_norm = make_norm(norm, dim)
+        self.attn = attention(dim, heads)
+        self.mlp_norm, self.mlp = make_norm(norm, dim), SwiGLU(dim, ffn)
 
     def forward(self, h):
         h = h + self.attn(self.attn_norm(h))
@@ -99,12 +149,14 @@ class Block(nn.Module):
 
 
 class Llama(nn.Module):
-    def __init__(self, norm):
+    def __init__(self, norm, attention=Attention, dim=DIM, heads=HEADS,
+                 ffn=FFN):
         super().__init__()
-        self.embed = nn.Embedding(VOCAB, DIM)
-        self.blocks = nn.ModuleList(Block(norm) for _ in range(LAYERS))
-        self.norm = make_norm(norm)
-        self.head = nn.Linear(DIM, VOCAB, bias=False)
+        self.embed = nn.Embedding(VOCAB, dim)
+        self.blocks = nn.ModuleList(Block(norm, attention, dim, heads, ffn)
+                                    for _ in range(LAYERS))
+        self.norm = make_norm(norm, dim)
+        self.head = nn.Linear(dim, VOCAB, bias=False)
 
     def forward(self, input_ids):
         h = self.embed(input_ids)
@@ -113,12 +165,26 @@ class Llama(nn.Module):
         return self.head(self.norm(h))
 
 
+def strip_metadata(path):
+    """Drops the dynamo exporter's per-node stack traces and value names:
+    half of a small model's bytes, and nothing the tests read."""
+    import onnx
+    model = onnx.load(path)
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    del model.graph.value_info[:]
+    onnx.save_model(model, path)
+
+
 def export(model, args, path, **kwargs):
     path = os.path.join(OUT, path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     model.eval()
     with torch.no_grad():
         torch.onnx.export(model, args, path, **kwargs)
+    if kwargs.get("dynamo"):
+        strip_metadata(path)
     print("wrote", os.path.relpath(path), os.path.getsize(path), "bytes")
 
 
@@ -134,9 +200,25 @@ def main():
     layer = nn.TransformerEncoderLayer(DIM, HEADS, FFN, dropout=0.0,
                                        batch_first=True, norm_first=True)
     encoder = nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False)
-    export(encoder, (torch.randn(1, SEQ, DIM),), "prenorm_encoder.onnx",
-           dynamo=False, opset_version=17, input_names=["x"],
-           output_names=["y"])
+    x = torch.randn(1, SEQ, DIM)
+    export(encoder, (x,), "prenorm_encoder.onnx", dynamo=False,
+           opset_version=17, input_names=["x"], output_names=["y"])
+    export(encoder, (x,), "encoder_dynamo.onnx", dynamo=True,
+           opset_version=18, input_names=["x"], output_names=["y"],
+           external_data=False)
+
+    torch.manual_seed(3)
+    narrow, narrow_heads = 16, 2
+    layer = nn.TransformerEncoderLayer(narrow, narrow_heads, 2 * narrow,
+                                       dropout=0.0, batch_first=True,
+                                       norm_first=True)
+    layer.self_attn = nn.MultiheadAttention(narrow, narrow_heads, dropout=0.0,
+                                            batch_first=True,
+                                            add_zero_attn=True)
+    encoder = nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False)
+    export(encoder, (torch.randn(1, SEQ, narrow),),
+           "encoder_zero_attn_dynamo.onnx", dynamo=True, opset_version=18,
+           input_names=["x"], output_names=["y"], external_data=False)
 
     torch.manual_seed(1)
     decomposed = Llama("decomposed")
@@ -148,6 +230,15 @@ def main():
     torch.manual_seed(1)
     export(Llama("native"), (ids,), "llama_rmsnorm23.onnx", dynamo=True,
            opset_version=23, input_names=["input_ids"],
+           output_names=["logits"], external_data=False)
+
+    # Narrower than the others to keep the files small: the width does not
+    # matter for what these test.
+    torch.manual_seed(2)
+    rope = Llama("decomposed", RotaryAttention, dim=16, heads=2, ffn=32)
+    export(rope, (ids,), "llama_rope.onnx", **ts)
+    export(rope, (ids,), "llama_rope_dynamo.onnx", dynamo=True,
+           opset_version=18, input_names=["input_ids"],
            output_names=["logits"], external_data=False)
 
     import onnx
