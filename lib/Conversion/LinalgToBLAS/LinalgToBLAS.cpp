@@ -43,14 +43,23 @@ struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
     // Broadcast or transposed variants carry explicit indexing maps.
     if (op.hasUserDefinedMaps())
       return rewriter.notifyMatchFailure(op, "non-default indexing maps");
-    SmallVector<Value> operands;
+    // Every operand is checked before the first cast is created: a pattern
+    // that fails after changing the IR makes the greedy driver see a change
+    // on every iteration, so it never converges and the pass fails.
     for (Value v : op->getOperands()) {
       auto type = dyn_cast<MemRefType>(v.getType());
       if (!type || !type.getElementType().isF32() || type.getRank() != 3)
         return rewriter.notifyMatchFailure(op, "expects rank-3 f32 memrefs");
+      // The cast to the callee's type cannot change the memory space, and
+      // the BLAS reads host memory only.
+      if (type.getMemorySpace())
+        return rewriter.notifyMatchFailure(
+            op, "expects memrefs in the default memory space");
+    }
+    SmallVector<Value> operands;
+    for (Value v : op->getOperands())
       operands.push_back(memref::CastOp::create(
           rewriter, op.getLoc(), dynamicStridedType(getContext()), v));
-    }
     rewriter.replaceOpWithNewOp<func::CallOp>(op, callee, TypeRange(),
                                               operands);
     return success();

@@ -28,3 +28,24 @@ func.func @unchanged(%a: tensor<2x3x4xf32>, %b: tensor<2x4x5xf32>, %c: tensor<2x
   linalg.batch_matmul ins(%x, %y : memref<2x3x4xf64>, memref<2x4x5xf64>) outs(%z : memref<2x3x5xf64>)
   return %r : tensor<2x3x5xf32>
 }
+
+// -----
+
+// Operands that fail the checks only after others have passed (an f16 B
+// after an f32 A; memrefs outside the default memory space) leave the op
+// as it was, with no cast created: the pattern checks every operand before it
+// rewrites anything.
+
+// CHECK-LABEL: func.func @late_mismatch
+// CHECK-NOT:     memref.cast
+// CHECK-NOT:     call @attnres_sgemm_batched
+// CHECK:         linalg.batch_matmul ins(%{{.+}}, %{{.+}} : memref<2x3x4xf32>, memref<2x4x5xf16>)
+// CHECK:         linalg.batch_matmul ins(%{{.+}}, %{{.+}} : memref<2x3x4xf32, 1>, memref<2x4x5xf32, 1>)
+// CHECK-NOT:     memref.cast
+// CHECK:         return
+func.func @late_mismatch(%a: memref<2x3x4xf32>, %b: memref<2x4x5xf16>, %c: memref<2x3x5xf32>,
+                         %x: memref<2x3x4xf32, 1>, %y: memref<2x4x5xf32, 1>, %z: memref<2x3x5xf32, 1>) {
+  linalg.batch_matmul ins(%a, %b : memref<2x3x4xf32>, memref<2x4x5xf16>) outs(%c : memref<2x3x5xf32>)
+  linalg.batch_matmul ins(%x, %y : memref<2x3x4xf32, 1>, memref<2x4x5xf32, 1>) outs(%z : memref<2x3x5xf32, 1>)
+  return
+}
