@@ -932,6 +932,32 @@ LogicalResult importEinsum(NodeImporter &n) {
   for (char c : out)
     if (letters.find(c) == std::string::npos)
       return n.error() << "output letter '" << c << "' is not an input axis";
+  // A letter repeated within one term (a diagonal) would make a linalg
+  // indexing map that is not a projection.
+  SmallVector<StringRef> allTerms(terms);
+  allTerms.push_back(out);
+  for (StringRef term : allTerms) {
+    for (auto [i, c] : llvm::enumerate(term)) {
+      if (!llvm::isAlpha(c))
+        return n.error() << "equation '" << equation
+                         << "' has a character that is not a letter: '" << c
+                         << "'";
+      if (term.find(c, i + 1) != StringRef::npos)
+        return n.error() << "letter '" << c << "' repeats in '" << term
+                         << "' (diagonals are not supported)";
+    }
+  }
+  // Every axis one letter names must have one size.
+  for (auto [i, term] : llvm::enumerate(terms)) {
+    for (auto [axis, c] : llvm::enumerate(term)) {
+      auto [v, srcAxis] = source[c];
+      int64_t a = typeOf(v).getDimSize(srcAxis),
+              d = typeOf(inputs[i]).getDimSize(axis);
+      if (!ShapedType::isDynamic(a) && !ShapedType::isDynamic(d) && a != d)
+        return n.error() << "letter '" << c << "' names axes of sizes " << a
+                         << " and " << d;
+    }
+  }
   // Output letters first (parallel), then reductions.
   std::string loops(out);
   for (char c : letters)
