@@ -15,40 +15,65 @@
 using namespace mlir;
 using namespace mlir::attnres::onnx_import;
 
+namespace {
+/// The one table between ONNX data types and MLIR element types.
+struct DataTypeEntry {
+  int32_t onnx;
+  Type (*get)(MLIRContext *);
+};
+} // namespace
+
+static const DataTypeEntry kDataTypes[] = {
+    {onnx::TensorProto::FLOAT,
+     [](MLIRContext *c) -> Type { return Float32Type::get(c); }},
+    {onnx::TensorProto::FLOAT16,
+     [](MLIRContext *c) -> Type { return Float16Type::get(c); }},
+    {onnx::TensorProto::BFLOAT16,
+     [](MLIRContext *c) -> Type { return BFloat16Type::get(c); }},
+    {onnx::TensorProto::DOUBLE,
+     [](MLIRContext *c) -> Type { return Float64Type::get(c); }},
+    {onnx::TensorProto::INT64,
+     [](MLIRContext *c) -> Type { return IntegerType::get(c, 64); }},
+    {onnx::TensorProto::INT32,
+     [](MLIRContext *c) -> Type { return IntegerType::get(c, 32); }},
+    {onnx::TensorProto::INT16,
+     [](MLIRContext *c) -> Type { return IntegerType::get(c, 16); }},
+    {onnx::TensorProto::INT8,
+     [](MLIRContext *c) -> Type { return IntegerType::get(c, 8); }},
+    {onnx::TensorProto::UINT64,
+     [](MLIRContext *c) -> Type {
+       return IntegerType::get(c, 64, IntegerType::Unsigned);
+     }},
+    {onnx::TensorProto::UINT32,
+     [](MLIRContext *c) -> Type {
+       return IntegerType::get(c, 32, IntegerType::Unsigned);
+     }},
+    {onnx::TensorProto::UINT16,
+     [](MLIRContext *c) -> Type {
+       return IntegerType::get(c, 16, IntegerType::Unsigned);
+     }},
+    {onnx::TensorProto::UINT8,
+     [](MLIRContext *c) -> Type {
+       return IntegerType::get(c, 8, IntegerType::Unsigned);
+     }},
+    {onnx::TensorProto::BOOL,
+     [](MLIRContext *c) -> Type { return IntegerType::get(c, 1); }},
+};
+
 FailureOr<Type>
 mlir::attnres::onnx_import::convertElementType(int32_t dataType,
                                                MLIRContext *context) {
-  Builder b(context);
-  switch (dataType) {
-  case onnx::TensorProto::FLOAT:
-    return Type(b.getF32Type());
-  case onnx::TensorProto::FLOAT16:
-    return Type(b.getF16Type());
-  case onnx::TensorProto::BFLOAT16:
-    return Type(b.getBF16Type());
-  case onnx::TensorProto::DOUBLE:
-    return Type(b.getF64Type());
-  case onnx::TensorProto::INT64:
-    return Type(b.getI64Type());
-  case onnx::TensorProto::INT32:
-    return Type(b.getI32Type());
-  case onnx::TensorProto::INT16:
-    return Type(b.getI16Type());
-  case onnx::TensorProto::INT8:
-    return Type(b.getI8Type());
-  case onnx::TensorProto::UINT64:
-    return Type(b.getIntegerType(64, /*isSigned=*/false));
-  case onnx::TensorProto::UINT32:
-    return Type(b.getIntegerType(32, /*isSigned=*/false));
-  case onnx::TensorProto::UINT16:
-    return Type(b.getIntegerType(16, /*isSigned=*/false));
-  case onnx::TensorProto::UINT8:
-    return Type(b.getIntegerType(8, /*isSigned=*/false));
-  case onnx::TensorProto::BOOL:
-    return Type(b.getI1Type());
-  default:
-    return failure();
-  }
+  for (const DataTypeEntry &entry : kDataTypes)
+    if (entry.onnx == dataType)
+      return entry.get(context);
+  return failure();
+}
+
+int32_t mlir::attnres::onnx_import::onnxDataTypeOf(Type elementType) {
+  for (const DataTypeEntry &entry : kDataTypes)
+    if (entry.get(elementType.getContext()) == elementType)
+      return entry.onnx;
+  return -1;
 }
 
 std::string mlir::attnres::onnx_import::dataTypeName(int32_t dataType) {

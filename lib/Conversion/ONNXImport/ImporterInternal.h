@@ -30,6 +30,9 @@ namespace mlir::attnres::onnx_import {
 FailureOr<Type> convertElementType(int32_t dataType, MLIRContext *context);
 /// The ONNX name of a TensorProto.DataType, for messages.
 std::string dataTypeName(int32_t dataType);
+/// The TensorProto.DataType an MLIR element type stands for (the inverse of
+/// convertElementType), or -1.
+int32_t onnxDataTypeOf(Type elementType);
 
 /// A small tensor held on the host, used to fold shape computations (Shape,
 /// Gather, Concat, Reshape, ...) at import time so that exported models end
@@ -88,6 +91,13 @@ struct ONNXSchema {
   /// Bit i set: input i is required and may not be "".
   uint64_t requiredInputs;
   bool deprecated;
+  /// Input positions described below; the last repeats (variadic inputs).
+  unsigned numTypedInputs;
+  /// Per input position: bit t set when TensorProto.DataType t is allowed.
+  uint64_t inputTypes[8];
+  /// Per input position: its type variable (inputs sharing one must have one
+  /// element type), or -1 for a fixed type.
+  int8_t inputTypeVar[8];
 };
 
 /// The schema of default-domain `opType` in force at `opset`, or null when

@@ -109,6 +109,11 @@ private:
   LogicalResult checkSupportedOps();
   LogicalResult checkArity();
   LogicalResult checkNodeResults(NodeImporter &importer);
+  LogicalResult checkInputTypes(NodeImporter &importer);
+  LogicalResult verifyNewOps(NodeImporter &importer, Block *block,
+                             Operation *previousLast);
+  /// The element type of a defined value, without materializing constants.
+  Type elementTypeOfName(StringRef name) const;
   FailureOr<SmallVector<size_t>> topologicalOrder();
   FailureOr<RankedTensorType> convertInputType(const onnx::ValueInfoProto &);
   /// The MLIR element type of `dataType`, or an error naming `subject`.
@@ -769,8 +774,11 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     b.setLoc(nodeLoc(node, index));
     StringRef domain = canonicalDomain(node.domain());
     NodeImporter importer(*this, node, b, opsetOf(domain));
-    if (failed((*lookupOpHandler(domain, node.op_type()))(importer)) ||
-        failed(checkNodeResults(importer)))
+    Operation *previousLast = entry->empty() ? nullptr : &entry->back();
+    if (failed(checkInputTypes(importer)) ||
+        failed((*lookupOpHandler(domain, node.op_type()))(importer)) ||
+        failed(checkNodeResults(importer)) ||
+        failed(verifyNewOps(importer, entry, previousLast)))
       return nullptr;
   }
 
@@ -832,6 +840,78 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     return nullptr;
   }
   return module;
+}
+
+Type GraphImporter::elementTypeOfName(StringRef name) const {
+  if (Value v = values.lookup(name))
+    return cast<ShapedType>(v.getType()).getElementType();
+  auto it = constants.find(name);
+  return it == constants.end()
+             ? Type()
+             : cast<ShapedType>(it->second.getType()).getElementType();
+}
+
+LogicalResult GraphImporter::checkInputTypes(NodeImporter &importer) {
+  // The element types the node's schema allows, checked before the handler
+  // runs: handlers then build only IR whose operand types TOSA accepts.
+  const onnx::NodeProto &node = importer.node;
+  if (!canonicalDomain(node.domain()).empty())
+    return success();
+  const ONNXSchema *schema = lookupONNXSchema(node.op_type(), importer.opset);
+  if (!schema || schema->numTypedInputs == 0)
+    return success();
+  int32_t varType[8];
+  int varInput[8];
+  std::fill(std::begin(varType), std::end(varType), -1);
+  for (unsigned i = 0; i < importer.numInputs(); ++i) {
+    if (!importer.hasInput(i))
+      continue;
+    Type type = elementTypeOfName(node.input(i));
+    if (!type)
+      continue;
+    unsigned pos = std::min(i, schema->numTypedInputs - 1);
+    int32_t dt = onnxDataTypeOf(type);
+    if (dt < 0 || dt >= 64 || !(schema->inputTypes[pos] >> dt & 1)) {
+      InFlightDiagnostic diag = importer.error();
+      diag << "input #" << i << " ('" << node.input(i) << "') has element type "
+           << (dt < 0 ? "?" : dataTypeName(dt)) << ", which " << node.op_type()
+           << "-" << schema->sinceVersion << " does not accept; it takes ";
+      SmallVector<std::string> allowed;
+      for (int32_t t = 0; t < 64; ++t)
+        if (schema->inputTypes[pos] >> t & 1)
+          allowed.push_back(dataTypeName(t));
+      return diag << llvm::join(allowed, ", ");
+    }
+    int var = schema->inputTypeVar[pos];
+    if (var < 0 || var >= 8)
+      continue;
+    if (varType[var] < 0) {
+      varType[var] = dt;
+      varInput[var] = i;
+    } else if (varType[var] != dt) {
+      return importer.error()
+             << "inputs #" << varInput[var] << " and #" << i
+             << " must have the same element type, got "
+             << dataTypeName(varType[var]) << " and " << dataTypeName(dt);
+    }
+  }
+  return success();
+}
+
+LogicalResult GraphImporter::verifyNewOps(NodeImporter &importer, Block *block,
+                                          Operation *previousLast) {
+  // Verified node by node so that a handler bug is reported at the node that
+  // exposed it, not as an invalid module at the end.
+  auto begin =
+      previousLast ? std::next(previousLast->getIterator()) : block->begin();
+  for (Operation &op : llvm::make_range(begin, block->end()))
+    // Handlers fetch constants they then fold; unused ones are erased
+    // before the module is verified as a whole.
+    if (!isOpTriviallyDead(&op) && failed(verify(&op)))
+      return importer.error()
+             << "internal error: the importer built invalid IR for this "
+                "node (see the error above); please report it";
+  return success();
 }
 
 LogicalResult GraphImporter::checkNodeResults(NodeImporter &importer) {

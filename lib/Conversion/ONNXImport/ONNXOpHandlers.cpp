@@ -517,9 +517,6 @@ LogicalResult importWhere(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 3);
   if (failed(in) || failed(requireSameElementType(n, (*in)[1], (*in)[2])))
     return failure();
-  if (!elementTypeOf((*in)[0]).isInteger(1))
-    return n.error() << "the condition must be a bool tensor, got "
-                     << elementTypeOf((*in)[0]);
   const HostTensor *c = n.constant(0), *x = n.constant(1), *y = n.constant(2);
   if (c && x && y) {
     FailureOr<SmallVector<int64_t>> cx = broadcastShapes(c->shape, x->shape);
@@ -1238,8 +1235,18 @@ LogicalResult importConcat(NodeImporter &n) {
     n.setConstantOutput(0, std::move(r));
     return success();
   }
+  // TOSA has no empty tensors: empty inputs (a zero-width folded constant)
+  // contribute nothing.
+  SmallVector<Value> nonEmpty(llvm::make_filter_range(
+      inputs, [](Value v) { return typeOf(v).getNumElements() != 0; }));
+  if (nonEmpty.empty())
+    nonEmpty.push_back(inputs[0]);
+  if (nonEmpty.size() == 1) {
+    n.setOutput(0, nonEmpty[0]);
+    return success();
+  }
   n.setOutput(
-      0, tosa::ConcatOp::create(n.b, inputs, n.b.getI32IntegerAttr(*axis)));
+      0, tosa::ConcatOp::create(n.b, nonEmpty, n.b.getI32IntegerAttr(*axis)));
   return success();
 }
 

@@ -21,11 +21,7 @@ struct SchemaRow {
 } // namespace
 
 static const SchemaRow kSchemas[] = {
-#define ATTNRES_ONNX_SCHEMA(NAME, SINCE, MIN_IN, MAX_IN, MIN_OUT, MAX_OUT,     \
-                            REQUIRED, DEPRECATED)                              \
-  {NAME, {SINCE, MIN_IN, MAX_IN, MIN_OUT, MAX_OUT, REQUIRED, DEPRECATED}},
 #include "ONNXSchemas.inc"
-#undef ATTNRES_ONNX_SCHEMA
 };
 
 const ONNXSchema *
