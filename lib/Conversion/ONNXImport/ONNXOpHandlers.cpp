@@ -805,7 +805,7 @@ LogicalResult importMatMul(NodeImporter &n) {
     SmallVector<int64_t> rows{1, ShapedType::kDynamic, k};
     if (llvm::none_of(ArrayRef(sa).drop_back(), ShapedType::isDynamic))
       rows[1] = product(ArrayRef(sa).drop_back());
-    if (!reshapeable(rows))
+    if (!reshapeable(rows) || !reshapeable({1, k2, nn}))
       return n.dynamicShapeError("MatMul's operand shape");
     Value a3 = reshape(n.b, a, rows);
     Value c3 = reshape(n.b, c, {1, k2, nn});
@@ -836,6 +836,13 @@ LogicalResult importMatMul(NodeImporter &n) {
                                   v, tosa::getTosaConstShape(n.b, multiples));
     };
     SmallVector<int64_t> b3(*batch);
+    auto rankExpanded = [&](ArrayRef<int64_t> s) {
+      SmallVector<int64_t> full(b3.size() - (s.size() - 2), 1);
+      llvm::append_range(full, s);
+      return full;
+    };
+    if (!reshapeable(rankExpanded(sa)) || !reshapeable(rankExpanded(sc)))
+      return n.dynamicShapeError("MatMul's operand shape");
     Value a3 = broadcastTo(a, sa, b3), c3 = broadcastTo(c, sc, b3);
     int64_t flat = llvm::none_of(b3, ShapedType::isDynamic)
                        ? product(b3)
@@ -870,6 +877,12 @@ LogicalResult importGemm(NodeImporter &n) {
   if (n.intAttr("transB", 0))
     c = transpose2D(n, c);
   ArrayRef<int64_t> sa = typeOf(a).getShape(), sc = typeOf(c).getShape();
+  if (!reshapeable(sa) || !reshapeable(sc) || !reshapeable({sa[0], sc[1]}))
+    return n.dynamicShapeError("Gemm's operand shape");
+  if (!ShapedType::isDynamic(sa[1]) && !ShapedType::isDynamic(sc[0]) &&
+      sa[1] != sc[0])
+    return n.error() << "inner dimensions " << sa[1] << " and " << sc[0]
+                     << " do not match";
   Value y = batchMatmul(n, reshape(n.b, a, {1, sa[0], sa[1]}),
                         reshape(n.b, c, {1, sc[0], sc[1]}));
   y = reshape(n.b, y, {sa[0], sc[1]});
