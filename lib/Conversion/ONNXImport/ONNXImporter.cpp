@@ -73,9 +73,10 @@ std::string mlir::attnres::parseInputShapeSpec(StringRef spec,
 
 namespace mlir::attnres::onnx_import {
 
-/// Marks a materialized unsigned constant whose values change meaning as
-/// signless; an error if it survives dead-code removal.
-static constexpr llvm::StringLiteral kUnsignedAttr = "attnres.unsigned_source";
+/// Marks a materialized constant TOSA cannot represent faithfully, with the
+/// reason; an error if it survives dead-code removal.
+static constexpr llvm::StringLiteral kUnrepresentableAttr =
+    "attnres.unrepresentable";
 
 /// Imports one ONNX model into one func.func.
 class GraphImporter {
@@ -692,8 +693,18 @@ Value GraphImporter::valueOf(StringRef name, ImplicitLocOpBuilder &b) {
   // Constants are created where first used so that folded shape constants
   // nobody reads never appear in the output.
   Value v = tosa::ConstOp::create(b, attr.getType(), attr);
+  std::string why;
   if (unrepresentable)
-    v.getDefiningOp()->setAttr(kUnsignedAttr, b.getStringAttr(name));
+    why = "'" + name.str() +
+          "' is an unsigned tensor used at run time with values that do not "
+          "fit the signed type; unsigned tensors are supported only when "
+          "folded on the host";
+  else if (cast<ShapedType>(attr.getType()).getNumElements() == 0)
+    why = "'" + name.str() +
+          "' is an empty tensor used at run time; empty tensors are not "
+          "supported at run time";
+  if (!why.empty())
+    v.getDefiningOp()->setAttr(kUnrepresentableAttr, b.getStringAttr(why));
   materialized[name] = v;
   return v;
 }
@@ -821,17 +832,14 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
         erased = true;
       }
   }
-  bool unsignedUsed = false;
+  bool unrepresentable = false;
   for (Operation &op : entry->getOperations()) {
-    if (auto name = op.getAttrOfType<StringAttr>(kUnsignedAttr)) {
-      unsignedUsed = true;
-      emitError(op.getLoc())
-          << "'" << name.getValue() << "' is an unsigned tensor used at run "
-          << "time with values that do not fit the signed type; unsigned "
-             "tensors are supported only when folded on the host";
+    if (auto why = op.getAttrOfType<StringAttr>(kUnrepresentableAttr)) {
+      unrepresentable = true;
+      emitError(op.getLoc()) << why.getValue();
     }
   }
-  if (unsignedUsed)
+  if (unrepresentable)
     return nullptr;
   PassManager cleanup(context);
   cleanup.addPass(createCSEPass());
@@ -907,7 +915,8 @@ LogicalResult GraphImporter::verifyNewOps(NodeImporter &importer, Block *block,
   for (Operation &op : llvm::make_range(begin, block->end()))
     // Handlers fetch constants they then fold; unused ones are erased
     // before the module is verified as a whole.
-    if (!isOpTriviallyDead(&op) && failed(verify(&op)))
+    if (!isOpTriviallyDead(&op) && !op.hasAttr(kUnrepresentableAttr) &&
+        failed(verify(&op)))
       return importer.error()
              << "internal error: the importer built invalid IR for this "
                 "node (see the error above); please report it";
