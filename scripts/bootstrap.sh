@@ -20,6 +20,7 @@ DEB_PACKAGES=(
   cmake ninja-build ccache g++
   libprotobuf-dev protobuf-compiler
   libgtest-dev libopenblas-dev zlib1g-dev
+  clang-22 libclang-rt-22-dev
   python3-venv
 )
 missing=()
