@@ -83,10 +83,16 @@ std::string mlir::attnres::onnx_import::dataTypeName(int32_t dataType) {
   return "data type " + std::to_string(dataType);
 }
 
-int64_t HostTensor::size() const {
+int64_t HostTensor::size() const { return saturatingProduct(shape); }
+
+int64_t mlir::attnres::onnx_import::saturatingProduct(ArrayRef<int64_t> dims) {
+  // An empty tensor may have other huge dims: zero first, then no overflow.
+  if (llvm::is_contained(dims, 0))
+    return 0;
   int64_t n = 1;
-  for (int64_t d : shape)
-    n *= d;
+  for (int64_t d : dims)
+    if (__builtin_mul_overflow(n, d, &n))
+      return std::numeric_limits<int64_t>::max();
   return n;
 }
 
@@ -237,6 +243,8 @@ std::optional<HostTensor> mlir::attnres::onnx_import::foldBinary(
     return std::nullopt;
   bool floatOperands = a.isFloat();
   HostTensor r = HostTensor::empty(resultElementType, *shape);
+  if (*count == 0)
+    return r;
   int64_t rank = shape->size();
   // Row-major strides of each operand in the broadcast index space; a
   // broadcast (size-1 or missing) dimension has stride 0.

@@ -79,6 +79,10 @@ constexpr int64_t kMaxFoldedElements = 1 << 16;
 constexpr int64_t kMaxDim = int64_t(1) << 32;
 constexpr int64_t kMaxTensorElements = int64_t(1) << 32;
 
+/// The product of `dims`: 0 when one is 0 (before any overflow), else
+/// saturated at INT64_MAX.
+int64_t saturatingProduct(ArrayRef<int64_t> dims);
+
 /// The number of elements of a static `shape`, or nullopt when it exceeds
 /// kMaxTensorElements (or a dim is negative or dynamic).
 std::optional<int64_t> checkedNumElements(ArrayRef<int64_t> shape);

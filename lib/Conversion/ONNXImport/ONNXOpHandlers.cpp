@@ -35,10 +35,7 @@ RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
 
 Type elementTypeOf(Value v) { return typeOf(v).getElementType(); }
 
-int64_t product(ArrayRef<int64_t> dims) {
-  return std::accumulate(dims.begin(), dims.end(), int64_t(1),
-                         std::multiplies<int64_t>());
-}
+int64_t product(ArrayRef<int64_t> dims) { return saturatingProduct(dims); }
 
 /// A constant of `shape` filled with `value`.
 Value splat(ImplicitLocOpBuilder &b, Type elementType, ArrayRef<int64_t> shape,
@@ -1188,7 +1185,7 @@ LogicalResult importTranspose(NodeImporter &n) {
 SmallVector<int64_t> stridesOf(ArrayRef<int64_t> shape) {
   SmallVector<int64_t> strides(shape.size(), 1);
   for (int64_t i = int64_t(shape.size()) - 2; i >= 0; --i)
-    strides[i] = strides[i + 1] * shape[i + 1];
+    strides[i] = saturatingProduct({strides[i + 1], shape[i + 1]});
   return strides;
 }
 
@@ -1301,8 +1298,11 @@ LogicalResult importSplit(NodeImporter &n) {
     for (int64_t i = 0, left = total; i < parts; ++i, left -= chunk)
       sizes.push_back(std::min(chunk, left));
   }
-  if (int64_t(sizes.size()) != n.numOutputs() ||
-      std::accumulate(sizes.begin(), sizes.end(), int64_t(0)) != total)
+  int64_t sum = 0;
+  bool badSize = false;
+  for (int64_t size : sizes)
+    badSize |= size < 0 || __builtin_add_overflow(sum, size, &sum);
+  if (int64_t(sizes.size()) != n.numOutputs() || badSize || sum != total)
     return n.error() << "split sizes do not add up to " << total << " over "
                      << n.numOutputs() << " outputs";
   SmallVector<int64_t> start(shape.size(), 0), size(shape);
