@@ -1043,6 +1043,10 @@ LogicalResult importReshape(NodeImporter &n) {
   SmallVector<int64_t> shape;
   int64_t inferred = -1, known = 1;
   for (auto [i, d] : llvm::enumerate(*target)) {
+    // Checked before zeros copy input dims: a raw INT64_MIN is not the
+    // dynamic marker it happens to equal.
+    if (d < -1)
+      return n.error() << "invalid target dimension " << d;
     if (d == 0 && !allowZero) {
       if (i >= inShape.size())
         return n.error() << "target dimension " << i
@@ -1455,6 +1459,9 @@ LogicalResult importExpand(NodeImporter &n) {
       requireConstantInts(n, 1, "Expand's shape");
   if (failed(target))
     return failure();
+  for (int64_t d : *target)
+    if (d < 0 || d > kMaxDim)
+      return n.error() << "invalid target dimension " << d;
   Value x = (*in)[0];
   FailureOr<SmallVector<int64_t>> shape =
       broadcastShapes(typeOf(x).getShape(), *target);
