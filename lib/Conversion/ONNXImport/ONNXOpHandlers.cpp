@@ -698,7 +698,11 @@ LogicalResult importLayerNorm(NodeImporter &n) {
   FailureOr<Value> var = reduceMean(n, mul(n, centered, centered), *axes);
   if (failed(var))
     return failure();
-  Value eps = scalarLike(n.b, x, n.floatAttr("epsilon", 1e-5f));
+  float epsilon = n.floatAttr("epsilon", 1e-5f);
+  if (!std::isfinite(epsilon) || epsilon < 0)
+    return n.error() << "epsilon must be finite and non-negative, got "
+                     << epsilon;
+  Value eps = scalarLike(n.b, x, epsilon);
   Value y = mul(n, centered, unary<tosa::RsqrtOp>(n, add(n, *var, eps)));
   FailureOr<Value> scaled = elementwise<tosa::MulOp>(n, {y, (*in)[1]});
   if (failed(scaled))
@@ -729,6 +733,9 @@ LogicalResult importRMSNorm(NodeImporter &n) {
   if (failed(axes))
     return failure();
   float epsilon = n.floatAttr("epsilon", 1e-5f);
+  if (!std::isfinite(epsilon) || epsilon < 0)
+    return n.error() << "epsilon must be finite and non-negative, got "
+                     << epsilon;
   RankedTensorType scaleType = typeOf(scale);
   int64_t features = typeOf(x).getDimSize(rank - 1);
   // A scale of D elements in any [1, .., D] shape is the op's weight vector.
