@@ -314,10 +314,15 @@ llvm::Expected<NamedArrays> mlir::attnres::parseNpz(StringRef zip,
   }
   if (!eocd)
     return makeError(path + ": not a .npz file (no zip directory)");
-  if (*eocd >= 20 && read32le(zip.data() + *eocd - 20) == kZip64Locator)
-    return makeError(path + ": zip64 archives are not supported");
   uint16_t entries = read16le(zip.data() + *eocd + 10);
+  uint32_t dirSize = read32le(zip.data() + *eocd + 12);
   uint64_t at = read32le(zip.data() + *eocd + 16);
+  // Zip64 saturates a field here and puts a locator right before. The
+  // locator alone proves nothing: those 20 bytes are the end of the last
+  // member's name in a plain archive, and a name may contain anything.
+  if ((entries == 0xffff || dirSize == 0xffffffff || at == 0xffffffff) &&
+      *eocd >= 20 && read32le(zip.data() + *eocd - 20) == kZip64Locator)
+    return makeError(path + ": zip64 archives are not supported");
   NamedArrays arrays;
   for (uint16_t e = 0; e < entries; ++e) {
     if (!fits(at, kDirectoryHeaderSize) ||

@@ -290,6 +290,16 @@ TEST(NumpyIOTest, BoundsEveryDimEvenAfterAZeroDim) {
                             "empty.npy")));
 }
 
+// Found by npz-fuzzer: a name ending 20 bytes before the end-of-directory
+// record in "PK\6\7" looked like a zip64 locator, and the archive was refused.
+TEST(NumpyIOTest, ANameThatLooksLikeAZip64LocatorIsJustAName) {
+  std::string name = std::string("aPK\x06\x07", 5) + std::string(16, 'x');
+  std::string zip = makeZip({{name, serializeNpy(makeArray(DType::F32, {2}))}});
+  auto arrays = parseNpz(zip, "locator.npz");
+  ASSERT_TRUE(bool(arrays)) << llvm::toString(arrays.takeError());
+  EXPECT_EQ((*arrays)[0].first, name);
+}
+
 TEST(NumpyIOTest, RejectsChecksumMismatch) {
   std::string zip =
       makeZip({{"a.npy", serializeNpy(makeArray(DType::F32, {16}))}});
