@@ -230,6 +230,28 @@ TEST(NumpyIOTest, ParsesStoredAndDeflatedMembers) {
   EXPECT_EQ((*arrays)[1].second.data, b.data);
 }
 
+// The inflate buffer grows in steps from 1 MiB: members that end exactly at,
+// just before and past a step must all come back whole.
+TEST(NumpyIOTest, InflatesMembersAroundTheBufferSteps) {
+  for (int64_t total : {(1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 << 20}) {
+    HostArray a = makeArray(DType::U8, {1});
+    int64_t header = serializeNpy(a).size() - 1;
+    a = makeArray(DType::U8, {total - header});
+    ASSERT_EQ(int64_t(serializeNpy(a).size()), total);
+    std::string zip = makeZip({{"a.npy", serializeNpy(a), /*deflated=*/true}});
+    auto arrays = parseNpz(zip, "steps.npz");
+    ASSERT_TRUE(bool(arrays))
+        << total << ": " << llvm::toString(arrays.takeError());
+    EXPECT_EQ((*arrays)[0].second.data, a.data) << total;
+    // One byte more than declared is corrupt, not cut off.
+    ZipMember under{"a.npy", serializeNpy(a), /*deflated=*/true};
+    under.declaredSize = total - 1;
+    EXPECT_NE(npzError(makeZip({under})).find("corrupt deflate data"),
+              std::string::npos)
+        << total;
+  }
+}
+
 // The name length in the directory was trusted: a 60,000-byte name in a
 // small file read that far past the buffer.
 TEST(NumpyIOTest, RejectsNameLongerThanTheArchive) {
