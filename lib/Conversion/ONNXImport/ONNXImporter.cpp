@@ -912,7 +912,13 @@ LogicalResult GraphImporter::verifyNewOps(NodeImporter &importer, Block *block,
   // exposed it, not as an invalid module at the end.
   auto begin =
       previousLast ? std::next(previousLast->getIterator()) : block->begin();
-  for (Operation &op : llvm::make_range(begin, block->end()))
+  for (Operation &op : llvm::make_range(begin, block->end())) {
+    // A constant TOSA cannot hold, now used: the user's problem, said as
+    // such rather than as the verifier's complaint about the user.
+    for (Value operand : op.getOperands())
+      if (Operation *def = operand.getDefiningOp())
+        if (auto why = def->getAttrOfType<StringAttr>(kUnrepresentableAttr))
+          return importer.error() << why.getValue();
     // Handlers fetch constants they then fold; unused ones are erased
     // before the module is verified as a whole.
     if (!(isa<tosa::ConstOp>(op) && op.use_empty()) &&
@@ -920,6 +926,7 @@ LogicalResult GraphImporter::verifyNewOps(NodeImporter &importer, Block *block,
       return importer.error()
              << "internal error: the importer built invalid IR for this "
                 "node (see the error above); please report it";
+  }
   return success();
 }
 
