@@ -1180,11 +1180,13 @@ LogicalResult importTranspose(NodeImporter &n) {
     shape.push_back(typeOf(x).getDimSize(p));
     perms.push_back(p);
   }
-  if (const HostTensor *c = n.constant(0)) {
-    if (rank <= 1) {
+  if (rank <= 1) {
+    // Nothing to permute (and tosa.transpose rejects rank 0).
+    if (const HostTensor *c = n.constant(0))
       n.setConstantOutput(0, *c);
-      return success();
-    }
+    else
+      n.setOutput(0, x);
+    return success();
   }
   n.setOutput(0, tosa::TransposeOp::create(
                      n.b, RankedTensorType::get(shape, elementTypeOf(x)), x,
