@@ -335,13 +335,30 @@ LogicalResult importDiv(NodeImporter &n) {
       return success();
     }
   }
-  FailureOr<Value> r =
-      isFloat ? elementwise<tosa::MulOp>(
-                    n, {(*in)[0], unary<tosa::ReciprocalOp>(n, (*in)[1])})
-              : elementwise<tosa::IntDivOp>(n, *in);
+  if (isFloat) {
+    FailureOr<Value> r = elementwise<tosa::MulOp>(
+        n, {(*in)[0], unary<tosa::ReciprocalOp>(n, (*in)[1])});
+    if (failed(r))
+      return failure();
+    n.setOutput(0, *r);
+    return success();
+  }
+  // tosa.intdiv takes i32 and i64 only: narrower integers divide in i32,
+  // where every quotient of two i8/i16 values fits, and narrow back.
+  Type type = elementTypeOf((*in)[0]);
+  SmallVector<Value> operands = *in;
+  bool widen = type.getIntOrFloatBitWidth() < 32;
+  auto castTo = [&](Value v, Type t) -> Value {
+    return tosa::CastOp::create(
+        n.b, RankedTensorType::get(typeOf(v).getShape(), t), v);
+  };
+  if (widen)
+    for (Value &v : operands)
+      v = castTo(v, n.b.getI32Type());
+  FailureOr<Value> r = elementwise<tosa::IntDivOp>(n, operands);
   if (failed(r))
     return failure();
-  n.setOutput(0, *r);
+  n.setOutput(0, widen ? castTo(*r, type) : *r);
   return success();
 }
 
@@ -1407,6 +1424,8 @@ LogicalResult importSlice(NodeImporter &n) {
     n.setOutput(0, slice(n, x, begin, size));
     return success();
   }
+  if (llvm::any_of(shape, ShapedType::isDynamic))
+    return n.dynamicShapeError("Slice's input shape");
   n.setOutput(0, tensor::ExtractSliceOp::create(
                      n.b, RankedTensorType::get(size, elementTypeOf(x)), x,
                      ValueRange{}, ValueRange{}, ValueRange{}, begin, size,
