@@ -64,7 +64,7 @@ for target in "${targets[@]}"; do
   if ((rc != 0)); then
     tail -n 60 "$work/log"
   else
-    grep -E '^(#[0-9]+ +DONE|stat::)' "$work/log"
+    grep -E '^(#[0-9]+[[:space:]]+DONE|stat::)' "$work/log"
   fi
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log" | tail -1)
   cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$work/log" | tail -1)
