@@ -38,7 +38,9 @@ struct HostArray {
 
 using NamedArrays = std::vector<std::pair<std::string, HostArray>>;
 
-/// Parses the bytes of a .npy file; `what` names it in errors.
+/// Parses the bytes of a .npy file; `what` names it in errors. Shapes whose
+/// nonzero dims multiply past 2^40 are rejected, so element counts and
+/// strides derived from a shape cannot overflow.
 llvm::Expected<HostArray> parseNpy(llvm::StringRef bytes, llvm::StringRef what);
 std::string serializeNpy(const HostArray &array);
 
