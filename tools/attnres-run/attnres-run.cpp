@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnres/Conversion/ONNXImport/ONNXImport.h"
+#include "attnres/Target/ONNX/ONNXImport.h"
 #include "attnres/Conversion/Passes.h"
 #include "attnres/Dialect/AttnRes/AttnResDialect.h"
 #include "attnres/Pipelines/Pipelines.h"

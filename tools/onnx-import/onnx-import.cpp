@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnres/Conversion/ONNXImport/ONNXImport.h"
+#include "attnres/Target/ONNX/ONNXImport.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"

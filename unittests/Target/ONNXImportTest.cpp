@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnres/Conversion/ONNXImport/ONNXImport.h"
+#include "attnres/Target/ONNX/ONNXImport.h"
 
 #include "onnx/onnx.pb.h"
 

@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTNRES_CONVERSION_ONNXIMPORT_ONNXIMPORT_H
-#define ATTNRES_CONVERSION_ONNXIMPORT_ONNXIMPORT_H
+#ifndef ATTNRES_TARGET_ONNX_ONNXIMPORT_H
+#define ATTNRES_TARGET_ONNX_ONNXIMPORT_H
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
@@ -67,4 +67,4 @@ OwningOpRef<ModuleOp> importONNXBuffer(llvm::StringRef bytes,
 } // namespace attnres
 } // namespace mlir
 
-#endif // ATTNRES_CONVERSION_ONNXIMPORT_ONNXIMPORT_H
+#endif // ATTNRES_TARGET_ONNX_ONNXIMPORT_H

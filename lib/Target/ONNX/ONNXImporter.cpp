@@ -7,7 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ImporterInternal.h"
-#include "attnres/Conversion/ONNXImport/ONNXImport.h"
+#include "attnres/Target/ONNX/ONNXImport.h"
 
 #include "attnres/Dialect/AttnRes/AttnResDialect.h"
 
@@ -210,7 +210,7 @@ LogicalResult GraphImporter::checkSupportedOps() {
              << ") uses domain '" << node.domain()
              << "', which the model does not import in opset_import";
     }
-    if (!lookupOpHandler(domain, node.op_type()))
+    if (!getOpRegistry().lookup(domain, node.op_type(), opsetOf(domain)))
       ++unsupported[(domain.empty() ? "" : domain.str() + ".") +
                     node.op_type()];
   }
@@ -241,6 +241,8 @@ LogicalResult GraphImporter::checkArity() {
     int64_t opset = opsetOf(domain), introduced;
     const ONNXSchema *schema =
         lookupONNXSchema(node.op_type(), opset, &introduced);
+    if (!schema && introduced < 0)
+      continue; // not an ONNX op: reported with the unsupported ones
     if (!schema) {
       nodeError() << node.op_type() << " does not exist in ai.onnx opset "
                   << opset << "; it was introduced in opset " << introduced;
@@ -725,8 +727,8 @@ LogicalResult GraphImporter::dynamicShapeError(InFlightDiagnostic diag,
 //===----------------------------------------------------------------------===//
 
 OwningOpRef<ModuleOp> GraphImporter::run() {
-  if (failed(load()) || failed(checkOpsets()) || failed(checkSupportedOps()) ||
-      failed(checkArity()))
+  if (failed(load()) || failed(checkOpsets()) || failed(checkArity()) ||
+      failed(checkSupportedOps()))
     return nullptr;
   FailureOr<SmallVector<size_t>> order = topologicalOrder();
   if (failed(order))
@@ -787,7 +789,8 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     NodeImporter importer(*this, node, b, opsetOf(domain));
     Operation *previousLast = entry->empty() ? nullptr : &entry->back();
     if (failed(checkInputTypes(importer)) ||
-        failed((*lookupOpHandler(domain, node.op_type()))(importer)) ||
+        failed((*getOpRegistry().lookup(domain, node.op_type(),
+                                        importer.opset))(importer)) ||
         failed(checkNodeResults(importer)) ||
         failed(verifyNewOps(importer, entry, previousLast)))
       return nullptr;

@@ -6,8 +6,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTNRES_LIB_CONVERSION_ONNXIMPORT_IMPORTERINTERNAL_H
-#define ATTNRES_LIB_CONVERSION_ONNXIMPORT_IMPORTERINTERNAL_H
+#ifndef ATTNRES_LIB_TARGET_ONNX_IMPORTERINTERNAL_H
+#define ATTNRES_LIB_TARGET_ONNX_IMPORTERINTERNAL_H
 
 #include "onnx/onnx.pb.h"
 
@@ -181,9 +181,43 @@ private:
 
 using OpHandler = std::function<LogicalResult(NodeImporter &)>;
 
-/// The handler for (domain, op_type), or null when the op is unsupported.
-const OpHandler *lookupOpHandler(StringRef domain, StringRef opType);
+/// The op handlers, each registered for the opset that introduced the
+/// behaviour it implements; it serves that opset and later ones until the
+/// next registration of the same op. Opset differences are separate
+/// registrations, never version checks inside a handler.
+class OpRegistry {
+public:
+  struct Entry {
+    std::string domain;
+    std::string opType;
+    int64_t sinceVersion;
+    OpHandler handler;
+  };
+
+  void add(StringRef opType, int64_t sinceVersion, OpHandler handler,
+           StringRef domain = "");
+  /// The handler for `opType` at `opset` of `domain`, or null.
+  const OpHandler *lookup(StringRef domain, StringRef opType,
+                          int64_t opset) const;
+  /// Every registration, sorted by (domain, op type, since version).
+  ArrayRef<Entry> entries() const { return registered; }
+
+private:
+  SmallVector<Entry> registered;
+};
+
+/// The registry of every handler the importer has.
+const OpRegistry &getOpRegistry();
+
+// One registration function per op family (lib/Target/ONNX/Ops/).
+void registerElementwiseOps(OpRegistry &registry);
+void registerNormalizationOps(OpRegistry &registry);
+void registerMatrixProductOps(OpRegistry &registry);
+void registerShapeOps(OpRegistry &registry);
+void registerIndexingOps(OpRegistry &registry);
+void registerConstantOps(OpRegistry &registry);
+void registerControlOps(OpRegistry &registry);
 
 } // namespace mlir::attnres::onnx_import
 
-#endif // ATTNRES_LIB_CONVERSION_ONNXIMPORT_IMPORTERINTERNAL_H
+#endif // ATTNRES_LIB_TARGET_ONNX_IMPORTERINTERNAL_H

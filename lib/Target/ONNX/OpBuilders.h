@@ -1,0 +1,122 @@
+//===- OpBuilders.h - Shared pieces of the ONNX op handlers ------*- C++
+//-*-===//
+//
+// The emission helpers every op family uses: operand checks, numpy
+// broadcasting by rank-expanding reshapes, and small TOSA/linalg builders.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_LIB_TARGET_ONNX_OPBUILDERS_H
+#define ATTNRES_LIB_TARGET_ONNX_OPBUILDERS_H
+
+#include "ImporterInternal.h"
+
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+
+namespace mlir::attnres::onnx_import {
+
+RankedTensorType typeOf(Value v);
+
+Type elementTypeOf(Value v);
+
+int64_t product(ArrayRef<int64_t> dims);
+
+/// A constant of `shape` filled with `value`.
+Value splat(ImplicitLocOpBuilder &b, Type elementType, ArrayRef<int64_t> shape,
+            double value);
+
+/// A scalar broadcastable against a tensor of `rank` (shape [1, ..., 1]).
+Value scalarLike(ImplicitLocOpBuilder &b, Value like, double value);
+
+Value zeroPoint(ImplicitLocOpBuilder &b, Type elementType);
+
+/// tosa.reshape to `shape`; a dynamic dim is passed as -1 (at most one).
+Value reshape(ImplicitLocOpBuilder &b, Value v, ArrayRef<int64_t> shape);
+
+/// Whether `shape` can be the target of one tosa.reshape.
+bool reshapeable(ArrayRef<int64_t> shape);
+
+/// Prepends unit dims so that `v` has `rank` dims (numpy broadcasting).
+FailureOr<Value> expandRank(NodeImporter &n, Value v, int64_t rank);
+
+/// Equalizes ranks and returns the broadcast result shape.
+FailureOr<SmallVector<int64_t>> broadcastOperands(NodeImporter &n,
+                                                  MutableArrayRef<Value> vs);
+
+// Shorthands for decompositions whose operands are known to broadcast.
+Value add(NodeImporter &n, Value x, Value y);
+
+Value sub(NodeImporter &n, Value x, Value y);
+
+Value mul(NodeImporter &n, Value x, Value y);
+
+Value mulScalar(NodeImporter &n, Value x, double c);
+
+/// An elementwise linalg.generic for ops TOSA lacks (e.g. sqrt).
+Value mapElementwise(ImplicitLocOpBuilder &b, Value x,
+                     function_ref<Value(OpBuilder &, Location, Value)> fn);
+
+Value sqrt(NodeImporter &n, Value x);
+
+/// mean over `axes` with unit dims kept; fails on dynamic reduced dims.
+FailureOr<Value> reduceMean(NodeImporter &n, Value x, ArrayRef<int64_t> axes);
+
+SmallVector<int64_t> dropAxes(ArrayRef<int64_t> shape, ArrayRef<int64_t> axes);
+
+/// Normalizes and sorts a list of axes; reports duplicates and range errors.
+FailureOr<SmallVector<int64_t>>
+normalizeAxes(NodeImporter &n, ArrayRef<int64_t> axes, int64_t rank);
+
+/// The checks every float-only op shares.
+LogicalResult requireFloat(NodeImporter &n, Value v);
+
+LogicalResult requireSameElementType(NodeImporter &n, Value x, Value y);
+
+/// Fetches all inputs, reporting a missing required one.
+FailureOr<SmallVector<Value>> requiredInputs(NodeImporter &n, unsigned count);
+
+/// Reads constant integer input `i`, or reports that it must be constant.
+FailureOr<SmallVector<int64_t>> requireConstantInts(NodeImporter &n, unsigned i,
+                                                    StringRef what);
+
+/// Row-major element offsets of a shape.
+SmallVector<int64_t> stridesOf(ArrayRef<int64_t> shape);
+
+/// tosa.slice of [start, start + size) along each axis.
+Value slice(NodeImporter &n, Value x, ArrayRef<int64_t> start,
+            ArrayRef<int64_t> size);
+
+/// Emits an elementwise TOSA op over broadcast operands.
+template <typename OpTy>
+FailureOr<Value> elementwise(NodeImporter &n, SmallVector<Value> operands,
+                             Type resultElementType = {}) {
+  FailureOr<SmallVector<int64_t>> shape = broadcastOperands(n, operands);
+  if (failed(shape))
+    return failure();
+  auto type = RankedTensorType::get(
+      *shape,
+      resultElementType ? resultElementType : elementTypeOf(operands.back()));
+  if constexpr (std::is_same_v<OpTy, tosa::MulOp>) {
+    Value shift = splat(n.b, n.b.getI8Type(), {1}, 0);
+    return Value(
+        tosa::MulOp::create(n.b, type, operands[0], operands[1], shift));
+  } else {
+    return Value(OpTy::create(n.b, type, operands).getResult());
+  }
+}
+
+// Shorthands for ops whose operand is known to be valid.
+template <typename OpTy> Value unary(NodeImporter &n, Value x) {
+  return OpTy::create(n.b, x.getType(), x);
+}
+
+template <typename OpTy>
+Value reduceKeep(NodeImporter &n, Value x, ArrayRef<int64_t> axes) {
+  for (int64_t axis : axes)
+    x = OpTy::create(n.b, x, n.b.getI32IntegerAttr(axis));
+  return x;
+}
+
+} // namespace mlir::attnres::onnx_import
+
+#endif // ATTNRES_LIB_TARGET_ONNX_OPBUILDERS_H

@@ -1,0 +1,229 @@
+//===- Normalization.cpp - Reductions and normalizations
+//--------------------===//
+//
+// ReduceSum/Mean/Max, Softmax, LayerNormalization and RMS normalization
+// (attnres.rms_norm over the last axis).
+//
+//===----------------------------------------------------------------------===//
+
+#include "OpBuilders.h"
+
+#include "attnres/Dialect/AttnRes/AttnResOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::attnres;
+using namespace mlir::attnres::onnx_import;
+
+namespace {
+
+/// Reads the reduce axes from input #1 or the attribute, applying
+/// noop_with_empty_axes.
+FailureOr<SmallVector<int64_t>> reduceAxes(NodeImporter &n, int64_t rank,
+                                           bool axesFromInput) {
+  SmallVector<int64_t> axes;
+  if (axesFromInput) {
+    if (n.hasInput(1)) {
+      FailureOr<SmallVector<int64_t>> c =
+          requireConstantInts(n, 1, "the reduction axes");
+      if (failed(c))
+        return failure();
+      axes = *c;
+    }
+  } else if (std::optional<SmallVector<int64_t>> a = n.intsAttr("axes")) {
+    axes = *a;
+  }
+  if (axes.empty()) {
+    if (n.intAttr("noop_with_empty_axes", 0))
+      return SmallVector<int64_t>();
+    for (int64_t i = 0; i < rank; ++i)
+      axes.push_back(i);
+  }
+  return normalizeAxes(n, axes, rank);
+}
+
+enum class ReduceKind { Sum, Mean, Max };
+
+LogicalResult importReduce(NodeImporter &n, ReduceKind kind,
+                           bool axesFromInput) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
+  if (failed(in))
+    return failure();
+  Value x = (*in)[0];
+  FailureOr<SmallVector<int64_t>> axes =
+      reduceAxes(n, typeOf(x).getRank(), axesFromInput);
+  if (failed(axes))
+    return failure();
+  Value r;
+  switch (kind) {
+  case ReduceKind::Sum:
+    r = reduceKeep<tosa::ReduceSumOp>(n, x, *axes);
+    break;
+  case ReduceKind::Max:
+    r = reduceKeep<tosa::ReduceMaxOp>(n, x, *axes);
+    break;
+  case ReduceKind::Mean: {
+    if (failed(requireFloat(n, x)))
+      return failure();
+    FailureOr<Value> mean = reduceMean(n, x, *axes);
+    if (failed(mean))
+      return failure();
+    r = *mean;
+    break;
+  }
+  }
+  if (!n.intAttr("keepdims", 1)) {
+    SmallVector<int64_t> shape = dropAxes(typeOf(r).getShape(), *axes);
+    if (!reshapeable(shape))
+      return n.dynamicShapeError("dropping reduced axes");
+    r = reshape(n.b, r, shape);
+  }
+  n.setOutput(0, r);
+  return success();
+}
+
+LogicalResult importSoftmax(NodeImporter &n, bool logSoftmax) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
+  if (failed(in) || failed(requireFloat(n, (*in)[0])))
+    return failure();
+  Value x = (*in)[0];
+  FailureOr<int64_t> axis =
+      n.normalizeAxis(n.intAttr("axis", -1), typeOf(x).getRank());
+  if (failed(axis))
+    return failure();
+  Value shifted = sub(n, x, reduceKeep<tosa::ReduceMaxOp>(n, x, {*axis}));
+  Value exp = unary<tosa::ExpOp>(n, shifted);
+  Value sum = reduceKeep<tosa::ReduceSumOp>(n, exp, {*axis});
+  n.setOutput(0, logSoftmax ? sub(n, shifted, unary<tosa::LogOp>(n, sum))
+                            : mul(n, exp, unary<tosa::ReciprocalOp>(n, sum)));
+  return success();
+}
+
+/// The axes [axis, rank) that LayerNormalization-style ops normalize over.
+FailureOr<SmallVector<int64_t>> trailingAxes(NodeImporter &n, int64_t rank) {
+  FailureOr<int64_t> axis = n.normalizeAxis(n.intAttr("axis", -1), rank);
+  if (failed(axis))
+    return failure();
+  SmallVector<int64_t> axes;
+  for (int64_t i = *axis; i < rank; ++i)
+    axes.push_back(i);
+  return axes;
+}
+
+LogicalResult importLayerNorm(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
+  if (failed(in) || failed(requireFloat(n, (*in)[0])))
+    return failure();
+  Value x = (*in)[0];
+  if (n.hasOutput(1) || n.hasOutput(2))
+    return n.error() << "the Mean and InvStdDev outputs are not supported";
+  FailureOr<SmallVector<int64_t>> axes = trailingAxes(n, typeOf(x).getRank());
+  if (failed(axes))
+    return failure();
+  FailureOr<Value> mean = reduceMean(n, x, *axes);
+  if (failed(mean))
+    return failure();
+  Value centered = sub(n, x, *mean);
+  FailureOr<Value> var = reduceMean(n, mul(n, centered, centered), *axes);
+  if (failed(var))
+    return failure();
+  float epsilon = n.floatAttr("epsilon", 1e-5f);
+  if (!std::isfinite(epsilon) || epsilon < 0)
+    return n.error() << "epsilon must be finite and non-negative, got "
+                     << epsilon;
+  Value eps = scalarLike(n.b, x, epsilon);
+  Value y = mul(n, centered, unary<tosa::RsqrtOp>(n, add(n, *var, eps)));
+  FailureOr<Value> scaled = elementwise<tosa::MulOp>(n, {y, (*in)[1]});
+  if (failed(scaled))
+    return failure();
+  y = *scaled;
+  if (n.hasInput(2)) {
+    FailureOr<Value> biased = elementwise<tosa::AddOp>(n, {y, n.input(2)});
+    if (failed(biased))
+      return failure();
+    y = *biased;
+  }
+  n.setOutput(0, y);
+  return success();
+}
+
+/// RMSNormalization (opset 23) and onnxruntime's SimplifiedLayerNormalization
+/// both become attnres.rms_norm when they normalize the last axis.
+LogicalResult importRMSNorm(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
+  if (failed(in) || failed(requireFloat(n, (*in)[0])) ||
+      failed(requireSameElementType(n, (*in)[0], (*in)[1])))
+    return failure();
+  if (n.hasOutput(1) || n.hasOutput(2))
+    return n.error() << "only the normalized output is supported";
+  Value x = (*in)[0], scale = (*in)[1];
+  int64_t rank = typeOf(x).getRank();
+  FailureOr<SmallVector<int64_t>> axes = trailingAxes(n, rank);
+  if (failed(axes))
+    return failure();
+  float epsilon = n.floatAttr("epsilon", 1e-5f);
+  if (!std::isfinite(epsilon) || epsilon < 0)
+    return n.error() << "epsilon must be finite and non-negative, got "
+                     << epsilon;
+  RankedTensorType scaleType = typeOf(scale);
+  int64_t features = typeOf(x).getDimSize(rank - 1);
+  // A scale of D elements in any [1, .., D] shape is the op's weight vector.
+  bool vectorScale = scaleType.hasStaticShape() &&
+                     scaleType.getNumElements() == features &&
+                     llvm::count_if(scaleType.getShape(),
+                                    [](int64_t d) { return d != 1; }) <= 1;
+  if (axes->size() == 1 && vectorScale) {
+    n.setOutput(
+        0, RMSNormOp::create(n.b, x, reshape(n.b, scale, {features}), epsilon));
+    return success();
+  }
+  FailureOr<Value> meanSquare = reduceMean(n, mul(n, x, x), *axes);
+  if (failed(meanSquare))
+    return failure();
+  Value inv =
+      unary<tosa::RsqrtOp>(n, add(n, *meanSquare, scalarLike(n.b, x, epsilon)));
+  FailureOr<Value> y = elementwise<tosa::MulOp>(n, {mul(n, x, inv), scale});
+  if (failed(y))
+    return failure();
+  n.setOutput(0, *y);
+  return success();
+}
+
+} // namespace
+
+void mlir::attnres::onnx_import::registerNormalizationOps(OpRegistry &r) {
+  // ReduceMean and ReduceMax take their axes as an input from opset 18 on,
+  // ReduceSum from 13.
+  r.add("ReduceSum", 13, [](NodeImporter &n) {
+    return importReduce(n, ReduceKind::Sum, /*axesFromInput=*/true);
+  });
+  r.add("ReduceMean", 13, [](NodeImporter &n) {
+    return importReduce(n, ReduceKind::Mean, /*axesFromInput=*/false);
+  });
+  r.add("ReduceMean", 18, [](NodeImporter &n) {
+    return importReduce(n, ReduceKind::Mean, /*axesFromInput=*/true);
+  });
+  r.add("ReduceMax", 13, [](NodeImporter &n) {
+    return importReduce(n, ReduceKind::Max, /*axesFromInput=*/false);
+  });
+  r.add("ReduceMax", 18, [](NodeImporter &n) {
+    return importReduce(n, ReduceKind::Max, /*axesFromInput=*/true);
+  });
+  r.add("Softmax", 13, [](NodeImporter &n) { return importSoftmax(n, false); });
+  r.add("LogSoftmax", 13,
+        [](NodeImporter &n) { return importSoftmax(n, true); });
+  r.add("LayerNormalization", 17, importLayerNorm);
+  r.add("RMSNormalization", 23, importRMSNorm);
+  // onnxruntime's fused RMSNorm, in its contrib domain or exported into the
+  // default one.
+  r.add("SimplifiedLayerNormalization", 1, importRMSNorm);
+  r.add("SimplifiedLayerNormalization", 1, importRMSNorm, "com.microsoft");
+}

@@ -1,0 +1,378 @@
+//===- ShapeOps.cpp - Tensor shape and movement
+//-----------------------------===//
+//
+// Reshape, Flatten, Squeeze/Unsqueeze, Transpose, Concat, Split, Expand:
+// data movement without arithmetic, folded on constants.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OpBuilders.h"
+
+#include "attnres/Dialect/AttnRes/AttnResOps.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::attnres;
+using namespace mlir::attnres::onnx_import;
+
+namespace {
+
+/// Output = input with a new shape; folds constants.
+LogicalResult reshapeTo(NodeImporter &n, ArrayRef<int64_t> shape) {
+  if (const HostTensor *c = n.constant(0)) {
+    HostTensor r = *c;
+    r.shape.assign(shape.begin(), shape.end());
+    n.setConstantOutput(0, std::move(r));
+    return success();
+  }
+  if (!reshapeable(shape))
+    return n.dynamicShapeError("the result shape");
+  n.setOutput(0, reshape(n.b, n.input(0), shape));
+  return success();
+}
+
+LogicalResult importReshape(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
+  if (failed(in))
+    return failure();
+  FailureOr<SmallVector<int64_t>> target =
+      requireConstantInts(n, 1, "Reshape's target shape");
+  if (failed(target))
+    return failure();
+  ArrayRef<int64_t> inShape = typeOf((*in)[0]).getShape();
+  bool allowZero = n.intAttr("allowzero", 0);
+  SmallVector<int64_t> shape;
+  int64_t inferred = -1, known = 1;
+  for (auto [i, d] : llvm::enumerate(*target)) {
+    // Checked before zeros copy input dims: a raw INT64_MIN is not the
+    // dynamic marker it happens to equal.
+    if (d < -1)
+      return n.error() << "invalid target dimension " << d;
+    if (d == 0 && !allowZero) {
+      if (i >= inShape.size())
+        return n.error() << "target dimension " << i
+                         << " copies an input dimension that does not exist";
+      d = inShape[i];
+    }
+    if (ShapedType::isDynamic(d)) {
+      // A 0 that copied a dynamic input dim: stays dynamic.
+    } else if (d == -1) {
+      if (inferred >= 0)
+        return n.error() << "the target shape has more than one -1";
+      inferred = i;
+    } else if (d < -1) {
+      return n.error() << "invalid target dimension " << d;
+    } else {
+      if (d > kMaxDim || (d && known > kMaxTensorElements / d))
+        return n.error() << "target dimension " << d << " is absurdly large";
+      known *= d;
+    }
+    shape.push_back(d);
+  }
+  if (inferred >= 0) {
+    bool staticIn = llvm::none_of(inShape, ShapedType::isDynamic) &&
+                    llvm::none_of(shape, ShapedType::isDynamic);
+    if (staticIn) {
+      if (known == 0 || product(inShape) % known)
+        return n.error() << "cannot reshape " << product(inShape)
+                         << " elements to the target shape";
+      shape[inferred] = product(inShape) / known;
+    } else {
+      shape[inferred] = ShapedType::kDynamic;
+    }
+  } else if (llvm::none_of(inShape, ShapedType::isDynamic) &&
+             llvm::none_of(shape, ShapedType::isDynamic) &&
+             product(inShape) != product(shape)) {
+    return n.error() << "cannot reshape " << product(inShape) << " elements to "
+                     << product(shape);
+  }
+  return reshapeTo(n, shape);
+}
+
+/// The axes of Squeeze/Unsqueeze: an input since opset 13.
+FailureOr<SmallVector<int64_t>> squeezeAxes(NodeImporter &n) {
+  if (!n.hasInput(1))
+    return SmallVector<int64_t>();
+  return requireConstantInts(n, 1, "the axes");
+}
+
+LogicalResult importUnsqueeze(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
+  FailureOr<SmallVector<int64_t>> axes = squeezeAxes(n);
+  if (failed(in) || failed(axes))
+    return failure();
+  ArrayRef<int64_t> inShape = typeOf((*in)[0]).getShape();
+  int64_t rank = inShape.size() + axes->size();
+  FailureOr<SmallVector<int64_t>> sorted = normalizeAxes(n, *axes, rank);
+  if (failed(sorted))
+    return failure();
+  SmallVector<int64_t> shape;
+  for (int64_t i = 0, j = 0; i < rank; ++i)
+    shape.push_back(llvm::is_contained(*sorted, i) ? 1 : inShape[j++]);
+  return reshapeTo(n, shape);
+}
+
+LogicalResult importSqueeze(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
+  FailureOr<SmallVector<int64_t>> axes = squeezeAxes(n);
+  if (failed(in) || failed(axes))
+    return failure();
+  ArrayRef<int64_t> inShape = typeOf((*in)[0]).getShape();
+  FailureOr<SmallVector<int64_t>> sorted =
+      normalizeAxes(n, *axes, inShape.size());
+  if (failed(sorted))
+    return failure();
+  if (axes->empty())
+    for (auto [i, d] : llvm::enumerate(inShape))
+      if (d == 1)
+        sorted->push_back(i);
+  for (int64_t axis : *sorted)
+    if (inShape[axis] != 1)
+      return n.error() << "cannot squeeze axis " << axis << " of size "
+                       << inShape[axis];
+  return reshapeTo(n, dropAxes(inShape, *sorted));
+}
+
+LogicalResult importFlatten(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
+  if (failed(in))
+    return failure();
+  ArrayRef<int64_t> s = typeOf((*in)[0]).getShape();
+  int64_t axis = n.intAttr("axis", 1);
+  if (axis < 0)
+    axis += s.size();
+  if (axis < 0 || axis > int64_t(s.size()))
+    return n.error() << "axis out of range";
+  auto flat = [](ArrayRef<int64_t> d) {
+    return llvm::any_of(d, ShapedType::isDynamic) ? ShapedType::kDynamic
+                                                  : product(d);
+  };
+  return reshapeTo(n, {flat(s.take_front(axis)), flat(s.drop_front(axis))});
+}
+
+LogicalResult importTranspose(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
+  if (failed(in))
+    return failure();
+  Value x = (*in)[0];
+  int64_t rank = typeOf(x).getRank();
+  SmallVector<int64_t> perm;
+  if (std::optional<SmallVector<int64_t>> p = n.intsAttr("perm"))
+    perm = *p;
+  else
+    for (int64_t i = rank - 1; i >= 0; --i)
+      perm.push_back(i);
+  SmallVector<int64_t> check(perm);
+  llvm::sort(check);
+  if (int64_t(check.size()) != rank ||
+      llvm::any_of(llvm::enumerate(check),
+                   [](auto e) { return e.value() != int64_t(e.index()); }))
+    return n.error() << "perm is not a permutation of the " << rank << " axes";
+  SmallVector<int64_t> shape;
+  SmallVector<int32_t> perms;
+  for (int64_t p : perm) {
+    shape.push_back(typeOf(x).getDimSize(p));
+    perms.push_back(p);
+  }
+  if (rank <= 1) {
+    // Nothing to permute (and tosa.transpose rejects rank 0).
+    if (const HostTensor *c = n.constant(0))
+      n.setConstantOutput(0, *c);
+    else
+      n.setOutput(0, x);
+    return success();
+  }
+  n.setOutput(0, tosa::TransposeOp::create(
+                     n.b, RankedTensorType::get(shape, elementTypeOf(x)), x,
+                     n.b.getDenseI32ArrayAttr(perms)));
+  return success();
+}
+
+LogicalResult importConcat(NodeImporter &n) {
+  if (n.numInputs() == 0)
+    return n.error() << "requires at least one input";
+  SmallVector<Value> inputs;
+  for (unsigned i = 0; i < n.numInputs(); ++i)
+    if (n.hasInput(i))
+      inputs.push_back(n.input(i));
+  if (inputs.empty())
+    return n.error() << "requires at least one non-empty input";
+  int64_t rank = typeOf(inputs[0]).getRank();
+  FailureOr<int64_t> axis = n.normalizeAxis(n.intAttr("axis", 0), rank);
+  if (failed(axis))
+    return failure();
+  for (Value v : inputs) {
+    if (failed(requireSameElementType(n, inputs[0], v)))
+      return failure();
+    if (typeOf(v).getRank() != rank)
+      return n.error() << "inputs have different ranks";
+    for (int64_t d = 0; d < rank; ++d) {
+      int64_t a = typeOf(inputs[0]).getDimSize(d), b = typeOf(v).getDimSize(d);
+      if (d != *axis && !ShapedType::isDynamic(a) &&
+          !ShapedType::isDynamic(b) && a != b)
+        return n.error() << "inputs differ in dimension " << d << " (" << a
+                         << " vs " << b << ") outside the concatenation axis";
+    }
+  }
+  bool allConstant = true;
+  int64_t foldedSize = 0;
+  for (unsigned i = 0; i < n.numInputs(); ++i) {
+    if (!n.hasInput(i))
+      continue;
+    const HostTensor *c = n.constant(i);
+    allConstant &= c != nullptr;
+    if (c)
+      foldedSize += c->size();
+  }
+  if (allConstant && foldedSize <= kMaxFoldedElements) {
+    // Concatenate on the host: outer blocks of each input in turn.
+    SmallVector<const HostTensor *> parts;
+    for (unsigned i = 0; i < n.numInputs(); ++i)
+      if (n.hasInput(i))
+        parts.push_back(n.constant(i));
+    HostTensor r = HostTensor::empty(parts[0]->elementType, parts[0]->shape);
+    r.shape[*axis] = 0;
+    for (const HostTensor *p : parts)
+      r.shape[*axis] += p->shape[*axis];
+    int64_t outer = product(ArrayRef(r.shape).take_front(*axis));
+    for (int64_t o = 0; o < outer; ++o)
+      for (const HostTensor *p : parts) {
+        int64_t block = product(ArrayRef(p->shape).drop_front(*axis));
+        for (int64_t i = 0; i < block; ++i)
+          r.pushFrom(*p, o * block + i);
+      }
+    n.setConstantOutput(0, std::move(r));
+    return success();
+  }
+  // TOSA has no empty tensors: empty inputs (a zero-width folded constant)
+  // contribute nothing.
+  SmallVector<Value> nonEmpty(llvm::make_filter_range(
+      inputs, [](Value v) { return typeOf(v).getNumElements() != 0; }));
+  if (nonEmpty.empty())
+    nonEmpty.push_back(inputs[0]);
+  if (nonEmpty.size() == 1) {
+    n.setOutput(0, nonEmpty[0]);
+    return success();
+  }
+  n.setOutput(
+      0, tosa::ConcatOp::create(n.b, nonEmpty, n.b.getI32IntegerAttr(*axis)));
+  return success();
+}
+
+LogicalResult importSplit(NodeImporter &n, bool numOutputsAttr) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
+  if (failed(in))
+    return failure();
+  Value x = (*in)[0];
+  ArrayRef<int64_t> shape = typeOf(x).getShape();
+  FailureOr<int64_t> axis = n.normalizeAxis(n.intAttr("axis", 0), shape.size());
+  if (failed(axis))
+    return failure();
+  int64_t total = shape[*axis];
+  if (ShapedType::isDynamic(total))
+    return n.dynamicShapeError("the split axis");
+  SmallVector<int64_t> sizes;
+  if (n.hasInput(1)) {
+    FailureOr<SmallVector<int64_t>> s =
+        requireConstantInts(n, 1, "the split sizes");
+    if (failed(s))
+      return failure();
+    sizes = *s;
+  } else {
+    int64_t parts = numOutputsAttr && n.attr("num_outputs")
+                        ? n.intAttr("num_outputs", 1)
+                        : n.numOutputs();
+    if (parts != n.numOutputs())
+      return n.error() << "num_outputs is " << parts << " but the node has "
+                       << n.numOutputs() << " outputs";
+    int64_t chunk = (total + parts - 1) / parts;
+    for (int64_t i = 0, left = total; i < parts; ++i, left -= chunk)
+      sizes.push_back(std::min(chunk, left));
+  }
+  int64_t sum = 0;
+  bool badSize = false;
+  for (int64_t size : sizes)
+    badSize |= size < 0 || __builtin_add_overflow(sum, size, &sum);
+  if (int64_t(sizes.size()) != n.numOutputs() || badSize || sum != total)
+    return n.error() << "split sizes do not add up to " << total << " over "
+                     << n.numOutputs() << " outputs";
+  SmallVector<int64_t> start(shape.size(), 0), size(shape);
+  if (llvm::any_of(shape, ShapedType::isDynamic))
+    return n.dynamicShapeError("Split's input shape");
+  for (auto [i, s] : llvm::enumerate(sizes)) {
+    size[*axis] = s;
+    n.setOutput(i, slice(n, x, start, size));
+    start[*axis] += s;
+  }
+  return success();
+}
+
+LogicalResult importExpand(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
+  if (failed(in))
+    return failure();
+  FailureOr<SmallVector<int64_t>> target =
+      requireConstantInts(n, 1, "Expand's shape");
+  if (failed(target))
+    return failure();
+  for (int64_t d : *target)
+    if (d < 0 || d > kMaxDim)
+      return n.error() << "invalid target dimension " << d;
+  Value x = (*in)[0];
+  FailureOr<SmallVector<int64_t>> shape =
+      broadcastShapes(typeOf(x).getShape(), *target);
+  if (failed(shape))
+    return n.error() << "input does not broadcast to the requested shape";
+  if (const HostTensor *c = n.constant(0)) {
+    if (std::optional<HostTensor> r = c->broadcastTo(*shape)) {
+      n.setConstantOutput(0, std::move(*r));
+      return success();
+    }
+  }
+  FailureOr<Value> expanded = expandRank(n, x, shape->size());
+  if (failed(expanded))
+    return failure();
+  ArrayRef<int64_t> from = typeOf(*expanded).getShape();
+  SmallVector<int64_t> multiples;
+  for (auto [f, t] : llvm::zip(from, *shape)) {
+    if (ShapedType::isDynamic(t) && f != t)
+      return n.dynamicShapeError("Expand's shape");
+    multiples.push_back(f == t ? 1 : t);
+  }
+  if (llvm::all_of(multiples, [](int64_t m) { return m == 1; })) {
+    n.setOutput(0, *expanded);
+    return success();
+  }
+  n.setOutput(0, tosa::TileOp::create(
+                     n.b, RankedTensorType::get(*shape, elementTypeOf(x)),
+                     *expanded, tosa::getTosaConstShape(n.b, multiples)));
+  return success();
+}
+
+} // namespace
+
+void mlir::attnres::onnx_import::registerShapeOps(OpRegistry &r) {
+  r.add("Reshape", 13, importReshape);
+  r.add("Flatten", 13, importFlatten);
+  r.add("Transpose", 13, importTranspose);
+  r.add("Unsqueeze", 13, importUnsqueeze);
+  r.add("Squeeze", 13, importSqueeze);
+  r.add("Concat", 13, importConcat);
+  // Split's even split counts its outputs before 18, reads num_outputs from
+  // 18 on.
+  r.add("Split", 13, [](NodeImporter &n) {
+    return importSplit(n, /*numOutputsAttr=*/false);
+  });
+  r.add("Split", 18, [](NodeImporter &n) {
+    return importSplit(n, /*numOutputsAttr=*/true);
+  });
+  r.add("Expand", 13, importExpand);
+}
