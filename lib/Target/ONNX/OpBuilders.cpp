@@ -218,9 +218,13 @@ SmallVector<int64_t> stridesOf(ArrayRef<int64_t> shape) {
 /// tosa.slice of [start, start + size) along each axis.
 Value slice(NodeImporter &n, Value x, ArrayRef<int64_t> start,
             ArrayRef<int64_t> size) {
-  return tosa::SliceOp::create(
-      n.b, RankedTensorType::get(size, elementTypeOf(x)), x,
-      tosa::getTosaConstShape(n.b, start), tosa::getTosaConstShape(n.b, size));
+  // One statement each: argument evaluation order is unspecified, and the
+  // printed IR must not depend on the compiler.
+  Value startShape = tosa::getTosaConstShape(n.b, start);
+  Value sizeShape = tosa::getTosaConstShape(n.b, size);
+  return tosa::SliceOp::create(n.b,
+                               RankedTensorType::get(size, elementTypeOf(x)), x,
+                               startShape, sizeShape);
 }
 
 } // namespace mlir::attnres::onnx_import

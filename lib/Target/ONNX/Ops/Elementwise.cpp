@@ -312,6 +312,156 @@ LogicalResult importNot(NodeImporter &n) {
   return success();
 }
 
+/// IsNaN: x != x, the one comparison NaN fails against itself.
+LogicalResult importIsNaN(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
+  if (failed(in))
+    return failure();
+  if (const HostTensor *c = n.constant(0)) {
+    HostTensor r = HostTensor::empty(n.b.getI1Type(), c->shape);
+    for (double v : c->floats)
+      r.ints.push_back(std::isnan(v));
+    n.setConstantOutput(0, std::move(r));
+    return success();
+  }
+  Value x = (*in)[0];
+  Value same = *elementwise<tosa::EqualOp>(n, {x, x}, n.b.getI1Type());
+  n.setOutput(0, unary<tosa::LogicalNotOp>(n, same));
+  return success();
+}
+
+LogicalResult importIsInf(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
+  if (failed(in))
+    return failure();
+  bool negative = n.intAttr("detect_negative", 1);
+  bool positive = n.intAttr("detect_positive", 1);
+  if (const HostTensor *c = n.constant(0)) {
+    HostTensor r = HostTensor::empty(n.b.getI1Type(), c->shape);
+    for (double v : c->floats)
+      r.ints.push_back(std::isinf(v) && (v > 0 ? positive : negative));
+    n.setConstantOutput(0, std::move(r));
+    return success();
+  }
+  Value x = (*in)[0];
+  double inf = std::numeric_limits<double>::infinity();
+  auto equalTo = [&](double value) {
+    return *elementwise<tosa::EqualOp>(n, {x, scalarLike(n.b, x, value)},
+                                       n.b.getI1Type());
+  };
+  Value r;
+  if (positive)
+    r = equalTo(inf);
+  if (negative)
+    r = r ? *elementwise<tosa::LogicalOrOp>(n, {r, equalTo(-inf)},
+                                            n.b.getI1Type())
+          : equalTo(-inf);
+  if (!r) {
+    // Detecting neither sign: all false.
+    if (!typeOf(x).hasStaticShape())
+      return n.dynamicShapeError("IsInf with both detections off");
+    r = splat(n.b, n.b.getI1Type(), typeOf(x).getShape(), 0);
+  }
+  n.setOutput(0, r);
+  return success();
+}
+
+/// And, Or, Xor on bool tensors (the schema checks the type).
+template <typename OpTy>
+LogicalResult logical(NodeImporter &n, const IntFoldFn &fold) {
+  return compare<OpTy>(
+      n, /*swap=*/false, [](double, double) { return 0.0; }, fold);
+}
+
+/// BitwiseNot: x xor all-ones, for every integer width.
+LogicalResult importBitwiseNot(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
+  if (failed(in))
+    return failure();
+  if (const HostTensor *c = n.constant(0)) {
+    HostTensor r = HostTensor::empty(c->elementType, c->shape);
+    for (int64_t v : c->ints)
+      r.ints.push_back(~v);
+    n.setConstantOutput(0, r.castTo(c->elementType));
+    return success();
+  }
+  n.setOutput(
+      0, mapElementwise(n.b, (*in)[0], [](OpBuilder &b, Location loc, Value v) {
+        Value ones = arith::ConstantOp::create(
+            b, loc, b.getIntegerAttr(v.getType(), -1));
+        return arith::XOrIOp::create(b, loc, v, ones).getResult();
+      }));
+  return success();
+}
+
+/// Clip to [min, max]; either bound may be absent (an input since opset 11).
+LogicalResult importClip(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
+  if (failed(in))
+    return failure();
+  Value x = (*in)[0];
+  Type et = elementTypeOf(x);
+  auto scalarBound = [&](unsigned i) -> std::optional<double> {
+    const HostTensor *c = n.constant(i);
+    if (!c || c->size() != 1)
+      return std::nullopt;
+    return c->asDouble(0);
+  };
+  bool boundsConstant =
+      (!n.hasInput(1) || scalarBound(1)) && (!n.hasInput(2) || scalarBound(2));
+  if (boundsConstant) {
+    double lo = n.hasInput(1) ? *scalarBound(1)
+                              : -std::numeric_limits<double>::infinity();
+    double hi = n.hasInput(2) ? *scalarBound(2)
+                              : std::numeric_limits<double>::infinity();
+    if (const HostTensor *c = n.constant(0)) {
+      HostTensor r = *c;
+      for (double &v : r.floats)
+        v = std::min(std::max(v, lo), hi);
+      for (int64_t &v : r.ints)
+        v = HostTensor::toInt64(std::min(std::max(double(v), lo), hi));
+      n.setConstantOutput(0, std::move(r));
+      return success();
+    }
+    Attribute loAttr, hiAttr;
+    if (auto ft = dyn_cast<FloatType>(et)) {
+      // Bounds beyond the type's range (the +-inf defaults) clamp to it.
+      APFloat loF(lo), hiF(hi);
+      bool lost;
+      loF.convert(ft.getFloatSemantics(), APFloat::rmNearestTiesToEven, &lost);
+      hiF.convert(ft.getFloatSemantics(), APFloat::rmNearestTiesToEven, &lost);
+      loAttr = FloatAttr::get(ft, loF);
+      hiAttr = FloatAttr::get(ft, hiF);
+    } else {
+      unsigned width = et.getIntOrFloatBitWidth();
+      double tmin = -std::ldexp(1.0, width - 1), tmax = -tmin - 1;
+      loAttr = n.b.getIntegerAttr(et, HostTensor::toInt64(std::max(lo, tmin)));
+      hiAttr = n.b.getIntegerAttr(et, HostTensor::toInt64(std::min(hi, tmax)));
+    }
+    n.setOutput(0, tosa::ClampOp::create(n.b, x.getType(), x,
+                                         cast<TypedAttr>(loAttr),
+                                         cast<TypedAttr>(hiAttr)));
+    return success();
+  }
+  Value r = x;
+  if (n.hasInput(1)) {
+    FailureOr<Value> v = elementwise<tosa::MaximumOp>(n, {r, n.input(1)});
+    if (failed(v))
+      return failure();
+    r = *v;
+  }
+  if (n.hasInput(2)) {
+    FailureOr<Value> v = elementwise<tosa::MinimumOp>(n, {r, n.input(2)});
+    if (failed(v))
+      return failure();
+    r = *v;
+  }
+  if (typeOf(r) != typeOf(x))
+    return n.error() << "the bounds must be scalars";
+  n.setOutput(0, r);
+  return success();
+}
+
 LogicalResult importWhere(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 3);
   if (failed(in) || failed(requireSameElementType(n, (*in)[1], (*in)[2])))
@@ -375,14 +525,93 @@ LogicalResult importCast(NodeImporter &n) {
   return success();
 }
 
+/// Mod at run time: a linalg.generic over the broadcast operands (static
+/// shapes), with Python's sign rule for integers unless fmod.
+LogicalResult emitMod(NodeImporter &n, bool fmod) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
+  if (failed(in))
+    return failure();
+  SmallVector<Value> operands = *in;
+  FailureOr<SmallVector<int64_t>> shape = broadcastOperands(n, operands);
+  if (failed(shape))
+    return failure();
+  if (llvm::any_of(*shape, ShapedType::isDynamic))
+    return n.dynamicShapeError("Mod's operand shapes");
+  Type et = elementTypeOf(operands[0]);
+  bool isFloat = isa<FloatType>(et);
+  if (isFloat && !fmod)
+    return n.error() << "Mod of floating-point tensors requires fmod=1";
+  int64_t rank = shape->size();
+  SmallVector<AffineMap> maps;
+  for (Value v : operands) {
+    SmallVector<AffineExpr> exprs;
+    for (int64_t d = 0; d < rank; ++d)
+      exprs.push_back(typeOf(v).getDimSize(d) == 1 && (*shape)[d] != 1
+                          ? n.b.getAffineConstantExpr(0)
+                          : n.b.getAffineDimExpr(d));
+    maps.push_back(AffineMap::get(rank, 0, exprs, n.b.getContext()));
+  }
+  maps.push_back(n.b.getMultiDimIdentityMap(rank));
+  Value init = tensor::EmptyOp::create(n.b, *shape, et);
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  auto type = RankedTensorType::get(*shape, et);
+  n.setOutput(
+      0,
+      linalg::GenericOp::create(
+          n.b, type, operands, init, maps, iterators,
+          [&](OpBuilder &b, Location loc, ValueRange args) {
+            Value x = args[0], y = args[1];
+            if (isFloat) {
+              linalg::YieldOp::create(
+                  b, loc, arith::RemFOp::create(b, loc, x, y).getResult());
+              return;
+            }
+            // x % 0 and x % -1 are 0 here, as when folding: remsi is
+            // undefined for the first and overflows for INT_MIN % -1.
+            Value zero =
+                arith::ConstantOp::create(b, loc, b.getIntegerAttr(et, 0));
+            Value one =
+                arith::ConstantOp::create(b, loc, b.getIntegerAttr(et, 1));
+            Value minusOne =
+                arith::ConstantOp::create(b, loc, b.getIntegerAttr(et, -1));
+            Value trivial = arith::OrIOp::create(
+                b, loc,
+                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y,
+                                      zero),
+                arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, y,
+                                      minusOne));
+            Value divisor = arith::SelectOp::create(b, loc, trivial, one, y);
+            Value m = arith::RemSIOp::create(b, loc, x, divisor);
+            if (!fmod) {
+              Value mNeg = arith::CmpIOp::create(
+                  b, loc, arith::CmpIPredicate::slt, m, zero);
+              Value yNeg = arith::CmpIOp::create(
+                  b, loc, arith::CmpIPredicate::slt, divisor, zero);
+              Value fix = arith::AndIOp::create(
+                  b, loc,
+                  arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, m,
+                                        zero),
+                  arith::XOrIOp::create(b, loc, mNeg, yNeg));
+              m = arith::SelectOp::create(
+                  b, loc, fix, arith::AddIOp::create(b, loc, m, divisor), m);
+            }
+            linalg::YieldOp::create(
+                b, loc,
+                arith::SelectOp::create(b, loc, trivial, zero, m).getResult());
+          })
+          .getResult(0));
+  return success();
+}
+
 LogicalResult importMod(NodeImporter &n) {
+  bool fmod = n.intAttr("fmod", 0);
   const HostTensor *a = n.constant(0), *c = n.constant(1);
   if (!a || !c)
-    return n.dynamicShapeError("Mod's operands");
+    return emitMod(n, fmod);
   if (a->elementType != c->elementType)
     return n.error() << "input element types " << a->elementType << " and "
                      << c->elementType << " differ";
-  bool fmod = n.intAttr("fmod", 0);
   std::optional<HostTensor> r = foldBinary(
       *a, *c, a->elementType,
       [](double x, double y) { return std::fmod(x, y); },
@@ -396,9 +625,7 @@ LogicalResult importMod(NodeImporter &n) {
         return !fmod && m != 0 && ((m < 0) != (y < 0)) ? m + y : m;
       });
   if (!r)
-    return n.error() << "cannot fold Mod: the operand shapes do not broadcast "
-                        "or the result exceeds "
-                     << kMaxFoldedElements << " elements";
+    return emitMod(n, fmod);
   n.setConstantOutput(0, std::move(*r));
   return success();
 }
@@ -476,6 +703,28 @@ void mlir::attnres::onnx_import::registerElementwiseOps(OpRegistry &r) {
         [](int64_t a, int64_t b) { return int64_t(a >= b); });
   });
   r.add("Not", 13, importNot);
+  r.add("And", 13, [](NodeImporter &n) {
+    return logical<tosa::LogicalAndOp>(
+        n, [](int64_t a, int64_t b) { return int64_t(a && b); });
+  });
+  r.add("Or", 13, [](NodeImporter &n) {
+    return logical<tosa::LogicalOrOp>(
+        n, [](int64_t a, int64_t b) { return int64_t(a || b); });
+  });
+  r.add("Xor", 13, [](NodeImporter &n) {
+    return logical<tosa::LogicalXorOp>(
+        n, [](int64_t a, int64_t b) { return int64_t(bool(a) != bool(b)); });
+  });
+  r.add("BitwiseNot", 18, importBitwiseNot);
+  r.add("IsNaN", 13, importIsNaN);
+  r.add("IsInf", 13, importIsInf);
+  r.add("Clip", 13, importClip);
+  r.add("Sin", 13, [](NodeImporter &n) {
+    return unaryFloat<tosa::SinOp>(n, [](double v) { return std::sin(v); });
+  });
+  r.add("Cos", 13, [](NodeImporter &n) {
+    return unaryFloat<tosa::CosOp>(n, [](double v) { return std::cos(v); });
+  });
   r.add("Mod", 13, importMod);
   r.add("Cast", 13, importCast);
 }

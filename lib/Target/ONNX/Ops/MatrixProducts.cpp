@@ -115,7 +115,9 @@ LogicalResult importMatMul(NodeImporter &n) {
     SmallVector<int64_t> shapeA{flat, m, k}, shapeC{flat, k2, nn};
     if (!reshapeable(shapeA) || !reshapeable(shapeC))
       return n.dynamicShapeError("MatMul's operand shape");
-    result = batchMatmul(n, reshape(n.b, a3, shapeA), reshape(n.b, c3, shapeC));
+    Value a3Flat = reshape(n.b, a3, shapeA);
+    Value c3Flat = reshape(n.b, c3, shapeC);
+    result = batchMatmul(n, a3Flat, c3Flat);
   }
   if (!reshapeable(outShape))
     return n.dynamicShapeError("MatMul's result shape");
@@ -148,8 +150,9 @@ LogicalResult importGemm(NodeImporter &n) {
       sa[1] != sc[0])
     return n.error() << "inner dimensions " << sa[1] << " and " << sc[0]
                      << " do not match";
-  Value y = batchMatmul(n, reshape(n.b, a, {1, sa[0], sa[1]}),
-                        reshape(n.b, c, {1, sc[0], sc[1]}));
+  Value a3 = reshape(n.b, a, {1, sa[0], sa[1]});
+  Value c3 = reshape(n.b, c, {1, sc[0], sc[1]});
+  Value y = batchMatmul(n, a3, c3);
   y = reshape(n.b, y, {sa[0], sc[1]});
   float alpha = n.floatAttr("alpha", 1.0f), beta = n.floatAttr("beta", 1.0f);
   if (alpha != 1.0f)

@@ -309,9 +309,138 @@ LogicalResult importSplit(NodeImporter &n, bool numOutputsAttr) {
     return n.dynamicShapeError("Split's input shape");
   for (auto [i, s] : llvm::enumerate(sizes)) {
     size[*axis] = s;
-    n.setOutput(i, slice(n, x, start, size));
+    // An empty part has no data: a constant, which TOSA never sees unless
+    // something uses it at run time.
+    if (s == 0)
+      n.setConstantOutput(i, HostTensor::empty(elementTypeOf(x), size));
+    else
+      n.setOutput(i, slice(n, x, start, size));
     start[*axis] += s;
   }
+  return success();
+}
+
+LogicalResult importTile(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
+  if (failed(in))
+    return failure();
+  FailureOr<SmallVector<int64_t>> repeats =
+      requireConstantInts(n, 1, "Tile's repeats");
+  if (failed(repeats))
+    return failure();
+  Value x = (*in)[0];
+  ArrayRef<int64_t> inShape = typeOf(x).getShape();
+  if (repeats->size() != inShape.size())
+    return n.error() << "repeats has " << repeats->size()
+                     << " values for an input of rank " << inShape.size();
+  SmallVector<int64_t> shape;
+  for (auto [d, r] : llvm::zip(inShape, *repeats)) {
+    if (r < 1 || r > kMaxDim)
+      return n.error() << "repeat " << r << " is not in [1, 2^32]";
+    shape.push_back(ShapedType::isDynamic(d) ? d : d * r);
+  }
+  if (!checkedNumElements(llvm::to_vector(
+          llvm::make_filter_range(shape, [](int64_t d) { return d >= 0; }))))
+    return n.error() << "the tiled result has more than 2^32 elements";
+  if (const HostTensor *c = n.constant(0)) {
+    if (saturatingProduct(shape) <= kMaxFoldedElements) {
+      HostTensor r = HostTensor::empty(c->elementType, shape);
+      SmallVector<int64_t> index(shape.size(), 0),
+          strides = stridesOf(c->shape);
+      for (int64_t k = 0, e = r.size(); k < e; ++k) {
+        int64_t offset = 0;
+        for (size_t d = 0; d < shape.size(); ++d)
+          offset += (index[d] % c->shape[d]) * strides[d];
+        r.pushFrom(*c, offset);
+        for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
+          if (++index[d] < shape[d])
+            break;
+          index[d] = 0;
+        }
+      }
+      n.setConstantOutput(0, std::move(r));
+      return success();
+    }
+  }
+  if (inShape.empty()) {
+    n.setOutput(0, x);
+    return success();
+  }
+  n.setOutput(0, tosa::TileOp::create(
+                     n.b, RankedTensorType::get(shape, elementTypeOf(x)), x,
+                     tosa::getTosaConstShape(n.b, *repeats)));
+  return success();
+}
+
+/// Pad in constant mode with constant, non-negative pads (what exporters
+/// emit); opset 18 added the axes input.
+LogicalResult importPad(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
+  if (failed(in))
+    return failure();
+  std::string mode = n.stringAttr("mode", "constant");
+  if (mode != "constant")
+    return n.error() << "mode '" << mode
+                     << "' is not supported (only 'constant')";
+  Value x = (*in)[0];
+  int64_t rank = typeOf(x).getRank();
+  if (rank == 0)
+    return n.error() << "cannot pad a rank-0 tensor";
+  FailureOr<SmallVector<int64_t>> pads =
+      requireConstantInts(n, 1, "Pad's pads");
+  if (failed(pads))
+    return failure();
+  SmallVector<int64_t> axes;
+  if (n.hasInput(3)) {
+    FailureOr<SmallVector<int64_t>> a = requireConstantInts(n, 3, "Pad's axes");
+    if (failed(a))
+      return failure();
+    for (int64_t axis : *a) {
+      FailureOr<int64_t> normalized = n.normalizeAxis(axis, rank);
+      if (failed(normalized))
+        return failure();
+      axes.push_back(*normalized);
+    }
+  } else {
+    for (int64_t i = 0; i < rank; ++i)
+      axes.push_back(i);
+  }
+  if (pads->size() != 2 * axes.size())
+    return n.error() << "pads has " << pads->size() << " values for "
+                     << axes.size() << " axes";
+  // TOSA's padding lists (before, after) per axis; ONNX lists all befores
+  // and then all afters.
+  SmallVector<int64_t> padding(2 * rank, 0);
+  for (auto [i, axis] : llvm::enumerate(axes)) {
+    int64_t before = (*pads)[i], after = (*pads)[i + axes.size()];
+    if (before < 0 || after < 0 || before > kMaxDim || after > kMaxDim)
+      return n.error() << "pads must be in [0, 2^32], got " << before << " and "
+                       << after;
+    padding[2 * axis] = before;
+    padding[2 * axis + 1] = after;
+  }
+  SmallVector<int64_t> shape;
+  for (int64_t d = 0; d < rank; ++d) {
+    int64_t size = typeOf(x).getDimSize(d);
+    shape.push_back(ShapedType::isDynamic(size)
+                        ? size
+                        : size + padding[2 * d] + padding[2 * d + 1]);
+  }
+  if (!checkedNumElements(llvm::to_vector(
+          llvm::make_filter_range(shape, [](int64_t d) { return d >= 0; }))))
+    return n.error() << "the padded result has more than 2^32 elements";
+  Type et = elementTypeOf(x);
+  double value = 0;
+  if (n.hasInput(2)) {
+    const HostTensor *c = n.constant(2);
+    if (!c || c->size() != 1)
+      return n.error() << "constant_value must be a constant scalar";
+    value = c->asDouble(0);
+  }
+  Value paddingShape = tosa::getTosaConstShape(n.b, padding);
+  Value padValue = splat(n.b, et, {1}, value);
+  n.setOutput(0, tosa::PadOp::create(n.b, RankedTensorType::get(shape, et), x,
+                                     paddingShape, padValue));
   return success();
 }
 
@@ -375,4 +504,6 @@ void mlir::attnres::onnx_import::registerShapeOps(OpRegistry &r) {
     return importSplit(n, /*numOutputsAttr=*/true);
   });
   r.add("Expand", 13, importExpand);
+  r.add("Tile", 13, importTile);
+  r.add("Pad", 13, importPad);
 }
