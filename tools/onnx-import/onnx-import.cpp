@@ -21,9 +21,14 @@ namespace cl = llvm::cl;
 
 static cl::OptionCategory category("onnx-import options");
 
-static cl::opt<std::string> inputFilename(cl::Positional,
-                                          cl::desc("<model.onnx>"),
-                                          cl::Required, cl::cat(category));
+static cl::opt<std::string>
+    inputFilename(cl::Positional, cl::desc("<model.onnx>"), cl::cat(category));
+
+static cl::opt<bool> listOps(
+    "list-ops",
+    cl::desc("Print the table of supported ONNX ops and opsets (Markdown) "
+             "and exit"),
+    cl::init(false), cl::cat(category));
 
 static cl::opt<std::string>
     outputFilename("o",
@@ -61,6 +66,15 @@ int main(int argc, char **argv) {
       "onnx-import: translate an ONNX model into MLIR (func + TOSA, with "
       "linalg/tensor/arith where TOSA has no fitting op, and "
       "attnres.rms_norm)\n");
+
+  if (listOps) {
+    llvm::outs() << attnres::getONNXOpCoverageTable();
+    return 0;
+  }
+  if (inputFilename.empty()) {
+    llvm::errs() << "onnx-import: no input model (see --help)\n";
+    return 1;
+  }
 
   attnres::ONNXImportOptions options;
   options.entryName = entryName;

@@ -192,10 +192,13 @@ public:
     std::string opType;
     int64_t sinceVersion;
     OpHandler handler;
+    std::string family;
   };
 
   void add(StringRef opType, int64_t sinceVersion, OpHandler handler,
            StringRef domain = "");
+  /// The family (Ops/ file) subsequent add() calls belong to.
+  void setFamily(StringRef name) { family = name.str(); }
   /// The handler for `opType` at `opset` of `domain`, or null.
   const OpHandler *lookup(StringRef domain, StringRef opType,
                           int64_t opset) const;
@@ -204,6 +207,7 @@ public:
 
 private:
   SmallVector<Entry> registered;
+  std::string family;
 };
 
 /// The registry of every handler the importer has.

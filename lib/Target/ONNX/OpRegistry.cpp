@@ -6,15 +6,21 @@
 //===----------------------------------------------------------------------===//
 
 #include "ImporterInternal.h"
+#include "attnres/Target/ONNX/ONNXImport.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <tuple>
 
 using namespace mlir;
+using namespace mlir::attnres;
 using namespace mlir::attnres::onnx_import;
 
 void OpRegistry::add(StringRef opType, int64_t sinceVersion, OpHandler handler,
                      StringRef domain) {
-  Entry entry{domain.str(), opType.str(), sinceVersion, std::move(handler)};
+  Entry entry{domain.str(), opType.str(), sinceVersion, std::move(handler),
+              family};
   auto key = [](const Entry &e) {
     return std::tie(e.domain, e.opType, e.sinceVersion);
   };
@@ -38,14 +44,52 @@ const OpHandler *OpRegistry::lookup(StringRef domain, StringRef opType,
 const OpRegistry &mlir::attnres::onnx_import::getOpRegistry() {
   static const OpRegistry registry = [] {
     OpRegistry r;
+    r.setFamily("Elementwise");
     registerElementwiseOps(r);
+    r.setFamily("Normalization");
     registerNormalizationOps(r);
+    r.setFamily("MatrixProducts");
     registerMatrixProductOps(r);
+    r.setFamily("ShapeOps");
     registerShapeOps(r);
+    r.setFamily("Indexing");
     registerIndexingOps(r);
+    r.setFamily("Constants");
     registerConstantOps(r);
+    r.setFamily("Control");
     registerControlOps(r);
     return r;
   }();
   return registry;
+}
+
+std::string mlir::attnres::getONNXOpCoverageTable() {
+  std::string table;
+  llvm::raw_string_ostream os(table);
+  os << "| op | domain | opsets | family | handler changes at |\n"
+     << "|---|---|---|---|---|\n";
+  ArrayRef<OpRegistry::Entry> entries = getOpRegistry().entries();
+  for (size_t i = 0; i < entries.size();) {
+    size_t j = i;
+    SmallVector<std::string> versions;
+    while (j < entries.size() && entries[j].domain == entries[i].domain &&
+           entries[j].opType == entries[i].opType)
+      versions.push_back(std::to_string(entries[j++].sinceVersion));
+    const OpRegistry::Entry &first = entries[i];
+    // Contrib-domain ops follow their own versioning, not ai.onnx's.
+    bool contrib = !first.domain.empty();
+    os << "| " << first.opType << " | "
+       << (contrib ? first.domain : std::string("ai.onnx")) << " | "
+       << (contrib ? versions.front() + "+"
+                   : std::to_string(
+                         std::max<int64_t>(first.sinceVersion, kMinONNXOpset)) +
+                         "-" + std::to_string(getMaxONNXOpset()))
+       << " | " << first.family << " | "
+       << (versions.size() > 1
+               ? llvm::join(ArrayRef(versions).drop_front(), ", ")
+               : std::string("-"))
+       << " |\n";
+    i = j;
+  }
+  return table;
 }

@@ -57,6 +57,12 @@ void registerONNXImportDialects(DialectRegistry &registry);
 OwningOpRef<ModuleOp> importONNXFile(llvm::StringRef path, MLIRContext *context,
                                      const ONNXImportOptions &options);
 
+/// The ops the importer handles as a Markdown table: op type, domain, the
+/// opsets it imports, its family (lib/Target/ONNX/Ops/), and the opsets at
+/// which its handler changes. README.md includes it verbatim; a test keeps
+/// the two in step.
+std::string getONNXOpCoverageTable();
+
 /// Imports a model held in memory. `path` names it in diagnostics and
 /// locates its external data (its folder), like importONNXFile's.
 OwningOpRef<ModuleOp> importONNXBuffer(llvm::StringRef bytes,
