@@ -99,6 +99,13 @@ LogicalResult importSlice(NodeImporter &n) {
     n.setConstantOutput(0, std::move(r));
     return success();
   }
+  // An empty slice (Phi-3's rotary pass-through q[..., rotary_dim:] when the
+  // rotary dims are the whole head) has no data: a constant, which TOSA never
+  // sees unless something computes on it (Concat drops it).
+  if (llvm::is_contained(size, 0)) {
+    n.setConstantOutput(0, HostTensor::empty(elementTypeOf(x), size));
+    return success();
+  }
   if (llvm::all_of(stride, [](int64_t s) { return s == 1; })) {
     if (llvm::any_of(shape, ShapedType::isDynamic))
       return n.dynamicShapeError("Slice's input shape");
