@@ -16,6 +16,15 @@ using namespace mlir::attnres;
 
 namespace mlir::attnres::onnx_import {
 
+Value castElements(ImplicitLocOpBuilder &b, Value v, Type type) {
+  auto vt = cast<RankedTensorType>(v.getType());
+  if (vt.getElementType() == type)
+    return v;
+  return tosa::CastOp::create(b, vt.clone(type), v);
+}
+
+bool isHalfFloat(Type type) { return type.isF16() || type.isBF16(); }
+
 RankedTensorType typeOf(Value v) { return cast<RankedTensorType>(v.getType()); }
 
 Type elementTypeOf(Value v) { return typeOf(v).getElementType(); }

@@ -110,11 +110,24 @@ template <typename OpTy> Value unary(NodeImporter &n, Value x) {
   return OpTy::create(n.b, x.getType(), x);
 }
 
+/// `v` converted to element type `type` (same shape).
+Value castElements(ImplicitLocOpBuilder &b, Value v, Type type);
+
+/// Whether `type` is a float too narrow to accumulate in (f16, bf16).
+bool isHalfFloat(Type type);
+
 template <typename OpTy>
 Value reduceKeep(NodeImporter &n, Value x, ArrayRef<int64_t> axes) {
+  // Sums of f16/bf16 accumulate in f32: half precision loses the small
+  // terms of a long sum (softmax denominators, norms' means).
+  Type et = elementTypeOf(x);
+  bool widen = std::is_same_v<OpTy, tosa::ReduceSumOp> && isHalfFloat(et) &&
+               !axes.empty();
+  if (widen)
+    x = castElements(n.b, x, n.b.getF32Type());
   for (int64_t axis : axes)
     x = OpTy::create(n.b, x, n.b.getI32IntegerAttr(axis));
-  return x;
+  return widen ? castElements(n.b, x, et) : x;
 }
 
 } // namespace mlir::attnres::onnx_import

@@ -29,9 +29,15 @@ namespace {
 Value batchMatmul(NodeImporter &n, Value a, Value c) {
   ArrayRef<int64_t> sa = typeOf(a).getShape(), sc = typeOf(c).getShape();
   int64_t batch = ShapedType::isDynamic(sa[0]) ? sc[0] : sa[0];
-  auto type = RankedTensorType::get({batch, sa[1], sc[2]}, elementTypeOf(a));
-  Value zp = zeroPoint(n.b, elementTypeOf(a));
-  return tosa::MatMulOp::create(n.b, type, a, c, zp, zp);
+  // f16/bf16 products accumulate in f32, as GPU tensor cores and
+  // onnxruntime's CPU kernels do; the result is rounded once.
+  Type et = elementTypeOf(a);
+  Type acc = isHalfFloat(et) ? Type(n.b.getF32Type()) : et;
+  a = castElements(n.b, a, acc);
+  c = castElements(n.b, c, acc);
+  auto type = RankedTensorType::get({batch, sa[1], sc[2]}, acc);
+  Value zp = zeroPoint(n.b, acc);
+  return castElements(n.b, tosa::MatMulOp::create(n.b, type, a, c, zp, zp), et);
 }
 
 LogicalResult importMatMul(NodeImporter &n) {
