@@ -29,6 +29,7 @@ tools = [
     ToolSubst("attnres-opt", unresolved="fatal"),
     ToolSubst("onnx-import", unresolved="fatal"),
     ToolSubst("attnres-run", unresolved="fatal"),
+    ToolSubst("attnres-translate", unresolved="fatal"),
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(

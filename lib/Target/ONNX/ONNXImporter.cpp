@@ -22,6 +22,7 @@
 #include "mlir/IR/Verifier.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Tools/mlir-translate/Translation.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringExtras.h"
@@ -29,6 +30,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -992,6 +994,23 @@ mlir::attnres::importONNXFile(StringRef path, MLIRContext *context,
     return nullptr;
   }
   return importModel(path, (*file)->getBuffer(), context, options);
+}
+
+void mlir::attnres::registerFromONNXTranslation() {
+  static TranslateToMLIRRegistration registration(
+      "import-onnx",
+      "Import an ONNX model (func + TOSA/linalg/tensor, attnres.rms_norm)",
+      [](llvm::SourceMgr &sourceMgr,
+         MLIRContext *context) -> OwningOpRef<Operation *> {
+        // The buffer's name is the model's path: external data resolves
+        // against its folder.
+        const llvm::MemoryBuffer *buffer =
+            sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
+        return importONNXBuffer(buffer->getBuffer(),
+                                buffer->getBufferIdentifier(), context,
+                                ONNXImportOptions());
+      },
+      registerONNXImportDialects);
 }
 
 OwningOpRef<ModuleOp>

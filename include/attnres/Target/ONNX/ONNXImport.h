@@ -57,6 +57,10 @@ void registerONNXImportDialects(DialectRegistry &registry);
 OwningOpRef<ModuleOp> importONNXFile(llvm::StringRef path, MLIRContext *context,
                                      const ONNXImportOptions &options);
 
+/// Registers the importer as the `--import-onnx` translation of
+/// mlir-translate-style drivers (mlirTranslateMain). Idempotent.
+void registerFromONNXTranslation();
+
 /// The ops the importer handles as a Markdown table: op type, domain, the
 /// opsets it imports, its family (lib/Target/ONNX/Ops/), and the opsets at
 /// which its handler changes. README.md includes it verbatim; a test keeps

@@ -231,7 +231,6 @@ LogicalResult importTrilu(NodeImporter &n) {
   return success();
 }
 
-/// Mod appears in exported shape arithmetic; it is folded, not emitted.
 
 } // namespace
 
