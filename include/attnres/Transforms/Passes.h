@@ -7,7 +7,11 @@
 #ifndef ATTNRES_TRANSFORMS_PASSES_H
 #define ATTNRES_TRANSFORMS_PASSES_H
 
+#include "attnres/Dialect/AttnRes/AttnResDialect.h"
+
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir::attnres {

@@ -1,8 +1,8 @@
 //===- AttnResToLinalg.cpp - Lower attnres ops to linalg on tensors -------===//
 //
-// Lowers attnres.rms_norm and attnres.block_attn_res to linalg.generic ops
-// whose bodies use arith and math, keeping everything on tensors so that
-// upstream fusion, tiling and bufferization apply afterwards.
+// Lowers attnres.rms_norm, attnres.layer_norm and attnres.block_attn_res to
+// linalg.generic ops whose bodies use arith and math, keeping everything on
+// tensors so that upstream fusion, tiling and bufferization apply afterwards.
 //
 //===----------------------------------------------------------------------===//
 
@@ -162,6 +162,77 @@ struct RMSNormToLinalg : OpConversionPattern<RMSNormOp> {
   }
 };
 
+/// Two reductions (the mean, then the squared deviations from it: the
+/// one-pass E[x^2] - E[x]^2 cancels catastrophically when |mean| >> std) and
+/// one elementwise pass.
+struct LayerNormToLinalg : OpConversionPattern<LayerNormOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(LayerNormOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value input = adaptor.getInput();
+    FeatureSpace space(rewriter, loc, input);
+    Value invCount = space.inverseFeatureCount(rewriter);
+
+    Value zeros = space.tokenZeros(rewriter);
+    Value sum = linalg::GenericOp::create(
+                    rewriter, loc, zeros.getType(), input, zeros,
+                    ArrayRef<AffineMap>{space.fullMap, space.tokenMap},
+                    space.reductionIterators(),
+                    [&](OpBuilder &b, Location l, ValueRange args) {
+                      linalg::YieldOp::create(
+                          b, l,
+                          arith::AddFOp::create(b, l, args[1],
+                                                space.extend(b, l, args[0]))
+                              .getResult());
+                    })
+                    .getResult(0);
+
+    Value squares =
+        linalg::GenericOp::create(
+            rewriter, loc, zeros.getType(), ValueRange{input, sum},
+            space.tokenZeros(rewriter),
+            ArrayRef<AffineMap>{space.fullMap, space.tokenMap, space.tokenMap},
+            space.reductionIterators(),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value mean = arith::MulFOp::create(b, l, args[1], invCount);
+              Value centered = arith::SubFOp::create(
+                  b, l, space.extend(b, l, args[0]), mean);
+              Value sq = arith::MulFOp::create(b, l, centered, centered);
+              linalg::YieldOp::create(
+                  b, l, arith::AddFOp::create(b, l, args[2], sq).getResult());
+            })
+            .getResult(0);
+
+    Value eps = space.epsilon(rewriter, op.getEpsilon());
+    Value normalized =
+        linalg::GenericOp::create(
+            rewriter, loc, op.getType(),
+            ValueRange{input, sum, squares, adaptor.getWeight(),
+                       adaptor.getBias()},
+            space.fullEmpty(rewriter),
+            ArrayRef<AffineMap>{space.fullMap, space.tokenMap, space.tokenMap,
+                                space.featureMap, space.featureMap,
+                                space.fullMap},
+            space.parallelIterators(space.rank),
+            [&](OpBuilder &b, Location l, ValueRange args) {
+              Value mean = arith::MulFOp::create(b, l, args[1], invCount);
+              Value centered = arith::SubFOp::create(
+                  b, l, space.extend(b, l, args[0]), mean);
+              Value scale = reciprocalRms(b, l, args[2], invCount, eps);
+              Value y = arith::MulFOp::create(b, l, centered, scale);
+              y = arith::MulFOp::create(b, l, y, space.extend(b, l, args[3]));
+              y = arith::AddFOp::create(b, l, y, space.extend(b, l, args[4]));
+              linalg::YieldOp::create(b, l, space.truncate(b, l, y));
+            })
+            .getResult(0);
+    rewriter.replaceOp(op, normalized);
+    return success();
+  }
+};
+
 struct BlockAttnResToLinalg : OpConversionPattern<BlockAttnResOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -300,5 +371,6 @@ struct ConvertAttnResToLinalgPass
 
 void mlir::attnres::populateAttnResToLinalgPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<RMSNormToLinalg, BlockAttnResToLinalg>(patterns.getContext());
+  patterns.add<RMSNormToLinalg, LayerNormToLinalg, BlockAttnResToLinalg>(
+      patterns.getContext());
 }

@@ -62,6 +62,17 @@ LogicalResult RMSNormOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// LayerNormOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult LayerNormOp::verify() {
+  if (failed(verifyEpsilon(*this, getEpsilon())))
+    return failure();
+  return verifyFeatureVector(*this, getInput().getType(), "input",
+                             getWeight().getType(), "weight and bias");
+}
+
+//===----------------------------------------------------------------------===//
 // BlockAttnResOp
 //===----------------------------------------------------------------------===//
 

@@ -69,6 +69,67 @@ def AttnRes_RMSNormOp : AttnRes_Op<"rms_norm", [
 }
 
 //===----------------------------------------------------------------------===//
+// LayerNormOp
+//===----------------------------------------------------------------------===//
+
+def AttnRes_LayerNormOp : AttnRes_Op<"layer_norm", [
+    Pure, AllTypesMatch<["input", "result"]>,
+    AllTypesMatch<["weight", "bias"]>,
+    AllElementTypesMatch<["input", "weight"]>]> {
+  let summary = "Layer normalization over the last axis";
+  let description = [{
+    Centers `input` (shape `[..., D]`) on the mean of its last axis, divides
+    by the standard deviation and applies the per-feature `weight` and `bias`
+    (shape `[D]`):
+
+    ```
+    mu             = mean_d(input[..., :])
+    var            = mean_d((input[..., :] - mu)^2)
+    result[..., d] = (input[..., d] - mu) / sqrt(var + epsilon) * weight[d]
+                     + bias[d]
+    ```
+
+    The PreNorm reader of the residual stream in GPT-2-style models. Like
+    `attnres.rms_norm` it is scale-invariant (`layer_norm(c * x) ==
+    layer_norm(x)` for `c > 0`, up to `epsilon`), so a stream it reads can
+    be rewritten into Block AttnRes. `--attnres-raise-norms` produces it from
+    the decomposed form the ONNX importer and exporters write; a model
+    without a bias uses a zero `bias`.
+
+    `epsilon` must be finite and non-negative; static sizes of `weight` and
+    `bias` must equal the last dimension of `input`.
+
+    Example:
+
+    ```mlir
+    %y = attnres.layer_norm %x, %g, %b epsilon = 1.000000e-05
+        : tensor<2x16x64xf32>, tensor<64xf32>
+    ```
+  }];
+
+  let arguments = (ins AttnRes_FloatTensor:$input,
+                       AttnRes_FloatVector:$weight,
+                       AttnRes_FloatVector:$bias,
+                       F32Attr:$epsilon);
+  let results = (outs AttnRes_FloatTensor:$result);
+
+  let assemblyFormat = [{
+    $input `,` $weight `,` $bias `epsilon` `=` $epsilon attr-dict
+    `:` type($input) `,` type($weight)
+  }];
+
+  let builders = [
+    OpBuilder<(ins "::mlir::Value":$input, "::mlir::Value":$weight,
+                   "::mlir::Value":$bias, "float":$epsilon), [{
+      build($_builder, $_state, input.getType(), input, weight, bias,
+            $_builder.getF32FloatAttr(epsilon));
+    }]>
+  ];
+
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
 // BlockAttnResOp
 //===----------------------------------------------------------------------===//
 

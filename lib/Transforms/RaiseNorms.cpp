@@ -1,0 +1,372 @@
+//===- RaiseNorms.cpp - Decomposed RMSNorm and LayerNorm to attnres ops ---===//
+//
+// Exporters write RMSNorm as a handful of elementwise ops and the importer
+// decomposes LayerNormalization the same way. The residual-to-block rewrite
+// needs to know which ops read the residual stream through a scale-invariant
+// norm, and the fused kernels need the norm as one op, so the patterns here
+// recognize the decomposed forms structurally (never by name) and rebuild
+// them as attnres.rms_norm and attnres.layer_norm.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Dialect/AttnRes/AttnResOps.h"
+#include "attnres/Transforms/Passes.h"
+
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+#include <cmath>
+
+namespace mlir::attnres {
+#define GEN_PASS_DEF_RAISENORMS
+#include "attnres/Transforms/Passes.h.inc"
+} // namespace mlir::attnres
+
+using namespace mlir;
+using namespace mlir::attnres;
+
+namespace {
+
+RankedTensorType rankedType(Value v) {
+  return dyn_cast<RankedTensorType>(v.getType());
+}
+
+/// A tosa.cast between two float types, the precision changes exporters wrap
+/// around half-precision norms.
+tosa::CastOp floatCast(Value v) {
+  auto cast = v.getDefiningOp<tosa::CastOp>();
+  if (cast && isa<FloatType>(getElementTypeOrSelf(cast.getInput())) &&
+      isa<FloatType>(getElementTypeOrSelf(cast.getType())))
+    return cast;
+  return {};
+}
+
+/// The value of a float splat constant, looking through reshapes and casts
+/// (the importer broadcasts scalars as [1, 1, 1] constants).
+std::optional<double> splatValue(Value v) {
+  while (true) {
+    if (tosa::CastOp cast = floatCast(v))
+      v = cast.getInput();
+    else if (auto reshape = v.getDefiningOp<tosa::ReshapeOp>())
+      v = reshape.getInput1();
+    else
+      break;
+  }
+  DenseElementsAttr attr;
+  if (!matchPattern(v, m_Constant(&attr)) || !attr.isSplat() ||
+      !isa<FloatType>(attr.getElementType()))
+    return std::nullopt;
+  return attr.getSplatValue<APFloat>().convertToDouble();
+}
+
+bool isSplat(Value v, double expected) {
+  std::optional<double> value = splatValue(v);
+  return value && std::abs(*value - expected) <= 1e-6 * std::abs(expected);
+}
+
+/// Whether `a` and `b` compute the same thing: the same value, or the same
+/// cast or subtraction of such values (exporters repeat `x - mean(x)` and
+/// `x.float()` rather than reuse them).
+bool equivalent(Value a, Value b) {
+  if (a == b)
+    return true;
+  Operation *opA = a.getDefiningOp(), *opB = b.getDefiningOp();
+  if (!opA || !opB || opA->getName() != opB->getName() ||
+      a.getType() != b.getType() || !isa<tosa::CastOp, tosa::SubOp>(opA) ||
+      opA->getNumOperands() != opB->getNumOperands())
+    return false;
+  return llvm::all_of(llvm::zip(opA->getOperands(), opB->getOperands()),
+                      [](auto pair) {
+                        return equivalent(std::get<0>(pair), std::get<1>(pair));
+                      });
+}
+
+/// Calls `fn(lhs, rhs)` for both operand orders of a commutative op until it
+/// returns true.
+template <typename Fn> bool eitherOrder(Value lhs, Value rhs, Fn fn) {
+  return fn(lhs, rhs) || fn(rhs, lhs);
+}
+
+/// `v` = `x * x`.
+bool matchSquare(Value v, Value &x) {
+  auto mul = v.getDefiningOp<tosa::MulOp>();
+  if (!mul || !equivalent(mul.getInput1(), mul.getInput2()))
+    return false;
+  x = mul.getInput1();
+  return true;
+}
+
+/// `v` = mean of `inner` over its last axis with the axis kept:
+/// `reduce_sum(inner) * (1/D)` or `reduce_sum(inner) * reciprocal(D)`.
+bool matchLastAxisMean(Value v, Value &inner) {
+  auto mul = v.getDefiningOp<tosa::MulOp>();
+  if (!mul)
+    return false;
+  return eitherOrder(mul.getInput1(), mul.getInput2(), [&](Value s, Value c) {
+    // The importer sums half-precision tensors in f32: cast, sum, cast.
+    if (tosa::CastOp cast = floatCast(s))
+      s = cast.getInput();
+    auto sum = s.getDefiningOp<tosa::ReduceSumOp>();
+    if (!sum)
+      return false;
+    RankedTensorType type = rankedType(sum.getInput());
+    if (!type || type.getRank() == 0 ||
+        int64_t(sum.getAxis()) != type.getRank() - 1 ||
+        type.isDynamicDim(type.getRank() - 1))
+      return false;
+    double count = double(type.getShape().back());
+    bool isMean = isSplat(c, 1.0 / count);
+    if (auto reciprocal = c.getDefiningOp<tosa::ReciprocalOp>())
+      isMean |= isSplat(reciprocal.getInput1(), count);
+    if (!isMean)
+      return false;
+    inner = sum.getInput();
+    if (tosa::CastOp cast = floatCast(inner))
+      inner = cast.getInput();
+    return true;
+  });
+}
+
+/// `v` = `ms + eps` with a constant, non-negative `eps`.
+bool matchPlusEpsilon(Value v, Value &ms, float &epsilon) {
+  auto add = v.getDefiningOp<tosa::AddOp>();
+  if (!add)
+    return false;
+  return eitherOrder(add.getInput1(), add.getInput2(), [&](Value m, Value e) {
+    std::optional<double> value = splatValue(e);
+    if (!value || !std::isfinite(*value) || *value < 0)
+      return false;
+    ms = m;
+    epsilon = float(*value);
+    return true;
+  });
+}
+
+/// A linalg.generic computing `math.sqrt` of its only input, which is how
+/// the importer writes ONNX Sqrt (TOSA has none).
+bool matchSqrt(Value v, Value &x) {
+  auto generic = v.getDefiningOp<linalg::GenericOp>();
+  if (!generic || generic.getNumDpsInputs() != 1 ||
+      generic->getNumResults() != 1 ||
+      generic.getNumParallelLoops() != generic.getNumLoops())
+    return false;
+  Block &body = generic.getRegion().front();
+  if (body.getOperations().size() != 2)
+    return false;
+  auto sqrt = dyn_cast<math::SqrtOp>(body.front());
+  if (!sqrt || sqrt.getOperand() != body.getArgument(0))
+    return false;
+  x = generic.getDpsInputs()[0];
+  return true;
+}
+
+/// `v` = `1 / sqrt(inner)`: rsqrt, reciprocal of sqrt, `1 * reciprocal` (a
+/// Div(1, Sqrt)), or pow(inner, -0.5).
+bool matchInverseRoot(Value v, Value &inner) {
+  if (auto rsqrt = v.getDefiningOp<tosa::RsqrtOp>()) {
+    inner = rsqrt.getInput1();
+    return true;
+  }
+  if (auto reciprocal = v.getDefiningOp<tosa::ReciprocalOp>())
+    return matchSqrt(reciprocal.getInput1(), inner);
+  if (auto pow = v.getDefiningOp<tosa::PowOp>()) {
+    if (!isSplat(pow.getInput2(), -0.5))
+      return false;
+    inner = pow.getInput1();
+    return true;
+  }
+  if (auto mul = v.getDefiningOp<tosa::MulOp>())
+    return eitherOrder(
+        mul.getInput1(), mul.getInput2(), [&](Value one, Value r) {
+          return isSplat(one, 1.0) && r.getDefiningOp<tosa::ReciprocalOp>() &&
+                 matchInverseRoot(r, inner);
+        });
+  return false;
+}
+
+/// What a match found: the normalized value (before weight and bias), its
+/// input, epsilon and, for layer norm, that the input was centered.
+struct NormCore {
+  Value input;
+  float epsilon = 0;
+  bool centered = false;
+};
+
+/// Matches `xs * inverseRoot(mean(sq) + eps)` where `sq` is the square of
+/// `xs` (RMSNorm) or of `xs = x - mean(x)` (LayerNorm).
+bool matchNormCore(tosa::MulOp mul, NormCore &core) {
+  return eitherOrder(mul.getInput1(), mul.getInput2(),
+                     [&](Value xs, Value inv) {
+                       Value plusEps, ms, squared, base;
+                       float epsilon;
+                       if (!matchInverseRoot(inv, plusEps) ||
+                           !matchPlusEpsilon(plusEps, ms, epsilon) ||
+                           !matchLastAxisMean(ms, squared) ||
+                           !matchSquare(squared, base) || !equivalent(base, xs))
+                         return false;
+                       core.epsilon = epsilon;
+                       // x - mean(x): the variance of x, so this is a layer
+                       // norm.
+                       if (auto sub = xs.getDefiningOp<tosa::SubOp>()) {
+                         Value meanInput;
+                         if (matchLastAxisMean(sub.getInput2(), meanInput) &&
+                             equivalent(meanInput, sub.getInput1())) {
+                           core.input = sub.getInput1();
+                           core.centered = true;
+                           return true;
+                         }
+                       }
+                       core.input = xs;
+                       core.centered = false;
+                       return true;
+                     });
+}
+
+/// Whether `v` broadcasts along every axis of `like` but the last, which it
+/// matches: a per-feature weight or bias of any rank, e.g. [1, 1, D].
+bool isPerFeature(Value v, RankedTensorType like) {
+  RankedTensorType type = rankedType(v);
+  if (!type || !type.hasStaticShape() || type.getRank() == 0 ||
+      type.getRank() > like.getRank() || like.isDynamicDim(like.getRank() - 1))
+    return false;
+  ArrayRef<int64_t> shape = type.getShape();
+  return shape.back() == like.getShape().back() &&
+         llvm::all_of(shape.drop_back(), [](int64_t d) { return d == 1; });
+}
+
+/// Matches the decomposed norm whose core is `root` (the product of the
+/// input and the inverse root) and replaces it, with the weight, bias and
+/// casts that follow it, by one attnres op.
+struct RaiseNormPattern : OpRewritePattern<tosa::MulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tosa::MulOp root,
+                                PatternRewriter &rewriter) const override {
+    NormCore core;
+    if (!matchNormCore(root, core))
+      return rewriter.notifyMatchFailure(root, "not a normalization");
+    RankedTensorType coreType = rankedType(root.getResult());
+    if (!coreType || coreType.getRank() == 0)
+      return failure();
+
+    // Walk forward over what belongs to the norm: a per-feature weight, then
+    // for layer norm a bias, with casts anywhere between (exporters apply
+    // the weight before or after casting back to the model's precision).
+    struct Step {
+      Value result, weight, bias;
+    };
+    SmallVector<Step> steps{{root.getResult(), Value(), Value()}};
+    while (steps.back().result.hasOneUse()) {
+      Step step = steps.back();
+      Operation *user = *step.result.getUsers().begin();
+      Value next = user->getResult(0);
+      Value other;
+      if (isa<tosa::MulOp, tosa::AddOp>(user))
+        other = user->getOperand(0) == step.result ? user->getOperand(1)
+                                                   : user->getOperand(0);
+      bool keepsType = rankedType(next) == rankedType(step.result);
+      if (floatCast(next)) {
+        step.result = next;
+      } else if (isa<tosa::MulOp>(user) && !step.weight && !step.bias &&
+                 keepsType && isPerFeature(other, coreType)) {
+        step.result = next;
+        step.weight = other;
+      } else if (isa<tosa::AddOp>(user) && core.centered && !step.bias &&
+                 keepsType && isPerFeature(other, coreType)) {
+        step.result = next;
+        step.bias = other;
+      } else {
+        break;
+      }
+      steps.push_back(step);
+    }
+    // End where the value is back in the stream's own precision: a cast to
+    // f32 after that belongs to whatever reads the norm (a matmul that
+    // accumulates in f32), not to the norm.
+    Value streamValue = core.input;
+    while (tosa::CastOp cast = floatCast(streamValue))
+      streamValue = cast.getInput();
+    const Step *end = &steps.back();
+    for (const Step &step : llvm::reverse(steps)) {
+      if (step.result.getType() == streamValue.getType()) {
+        end = &step;
+        break;
+      }
+    }
+    Value result = end->result, weight = end->weight, bias = end->bias;
+
+    // The op computes in its input's type: pick the version of the input
+    // (before or after the widening casts) whose type the result has. When
+    // there is none (a wide stream normalized into a narrow result), the op
+    // computes in the core's type and its result is cast.
+    RankedTensorType resultType = rankedType(result);
+    Value input = core.input;
+    while (input.getType() != resultType) {
+      tosa::CastOp cast = floatCast(input);
+      if (!cast)
+        break;
+      input = cast.getInput();
+    }
+    if (input.getType() != resultType)
+      input = core.input;
+    RankedTensorType opType = rankedType(input);
+    if (opType.getShape() != resultType.getShape())
+      return rewriter.notifyMatchFailure(root, "the norm changes the shape");
+
+    // The weight and bias may be defined after the core: build at the end.
+    Operation *last = result.getDefiningOp();
+    rewriter.setInsertionPoint(last);
+    Location loc = rewriter.getFusedLoc({root.getLoc(), last->getLoc()});
+    int64_t features = opType.getShape().back();
+    Type elementType = opType.getElementType();
+    auto vectorType = RankedTensorType::get({features}, elementType);
+    auto toVector = [&](Value v, double fill) -> Value {
+      if (!v) {
+        auto attr = DenseElementsAttr::get(
+            vectorType, rewriter.getFloatAttr(elementType, fill));
+        return tosa::ConstOp::create(rewriter, loc, vectorType, attr);
+      }
+      RankedTensorType type = rankedType(v);
+      if (type.getElementType() != elementType)
+        v = tosa::CastOp::create(rewriter, loc, type.clone(elementType), v);
+      if (rankedType(v) != vectorType)
+        v = tosa::ReshapeOp::create(
+            rewriter, loc, vectorType, v,
+            tosa::getTosaConstShape(rewriter, loc, {features}));
+      return v;
+    };
+
+    Value raised;
+    if (core.centered)
+      raised = LayerNormOp::create(rewriter, loc, input, toVector(weight, 1.0),
+                                   toVector(bias, 0.0), core.epsilon);
+    else
+      raised = RMSNormOp::create(rewriter, loc, input, toVector(weight, 1.0),
+                                 core.epsilon);
+    if (raised.getType() != resultType)
+      raised = tosa::CastOp::create(rewriter, loc, resultType, raised);
+    rewriter.replaceAllUsesWith(result, raised);
+    return success();
+  }
+};
+
+struct RaiseNormsPass : attnres::impl::RaiseNormsBase<RaiseNormsPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<RaiseNormPattern>(&getContext());
+    // Only the matched ops change; folding would rewrite the rest of the
+    // imported graph as a side effect.
+    GreedyRewriteConfig config;
+    config.enableFolding(false);
+    config.setRegionSimplificationLevel(GreedySimplifyRegionLevel::Disabled);
+    if (failed(
+            applyPatternsGreedily(getOperation(), std::move(patterns), config)))
+      signalPassFailure();
+  }
+};
+
+} // namespace
