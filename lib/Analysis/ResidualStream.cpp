@@ -215,13 +215,18 @@ mlir::attnres::findResidualStream(func::FuncOp func) {
     for (Operation *user : value.getUsers()) {
       if (user == norm || user == add)
         continue;
-      if (isStreamNorm(user) && add)
+      if (isStreamNorm(user) && add) {
+        Operation *first = norm, *second = user;
+        if (second->getBlock() == first->getBlock() &&
+            second->isBeforeInBlock(first))
+          std::swap(first, second);
         return add->emitError("parallel residual layer (GPT-NeoX, GPT-J, "
                               "Falcon style): the stream value is read by "
                               "two norms, ")
-               << describeOp(norm) << " and " << describeOp(user)
+               << describeOp(first) << " and " << describeOp(second)
                << ", whose branches are added in one step; only sequential "
                   "layers `h + f(norm(h))` are supported";
+      }
       return user->emitError("reads the residual stream (the input of layer ")
              << l
              << ") directly, not through a norm; Block AttnRes "

@@ -67,20 +67,20 @@ struct DetectResidualsPass
       found = true;
       size_t numLayers = (*stream)->layers.size();
       for (auto [index, layer] : llvm::enumerate((*stream)->layers))
-        layer.add->emitRemark()
+        emitRemark(layer.add->getLoc())
             << "residual layer " << index << " of " << numLayers
             << ": reads the stream through " << describeOp(layer.norm);
-      (*stream)->finalNorm->emitRemark()
+      emitRemark((*stream)->finalNorm->getLoc())
           << "final norm of the residual stream (" << numLayers
           << " layers, D = " << (*stream)->featureSize() << ")";
       if (report)
         printReport(llvm::outs(), func, **stream);
     }
     if (!found)
-      getOperation().emitRemark(
-          "found no PreNorm residual stream: no attnres.rms_norm or "
-          "attnres.layer_norm reads a residual add (run "
-          "--attnres-raise-norms first)");
+      emitRemark(getOperation().getLoc(),
+                 "found no PreNorm residual stream: no attnres.rms_norm or "
+                 "attnres.layer_norm reads a residual add (run "
+                 "--attnres-raise-norms first)");
   }
 };
 

@@ -263,6 +263,8 @@ struct RaiseNormPattern : OpRewritePattern<tosa::MulOp> {
     while (steps.back().result.hasOneUse()) {
       Step step = steps.back();
       Operation *user = *step.result.getUsers().begin();
+      if (user->getNumResults() != 1)
+        break;
       Value next = user->getResult(0);
       Value other;
       if (isa<tosa::MulOp, tosa::AddOp>(user))
@@ -333,6 +335,10 @@ struct RaiseNormPattern : OpRewritePattern<tosa::MulOp> {
       RankedTensorType type = rankedType(v);
       if (type.getElementType() != elementType)
         v = tosa::CastOp::create(rewriter, loc, type.clone(elementType), v);
+      // The importer reshapes [D] parameters to the input's rank.
+      if (auto reshape = v.getDefiningOp<tosa::ReshapeOp>();
+          reshape && reshape.getInput1().getType() == vectorType)
+        return reshape.getInput1();
       if (rankedType(v) != vectorType)
         v = tosa::ReshapeOp::create(
             rewriter, loc, vectorType, v,

@@ -122,8 +122,8 @@ struct ResidualToBlockPass
         continue;
       if (func.walk([](BlockAttnResOp) { return WalkResult::interrupt(); })
               .wasInterrupted()) {
-        func.emitRemark("already in Block AttnRes form (it holds "
-                        "attnres.block_attn_res); left unchanged");
+        emitRemark(func.getLoc(), "already in Block AttnRes form (it holds "
+                                  "attnres.block_attn_res); left unchanged");
         rewroteOrSkipped = true;
         continue;
       }
@@ -162,8 +162,8 @@ struct ResidualToBlockPass
                << total << " layers but the residual stream has " << numLayers;
       if (numBlocks && numBlocks != blockSizes.size())
         return func.emitError("num-blocks=")
-               << numBlocks << " disagrees with the " << blockSizes.size()
-               << " block-sizes";
+               << numBlocks.getValue() << " disagrees with the "
+               << blockSizes.size() << " block-sizes";
       sizes.assign(blockSizes.begin(), blockSizes.end());
       return sizes;
     }
@@ -221,10 +221,14 @@ struct ResidualToBlockPass
                        func.getLoc());
       return tosa::ConstOp::create(constants, loc, vectorType, attr);
     };
+    SmallVector<Value> queries, keyNorms;
+    for (size_t index = 0; index <= numLayers; ++index) {
+      queries.push_back(row(params->queries, index, "query"));
+      keyNorms.push_back(row(params->keyNorms, index, "key_norm"));
+    }
     auto aggregate = [&](ArrayRef<Value> sources, size_t index,
                          Operation *reader) {
-      Value query = row(params->queries, index, "query");
-      Value keyNorm = row(params->keyNorms, index, "key_norm");
+      Value query = queries[index], keyNorm = keyNorms[index];
       b.setInsertionPoint(reader);
       Location loc = NameLoc::get(
           b.getStringAttr(llvm::formatv("attnres.aggregate.{0}", index).str()),
@@ -270,12 +274,12 @@ struct ResidualToBlockPass
     std::string blockList;
     llvm::raw_string_ostream os(blockList);
     llvm::interleaveComma(*sizes, os);
-    InFlightDiagnostic remark = func.emitRemark()
-                                << "rewrote the residual stream of @"
-                                << func.getSymName()
-                                << " into Block AttnRes: " << numLayers
-                                << " layers in " << sizes->size()
-                                << " blocks of [" << blockList << "] layers; ";
+    // At the function's location, without printing the function.
+    InFlightDiagnostic remark =
+        emitRemark(func.getLoc())
+        << "rewrote the residual stream of @" << func.getSymName()
+        << " into Block AttnRes: " << numLayers << " layers in "
+        << sizes->size() << " blocks of [" << blockList << "] layers; ";
     if (params->fromFile)
       remark << "pseudo-queries from '" << pseudoQueries << "'";
     else

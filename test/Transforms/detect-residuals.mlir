@@ -1,0 +1,154 @@
+// RUN: attnres-opt %s --attnres-detect-residuals --split-input-file -verify-diagnostics
+
+// A PreNorm stream: h1 = h0 + f(norm(h0)), h2 = h1 + g(norm(h1)), final norm.
+// (detect-residuals-report.mlir prints its table.)
+func.func @prenorm(%h0: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
+  %n0 = attnres.rms_norm %h0, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  %f0 = tosa.tanh %n0 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-remark @below {{residual layer 0 of 2: reads the stream through attnres.rms_norm}}
+  %h1 = tosa.add %h0, %f0 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %n1 = attnres.layer_norm %h1, %g, %g epsilon = 1.0e-5 : tensor<2x8xf32>, tensor<8xf32>
+  %f1 = tosa.sigmoid %n1 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-remark @below {{residual layer 1 of 2: reads the stream through attnres.layer_norm}}
+  %h2 = tosa.add %f1, %h1 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-remark @below {{final norm of the residual stream (2 layers, D = 8)}}
+  %y = attnres.rms_norm %h2, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// Nothing to find: no norm.
+// expected-remark @below {{found no PreNorm residual stream}}
+module {
+  func.func @no_norm(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
+    %y = tosa.tanh %x : (tensor<2x8xf32>) -> tensor<2x8xf32>
+    return %y : tensor<2x8xf32>
+  }
+}
+
+// -----
+
+// PostNorm (BERT): the sum is normalized after the add.
+func.func @postnorm(%h0: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
+  %f0 = tosa.tanh %h0 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-error @below {{PostNorm residual add: its sum is normalized after the add, by attnres.layer_norm 'ln'}}
+  %s = tosa.add %h0, %f0 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %h1 = attnres.layer_norm %s, %g, %g epsilon = 1.0e-5 : tensor<2x8xf32>, tensor<8xf32> loc("ln")
+  return %h1 : tensor<2x8xf32>
+}
+
+// -----
+
+// The graph output reads the raw stream, not through a final norm.
+func.func @raw_output(%h0: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
+  %n0 = attnres.rms_norm %h0, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  %f0 = tosa.tanh %n0 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-error @below {{the residual stream ends here without a final norm: it is read by func.return}}
+  %h1 = tosa.add %h0, %f0 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  return %h1 : tensor<2x8xf32>
+}
+
+// -----
+
+// A final norm, but the last stream value is also a graph output.
+func.func @stream_and_norm_outputs(%h0: tensor<2x8xf32>, %g: tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>) {
+  %n0 = attnres.rms_norm %h0, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  %f0 = tosa.tanh %n0 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %h1 = tosa.add %h0, %f0 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %y = attnres.rms_norm %h1, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  // expected-error @below {{reads the residual stream (the input of layer 1) directly, not through a norm}}
+  return %y, %h1 : tensor<2x8xf32>, tensor<2x8xf32>
+}
+
+// -----
+
+// A sublayer that reads the raw stream besides its norm (a classifier on
+// the embedding, a skip into the MLP).
+func.func @sublayer_reads_stream(%h0: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
+  %n0 = attnres.rms_norm %h0, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  %shift = "tosa.const"() <{values = dense<0> : tensor<1xi8>}> : () -> tensor<1xi8>
+  // expected-error @below {{reads the residual stream (the input of layer 0) directly, not through a norm}}
+  %f0 = tosa.mul %n0, %h0, %shift : (tensor<2x8xf32>, tensor<2x8xf32>, tensor<1xi8>) -> tensor<2x8xf32>
+  %h1 = tosa.add %h0, %f0 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %y = attnres.rms_norm %h1, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// GPT-NeoX / GPT-J parallel residual: h + attn(ln1(h)) + mlp(ln2(h)) with two
+// different norms.
+func.func @parallel(%h0: tensor<2x8xf32>, %g1: tensor<8xf32>, %g2: tensor<8xf32>) -> tensor<2x8xf32> {
+  %a = attnres.layer_norm %h0, %g1, %g1 epsilon = 1.0e-5 : tensor<2x8xf32>, tensor<8xf32> loc("ln1")
+  %b = attnres.layer_norm %h0, %g2, %g2 epsilon = 1.0e-5 : tensor<2x8xf32>, tensor<8xf32> loc("ln2")
+  %fa = tosa.tanh %a : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %fb = tosa.sigmoid %b : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %f = tosa.add %fb, %fa : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-error @below {{parallel residual layer (GPT-NeoX, GPT-J, Falcon style): the stream value is read by two norms, attnres.layer_norm 'ln1' and attnres.layer_norm 'ln2'}}
+  %h1 = tosa.add %f, %h0 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %y = attnres.layer_norm %h1, %g1, %g1 epsilon = 1.0e-5 : tensor<2x8xf32>, tensor<8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// One norm feeding both branches is one layer with two branches (Falcon's
+// single-norm parallel block): the rewrite preserves it.
+func.func @parallel_one_norm(%h0: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
+  %a = attnres.layer_norm %h0, %g, %g epsilon = 1.0e-5 : tensor<2x8xf32>, tensor<8xf32>
+  %fa = tosa.tanh %a : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %fb = tosa.sigmoid %a : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %f = tosa.add %fb, %fa : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-remark @below {{residual layer 0 of 1}}
+  %h1 = tosa.add %f, %h0 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-remark @below {{final norm of the residual stream (1 layers, D = 8)}}
+  %y = attnres.layer_norm %h1, %g, %g epsilon = 1.0e-5 : tensor<2x8xf32>, tensor<8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// (h + attn) + mlp: the second add is not a PreNorm residual add, so the
+// chain back from the final norm breaks there.
+func.func @broken_chain(%h0: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
+  %n0 = attnres.rms_norm %h0, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32> loc("n0")
+  %f0 = tosa.tanh %n0 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %m = tosa.add %h0, %f0 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %c = tosa.sigmoid %f0 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-error @below {{the residual stream is broken here: this value is computed from attnres.rms_norm 'n0' but is not a PreNorm residual add}}
+  %h1 = tosa.add %m, %c : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %n1 = attnres.rms_norm %h1, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  %f1 = tosa.tanh %n1 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %h2 = tosa.add %h1, %f1 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %y = attnres.rms_norm %h2, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// A residual add that broadcasts its branch.
+func.func @broadcast(%h0: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
+  %n0 = attnres.rms_norm %h0, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  %s = tosa.reduce_sum %n0 {axis = 0 : i32} : (tensor<2x8xf32>) -> tensor<1x8xf32>
+  // expected-error @below {{residual add does not keep the stream's type 'tensor<2x8xf32>': 'tensor<1x8xf32>' is added to it}}
+  %h1 = tosa.add %h0, %s : (tensor<2x8xf32>, tensor<1x8xf32>) -> tensor<2x8xf32>
+  %y = attnres.rms_norm %h1, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// Two streams in one function.
+func.func @two_streams(%a0: tensor<2x8xf32>, %b0: tensor<2x8xf32>, %g: tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>) {
+  %na = attnres.rms_norm %a0, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  %fa = tosa.tanh %na : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %a1 = tosa.add %a0, %fa : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %ya = attnres.rms_norm %a1, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32> loc("first")
+  %nb = attnres.rms_norm %b0, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  %fb = tosa.tanh %nb : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %b1 = tosa.add %b0, %fb : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-error @below {{a second residual stream ends here (the first ends at attnres.rms_norm 'first'); one stream per function is supported}}
+  %yb = attnres.rms_norm %b1, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  return %ya, %yb : tensor<2x8xf32>, tensor<2x8xf32>
+}
