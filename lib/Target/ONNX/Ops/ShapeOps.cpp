@@ -242,7 +242,11 @@ LogicalResult importConcat(NodeImporter &n) {
     r.shape[*axis] = 0;
     for (const HostTensor *p : parts)
       r.shape[*axis] += p->shape[*axis];
-    int64_t outer = product(ArrayRef(r.shape).take_front(*axis));
+    // An empty result has nothing to copy, however many outer blocks its
+    // shape counts ([2^40, 0] would loop 2^40 times).
+    int64_t outer = saturatingProduct(r.shape) == 0
+                        ? 0
+                        : product(ArrayRef(r.shape).take_front(*axis));
     for (int64_t o = 0; o < outer; ++o)
       for (const HostTensor *p : parts) {
         int64_t block = product(ArrayRef(p->shape).drop_front(*axis));

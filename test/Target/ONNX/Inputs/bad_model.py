@@ -95,6 +95,16 @@ def main(kind, out):
     elif kind == "concat-no-inputs":
         model.graph.node.append(
             helper.make_node("Concat", ["", ""], ["z"], name="cat", axis=0))
+    elif kind == "concat-empty-huge":
+        # Two empty constants of 2^31 x 0 concatenated on their empty axis:
+        # the host fold must not walk 2^31 outer blocks of nothing.
+        empty = helper.make_tensor("e", TensorProto.FLOAT, [1 << 31, 0], [])
+        model.graph.node.append(helper.make_node(
+            "Constant", [], ["e"], name="empty", value=empty))
+        model.graph.node.append(
+            helper.make_node("Concat", ["e", "e"], ["z"], name="cat", axis=1))
+        model.graph.output.append(helper.make_tensor_value_info(
+            "z", TensorProto.FLOAT, [1 << 31, 0]))
     elif kind == "required-input-empty":
         model.graph.node[0].input[1] = ""
     else:
