@@ -102,3 +102,31 @@ func.func @block_attn_res_single_token(%a: tensor<8xf32>, %b: tensor<8xf32>, %w:
   %h = attnres.block_attn_res %a, %b query %w key_norm %w epsilon = 1.0e-06 : tensor<8xf32>, tensor<8xf32>
   return %h : tensor<8xf32>
 }
+
+// -----
+
+// Layer norm: the sum, then the squared deviations from the mean (two
+// passes, so a large mean cannot cancel the variance), then one elementwise
+// op with weight and bias.
+// CHECK-DAG:   #[[FULL:.+]] = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-DAG:   #[[TOKEN:.+]] = affine_map<(d0, d1) -> (d0)>
+// CHECK-DAG:   #[[FEATURE:.+]] = affine_map<(d0, d1) -> (d1)>
+// CHECK-LABEL: func.func @layer_norm
+// CHECK-SAME:    (%[[X:.+]]: tensor<4x8xf32>, %[[G:.+]]: tensor<8xf32>, %[[B:.+]]: tensor<8xf32>)
+// CHECK:         %[[SUM:.+]] = linalg.generic
+// CHECK-SAME:      iterator_types = ["parallel", "reduction"]
+// CHECK-SAME:      ins(%[[X]] : tensor<4x8xf32>)
+// CHECK:         %[[SQ:.+]] = linalg.generic
+// CHECK-SAME:      iterator_types = ["parallel", "reduction"]
+// CHECK-SAME:      ins(%[[X]], %[[SUM]] : tensor<4x8xf32>, tensor<4xf32>)
+// CHECK:           arith.subf
+// CHECK:         %[[Y:.+]] = linalg.generic
+// CHECK-SAME:      indexing_maps = [#[[FULL]], #[[TOKEN]], #[[TOKEN]], #[[FEATURE]], #[[FEATURE]], #[[FULL]]]
+// CHECK-SAME:      ins(%[[X]], %[[SUM]], %[[SQ]], %[[G]], %[[B]] :
+// CHECK:           math.rsqrt
+// CHECK:         return %[[Y]]
+// CHECK-NOT:     attnres.
+func.func @layer_norm(%x: tensor<4x8xf32>, %g: tensor<8xf32>, %b: tensor<8xf32>) -> tensor<4x8xf32> {
+  %y = attnres.layer_norm %x, %g, %b epsilon = 1.0e-05 : tensor<4x8xf32>, tensor<8xf32>
+  return %y : tensor<4x8xf32>
+}

@@ -151,3 +151,35 @@ func.func @block_missing_type(%b0: tensor<2x64xf32>, %w: tensor<64xf32>) -> tens
   %h = attnres.block_attn_res %b0 query %w key_norm %w epsilon = 1.0e-06 : , tensor<64xf32>
   return %h : tensor<2x64xf32>
 }
+
+// -----
+
+func.func @layer_norm_weight_size(%x: tensor<2x64xf32>, %g: tensor<32xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.layer_norm' op expects weight and bias of size 64 (the last dimension of input), got 32}}
+  %y = attnres.layer_norm %x, %g, %g epsilon = 1.0e-05 : tensor<2x64xf32>, tensor<32xf32>
+  return %y : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @layer_norm_negative_epsilon(%x: tensor<2x64xf32>, %g: tensor<64xf32>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.layer_norm' op requires a finite, non-negative epsilon, got -1}}
+  %y = attnres.layer_norm %x, %g, %g epsilon = -1.0 : tensor<2x64xf32>, tensor<64xf32>
+  return %y : tensor<2x64xf32>
+}
+
+// -----
+
+func.func @layer_norm_scalar(%x: tensor<f32>, %g: tensor<1xf32>) -> tensor<f32> {
+  // expected-error@+1 {{'attnres.layer_norm' op requires input of rank >= 1 (the last axis is the feature axis), got 'tensor<f32>'}}
+  %y = attnres.layer_norm %x, %g, %g epsilon = 1.0e-05 : tensor<f32>, tensor<1xf32>
+  return %y : tensor<f32>
+}
+
+// -----
+
+func.func @layer_norm_bias_type(%x: tensor<2x64xf32>, %g: tensor<64xf32>, %b: tensor<64xf16>) -> tensor<2x64xf32> {
+  // expected-error@+1 {{'attnres.layer_norm' op failed to verify that all of {weight, bias} have same type}}
+  %y = "attnres.layer_norm"(%x, %g, %b) <{epsilon = 1.0e-05 : f32}> : (tensor<2x64xf32>, tensor<64xf32>, tensor<64xf16>) -> tensor<2x64xf32>
+  return %y : tensor<2x64xf32>
+}

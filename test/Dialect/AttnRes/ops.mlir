@@ -65,3 +65,21 @@ func.func @block_attn_res_nine_sources(%v: tensor<4x8xf32>, %w: tensor<8xf32>) -
       : tensor<4x8xf32>, tensor<8xf32>
   return %h : tensor<4x8xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @layer_norm
+// CHECK:         attnres.layer_norm %{{.+}}, %{{.+}}, %{{.+}} epsilon = 9.99999974E-6 : tensor<2x16x64xf32>, tensor<64xf32>
+func.func @layer_norm(%x: tensor<2x16x64xf32>, %g: tensor<64xf32>, %b: tensor<64xf32>) -> tensor<2x16x64xf32> {
+  %y = attnres.layer_norm %x, %g, %b epsilon = 1.0e-05 : tensor<2x16x64xf32>, tensor<64xf32>
+  return %y : tensor<2x16x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @layer_norm_f16_dynamic
+// CHECK:         attnres.layer_norm %{{.+}}, %{{.+}}, %{{.+}} epsilon = 0.000000e+00 : tensor<?x?xf16>, tensor<?xf16>
+func.func @layer_norm_f16_dynamic(%x: tensor<?x?xf16>, %g: tensor<?xf16>, %b: tensor<?xf16>) -> tensor<?x?xf16> {
+  %y = attnres.layer_norm %x, %g, %b epsilon = 0.0 : tensor<?x?xf16>, tensor<?xf16>
+  return %y : tensor<?x?xf16>
+}

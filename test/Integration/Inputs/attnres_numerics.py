@@ -26,6 +26,12 @@ def rms_norm(x, g, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * g
 
 
+def layer_norm(x, g, b, eps):
+    centered = x - np.mean(x, axis=-1, keepdims=True)
+    var = np.mean(centered * centered, axis=-1, keepdims=True)
+    return centered / np.sqrt(var + eps) * g + b
+
+
 def block_attn_res(sources, w, g, eps):
     v = np.stack(sources)                       # [n+1, ..., D]
     k = rms_norm(v, g, eps)
@@ -84,6 +90,14 @@ def cases(rng):
     yield ("rms_norm", f"attnres.rms_norm %a0, %a1 epsilon = 1.0e-05 : "
            f"{tensor_type((b, t, d))}, {tensor_type((d,))}",
            [x, g], [(b, t, d), (d,)], rms_norm(x, g, 1e-5))
+
+    # A large mean and a small spread: the two-pass variance must not cancel.
+    xl = rng.standard_normal((b, t, d)) * 0.5 + 40.0
+    bias = rng.standard_normal(d)
+    yield ("layer_norm", f"attnres.layer_norm %a0, %a1, %a2 epsilon = 1.0e-05 : "
+           f"{tensor_type((b, t, d))}, {tensor_type((d,))}",
+           [xl, g, bias], [(b, t, d), (d,), (d,)],
+           layer_norm(xl, g, bias, 1e-5))
 
     def block_case(name, sources, w, gk, shapes=None, expect=None):
         n = len(sources)
