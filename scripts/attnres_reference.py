@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""NumPy reference of Block Attention Residuals (../shared/DESIGN.md).
+
+    block_attn_res(sources, query, key_norm_weight, eps)
+        one aggregation: softmax over depth of w . RMSNorm(v_i)
+    block_sizes(layers, blocks)
+        the default partition: the first L mod N blocks get ceil(L/N)
+    block_attnres_forward(embedding, layers, final, queries, key_norms,
+                          sizes, eps)
+        a whole stream: `layers` is a list of (norm, sublayer) callables,
+        `final` the final norm; returns final(aggregate of all blocks)
+    standard_forward(embedding, layers, final)
+        the PreNorm residual stream it replaces
+
+The formulas, for layer l in block n (b_0 is the embedding, b_1..b_{n-1}
+the completed block sums, p the partial sum of block n so far, absent for
+the block's first layer):
+
+    V = [b_0, .., b_{n-1}, p]
+    logits_i = query_l . rms_norm(V_i, key_norm_l, eps)
+    h_l = sum_i softmax(logits)_i V_i
+    out_l = sublayer_l(norm_l(h_l));  p = p + out_l
+
+scripts/make_attnres_fixtures.py checks its PyTorch models against this
+module, and test/Integration/residual-to-block/numpy-reference.test runs
+it as the oracle of the rewrite on a hand-written MLIR stream.
+"""
+
+import numpy as np
+
+
+def rms_norm(x, weight, eps):
+    return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
+
+
+def block_attn_res(sources, query, key_norm_weight, eps):
+    v = np.stack(sources)                                  # [n, ..., D]
+    logits = np.einsum("d,n...d->n...", query,
+                       rms_norm(v, key_norm_weight, eps))  # [n, ...]
+    logits = logits - logits.max(axis=0, keepdims=True)
+    alpha = np.exp(logits)
+    alpha = alpha / alpha.sum(axis=0, keepdims=True)
+    return np.einsum("n...,n...d->...d", alpha, v)
+
+
+def block_sizes(layers, blocks):
+    blocks = blocks or layers
+    return [layers // blocks + (1 if i < layers % blocks else 0)
+            for i in range(blocks)]
+
+
+def block_attnres_forward(embedding, layers, final, queries, key_norms,
+                          sizes, eps=1e-6):
+    assert sum(sizes) == len(layers)
+    assert queries.shape[0] == key_norms.shape[0] == len(layers) + 1
+    blocks = [embedding]
+    index = 0
+    for size in sizes:
+        partial = None
+        for _ in range(size):
+            norm, sublayer = layers[index]
+            sources = blocks + ([partial] if partial is not None else [])
+            h = block_attn_res(sources, queries[index], key_norms[index], eps)
+            out = sublayer(norm(h))
+            partial = out if partial is None else partial + out
+            index += 1
+        blocks.append(partial)
+    return final(block_attn_res(blocks, queries[-1], key_norms[-1], eps))
+
+
+def standard_forward(embedding, layers, final):
+    h = embedding
+    for norm, sublayer in layers:
+        h = h + sublayer(norm(h))
+    return final(h)
