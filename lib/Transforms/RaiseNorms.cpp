@@ -360,10 +360,73 @@ struct RaiseNormPattern : OpRewritePattern<tosa::MulOp> {
   }
 };
 
+/// norm(reshape(x)) -> reshape(norm(x)) when the reshape flattens leading
+/// axes and keeps the feature axis: the norm works token by token, so
+/// regrouping the tokens commutes with it. Exporters flatten [B, T, D] to
+/// [B*T, D] around an MLP (OPT); moving the reshape off the stream lets the
+/// norm read the stream itself. (Only flattening: the other direction would
+/// move norms off the stream.)
+template <typename NormOp>
+struct HoistReshapeAboveNorm : OpRewritePattern<NormOp> {
+  using OpRewritePattern<NormOp>::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(NormOp op,
+                                PatternRewriter &rewriter) const override {
+    auto reshape = op.getInput().template getDefiningOp<tosa::ReshapeOp>();
+    if (!reshape)
+      return failure();
+    RankedTensorType from = rankedType(reshape.getInput1());
+    RankedTensorType to = rankedType(reshape.getResult());
+    if (!from || !to || !from.hasStaticShape() || !to.hasStaticShape() ||
+        to.getRank() == 0 || from.getRank() <= to.getRank() ||
+        from.getShape().back() != to.getShape().back())
+      return failure();
+    Operation *norm = rewriter.clone(*op);
+    norm->setOperand(0, reshape.getInput1());
+    norm->getResult(0).setType(from);
+    rewriter.replaceOpWithNewOp<tosa::ReshapeOp>(
+        op, to, norm->getResult(0),
+        tosa::getTosaConstShape(rewriter, op.getLoc(), to.getShape()));
+    return success();
+  }
+};
+
+/// reshape(reshape(x) + y) -> x + reshape(y) when the outer reshape restores
+/// x's type: the residual add of a flattened sublayer, moved back onto the
+/// stream's own shape.
+struct SinkReshapeBelowAdd : OpRewritePattern<tosa::ReshapeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(tosa::ReshapeOp outer,
+                                PatternRewriter &rewriter) const override {
+    auto add = outer.getInput1().getDefiningOp<tosa::AddOp>();
+    RankedTensorType type = rankedType(outer.getResult());
+    if (!add || !add->hasOneUse() || !type || !type.hasStaticShape())
+      return failure();
+    for (unsigned i = 0; i < 2; ++i) {
+      auto inner = add->getOperand(i).getDefiningOp<tosa::ReshapeOp>();
+      Value other = add->getOperand(1 - i);
+      if (!inner || inner.getInput1().getType() != type ||
+          other.getType() != add.getType())
+        continue;
+      Value reshaped = tosa::ReshapeOp::create(
+          rewriter, outer.getLoc(), type, other,
+          tosa::getTosaConstShape(rewriter, outer.getLoc(), type.getShape()));
+      Value x = inner.getInput1();
+      rewriter.replaceOpWithNewOp<tosa::AddOp>(
+          outer, type, i == 0 ? x : reshaped, i == 0 ? reshaped : x);
+      return success();
+    }
+    return failure();
+  }
+};
+
 struct RaiseNormsPass : attnres::impl::RaiseNormsBase<RaiseNormsPass> {
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<RaiseNormPattern>(&getContext());
+    patterns.add<RaiseNormPattern, HoistReshapeAboveNorm<RMSNormOp>,
+                 HoistReshapeAboveNorm<LayerNormOp>, SinkReshapeBelowAdd>(
+        &getContext());
     // Only the matched ops change; folding would rewrite the rest of the
     // imported graph as a side effect.
     GreedyRewriteConfig config;

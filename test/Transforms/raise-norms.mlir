@@ -267,3 +267,41 @@ func.func @not_norms(%x: tensor<4x8xf32>, %y: tensor<4x8xf32>, %e: tensor<1x1xf3
   %n3 = tosa.mul %y, %r3, %shift : (tensor<4x8xf32>, tensor<4x1xf32>, tensor<1xi8>) -> tensor<4x8xf32>
   return %n0, %n1, %n2, %n3 : tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>, tensor<4x8xf32>
 }
+
+// -----
+
+// OPT flattens the stream to [B*T, D] around its MLP: the norm reads
+// reshape(h) and the residual add happens on the flattened values. Both
+// reshapes move off the stream: the norm reads h, the add produces h's type.
+// CHECK-LABEL: func.func @flattened_sublayer
+// CHECK-SAME: (%[[H:.*]]: tensor<1x4x8xf32>, %[[W:.*]]: tensor<8xf32>)
+// CHECK: %[[N:.*]] = attnres.rms_norm %[[H]], %[[W]]
+// CHECK: %[[NF:.*]] = tosa.reshape %[[N]], %{{.*}} : (tensor<1x4x8xf32>, !tosa.shape<2>) -> tensor<4x8xf32>
+// CHECK: %[[F:.*]] = tosa.tanh %[[NF]]
+// CHECK: %[[F3:.*]] = tosa.reshape %[[F]], %{{.*}} : (tensor<4x8xf32>, !tosa.shape<3>) -> tensor<1x4x8xf32>
+// CHECK: %[[S:.*]] = tosa.add %[[H]], %[[F3]] : (tensor<1x4x8xf32>, tensor<1x4x8xf32>) -> tensor<1x4x8xf32>
+// CHECK: return %[[S]]
+func.func @flattened_sublayer(%h: tensor<1x4x8xf32>, %w: tensor<8xf32>) -> tensor<1x4x8xf32> {
+  %flat = tosa.const_shape {values = dense<[4, 8]> : tensor<2xindex>} : () -> !tosa.shape<2>
+  %full = tosa.const_shape {values = dense<[1, 4, 8]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %hf = tosa.reshape %h, %flat : (tensor<1x4x8xf32>, !tosa.shape<2>) -> tensor<4x8xf32>
+  %n = attnres.rms_norm %hf, %w epsilon = 1.0e-6 : tensor<4x8xf32>, tensor<8xf32>
+  %f = tosa.tanh %n : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %s = tosa.add %hf, %f : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %h1 = tosa.reshape %s, %full : (tensor<4x8xf32>, !tosa.shape<3>) -> tensor<1x4x8xf32>
+  return %h1 : tensor<1x4x8xf32>
+}
+
+// -----
+
+// A norm that reads an unflattened view keeps its reshape: moving it would
+// take the norm off the stream.
+// CHECK-LABEL: func.func @unflattening_reshape_stays
+// CHECK: %[[R:.*]] = tosa.reshape
+// CHECK: attnres.rms_norm %[[R]]
+func.func @unflattening_reshape_stays(%x: tensor<4x8xf32>, %w: tensor<8xf32>) -> tensor<1x4x8xf32> {
+  %full = tosa.const_shape {values = dense<[1, 4, 8]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %r = tosa.reshape %x, %full : (tensor<4x8xf32>, !tosa.shape<3>) -> tensor<1x4x8xf32>
+  %n = attnres.rms_norm %r, %w epsilon = 1.0e-6 : tensor<1x4x8xf32>, tensor<8xf32>
+  return %n : tensor<1x4x8xf32>
+}

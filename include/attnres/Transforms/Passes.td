@@ -58,6 +58,12 @@ def RaiseNorms : Pass<"attnres-raise-norms"> {
     square, and an optional bias. The epsilon must be a constant; a norm over
     more than the last axis is left alone.
 
+    It also moves reshapes that keep the feature axis off the residual
+    stream, which some exporters flatten to [B*T, D] around a sublayer (OPT):
+    `norm(reshape(x))` becomes `reshape(norm(x))` when the reshape flattens
+    leading axes, and
+    `reshape(reshape(x) + y)` becomes `x + reshape(y)`. Both are exact.
+
     Before:
     ```mlir
     %sq = tosa.mul %x, %x, %shift : (...) -> tensor<1x16x64xf32>
