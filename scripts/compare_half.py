@@ -130,6 +130,8 @@ def main():
     parser.add_argument("--attnres-run", default=DEFAULT_RUN)
     parser.add_argument("--rtol", type=float, default=None)
     parser.add_argument("--atol", type=float, default=None)
+    parser.add_argument("--pipeline", default=None,
+                        help="passed to attnres-run --pipeline")
     parser.add_argument("--input-shape", action="append", default=[],
                         metavar="NAME=DIMS")
     opts = parser.parse_args()
@@ -169,6 +171,8 @@ def main():
                    "--outputs", out_path]
         for spec in opts.input_shape:
             command += ["--input-shape", spec]
+        if opts.pipeline:
+            command += ["--pipeline", opts.pipeline]
         try:
             run = subprocess.run(command, capture_output=True, text=True)
         except OSError as error:
