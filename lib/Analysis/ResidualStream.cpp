@@ -191,6 +191,20 @@ mlir::attnres::findResidualStream(func::FuncOp func) {
     if (!dependsOn(stream.embedding, norm->getResult(0)))
       continue;
     Operation *def = stream.embedding.getDefiningOp();
+    // TorchScript's fp16 export widens the stream after attention: the add
+    // reads a cast of the stream rather than the stream.
+    tosa::CastOp cast = dyn_cast<tosa::CastOp>(def);
+    for (Value operand : def->getOperands())
+      if (auto c = operand.getDefiningOp<tosa::CastOp>();
+          !cast && c && isa<FloatType>(getElementTypeOrSelf(c.getInput())))
+        cast = c;
+    if (cast && isa<FloatType>(getElementTypeOrSelf(cast.getType())))
+      return cast.emitError("the residual stream changes element type here, "
+                            "from ")
+             << getElementTypeOrSelf(cast.getInput()) << " to "
+             << getElementTypeOrSelf(cast.getType())
+             << " (TorchScript's fp16 export computes attention in f32); "
+                "Block AttnRes needs one stream type";
     return def->emitError("the residual stream is broken here: this value "
                           "is computed from ")
            << describeOp(norm)
