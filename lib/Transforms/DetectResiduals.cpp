@@ -1,6 +1,6 @@
 //===- DetectResiduals.cpp - Report the residual stream of each function --===//
 //
-// Runs ResidualStreamAnalysis and reports what it found: a remark per layer
+// Runs findResidualStream (lib/Analysis) and reports what it found: a remark per layer
 // and, on request, a table. Users run it before the rewrite to see which
 // layers the rewrite will touch, and why a model is refused.
 //

@@ -1,6 +1,6 @@
 //===- ResidualToBlock.cpp - PreNorm residual streams to Block AttnRes ----===//
 //
-// Rewrites the residual stream ResidualStreamAnalysis finds into Block
+// Rewrites the residual stream findResidualStream finds into Block
 // Attention Residuals (../shared/DESIGN.md): each layer's norm reads a
 // softmax-over-depth aggregation of the embedding, the completed block sums
 // and the current block's partial sum instead of the running sum h_l.

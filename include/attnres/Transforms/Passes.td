@@ -89,7 +89,7 @@ def RaiseNorms : Pass<"attnres-raise-norms"> {
 def DetectResiduals : Pass<"attnres-detect-residuals", "::mlir::ModuleOp"> {
   let summary = "Find and report the PreNorm residual stream of each function";
   let description = [{
-    An analysis (`ResidualStreamAnalysis`) that finds, in every function
+    An analysis (`findResidualStream`, lib/Analysis) that finds, in every function
     with raised norms, the residual stream: the chain of adds
     `h_{l+1} = h_l + f_l(norm_l(h_l))` from the embedding `h_0` to the final
     norm. Each attention and each MLP sublayer is one layer. This pass
