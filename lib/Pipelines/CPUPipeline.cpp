@@ -63,6 +63,15 @@ void attnres::buildCPUPipeline(OpPassManager &pm,
 }
 
 void attnres::registerAttnResPipelines() {
+  PassPipelineRegistration<>(
+      "attnres-report",
+      "Print the residual stream of each function as a table "
+      "(--attnres-detect-residuals=report=true)",
+      [](OpPassManager &pm) {
+        attnres::DetectResidualsOptions options;
+        options.report = true;
+        pm.addPass(attnres::createDetectResiduals(options));
+      });
   PassPipelineRegistration<CPUPipelineOptions>(
       "attnres-cpu-pipeline",
       "Lower an imported module (TOSA, linalg, attnres) to the LLVM dialect "

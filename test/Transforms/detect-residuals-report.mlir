@@ -1,4 +1,5 @@
 // RUN: attnres-opt %s --attnres-detect-residuals=report=true -o /dev/null 2>/dev/null | FileCheck %s
+// RUN: attnres-opt %s --attnres-report -o /dev/null 2>/dev/null | FileCheck %s
 
 // The table --attnres-detect-residuals=report=true prints: one row per
 // layer with its residual add and the norm reading its input, named by

@@ -114,7 +114,8 @@ def DetectResiduals : Pass<"attnres-detect-residuals", "::mlir::ModuleOp"> {
   }];
   let options = [
     Option<"report", "report", "bool", /*default=*/"false",
-           "Print a table of the layers of each stream to stdout">,
+           "Print a table of the layers of each stream to stdout (the "
+           "--attnres-report pipeline)">,
   ];
 }
 
