@@ -45,27 +45,51 @@ tosa::CastOp floatCast(Value v) {
   return {};
 }
 
-/// The value of a float splat constant, looking through reshapes and casts
-/// (the importer broadcasts scalars as [1, 1, 1] constants).
-std::optional<double> splatValue(Value v) {
+/// A float splat constant: its value and the fewest significand bits it
+/// passed through (the constant itself or a cast on the way).
+struct Splat {
+  double value;
+  unsigned precision;
+};
+
+/// The splat a value is, looking through reshapes and casts (the importer
+/// broadcasts scalars as [1, 1, 1] constants).
+std::optional<Splat> splatOf(Value v) {
+  unsigned precision = 53;
+  auto narrow = [&](Type type) {
+    if (auto f = dyn_cast<FloatType>(getElementTypeOrSelf(type)))
+      precision = std::min(precision, f.getFPMantissaWidth());
+  };
   while (true) {
-    if (tosa::CastOp cast = floatCast(v))
+    if (tosa::CastOp cast = floatCast(v)) {
+      narrow(cast.getType());
       v = cast.getInput();
-    else if (auto reshape = v.getDefiningOp<tosa::ReshapeOp>())
+    } else if (auto reshape = v.getDefiningOp<tosa::ReshapeOp>()) {
       v = reshape.getInput1();
-    else
+    } else {
       break;
+    }
   }
   DenseElementsAttr attr;
   if (!matchPattern(v, m_Constant(&attr)) || !attr.isSplat() ||
       !isa<FloatType>(attr.getElementType()))
     return std::nullopt;
-  return attr.getSplatValue<APFloat>().convertToDouble();
+  narrow(attr.getElementType());
+  return Splat{attr.getSplatValue<APFloat>().convertToDouble(), precision};
 }
 
+std::optional<double> splatValue(Value v) {
+  if (std::optional<Splat> splat = splatOf(v))
+    return splat->value;
+  return std::nullopt;
+}
+
+/// Whether `v` is `expected` rounded to its type: 1/D for D = 3072 is not
+/// exact in f16 or bf16.
 bool isSplat(Value v, double expected) {
-  std::optional<double> value = splatValue(v);
-  return value && std::abs(*value - expected) <= 1e-6 * std::abs(expected);
+  std::optional<Splat> splat = splatOf(v);
+  return splat && std::abs(splat->value - expected) <=
+                      std::ldexp(std::abs(expected), 1 - int(splat->precision));
 }
 
 /// Whether `a` and `b` compute the same thing: the same value, or the same

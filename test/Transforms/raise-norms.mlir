@@ -305,3 +305,25 @@ func.func @unflattening_reshape_stays(%x: tensor<4x8xf32>, %w: tensor<8xf32>) ->
   %n = attnres.rms_norm %r, %w epsilon = 1.0e-6 : tensor<1x4x8xf32>, tensor<8xf32>
   return %n : tensor<1x4x8xf32>
 }
+
+// -----
+
+// bf16 with D = 24: 1/24 is not exact in bf16, so the mean's scale is
+// compared at bf16 precision (the importer sums in f32: cast, sum, cast).
+// CHECK-LABEL: func.func @rms_bf16_inexact_mean
+// CHECK: attnres.rms_norm %{{.*}} : tensor<2x24xbf16>, tensor<24xbf16>
+// CHECK-NOT: tosa.reduce_sum
+func.func @rms_bf16_inexact_mean(%x: tensor<2x24xbf16>) -> tensor<2x24xbf16> {
+  %shift = "tosa.const"() <{values = dense<0> : tensor<1xi8>}> : () -> tensor<1xi8>
+  %inv_d = "tosa.const"() <{values = dense<4.16666679E-2> : tensor<1x1xbf16>}> : () -> tensor<1x1xbf16>
+  %eps = "tosa.const"() <{values = dense<1.000000e-06> : tensor<1x1xbf16>}> : () -> tensor<1x1xbf16>
+  %sq = tosa.mul %x, %x, %shift : (tensor<2x24xbf16>, tensor<2x24xbf16>, tensor<1xi8>) -> tensor<2x24xbf16>
+  %sqw = tosa.cast %sq : (tensor<2x24xbf16>) -> tensor<2x24xf32>
+  %sumw = tosa.reduce_sum %sqw {axis = 1 : i32} : (tensor<2x24xf32>) -> tensor<2x1xf32>
+  %sum = tosa.cast %sumw : (tensor<2x1xf32>) -> tensor<2x1xbf16>
+  %ms = tosa.mul %sum, %inv_d, %shift : (tensor<2x1xbf16>, tensor<1x1xbf16>, tensor<1xi8>) -> tensor<2x1xbf16>
+  %v = tosa.add %ms, %eps : (tensor<2x1xbf16>, tensor<1x1xbf16>) -> tensor<2x1xbf16>
+  %r = tosa.rsqrt %v : (tensor<2x1xbf16>) -> tensor<2x1xbf16>
+  %n = tosa.mul %x, %r, %shift : (tensor<2x24xbf16>, tensor<2x1xbf16>, tensor<1xi8>) -> tensor<2x24xbf16>
+  return %n : tensor<2x24xbf16>
+}
