@@ -414,6 +414,11 @@ LogicalResult importClip(NodeImporter &n) {
                               : -std::numeric_limits<double>::infinity();
     double hi = n.hasInput(2) ? *scalarBound(2)
                               : std::numeric_limits<double>::infinity();
+    if (std::isnan(lo) || std::isnan(hi))
+      return n.error() << "the bounds must not be NaN";
+    // min(max(x, lo), hi) is hi everywhere when lo > hi (numpy.clip, and
+    // onnxruntime); tosa.clamp requires lo <= hi.
+    lo = std::min(lo, hi);
     if (const HostTensor *c = n.constant(0)) {
       HostTensor r = *c;
       for (double &v : r.floats)

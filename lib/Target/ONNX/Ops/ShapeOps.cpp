@@ -209,17 +209,24 @@ LogicalResult importConcat(NodeImporter &n) {
   FailureOr<int64_t> axis = n.normalizeAxis(n.intAttr("axis", 0), rank);
   if (failed(axis))
     return failure();
+  // The first static size of each dimension: every input must agree with
+  // it, not only with the first input, whose size may be dynamic.
+  SmallVector<int64_t> known(typeOf(inputs[0]).getShape());
   for (Value v : inputs) {
     if (failed(requireSameElementType(n, inputs[0], v)))
       return failure();
     if (typeOf(v).getRank() != rank)
       return n.error() << "inputs have different ranks";
     for (int64_t d = 0; d < rank; ++d) {
-      int64_t a = typeOf(inputs[0]).getDimSize(d), b = typeOf(v).getDimSize(d);
-      if (d != *axis && !ShapedType::isDynamic(a) &&
-          !ShapedType::isDynamic(b) && a != b)
-        return n.error() << "inputs differ in dimension " << d << " (" << a
-                         << " vs " << b << ") outside the concatenation axis";
+      int64_t b = typeOf(v).getDimSize(d);
+      if (d == *axis || ShapedType::isDynamic(b))
+        continue;
+      if (ShapedType::isDynamic(known[d]))
+        known[d] = b;
+      else if (known[d] != b)
+        return n.error() << "inputs differ in dimension " << d << " ("
+                         << known[d] << " vs " << b
+                         << ") outside the concatenation axis";
     }
   }
   bool allConstant = true;
