@@ -220,34 +220,35 @@ struct NormCore {
   bool centered = false;
 };
 
-/// Matches `xs * inverseRoot(mean(sq) + eps)` where `sq` is the square of
-/// `xs` (RMSNorm) or of `xs = x - mean(x)` (LayerNorm).
+/// Matches `xs * inv` with `inv = inverseRoot(mean(sq) + eps)`, where `sq`
+/// is the square of `xs` (RMSNorm) or of `xs = x - mean(x)` (LayerNorm).
+bool matchNormCore(Value xs, Value inv, NormCore &core) {
+  Value plusEps, ms, squared, base;
+  float epsilon;
+  if (!matchInverseRoot(inv, plusEps) ||
+      !matchPlusEpsilon(plusEps, ms, epsilon) ||
+      !matchLastAxisMean(ms, squared) || !matchSquare(squared, base) ||
+      !equivalent(base, xs))
+    return false;
+  core.epsilon = epsilon;
+  core.input = xs;
+  core.centered = false;
+  // The mean square of x - mean(x) is the variance: a layer norm.
+  if (auto sub = xs.getDefiningOp<tosa::SubOp>()) {
+    Value meanInput;
+    if (matchLastAxisMean(sub.getInput2(), meanInput) &&
+        equivalent(meanInput, sub.getInput1())) {
+      core.input = sub.getInput1();
+      core.centered = true;
+    }
+  }
+  return true;
+}
+
 bool matchNormCore(tosa::MulOp mul, NormCore &core) {
-  return eitherOrder(mul.getInput1(), mul.getInput2(),
-                     [&](Value xs, Value inv) {
-                       Value plusEps, ms, squared, base;
-                       float epsilon;
-                       if (!matchInverseRoot(inv, plusEps) ||
-                           !matchPlusEpsilon(plusEps, ms, epsilon) ||
-                           !matchLastAxisMean(ms, squared) ||
-                           !matchSquare(squared, base) || !equivalent(base, xs))
-                         return false;
-                       core.epsilon = epsilon;
-                       // x - mean(x): the variance of x, so this is a layer
-                       // norm.
-                       if (auto sub = xs.getDefiningOp<tosa::SubOp>()) {
-                         Value meanInput;
-                         if (matchLastAxisMean(sub.getInput2(), meanInput) &&
-                             equivalent(meanInput, sub.getInput1())) {
-                           core.input = sub.getInput1();
-                           core.centered = true;
-                           return true;
-                         }
-                       }
-                       core.input = xs;
-                       core.centered = false;
-                       return true;
-                     });
+  return eitherOrder(
+      mul.getInput1(), mul.getInput2(),
+      [&](Value xs, Value inv) { return matchNormCore(xs, inv, core); });
 }
 
 /// Whether `v` broadcasts along every axis of `like` but the last, which it
