@@ -19,6 +19,7 @@
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cmath>
 #include <cstring>
 
 namespace mlir::attnres {
@@ -116,6 +117,12 @@ struct ResidualToBlockPass
   using ResidualToBlockBase::ResidualToBlockBase;
 
   void runOnOperation() override {
+    if (!std::isfinite(keyNormEpsilon) || keyNormEpsilon < 0) {
+      getOperation().emitError("key-norm-epsilon must be finite and "
+                               "non-negative, got ")
+          << keyNormEpsilon.getValue();
+      return signalPassFailure();
+    }
     bool rewroteOrSkipped = false;
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       if (func.isExternal())

@@ -4,6 +4,7 @@
 // RUN: not attnres-opt %s --split-input-file --attnres-residual-to-block=block-sizes=2,2 2>&1 | FileCheck %s --check-prefix=SUM
 // RUN: not attnres-opt %s --split-input-file --attnres-residual-to-block="num-blocks=3 block-sizes=2,1" 2>&1 | FileCheck %s --check-prefix=DISAGREE
 // RUN: not attnres-opt %s --split-input-file --attnres-residual-to-block=block-sizes=3,0 2>&1 | FileCheck %s --check-prefix=ZERO
+// RUN: not attnres-opt %s --split-input-file --attnres-residual-to-block=key-norm-epsilon=-1 2>&1 | FileCheck %s --check-prefix=EPS
 // RUN: not attnres-opt %s --attnres-residual-to-block=pseudo-queries=%t.missing.npz 2>&1 | FileCheck %s --check-prefix=MISSING
 // RUN: %python -c "import numpy as np; np.savez('%t.shape.npz', queries=np.zeros((3, 8), np.float32))"
 // RUN: not attnres-opt %s --attnres-residual-to-block=pseudo-queries=%t.shape.npz 2>&1 | FileCheck %s --check-prefix=SHAPE
@@ -17,6 +18,7 @@
 // SUM: error: block-sizes add up to 4 layers but the residual stream has 3
 // DISAGREE: error: num-blocks=3 disagrees with the 2 block-sizes
 // ZERO: error: block-sizes must be positive
+// EPS: error: key-norm-epsilon must be finite and non-negative, got -1
 // MISSING: error: cannot read pseudo-queries: {{.*}}missing.npz
 // SHAPE: error: pseudo-queries file '{{.*}}shape.npz': 'queries' is float32[3, 8] but the model needs float32[4, 8] (3 layers and the final aggregation, D = 8)
 // NAME: error: pseudo-queries file '{{.*}}name.npz' has no array 'queries'
