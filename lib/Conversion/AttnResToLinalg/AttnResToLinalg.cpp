@@ -65,6 +65,25 @@ struct FeatureSpace {
     Value zero = arith::ConstantOp::create(b, loc, b.getZeroAttr(computeType));
     return linalg::FillOp::create(b, loc, zero, empty).getResult(0);
   }
+  /// The per-token sum over the feature axis of `term`, which sees the
+  /// elements of `inputs` (read through `inputMaps`) in compute precision.
+  Value sumOverFeatures(
+      OpBuilder &b, ValueRange inputs, ArrayRef<AffineMap> inputMaps,
+      function_ref<Value(OpBuilder &, Location, ValueRange)> term) const {
+    Value zeros = tokenZeros(b);
+    SmallVector<AffineMap> maps(inputMaps);
+    maps.push_back(tokenMap);
+    return linalg::GenericOp::create(
+               b, loc, zeros.getType(), inputs, zeros, maps,
+               reductionIterators(),
+               [&](OpBuilder &nb, Location l, ValueRange args) {
+                 Value t = term(nb, l, args.drop_back());
+                 linalg::YieldOp::create(
+                     nb, l,
+                     arith::AddFOp::create(nb, l, args.back(), t).getResult());
+               })
+        .getResult(0);
+  }
   Value tokenEmpty(OpBuilder &b) const {
     return tensor::EmptyOp::create(b, loc, tokenSizes(), computeType);
   }
@@ -124,19 +143,12 @@ struct RMSNormToLinalg : OpConversionPattern<RMSNormOp> {
     Location loc = op.getLoc();
     FeatureSpace space(rewriter, loc, adaptor.getInput());
 
-    Value zeros = space.tokenZeros(rewriter);
-    Value sumOfSquares =
-        linalg::GenericOp::create(
-            rewriter, loc, zeros.getType(), adaptor.getInput(), zeros,
-            ArrayRef<AffineMap>{space.fullMap, space.tokenMap},
-            space.reductionIterators(),
-            [&](OpBuilder &b, Location l, ValueRange args) {
-              Value x = space.extend(b, l, args[0]);
-              Value sq = arith::MulFOp::create(b, l, x, x);
-              linalg::YieldOp::create(
-                  b, l, arith::AddFOp::create(b, l, args[1], sq).getResult());
-            })
-            .getResult(0);
+    Value sumOfSquares = space.sumOverFeatures(
+        rewriter, adaptor.getInput(), space.fullMap,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value x = space.extend(b, l, args[0]);
+          return arith::MulFOp::create(b, l, x, x);
+        });
 
     Value invCount = space.inverseFeatureCount(rewriter);
     Value eps = space.epsilon(rewriter, op.getEpsilon());
@@ -176,35 +188,19 @@ struct LayerNormToLinalg : OpConversionPattern<LayerNormOp> {
     FeatureSpace space(rewriter, loc, input);
     Value invCount = space.inverseFeatureCount(rewriter);
 
-    Value zeros = space.tokenZeros(rewriter);
-    Value sum = linalg::GenericOp::create(
-                    rewriter, loc, zeros.getType(), input, zeros,
-                    ArrayRef<AffineMap>{space.fullMap, space.tokenMap},
-                    space.reductionIterators(),
-                    [&](OpBuilder &b, Location l, ValueRange args) {
-                      linalg::YieldOp::create(
-                          b, l,
-                          arith::AddFOp::create(b, l, args[1],
-                                                space.extend(b, l, args[0]))
-                              .getResult());
-                    })
-                    .getResult(0);
-
-    Value squares =
-        linalg::GenericOp::create(
-            rewriter, loc, zeros.getType(), ValueRange{input, sum},
-            space.tokenZeros(rewriter),
-            ArrayRef<AffineMap>{space.fullMap, space.tokenMap, space.tokenMap},
-            space.reductionIterators(),
-            [&](OpBuilder &b, Location l, ValueRange args) {
-              Value mean = arith::MulFOp::create(b, l, args[1], invCount);
-              Value centered = arith::SubFOp::create(
-                  b, l, space.extend(b, l, args[0]), mean);
-              Value sq = arith::MulFOp::create(b, l, centered, centered);
-              linalg::YieldOp::create(
-                  b, l, arith::AddFOp::create(b, l, args[2], sq).getResult());
-            })
-            .getResult(0);
+    Value sum =
+        space.sumOverFeatures(rewriter, input, space.fullMap,
+                              [&](OpBuilder &b, Location l, ValueRange args) {
+                                return space.extend(b, l, args[0]);
+                              });
+    Value squares = space.sumOverFeatures(
+        rewriter, ValueRange{input, sum}, {space.fullMap, space.tokenMap},
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value mean = arith::MulFOp::create(b, l, args[1], invCount);
+          Value centered =
+              arith::SubFOp::create(b, l, space.extend(b, l, args[0]), mean);
+          return arith::MulFOp::create(b, l, centered, centered);
+        });
 
     Value eps = space.epsilon(rewriter, op.getEpsilon());
     Value normalized =
