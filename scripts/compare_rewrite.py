@@ -60,17 +60,12 @@ from onnx import numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare_ort  # noqa: E402
+from attnres_reference import block_sizes  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.join(HERE, "..", "build", "bin")
 NORM_OPS = {"LayerNormalization", "RMSNormalization",
             "SimplifiedLayerNormalization"}
-
-
-def block_sizes(layers, blocks):
-    blocks = blocks or layers
-    return [layers // blocks + (1 if i < layers % blocks else 0)
-            for i in range(blocks)]
 
 
 def source_counts(sizes):

@@ -48,15 +48,16 @@ int64_t ResidualStream::featureSize() const {
 
 namespace {
 
-/// Whether `target` is among the values `v` is computed from (`v` itself
-/// included), looking into the regions of ops that capture outer values.
-bool dependsOn(Value v, Value target) {
+/// The first value `v` is computed from (`v` itself included) for which
+/// `isTarget` holds, looking into the regions of ops that capture outer
+/// values; null when there is none.
+Value findSource(Value v, function_ref<bool(Value)> isTarget) {
   SmallVector<Value> stack{v};
   DenseSet<Value> seen;
   while (!stack.empty()) {
     Value value = stack.pop_back_val();
-    if (value == target)
-      return true;
+    if (isTarget(value))
+      return value;
     if (!seen.insert(value).second)
       continue;
     Operation *op = value.getDefiningOp();
@@ -70,7 +71,11 @@ bool dependsOn(Value v, Value target) {
             stack.push_back(operand);
       });
   }
-  return false;
+  return Value();
+}
+
+bool dependsOn(Value v, Value target) {
+  return bool(findSource(v, [&](Value value) { return value == target; }));
 }
 
 /// Recognizes residual adds, memoizing the answer per op.
@@ -186,10 +191,12 @@ mlir::attnres::findResidualStream(func::FuncOp func) {
   stream.embedding = h;
 
   // The embedding must not come from the stream: otherwise the chain broke
-  // at an add of another shape (e.g. `(h + attn) + mlp`).
-  for (Operation *norm : norms) {
-    if (!dependsOn(stream.embedding, norm->getResult(0)))
-      continue;
+  // at an add of another shape (e.g. `(h + attn) + mlp`). One walk over its
+  // sources, not one per norm.
+  if (Value normResult = findSource(stream.embedding, [](Value value) {
+        return isStreamNorm(value.getDefiningOp());
+      })) {
+    Operation *norm = normResult.getDefiningOp();
     Operation *def = stream.embedding.getDefiningOp();
     // TorchScript's fp16 export widens the stream after attention: the add
     // reads a cast of the stream rather than the stream.
