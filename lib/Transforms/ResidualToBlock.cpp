@@ -212,20 +212,18 @@ struct ResidualToBlockPass
         value.convert(semantics, APFloat::rmNearestTiesToEven, &lost);
         converted.push_back(value);
       }
+      std::string name = llvm::formatv("attnres.{0}.{1}", kind, index).str();
       auto dense = DenseElementsAttr::get(vectorType, converted);
       ElementsAttr attr = dense;
       if (!dense.isSplat() &&
           dense.getRawData().size() >= kResourceThresholdBytes) {
         ArrayRef<char> raw = dense.getRawData();
         attr = DenseResourceElementsAttr::get(
-            vectorType, llvm::formatv("attnres.{0}.{1}", kind, index).str(),
+            vectorType, name,
             HeapAsmResourceBlob::allocateAndCopyWithAlign(raw,
                                                           alignof(uint64_t)));
       }
-      Location loc =
-          NameLoc::get(constants.getStringAttr(
-                           llvm::formatv("attnres.{0}.{1}", kind, index).str()),
-                       func.getLoc());
+      Location loc = NameLoc::get(constants.getStringAttr(name), func.getLoc());
       return tosa::ConstOp::create(constants, loc, vectorType, attr);
     };
     SmallVector<Value> queries, keyNorms;
