@@ -183,3 +183,91 @@ func.func @layer_norm_bias_type(%x: tensor<2x64xf32>, %g: tensor<64xf32>, %b: te
   %y = "attnres.layer_norm"(%x, %g, %b) <{epsilon = 1.0e-05 : f32}> : (tensor<2x64xf32>, tensor<64xf32>, tensor<64xf16>) -> tensor<2x64xf32>
   return %y : tensor<2x64xf32>
 }
+
+// -----
+
+func.func @phase1_key_norm_count(%b: tensor<2x8xf32>, %q: tensor<8xf32>) -> tensor<2x8xf32> {
+  // expected-error@+1 {{'attnres.phase1' op expects one key_norm_weight per query, got 1 for 2 queries}}
+  %o:2, %l:2 = "attnres.phase1"(%b, %q, %q, %q) <{epsilon = 1.0e-06 : f32, operandSegmentSizes = array<i32: 1, 2, 1>}> : (tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>, tensor<2xf32>, tensor<2xf32>)
+  return %o#0 : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @phase1_no_block(%q: tensor<8xf32>) -> tensor<2x8xf32> {
+  // expected-error@+1 {{'attnres.phase1' op requires at least one completed block}}
+  %o, %l = "attnres.phase1"(%q, %q) <{epsilon = 1.0e-06 : f32, operandSegmentSizes = array<i32: 0, 1, 1>}> : (tensor<8xf32>, tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2xf32>)
+  return %o : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @phase1_block_types(%b0: tensor<2x8xf32>, %b1: tensor<3x8xf32>, %q: tensor<8xf32>) -> tensor<2x8xf32> {
+  // expected-error@+1 {{'attnres.phase1' op expects every block to have type 'tensor<2x8xf32>', but block #1 has type 'tensor<3x8xf32>'}}
+  %o, %l = "attnres.phase1"(%b0, %b1, %q, %q) <{epsilon = 1.0e-06 : f32, operandSegmentSizes = array<i32: 2, 1, 1>}> : (tensor<2x8xf32>, tensor<3x8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2xf32>)
+  return %o : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @phase1_lse_type(%b: tensor<2x8xf16>, %q: tensor<8xf16>) -> tensor<2x8xf16> {
+  // expected-error@+1 {{'attnres.phase1' op expects every lse to have type 'tensor<2xf32>' (the blocks' type without the feature axis, in f32 or wider), got 'tensor<2xf16>'}}
+  %o, %l = "attnres.phase1"(%b, %q, %q) <{epsilon = 1.0e-06 : f32, operandSegmentSizes = array<i32: 1, 1, 1>}> : (tensor<2x8xf16>, tensor<8xf16>, tensor<8xf16>) -> (tensor<2x8xf16>, tensor<2xf16>)
+  return %o : tensor<2x8xf16>
+}
+
+// -----
+
+func.func @phase1_query_size(%b: tensor<2x8xf32>, %q: tensor<4xf32>) -> tensor<2x8xf32> {
+  // expected-error@+1 {{'attnres.phase1' op expects queries of size 8 (the last dimension of the sources), got 4}}
+  %o, %l = attnres.phase1 %b queries(%q) key_norms(%q) epsilon = 1.0e-06 : tensor<2x8xf32>, tensor<4xf32>
+  return %o : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @phase1_epsilon(%b: tensor<2x8xf32>, %q: tensor<8xf32>) -> tensor<2x8xf32> {
+  // expected-error@+1 {{'attnres.phase1' op requires a finite, non-negative epsilon, got -1}}
+  %o, %l = attnres.phase1 %b queries(%q) key_norms(%q) epsilon = -1.0 : tensor<2x8xf32>, tensor<8xf32>
+  return %o : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @phase2_partial_type(%o: tensor<2x8xf32>, %l: tensor<2xf32>, %p: tensor<3x8xf32>, %q: tensor<8xf32>) -> tensor<3x8xf32> {
+  // expected-error@+1 {{'attnres.phase2' op expects state, partial and result of one type, got 'tensor<2x8xf32>', 'tensor<3x8xf32>' and 'tensor<3x8xf32>'}}
+  %h = "attnres.phase2"(%o, %l, %p, %q, %q) <{epsilon = 1.0e-06 : f32}> : (tensor<2x8xf32>, tensor<2xf32>, tensor<3x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<3x8xf32>
+  return %h : tensor<3x8xf32>
+}
+
+// -----
+
+func.func @phase2_lse_type(%o: tensor<2x8xf32>, %l: tensor<8xf32>, %q: tensor<8xf32>) -> tensor<2x8xf32> {
+  // expected-error@+1 {{'attnres.phase2' op expects lse of type 'tensor<2xf32>' (the partial's type without the feature axis, in f32 or wider), got 'tensor<8xf32>'}}
+  %h = "attnres.phase2"(%o, %l, %o, %q, %q) <{epsilon = 1.0e-06 : f32}> : (tensor<2x8xf32>, tensor<8xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  return %h : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @phase2_norm_without_epsilon(%o: tensor<2x8xf32>, %l: tensor<2xf32>, %q: tensor<8xf32>) -> tensor<2x8xf32> {
+  // expected-error@+1 {{'attnres.phase2' op expects norm_weight, norm_epsilon and the normalized result together or not at all}}
+  %h, %y = "attnres.phase2"(%o, %l, %o, %q, %q, %q) <{epsilon = 1.0e-06 : f32}> : (tensor<2x8xf32>, tensor<2xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>)
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @phase2_norm_epsilon(%o: tensor<2x8xf32>, %l: tensor<2xf32>, %q: tensor<8xf32>) -> tensor<2x8xf32> {
+  // expected-error@+1 {{'attnres.phase2' op requires a finite, non-negative epsilon, got NaN}}
+  %h, %y = attnres.phase2 %o, %l, %o query %q key_norm %q epsilon = 1.0e-06 norm %q epsilon = 0x7FC00000 : tensor<2x8xf32>, tensor<8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @phase2_norm_weight_type(%o: tensor<2x8xf32>, %l: tensor<2xf32>, %q: tensor<8xf32>, %g: tensor<8xf16>) -> tensor<2x8xf32> {
+  // expected-error@+1 {{'attnres.phase2' op expects norm_weight of element type 'f32' (that of the sources), got 'f16'}}
+  %h, %y = "attnres.phase2"(%o, %l, %o, %q, %q, %g) <{epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32}> : (tensor<2x8xf32>, tensor<2xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf16>) -> (tensor<2x8xf32>, tensor<2x8xf32>)
+  return %y : tensor<2x8xf32>
+}

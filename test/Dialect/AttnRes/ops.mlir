@@ -83,3 +83,33 @@ func.func @layer_norm_f16_dynamic(%x: tensor<?x?xf16>, %g: tensor<?xf16>, %b: te
   %y = attnres.layer_norm %x, %g, %b epsilon = 0.0 : tensor<?x?xf16>, tensor<?xf16>
   return %y : tensor<?x?xf16>
 }
+
+// -----
+
+// Phase 1 for a block of two layers over three completed blocks; its lse is
+// kept in f32 for 16-bit sources.
+// CHECK-LABEL: func.func @phase1
+// CHECK:         %[[O:.+]]:2, %[[L:.+]]:2 = attnres.phase1 %{{.+}}, %{{.+}}, %{{.+}} queries(%{{.+}}, %{{.+}}) key_norms(%{{.+}}, %{{.+}}) epsilon = 9.99999997E-7 : tensor<1x16x64xbf16>, tensor<64xbf16>
+// CHECK:         return %[[O]]#0, %[[O]]#1, %[[L]]#1 : tensor<1x16x64xbf16>, tensor<1x16x64xbf16>, tensor<1x16xf32>
+func.func @phase1(%b0: tensor<1x16x64xbf16>, %b1: tensor<1x16x64xbf16>, %b2: tensor<1x16x64xbf16>,
+                  %q0: tensor<64xbf16>, %q1: tensor<64xbf16>, %k: tensor<64xbf16>)
+    -> (tensor<1x16x64xbf16>, tensor<1x16x64xbf16>, tensor<1x16xf32>) {
+  %o:2, %lse:2 = attnres.phase1 %b0, %b1, %b2 queries(%q0, %q1) key_norms(%k, %k)
+      epsilon = 1.0e-06 : tensor<1x16x64xbf16>, tensor<64xbf16>
+  return %o#0, %o#1, %lse#1 : tensor<1x16x64xbf16>, tensor<1x16x64xbf16>, tensor<1x16xf32>
+}
+
+// -----
+
+// Phase 2 alone and with the fused norm; dynamic shapes.
+// CHECK-LABEL: func.func @phase2
+// CHECK:         %[[H:.+]] = attnres.phase2 %{{.+}}, %{{.+}}, %{{.+}} query %{{.+}} key_norm %{{.+}} epsilon = 9.99999997E-7 : tensor<?x?x?xf32>, tensor<?xf32>
+// CHECK:         %{{.+}}, %[[Y:.+]] = attnres.phase2 %{{.+}}, %{{.+}}, %[[H]] query %{{.+}} key_norm %{{.+}} epsilon = 9.99999997E-7 norm %{{.+}} epsilon = 9.99999974E-6 : tensor<?x?x?xf32>, tensor<?xf32>
+func.func @phase2(%o: tensor<?x?x?xf32>, %lse: tensor<?x?xf32>, %p: tensor<?x?x?xf32>,
+                  %q: tensor<?xf32>, %k: tensor<?xf32>, %g: tensor<?xf32>) -> tensor<?x?x?xf32> {
+  %h = attnres.phase2 %o, %lse, %p query %q key_norm %k epsilon = 1.0e-06
+      : tensor<?x?x?xf32>, tensor<?xf32>
+  %h2, %y = attnres.phase2 %o, %lse, %h query %q key_norm %k epsilon = 1.0e-06
+      norm %g epsilon = 1.0e-05 : tensor<?x?x?xf32>, tensor<?xf32>
+  return %y : tensor<?x?x?xf32>
+}

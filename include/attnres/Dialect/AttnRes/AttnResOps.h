@@ -16,6 +16,12 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+namespace mlir::attnres {
+/// The type of the log-sum-exp `attnres.phase1` yields for sources of type
+/// `sourceType` ([..., D]): [...] in f32, or f64 for f64 sources.
+RankedTensorType getLogSumExpType(RankedTensorType sourceType);
+} // namespace mlir::attnres
+
 #define GET_OP_CLASSES
 #include "attnres/Dialect/AttnRes/AttnResOps.h.inc"
 
