@@ -3,6 +3,8 @@
 
     block_attn_res(sources, query, key_norm_weight, eps)
         one aggregation: softmax over depth of w . RMSNorm(v_i)
+    depth_logits(sources, query, key_norm_weight, eps)
+        its logits w . RMSNorm(v_i), [n, ...]
     block_sizes(layers, blocks)
         the default partition: the first L mod N blocks get ceil(L/N)
     block_attnres_forward(embedding, layers, final, queries, key_norms,
@@ -33,10 +35,15 @@ def rms_norm(x, weight, eps):
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * weight
 
 
-def block_attn_res(sources, query, key_norm_weight, eps):
+def depth_logits(sources, query, key_norm_weight, eps):
     v = np.stack(sources)                                  # [n, ..., D]
-    logits = np.einsum("d,n...d->n...", query,
-                       rms_norm(v, key_norm_weight, eps))  # [n, ...]
+    return np.einsum("d,n...d->n...", query,
+                     rms_norm(v, key_norm_weight, eps))    # [n, ...]
+
+
+def block_attn_res(sources, query, key_norm_weight, eps):
+    v = np.stack(sources)
+    logits = depth_logits(sources, query, key_norm_weight, eps)
     logits = logits - logits.max(axis=0, keepdims=True)
     alpha = np.exp(logits)
     alpha = alpha / alpha.sum(axis=0, keepdims=True)

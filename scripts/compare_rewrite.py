@@ -5,7 +5,7 @@ zero pseudo-queries, against onnxruntime.
     scripts/compare_rewrite.py MODEL.onnx --num-blocks N [--attnres-run PATH]
         [--rtol 1e-4] [--atol 1e-5] [--min-mean-square MS]
     scripts/compare_rewrite.py MODEL.onnx --num-blocks N
-        --pseudo-queries Q.npz --oracle ATTNRES.onnx
+        --pseudo-queries Q.npz --oracle ATTNRES.onnx [--against-unsplit]
 
 attnres-run imports MODEL, raises its norms, rewrites its residual stream
 into Block AttnRes with N blocks (0: one per layer, Full AttnRes) and zero
@@ -39,6 +39,11 @@ With --pseudo-queries and --oracle, the rewrite uses those queries and the
 oracle is onnxruntime on ORACLE, a Block AttnRes model with the same layer
 weights and queries (scripts/make_attnres_fixtures.py); compared at the
 same fp32 tolerance.
+
+attnres-run lowers with the default attnres-cpu-pipeline, which splits the
+aggregations into two phases and fuses the RMSNorms (--attnres-two-phase,
+--attnres-fuse-norm). With --against-unsplit it also lowers with
+two-phase=false and compares the two results at the same tolerance.
 
 Norms are found in the ONNX graph, in graph order: LayerNormalization,
 RMSNormalization and SimplifiedLayerNormalization nodes (the epsilon
@@ -160,6 +165,10 @@ def main():
     parser.add_argument("--min-mean-square", type=float, default=None)
     parser.add_argument("--pseudo-queries", default=None)
     parser.add_argument("--oracle", default=None)
+    parser.add_argument("--against-unsplit", action="store_true",
+                        help="also lower with attnres-cpu-pipeline"
+                        "{two-phase=false} and compare the default (two-phase,"
+                        " fused) result with it at the same tolerance")
     opts = parser.parse_args()
     if bool(opts.pseudo_queries) != bool(opts.oracle):
         sys.exit("compare_rewrite: --pseudo-queries and --oracle go together")
@@ -201,26 +210,32 @@ def main():
         exact = session.run(None, feeds)
         original = onnxruntime.InferenceSession(opts.model, quiet).run(
             None, feeds)
-        outputs = os.path.join(tmp, "outputs.npz")
         queries = (f" pseudo-queries={opts.pseudo_queries}"
                    if opts.pseudo_queries else "")
-        pipeline = (f"builtin.module(attnres-raise-norms,"
-                    f"attnres-residual-to-block{{num-blocks={opts.num_blocks}"
-                    f"{queries}}},attnres-cpu-pipeline)")
-        run = subprocess.run([opts.attnres_run, opts.model, "--inputs", inputs,
-                              "--outputs", outputs, "--pipeline", pipeline],
-                             capture_output=True, text=True)
-        if run.returncode:
-            sys.stderr.write(run.stderr)
-            print(f"compare_rewrite: attnres-run failed with status "
-                  f"{run.returncode}")
-            return 2
-        results = dict(np.load(outputs))
-        missing = [n for n in names if n not in results]
-        if missing:
-            print(f"compare_rewrite: attnres-run did not write {missing}")
-            return 2
-        got = [results[n] for n in names]
+
+        def run_attnres(lowering, tag):
+            outputs = os.path.join(tmp, f"outputs_{tag}.npz")
+            pipeline = (f"builtin.module(attnres-raise-norms,"
+                        f"attnres-residual-to-block{{num-blocks="
+                        f"{opts.num_blocks}{queries}}},{lowering})")
+            run = subprocess.run([opts.attnres_run, opts.model, "--inputs",
+                                  inputs, "--outputs", outputs, "--pipeline",
+                                  pipeline], capture_output=True, text=True)
+            if run.returncode:
+                sys.stderr.write(run.stderr)
+                sys.exit(f"compare_rewrite: attnres-run failed with status "
+                         f"{run.returncode}")
+            results = dict(np.load(outputs))
+            missing = [n for n in names if n not in results]
+            if missing:
+                sys.exit(f"compare_rewrite: attnres-run did not write "
+                         f"{missing}")
+            return [results[n] for n in names]
+
+        # The default lowering: two-phase split and fused norms.
+        got = run_attnres("attnres-cpu-pipeline", "default")
+        unsplit = (run_attnres("attnres-cpu-pipeline{two-phase=false}",
+                               "unsplit") if opts.against_unsplit else None)
 
     ok = True
     print(f"{layers} layers, blocks {sizes}, sources per aggregation {counts}")
@@ -243,6 +258,13 @@ def main():
                      f"{'OK' if within_bound else 'FAIL'}")
             ok &= within_bound
         print(line)
+        ok &= within
+    for name, g, u in zip(names, got, unsplit or []):
+        g64, u64 = g.astype(np.float64), u.astype(np.float64)
+        err = np.abs(g64 - u64)
+        within = bool(np.all(err <= opts.atol + opts.rtol * np.abs(u64)))
+        print(f"{name}: two-phase and fused vs unsplit: max_abs_err="
+              f"{err.max():.3g} {'OK' if within else 'FAIL'}")
         ok &= within
     return 0 if ok else 1
 

@@ -24,8 +24,14 @@ using namespace mlir;
 
 void attnres::buildCPUPipeline(OpPassManager &pm,
                                const CPUPipelineOptions &options) {
-  // Tensors: everything to linalg, then fuse what can share a loop nest.
+  // Tensors: the aggregations in their two-phase form, everything to
+  // linalg, then fuse what can share a loop nest.
   OpPassManager &fn = pm.nest<func::FuncOp>();
+  if (options.twoPhase) {
+    fn.addPass(attnres::createTwoPhase());
+    if (options.fuseNorm)
+      fn.addPass(attnres::createFuseNorm());
+  }
   fn.addPass(tosa::createTosaToLinalgNamed());
   fn.addPass(tosa::createTosaToLinalg());
   fn.addPass(createTosaToArithPass());
@@ -66,11 +72,14 @@ void attnres::registerAttnResPipelines() {
   PassPipelineRegistration<>(
       "attnres-report",
       "Print the residual stream of each function as a table "
-      "(--attnres-detect-residuals=report=true)",
+      "(--attnres-detect-residuals=report=true) and, for functions in Block "
+      "AttnRes form, their aggregations and the bytes each layer moves "
+      "(--attnres-report-aggregation)",
       [](OpPassManager &pm) {
         attnres::DetectResidualsOptions options;
         options.report = true;
         pm.addPass(attnres::createDetectResiduals(options));
+        pm.addPass(attnres::createReportAggregation());
       });
   PassPipelineRegistration<CPUPipelineOptions>(
       "attnres-cpu-pipeline",

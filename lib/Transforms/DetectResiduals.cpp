@@ -1,12 +1,13 @@
 //===- DetectResiduals.cpp - Report the residual stream of each function --===//
 //
-// Runs findResidualStream (lib/Analysis) and reports what it found: a remark per layer
-// and, on request, a table. Users run it before the rewrite to see which
-// layers the rewrite will touch, and why a model is refused.
+// Runs findResidualStream (lib/Analysis) and reports what it found: a remark
+// per layer and, on request, a table. Users run it before the rewrite to see
+// which layers the rewrite will touch, and why a model is refused.
 //
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Analysis/ResidualStream.h"
+#include "attnres/Dialect/AttnRes/AttnResOps.h"
 #include "attnres/Transforms/Passes.h"
 
 #include "llvm/Support/Format.h"
@@ -76,7 +77,16 @@ struct DetectResidualsPass
       if (report)
         printReport(llvm::outs(), func, **stream);
     }
-    if (!found)
+    // A module already in Block AttnRes form has no residual stream left;
+    // --attnres-report-aggregation describes it instead.
+    bool aggregated = getOperation()
+                          ->walk([](Operation *op) {
+                            return isa<BlockAttnResOp, Phase1Op, Phase2Op>(op)
+                                       ? WalkResult::interrupt()
+                                       : WalkResult::advance();
+                          })
+                          .wasInterrupted();
+    if (!found && !aggregated)
       emitRemark(getOperation().getLoc(),
                  "found no PreNorm residual stream: no attnres.rms_norm or "
                  "attnres.layer_norm reads a residual add (run "

@@ -16,6 +16,18 @@ class OpPassManager;
 namespace attnres {
 
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  PassOptions::Option<bool> twoPhase{
+      *this, "two-phase",
+      llvm::cl::desc("Split Block AttnRes aggregations into one phase-1 op "
+                     "per block and one phase-2 op per layer "
+                     "(--attnres-two-phase), so each completed block is read "
+                     "once per block instead of once per layer"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> fuseNorm{
+      *this, "fuse-norm",
+      llvm::cl::desc("Fold each layer's PreNorm RMSNorm into its phase-2 op "
+                     "(--attnres-fuse-norm; needs two-phase)"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> blas{
       *this, "blas",
       llvm::cl::desc("Call cblas_sgemm (through the attnres runtime) for f32 "
@@ -29,9 +41,10 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(true)};
 };
 
-/// Appends the CPU lowering: TOSA and attnres to linalg, elementwise fusion,
-/// one-shot bufferization across function boundaries with deallocation,
-/// BLAS calls for GEMMs, loops, and the LLVM dialect.
+/// Appends the CPU lowering: the two-phase split of Block AttnRes and its
+/// norm fusion (where the module has aggregations), TOSA and attnres to linalg,
+/// elementwise fusion, one-shot bufferization across function boundaries with
+/// deallocation, BLAS calls for GEMMs, loops, and the LLVM dialect.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 
 /// Registers --attnres-cpu-pipeline.

@@ -177,4 +177,101 @@ def ResidualToBlock : Pass<"attnres-residual-to-block", "::mlir::ModuleOp"> {
   ];
 }
 
+def TwoPhase : Pass<"attnres-two-phase", "::mlir::func::FuncOp"> {
+  let summary = "Split Block AttnRes aggregations into a phase-1 op per block "
+                "and a phase-2 op per layer";
+  let description = [{
+    The paper's two-phase inference (../shared/DESIGN.md). The layers of a
+    block attend over the same completed block representations; only the
+    partial block sum differs between them. This pass groups the
+    `attnres.block_attn_res` ops that share their completed blocks (see
+    `groupAggregations`: a source read before another aggregation's last
+    source is a completed block, a last source read nowhere else is a
+    partial sum) and replaces each group by one `attnres.phase1` over the
+    completed blocks, yielding every layer's online-softmax state, and one
+    `attnres.phase2` per layer with a partial sum, which merges it in. A
+    block's first layer (no partial) reads its phase-1 output directly. The
+    final aggregation joins the last block's group.
+
+    Exact up to fp32 rounding for any logits: phase 2's merge is the
+    log-sum-exp form of the same softmax.
+
+    An aggregation alone in its group and without a partial sum (every
+    layer of Full AttnRes but the last) has nothing to share or merge; it
+    stays an `attnres.block_attn_res`, with a remark. Rerunning the pass
+    changes nothing.
+
+    Before (a block of two layers over completed blocks %b0, %b1):
+    ```mlir
+    %h0 = attnres.block_attn_res %b0, %b1 query %q0 key_norm %k0 ...
+    ...
+    %h1 = attnres.block_attn_res %b0, %b1, %p query %q1 key_norm %k1 ...
+    ```
+    After:
+    ```mlir
+    %o:2, %lse:2 = attnres.phase1 %b0, %b1 queries(%q0, %q1)
+        key_norms(%k0, %k1) epsilon = ... : tensor<1x16x64xf32>, tensor<64xf32>
+    ... %o#0 ...
+    %h1 = attnres.phase2 %o#1, %lse#1, %p query %q1 key_norm %k1 ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::attnres::AttnResDialect"];
+}
+
+def FuseNorm : Pass<"attnres-fuse-norm", "::mlir::func::FuncOp"> {
+  let summary = "Fold the PreNorm RMSNorm that reads a phase-2 result into "
+                "the phase-2 op";
+  let description = [{
+    In a PreNorm model the aggregated input of a layer is read by the layer's
+    RMSNorm. This pass moves that norm into the `attnres.phase2` that
+    produces the input, so that one op scores the partial sum, merges it and
+    normalizes the result: the un-normalized input no longer makes a round
+    trip through memory (2 rows of D per token and layer). The
+    un-normalized result stays available; other readers keep reading it.
+
+    Only `attnres.rms_norm` fuses. A phase-2 result read by a LayerNorm, and
+    a block's first layer (read from phase 1 directly), keep their norm;
+    the pass says how many in a remark.
+
+    Before:
+    ```mlir
+    %h = attnres.phase2 %o, %lse, %p query %q key_norm %k epsilon = 1.0e-06 : ...
+    %y = attnres.rms_norm %h, %g epsilon = 1.0e-05 : ...
+    ```
+    After:
+    ```mlir
+    %h, %y = attnres.phase2 %o, %lse, %p query %q key_norm %k epsilon = 1.0e-06
+        norm %g epsilon = 1.0e-05 : ...
+    ```
+  }];
+  let dependentDialects = ["::mlir::attnres::AttnResDialect"];
+}
+
+def ReportAggregation : Pass<"attnres-report-aggregation",
+                             "::mlir::ModuleOp"> {
+  let summary = "Print the depth aggregations of each function and the "
+                "bytes each layer moves";
+  let description = [{
+    For every function in Block AttnRes form (`attnres.block_attn_res`, or
+    its two-phase split), prints a table to stdout: per layer (in program
+    order; the last row is the final aggregation) the completed blocks it
+    attends over, whether it has a partial block sum, the size of its
+    phase-1 group, the form it is in now, and the per-token I/O of the ops
+    that produce its normalized input, in rows of D elements, in each of
+    the three forms: unsplit, two-phase, two-phase with the norm fused.
+    Next to them, the paper's budget for Block AttnRes, (N/S + 5) d, with N
+    the completed blocks and S the group size, and the standard residual's
+    3 d. Changes nothing. Part of the `--attnres-report` pipeline.
+
+    What is counted: each [..., D] operand read once and each [..., D]
+    result written once per op (a kernel that keeps a token's row on chip),
+    for the partial-sum add that forms the layer's partial (3), the
+    aggregation (unsplit: each source and the result; two-phase: the
+    layer's share of phase 1, i.e. the completed blocks once per group plus
+    its state, then phase 2's state and partial in and result out) and the
+    PreNorm norm (2, or 0 once fused). One completed block is phase 1's
+    output as it is and costs no write.
+  }];
+}
+
 #endif // ATTNRES_TRANSFORMS_PASSES_TD

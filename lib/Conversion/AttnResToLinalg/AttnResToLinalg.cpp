@@ -1,6 +1,7 @@
 //===- AttnResToLinalg.cpp - Lower attnres ops to linalg on tensors -------===//
 //
-// Lowers attnres.rms_norm, attnres.layer_norm and attnres.block_attn_res to
+// Lowers attnres.rms_norm, attnres.layer_norm, attnres.block_attn_res and
+// the two-phase ops attnres.phase1 and attnres.phase2 to
 // linalg.generic ops whose bodies use arith and math, keeping everything on
 // tensors so that upstream fusion, tiling and bufferization apply afterwards.
 //
@@ -229,122 +230,340 @@ struct LayerNormToLinalg : OpConversionPattern<LayerNormOp> {
   }
 };
 
+/// w . RMSNorm_g(v) = (sum_d w_d g_d v_d) * rsqrt(mean(v^2) + eps), so the
+/// key norm folds into one per-feature vector w * g (in compute precision)
+/// and is never materialized.
+static Value scaledQuery(OpBuilder &b, const FeatureSpace &space, Value query,
+                         Value keyNormWeight) {
+  Location loc = space.loc;
+  Value init = tensor::EmptyOp::create(
+      b, loc, tensor::getMixedSizes(b, loc, query), space.computeType);
+  return linalg::GenericOp::create(
+             b, loc, init.getType(), ValueRange{query, keyNormWeight}, init,
+             SmallVector<AffineMap>(3, b.getMultiDimIdentityMap(1)),
+             space.parallelIterators(1),
+             [&](OpBuilder &nb, Location l, ValueRange args) {
+               Value wg =
+                   arith::MulFOp::create(nb, l, space.extend(nb, l, args[0]),
+                                         space.extend(nb, l, args[1]));
+               linalg::YieldOp::create(nb, l, wg);
+             })
+      .getResult(0);
+}
+
+/// One pass over `source` computing its per-token sum of squares and its dot
+/// product with each of `scaledQueries`: everything the logits of any
+/// number of layers need from it. Returns {sumOfSquares, dot_0, dot_1, ..}.
+static SmallVector<Value> scoreSource(OpBuilder &b, const FeatureSpace &space,
+                                      Value source,
+                                      ArrayRef<Value> scaledQueries) {
+  Location loc = space.loc;
+  size_t numQueries = scaledQueries.size();
+  Value zeros = space.tokenZeros(b);
+  SmallVector<Value> inputs{source};
+  llvm::append_range(inputs, scaledQueries);
+  SmallVector<AffineMap> maps{space.fullMap};
+  maps.append(numQueries, space.featureMap);
+  maps.append(numQueries + 1, space.tokenMap);
+  SmallVector<Value> inits(numQueries + 1, zeros);
+  auto reduction = linalg::GenericOp::create(
+      b, loc, ValueRange(inits).getTypes(), inputs, inits, maps,
+      space.reductionIterators(),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        Value v = space.extend(nb, l, args[0]);
+        ValueRange accs = args.drop_front(numQueries + 1);
+        SmallVector<Value> yields{arith::AddFOp::create(
+            nb, l, accs[0], arith::MulFOp::create(nb, l, v, v))};
+        for (size_t q = 0; q < numQueries; ++q)
+          yields.push_back(arith::AddFOp::create(
+              nb, l, accs[q + 1],
+              arith::MulFOp::create(nb, l, v, args[q + 1])));
+        linalg::YieldOp::create(nb, l, yields);
+      });
+  return SmallVector<Value>(reduction.getResults());
+}
+
+/// Per token: the logits of the sources from their sums of squares and dot
+/// products, then the softmax weights over them and, if `withLse`, the
+/// log-sum-exp. The maximum is subtracted first so that large logits cannot
+/// overflow exp.
+static SmallVector<Value>
+softmaxOverDepth(OpBuilder &b, const FeatureSpace &space,
+                 ArrayRef<Value> sumsOfSquares, ArrayRef<Value> dots,
+                 const APFloat &epsilon, bool withLse) {
+  Location loc = space.loc;
+  size_t numSources = sumsOfSquares.size();
+  Value invCount = space.inverseFeatureCount(b);
+  Value eps = space.epsilon(b, epsilon);
+  int64_t tokenRank = space.rank - 1;
+  SmallVector<Value> inputs(sumsOfSquares);
+  llvm::append_range(inputs, dots);
+  SmallVector<Value> inits;
+  for (size_t i = 0; i < numSources + (withLse ? 1 : 0); ++i)
+    inits.push_back(space.tokenEmpty(b));
+  auto softmax = linalg::GenericOp::create(
+      b, loc, ValueRange(inits).getTypes(), inputs, inits,
+      SmallVector<AffineMap>(inputs.size() + inits.size(),
+                             b.getMultiDimIdentityMap(tokenRank)),
+      space.parallelIterators(tokenRank),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        auto logit = [&](size_t i) -> Value {
+          Value scale = reciprocalRms(nb, l, args[i], invCount, eps);
+          return arith::MulFOp::create(nb, l, args[numSources + i], scale);
+        };
+        SmallVector<Value> logits{logit(0)};
+        Value max = logits.front();
+        for (size_t i = 1; i < numSources; ++i) {
+          logits.push_back(logit(i));
+          max = arith::MaximumFOp::create(nb, l, max, logits.back());
+        }
+        SmallVector<Value> exps;
+        Value sum;
+        for (Value logit : logits) {
+          Value e = math::ExpOp::create(
+              nb, l, arith::SubFOp::create(nb, l, logit, max));
+          exps.push_back(e);
+          sum = sum ? arith::AddFOp::create(nb, l, sum, e).getResult() : e;
+        }
+        SmallVector<Value> results;
+        for (Value e : exps)
+          results.push_back(arith::DivFOp::create(nb, l, e, sum));
+        if (withLse)
+          results.push_back(arith::AddFOp::create(
+              nb, l, max, math::LogOp::create(nb, l, sum)));
+        linalg::YieldOp::create(nb, l, results);
+      });
+  return SmallVector<Value>(softmax.getResults());
+}
+
+/// outputs[l] = sum_i weights[l][i] * sources[i], for every l in one pass
+/// that reads each source once.
+static SmallVector<Value> mixSources(OpBuilder &b, const FeatureSpace &space,
+                                     ValueRange sources,
+                                     ArrayRef<SmallVector<Value>> weights,
+                                     Type resultType) {
+  Location loc = space.loc;
+  size_t numSources = sources.size();
+  SmallVector<Value> inputs(sources.begin(), sources.end());
+  for (const SmallVector<Value> &layer : weights)
+    llvm::append_range(inputs, layer);
+  SmallVector<AffineMap> maps(numSources, space.fullMap);
+  maps.append(numSources * weights.size(), space.tokenMap);
+  maps.append(weights.size(), space.fullMap);
+  SmallVector<Value> inits;
+  for (size_t l = 0; l < weights.size(); ++l)
+    inits.push_back(space.fullEmpty(b));
+  auto mix = linalg::GenericOp::create(
+      b, loc, SmallVector<Type>(weights.size(), resultType), inputs, inits,
+      maps, space.parallelIterators(space.rank),
+      [&](OpBuilder &nb, Location l, ValueRange args) {
+        SmallVector<Value> values;
+        for (size_t i = 0; i < numSources; ++i)
+          values.push_back(space.extend(nb, l, args[i]));
+        SmallVector<Value> results;
+        for (size_t layer = 0; layer < weights.size(); ++layer) {
+          Value acc;
+          for (size_t i = 0; i < numSources; ++i) {
+            Value term = arith::MulFOp::create(
+                nb, l, args[numSources * (layer + 1) + i], values[i]);
+            acc = acc ? arith::AddFOp::create(nb, l, acc, term).getResult()
+                      : term;
+          }
+          results.push_back(space.truncate(nb, l, acc));
+        }
+        linalg::YieldOp::create(nb, l, results);
+      });
+  return SmallVector<Value>(mix.getResults());
+}
+
 struct BlockAttnResToLinalg : OpConversionPattern<BlockAttnResOp> {
   using OpConversionPattern::OpConversionPattern;
 
   LogicalResult
   matchAndRewrite(BlockAttnResOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    Location loc = op.getLoc();
     ValueRange sources = adaptor.getSources();
-    size_t numSources = sources.size();
-    FeatureSpace space(rewriter, loc, sources.front());
-
-    // w . RMSNorm_g(v) = (sum_d w_d g_d v_d) * rsqrt(mean(v^2) + eps), so the
-    // key norm folds into one per-feature vector and is never materialized.
-    Value query = adaptor.getQuery();
-    Value scaledQueryInit = tensor::EmptyOp::create(
-        rewriter, loc, tensor::getMixedSizes(rewriter, loc, query),
-        space.computeType);
-    Value scaledQuery =
-        linalg::GenericOp::create(
-            rewriter, loc, scaledQueryInit.getType(),
-            ValueRange{query, adaptor.getKeyNormWeight()}, scaledQueryInit,
-            SmallVector<AffineMap>(3, rewriter.getMultiDimIdentityMap(1)),
-            space.parallelIterators(1),
-            [&](OpBuilder &b, Location l, ValueRange args) {
-              Value wg =
-                  arith::MulFOp::create(b, l, space.extend(b, l, args[0]),
-                                        space.extend(b, l, args[1]));
-              linalg::YieldOp::create(b, l, wg);
-            })
-            .getResult(0);
-
-    // Per source: one pass over v_i computing sum(v^2) and sum(w g v).
+    FeatureSpace space(rewriter, op.getLoc(), sources.front());
+    Value wg = scaledQuery(rewriter, space, adaptor.getQuery(),
+                           adaptor.getKeyNormWeight());
     SmallVector<Value> sumsOfSquares, dots;
     for (Value source : sources) {
-      Value zeros = space.tokenZeros(rewriter);
-      auto reduction = linalg::GenericOp::create(
-          rewriter, loc, TypeRange{zeros.getType(), zeros.getType()},
-          ValueRange{source, scaledQuery}, ValueRange{zeros, zeros},
-          ArrayRef<AffineMap>{space.fullMap, space.featureMap, space.tokenMap,
-                              space.tokenMap},
-          space.reductionIterators(),
-          [&](OpBuilder &b, Location l, ValueRange args) {
-            Value v = space.extend(b, l, args[0]);
-            Value sq = arith::MulFOp::create(b, l, v, v);
-            Value wv = arith::MulFOp::create(b, l, v, args[1]);
-            linalg::YieldOp::create(
-                b, l,
-                ValueRange{arith::AddFOp::create(b, l, args[2], sq),
-                           arith::AddFOp::create(b, l, args[3], wv)});
-          });
-      sumsOfSquares.push_back(reduction.getResult(0));
-      dots.push_back(reduction.getResult(1));
+      SmallVector<Value> sums = scoreSource(rewriter, space, source, wg);
+      sumsOfSquares.push_back(sums[0]);
+      dots.push_back(sums[1]);
+    }
+    SmallVector<Value> weights = softmaxOverDepth(
+        rewriter, space, sumsOfSquares, dots, op.getEpsilon(), false);
+    // Reads every source once more.
+    rewriter.replaceOp(
+        op, mixSources(rewriter, space, sources, {weights}, op.getType()));
+    return success();
+  }
+};
+
+/// One pass over each completed block scores it for every layer of the
+/// group; one more pass mixes every layer's output. Outputs nothing reads
+/// are not computed.
+struct Phase1ToLinalg : OpConversionPattern<Phase1Op> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(Phase1Op op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    ValueRange blocks = adaptor.getBlocks();
+    size_t numLayers = op.getNumLayers();
+    FeatureSpace space(rewriter, op.getLoc(), blocks.front());
+    SmallVector<Value> wgs;
+    for (auto [query, keyNorm] :
+         llvm::zip(adaptor.getQueries(), adaptor.getKeyNormWeights()))
+      wgs.push_back(scaledQuery(rewriter, space, query, keyNorm));
+
+    SmallVector<Value> sumsOfSquares;
+    SmallVector<SmallVector<Value>> dots(numLayers);
+    for (Value block : blocks) {
+      SmallVector<Value> sums = scoreSource(rewriter, space, block, wgs);
+      sumsOfSquares.push_back(sums[0]);
+      for (size_t l = 0; l < numLayers; ++l)
+        dots[l].push_back(sums[l + 1]);
     }
 
-    // Softmax over depth, per token. The maximum is subtracted first so that
-    // large logits cannot overflow exp.
+    SmallVector<Value> outputs(numLayers), lses(numLayers);
+    SmallVector<SmallVector<Value>> weights;
+    SmallVector<size_t> mixed;
+    for (size_t l = 0; l < numLayers; ++l) {
+      SmallVector<Value> softmax = softmaxOverDepth(
+          rewriter, space, sumsOfSquares, dots[l], op.getEpsilon(), true);
+      lses[l] = softmax.pop_back_val();
+      // A single block is its own softmax-weighted mean.
+      if (blocks.size() == 1) {
+        outputs[l] = blocks.front();
+      } else if (!op.getOutputs()[l].use_empty()) {
+        weights.push_back(std::move(softmax));
+        mixed.push_back(l);
+      }
+    }
+    if (!weights.empty()) {
+      SmallVector<Value> results = mixSources(rewriter, space, blocks, weights,
+                                              blocks.front().getType());
+      for (auto [l, result] : llvm::zip(mixed, results))
+        outputs[l] = result;
+    }
+    // Unread outputs are replaced by the first block: any value of the
+    // right type will do, and it costs nothing.
+    for (Value &output : outputs)
+      if (!output)
+        output = blocks.front();
+    SmallVector<Value> replacements(outputs);
+    llvm::append_range(replacements, lses);
+    rewriter.replaceOp(op, replacements);
+    return success();
+  }
+};
+
+/// Scores the partial sum in one pass over it, computes its merge weight per
+/// token, then merges (and normalizes, with the fused norm: one pass for the
+/// sum of squares of the merged row, one to write it normalized).
+struct Phase2ToLinalg : OpConversionPattern<Phase2Op> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(Phase2Op op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value state = adaptor.getState(), partial = adaptor.getPartial();
+    FeatureSpace space(rewriter, loc, partial);
+    Value wg = scaledQuery(rewriter, space, adaptor.getQuery(),
+                           adaptor.getKeyNormWeight());
+    SmallVector<Value> sums = scoreSource(rewriter, space, partial, wg);
+
+    // a = sigmoid(s_p - lse) = 1 / (1 + exp(lse - s_p)): exp overflowing to
+    // inf gives 0, underflowing to 0 gives 1, never NaN.
     Value invCount = space.inverseFeatureCount(rewriter);
     Value eps = space.epsilon(rewriter, op.getEpsilon());
     int64_t tokenRank = space.rank - 1;
-    AffineMap tokenIdentity = rewriter.getMultiDimIdentityMap(tokenRank);
-    SmallVector<Value> softmaxInputs(sumsOfSquares);
-    llvm::append_range(softmaxInputs, dots);
-    SmallVector<Value> softmaxInits;
-    for (size_t i = 0; i < numSources; ++i)
-      softmaxInits.push_back(space.tokenEmpty(rewriter));
-    auto softmax = linalg::GenericOp::create(
-        rewriter, loc, ValueRange(softmaxInits).getTypes(), softmaxInputs,
-        softmaxInits, SmallVector<AffineMap>(3 * numSources, tokenIdentity),
-        space.parallelIterators(tokenRank),
-        [&](OpBuilder &b, Location l, ValueRange args) {
-          auto logit = [&](size_t i) -> Value {
-            Value scale = reciprocalRms(b, l, args[i], invCount, eps);
-            return arith::MulFOp::create(b, l, args[numSources + i], scale);
-          };
-          SmallVector<Value> logits{logit(0)};
-          Value max = logits.front();
-          for (size_t i = 1; i < numSources; ++i) {
-            logits.push_back(logit(i));
-            max = arith::MaximumFOp::create(b, l, max, logits.back());
-          }
-          SmallVector<Value> exps;
-          Value sum;
-          for (Value logit : logits) {
-            Value e = math::ExpOp::create(
-                b, l, arith::SubFOp::create(b, l, logit, max));
-            exps.push_back(e);
-            sum = sum ? arith::AddFOp::create(b, l, sum, e).getResult() : e;
-          }
-          SmallVector<Value> weights;
-          for (Value e : exps)
-            weights.push_back(arith::DivFOp::create(b, l, e, sum));
-          linalg::YieldOp::create(b, l, weights);
-        });
-
-    // result = sum_i alpha_i * v_i, reading every source once more.
-    SmallVector<Value> mixInputs(sources.begin(), sources.end());
-    llvm::append_range(mixInputs, softmax.getResults());
-    SmallVector<AffineMap> mixMaps(numSources, space.fullMap);
-    mixMaps.append(numSources, space.tokenMap);
-    mixMaps.push_back(space.fullMap);
-    Value mixed =
+    Value weight =
         linalg::GenericOp::create(
-            rewriter, loc, op.getType(), mixInputs, space.fullEmpty(rewriter),
-            mixMaps, space.parallelIterators(space.rank),
+            rewriter, loc, space.tokenEmpty(rewriter).getType(),
+            ValueRange{sums[0], sums[1], adaptor.getLse()},
+            space.tokenEmpty(rewriter),
+            SmallVector<AffineMap>(4,
+                                   rewriter.getMultiDimIdentityMap(tokenRank)),
+            space.parallelIterators(tokenRank),
             [&](OpBuilder &b, Location l, ValueRange args) {
-              Value acc;
-              for (size_t i = 0; i < numSources; ++i) {
-                Value term = arith::MulFOp::create(b, l, args[numSources + i],
-                                                   space.extend(b, l, args[i]));
-                acc = acc ? arith::AddFOp::create(b, l, acc, term).getResult()
-                          : term;
-              }
-              linalg::YieldOp::create(b, l, space.truncate(b, l, acc));
+              Value scale = reciprocalRms(b, l, args[0], invCount, eps);
+              Value logit = arith::MulFOp::create(b, l, args[1], scale);
+              Value e = math::ExpOp::create(
+                  b, l, arith::SubFOp::create(b, l, args[2], logit));
+              Value one = arith::ConstantOp::create(
+                  b, l, b.getFloatAttr(e.getType(), 1));
+              linalg::YieldOp::create(
+                  b, l,
+                  arith::DivFOp::create(b, l, one,
+                                        arith::AddFOp::create(b, l, one, e))
+                      .getResult());
             })
             .getResult(0);
-    rewriter.replaceOp(op, mixed);
+
+    auto merge = [&](OpBuilder &b, Location l, Value o, Value p, Value a) {
+      o = space.extend(b, l, o);
+      p = space.extend(b, l, p);
+      return arith::AddFOp::create(
+          b, l, o,
+          arith::MulFOp::create(b, l, a, arith::SubFOp::create(b, l, p, o)));
+    };
+    SmallVector<Value> inputs{state, partial, weight};
+    SmallVector<AffineMap> maps{space.fullMap, space.fullMap, space.tokenMap};
+
+    if (!op.getNormWeight()) {
+      maps.push_back(space.fullMap);
+      Value result =
+          linalg::GenericOp::create(
+              rewriter, loc, op.getResult().getType(), inputs,
+              space.fullEmpty(rewriter), maps,
+              space.parallelIterators(space.rank),
+              [&](OpBuilder &b, Location l, ValueRange args) {
+                Value h = merge(b, l, args[0], args[1], args[2]);
+                linalg::YieldOp::create(b, l, space.truncate(b, l, h));
+              })
+              .getResult(0);
+      rewriter.replaceOp(op, result);
+      return success();
+    }
+
+    Value sumOfSquares = space.sumOverFeatures(
+        rewriter, inputs, maps,
+        [&](OpBuilder &b, Location l, ValueRange args) -> Value {
+          Value h = merge(b, l, args[0], args[1], args[2]);
+          return arith::MulFOp::create(b, l, h, h);
+        });
+    Value normEps = space.epsilon(rewriter, *op.getNormEpsilon());
+    bool writeResult = !op.getResult().use_empty();
+    SmallVector<Value> normInputs(inputs);
+    normInputs.append({sumOfSquares, adaptor.getNormWeight()});
+    SmallVector<AffineMap> normMaps(maps);
+    normMaps.append({space.tokenMap, space.featureMap});
+    SmallVector<Value> inits{space.fullEmpty(rewriter)};
+    if (writeResult)
+      inits.push_back(space.fullEmpty(rewriter));
+    normMaps.append(inits.size(), space.fullMap);
+    auto normalize = linalg::GenericOp::create(
+        rewriter, loc, ValueRange(inits).getTypes(), normInputs, inits,
+        normMaps, space.parallelIterators(space.rank),
+        [&](OpBuilder &b, Location l, ValueRange args) {
+          Value h = merge(b, l, args[0], args[1], args[2]);
+          Value scale = reciprocalRms(b, l, args[3], invCount, normEps);
+          Value y =
+              arith::MulFOp::create(b, l, arith::MulFOp::create(b, l, h, scale),
+                                    space.extend(b, l, args[4]));
+          SmallVector<Value> results{space.truncate(b, l, y)};
+          if (writeResult)
+            results.push_back(space.truncate(b, l, h));
+          linalg::YieldOp::create(b, l, results);
+        });
+    Value normalized = normalize.getResult(0);
+    // An unread result still needs a value of its type.
+    Value result = writeResult ? normalize.getResult(1) : partial;
+    rewriter.replaceOp(op, ValueRange{result, normalized});
     return success();
   }
 };
@@ -367,6 +586,6 @@ struct ConvertAttnResToLinalgPass
 
 void mlir::attnres::populateAttnResToLinalgPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<RMSNormToLinalg, LayerNormToLinalg, BlockAttnResToLinalg>(
-      patterns.getContext());
+  patterns.add<RMSNormToLinalg, LayerNormToLinalg, BlockAttnResToLinalg,
+               Phase1ToLinalg, Phase2ToLinalg>(patterns.getContext());
 }

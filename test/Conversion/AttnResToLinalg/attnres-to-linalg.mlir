@@ -130,3 +130,73 @@ func.func @layer_norm(%x: tensor<4x8xf32>, %g: tensor<8xf32>, %b: tensor<8xf32>)
   %y = attnres.layer_norm %x, %g, %b epsilon = 1.0e-05 : tensor<4x8xf32>, tensor<8xf32>
   return %y : tensor<4x8xf32>
 }
+
+// -----
+
+// Phase 1 for two layers over two blocks: one pass over each block yields
+// its sum of squares and its dot with both layers' w * g; per layer a
+// softmax over the blocks that also yields the log-sum-exp; one pass mixes
+// both layers' outputs, reading each block once.
+// CHECK-LABEL: func.func @phase1
+// CHECK-SAME:    (%[[B0:[^:]+]]: tensor<2x8xf32>, %[[B1:[^:]+]]: tensor<2x8xf32>
+// CHECK:         %[[S0:.+]]:3 = linalg.generic
+// CHECK-SAME:      iterator_types = ["parallel", "reduction"]
+// CHECK-SAME:      ins(%[[B0]], %{{.+}}, %{{.+}} : tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>)
+// CHECK:         %[[S1:.+]]:3 = linalg.generic
+// CHECK-SAME:      ins(%[[B1]], %{{.+}}, %{{.+}} : tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>)
+// CHECK:         %[[W0:.+]]:3 = linalg.generic
+// CHECK-SAME:      ins(%[[S0]]#0, %[[S1]]#0, %[[S0]]#1, %[[S1]]#1 :
+// CHECK:         %[[W1:.+]]:3 = linalg.generic
+// CHECK-SAME:      ins(%[[S0]]#0, %[[S1]]#0, %[[S0]]#2, %[[S1]]#2 :
+// CHECK:           math.exp
+// CHECK:           math.log
+// CHECK:         %[[MIX:.+]]:2 = linalg.generic
+// CHECK-SAME:      iterator_types = ["parallel", "parallel"]
+// CHECK-SAME:      ins(%[[B0]], %[[B1]], %[[W0]]#0, %[[W0]]#1, %[[W1]]#0, %[[W1]]#1 :
+// CHECK:         return %[[MIX]]#0, %[[MIX]]#1, %[[W1]]#2
+func.func @phase1(%b0: tensor<2x8xf32>, %b1: tensor<2x8xf32>, %q0: tensor<8xf32>, %q1: tensor<8xf32>, %k: tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>, tensor<2xf32>) {
+  %o:2, %lse:2 = attnres.phase1 %b0, %b1 queries(%q0, %q1) key_norms(%k, %k) epsilon = 1.0e-06 : tensor<2x8xf32>, tensor<8xf32>
+  return %o#0, %o#1, %lse#1 : tensor<2x8xf32>, tensor<2x8xf32>, tensor<2xf32>
+}
+
+// -----
+
+// One completed block is its own phase-1 output: only its logit is computed.
+// CHECK-LABEL: func.func @phase1_single_block
+// CHECK-SAME:    (%[[B0:[^:]+]]: tensor<2x8xf32>
+// CHECK:         %[[S:.+]]:2 = linalg.generic
+// CHECK-SAME:      ins(%[[B0]], %{{[^ ]+}} :
+// CHECK:         %[[W:.+]]:2 = linalg.generic
+// CHECK-SAME:      iterator_types = ["parallel"]
+// CHECK-SAME:      ins(%[[S]]#0, %[[S]]#1 :
+// CHECK-NOT:     linalg.generic
+// CHECK:         return %[[B0]], %[[W]]#1
+func.func @phase1_single_block(%b0: tensor<2x8xf32>, %q: tensor<8xf32>) -> (tensor<2x8xf32>, tensor<2xf32>) {
+  %o, %lse = attnres.phase1 %b0 queries(%q) key_norms(%q) epsilon = 1.0e-06 : tensor<2x8xf32>, tensor<8xf32>
+  return %o, %lse : tensor<2x8xf32>, tensor<2xf32>
+}
+
+// -----
+
+// Phase 2 with its norm, the un-normalized result unread: one pass scores
+// the partial, a per-token sigmoid gives its weight, one pass sums the
+// squares of the merged row and one writes it normalized, and only that.
+// CHECK-LABEL: func.func @phase2_fused
+// CHECK-SAME:    (%[[O:[^:]+]]: tensor<2x8xf32>, %[[L:[^:]+]]: tensor<2xf32>, %[[P:[^:]+]]: tensor<2x8xf32>
+// CHECK:         %[[S:.+]]:2 = linalg.generic
+// CHECK-SAME:      ins(%[[P]], %{{.+}} : tensor<2x8xf32>, tensor<8xf32>)
+// CHECK:         %[[A:.+]] = linalg.generic
+// CHECK-SAME:      ins(%[[S]]#0, %[[S]]#1, %[[L]] :
+// CHECK:           math.exp
+// CHECK:         %[[SS:.+]] = linalg.generic
+// CHECK-SAME:      iterator_types = ["parallel", "reduction"]
+// CHECK-SAME:      ins(%[[O]], %[[P]], %[[A]] :
+// CHECK:         %[[Y:.+]] = linalg.generic
+// CHECK-SAME:      iterator_types = ["parallel", "parallel"]
+// CHECK-SAME:      ins(%[[O]], %[[P]], %[[A]], %[[SS]], %{{[^ ]+}} :
+// CHECK-SAME:      outs(%{{[^ ]+}} : tensor<2x8xf32>) {
+// CHECK:         return %[[Y]]
+func.func @phase2_fused(%o: tensor<2x8xf32>, %lse: tensor<2xf32>, %p: tensor<2x8xf32>, %q: tensor<8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
+  %h, %y = attnres.phase2 %o, %lse, %p query %q key_norm %q epsilon = 1.0e-06 norm %g epsilon = 1.0e-05 : tensor<2x8xf32>, tensor<8xf32>
+  return %y : tensor<2x8xf32>
+}

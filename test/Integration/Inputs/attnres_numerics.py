@@ -54,10 +54,12 @@ def program(kernel_body, args, arg_shapes, result_shape):
     """A module with @kernel(args) -> result and a @main that calls it on
     constants and prints the result."""
     params = ", ".join(f"%a{i}: {tensor_type(s)}" for i, s in enumerate(arg_shapes))
+    # A body of several ops defines %r itself.
+    body = kernel_body if "%r = " in kernel_body else f"%r = {kernel_body}"
     lines = [
         "func.func private @printMemrefF32(memref<*xf32>)",
         f"func.func @kernel({params}) -> {tensor_type(result_shape)} {{",
-        f"  %r = {kernel_body}",
+        f"  {body}",
         f"  return %r : {tensor_type(result_shape)}",
         "}",
         "func.func @main() {",
@@ -133,6 +135,61 @@ def cases(rng):
     # One token, nine sources (eight blocks plus the partial sum).
     tok = [rng.standard_normal(d) for _ in range(9)]
     yield block_case("block_attn_res_nine_sources", tok, w, gk)
+
+    yield from two_phase_cases(rng, srcs, w, gk)
+
+
+def two_phase_cases(rng, srcs, w, gk):
+    """attnres.phase1 over the completed blocks for two layers, then
+    attnres.phase2 merging the second layer's partial sum, against the
+    unsplit formula."""
+    d = srcs[0].shape[-1]
+    w1 = rng.standard_normal(d)
+    gk1 = rng.uniform(0.5, 1.5, d)
+    gn = rng.uniform(0.5, 1.5, d)
+
+    def case(name, blocks, partial, w0, w1, result, shapes=None):
+        n = len(blocks)
+        shape = blocks[0].shape
+        shapes = shapes or [shape] * (n + 1) + [(d,)] * 5
+        ty, vty = tensor_type(shapes[0]), tensor_type(shapes[-1])
+        ops = ", ".join(f"%a{i}" for i in range(n))
+        q0, k0, q1, k1, g = (f"%a{n + 1 + i}" for i in range(5))
+        lines = [f"%o:2, %l:2 = attnres.phase1 {ops} queries({q0}, {q1}) "
+                 f"key_norms({k0}, {k1}) epsilon = 1.0e-06 : {ty}, {vty}"]
+        merge = (f"attnres.phase2 %o#1, %l#1, %a{n} query {q1} key_norm {k1} "
+                 f"epsilon = 1.0e-06")
+        if result == "first":
+            lines.append("%r = tensor.cast %o#0 : " f"{ty} to {ty}")
+            want = block_attn_res(blocks, w0, gk, 1e-6)
+        elif result == "merged":
+            lines.append(f"%r = {merge} : {ty}, {vty}")
+            want = block_attn_res(blocks + [partial], w1, gk1, 1e-6)
+        else:
+            lines.append(f"%h, %y = {merge} norm {g} epsilon = 1.0e-05 : "
+                         f"{ty}, {vty}")
+            lines.append("%r = tensor.cast %y : " f"{ty} to {ty}" if
+                         result == "normalized" else
+                         "%r = tensor.cast %h : " f"{ty} to {ty}")
+            want = block_attn_res(blocks + [partial], w1, gk1, 1e-6)
+            if result == "normalized":
+                want = rms_norm(want, gn, 1e-5)
+        return (name, "\n  ".join(lines),
+                [*blocks, partial, w0, gk, w1, gk1, gn], shapes, want)
+
+    blocks, partial = srcs[:3], srcs[3]
+    yield case("phase1_first_layer", blocks, partial, w, w1, "first")
+    yield case("phase2", blocks, partial, w, w1, "merged")
+    yield case("phase2_fused_norm", blocks, partial, w, w1, "normalized")
+    yield case("phase2_fused_norm_result", blocks, partial, w, w1, "fused")
+    # |logit| in the hundreds on both sides of the merge.
+    yield case("phase2_large_logits", blocks, partial, w * 60.0, w1 * 60.0,
+               "normalized")
+    # One completed block is its own phase-1 output.
+    yield case("phase2_single_block", blocks[:1], partial, w, w1, "merged")
+    dyn = (None, None, None)
+    yield case("phase2_dynamic", blocks, partial, w, w1, "normalized",
+               shapes=[dyn] * 4 + [(None,)] * 5)
 
 
 def main():

@@ -3,12 +3,16 @@
 hand-written stream and compares with scripts/attnres_reference.py.
 
     numpy_reference.py WORKDIR --attnres-run PATH [--num-blocks N |
-        --block-sizes A,B,..] [--layers L]
+        --block-sizes A,B,..] [--layers L] [--query-scale S]
 
 The stream: h_{l+1} = h_l + tanh(rms_norm(h_l, g_l) * s_l), L layers, a
 final rms_norm; g_l, s_l, the pseudo-queries and key-norm weights are
 random (seed 0), the queries large enough that the softmax over depth is
-far from uniform. Tolerance: |attnres - numpy| <= 1e-5 + 1e-4 |numpy|.
+far from uniform; --query-scale multiplies them (the largest |logit| is
+printed: above about 88 a softmax without the max subtracted overflows f32).
+The stream is lowered twice, with the default attnres-cpu-pipeline (two-phase
+split, fused norms) and with two-phase=false (one attnres.block_attn_res per
+layer); both must match. Tolerance: |attnres - numpy| <= 1e-5 + 1e-4 |numpy|.
 """
 
 import argparse
@@ -66,6 +70,7 @@ def main():
     parser.add_argument("--layers", type=int, default=6)
     parser.add_argument("--num-blocks", type=int, default=0)
     parser.add_argument("--block-sizes", default="")
+    parser.add_argument("--query-scale", type=float, default=1.0)
     opts = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -73,7 +78,8 @@ def main():
     gains = rng.uniform(0.5, 1.5, (layers, d)).astype(np.float32)
     scales = rng.standard_normal((layers, d)).astype(np.float32)
     final_gain = rng.uniform(0.5, 1.5, d).astype(np.float32)
-    queries = (rng.standard_normal((layers + 1, d)) * 1.5).astype(np.float32)
+    queries = (rng.standard_normal((layers + 1, d)) * 1.5 *
+               opts.query_scale).astype(np.float32)
     key_norms = rng.uniform(0.5, 1.5, (layers + 1, d)).astype(np.float32)
     h0 = rng.standard_normal(SHAPE).astype(np.float32)
 
@@ -90,30 +96,55 @@ def main():
         f.write(module(gains, scales, final_gain))
     np.savez(path("queries.npz"), queries=queries, key_norm_weights=key_norms)
     np.savez(path("inputs.npz"), arg0=h0)
-    pipeline = (f"builtin.module(attnres-residual-to-block{{{option} "
-                f"pseudo-queries={path('queries.npz')}}},attnres-cpu-pipeline)")
-    run = subprocess.run([opts.attnres_run, path("stream.mlir"), "--inputs",
-                          path("inputs.npz"), "--outputs", path("out.npz"),
-                          "--pipeline", pipeline],
-                         capture_output=True, text=True)
-    if run.returncode:
-        sys.stderr.write(run.stderr)
-        return 2
-    got = np.load(path("out.npz"))["result0"].astype(np.float64)
+    def run(lowering, tag):
+        pipeline = (f"builtin.module(attnres-residual-to-block{{{option} "
+                    f"pseudo-queries={path('queries.npz')}}},{lowering})")
+        out = path(f"out_{tag}.npz")
+        result = subprocess.run([opts.attnres_run, path("stream.mlir"),
+                                 "--inputs", path("inputs.npz"), "--outputs",
+                                 out, "--pipeline", pipeline],
+                                capture_output=True, text=True)
+        if result.returncode:
+            sys.stderr.write(result.stderr)
+            sys.exit(2)
+        return np.load(out)["result0"].astype(np.float64)
+
+    results = {"two-phase": run("attnres-cpu-pipeline", "split"),
+               "unsplit": run("attnres-cpu-pipeline{two-phase=false}",
+                              "unsplit")}
 
     h = h0.astype(np.float64)
     norm = lambda g: (lambda x: ref.rms_norm(x, g, EPS))  # noqa: E731
     layer_fns = [(norm(g), lambda x, s=s: np.tanh(x * s))
                  for g, s in zip(gains, scales)]
+    largest = [0.0]
+    depth_logits = ref.depth_logits
+
+    def recording_logits(*args, **kwargs):
+        logits = depth_logits(*args, **kwargs)
+        largest[0] = max(largest[0], float(np.abs(logits).max()))
+        return logits
+
+    ref.depth_logits = recording_logits
     want = ref.block_attnres_forward(h, layer_fns, norm(final_gain),
                                      queries.astype(np.float64),
                                      key_norms.astype(np.float64), sizes,
                                      eps=1e-6)
+    ref.depth_logits = depth_logits
     standard = ref.standard_forward(h, layer_fns, norm(final_gain))
-    err = np.abs(got - want)
-    ok = bool(np.all(err <= 1e-5 + 1e-4 * np.abs(want)))
-    print(f"blocks {sizes}: max_abs_err={err.max():.3g} vs the NumPy "
-          f"reference {'OK' if ok else 'FAIL'}; distance to the standard "
+    ok = True
+    for form, got in results.items():
+        err = np.abs(got - want)
+        within = bool(np.all(err <= 1e-5 + 1e-4 * np.abs(want)))
+        ok &= within
+        print(f"blocks {sizes}, {form}: max_abs_err={err.max():.3g} vs the "
+              f"NumPy reference {'OK' if within else 'FAIL'}")
+    err = np.abs(results["two-phase"] - results["unsplit"])
+    within = bool(np.all(err <= 1e-5 + 1e-4 * np.abs(results["unsplit"])))
+    ok &= within
+    print(f"blocks {sizes}, two-phase vs unsplit: max_abs_err={err.max():.3g} "
+          f"{'OK' if within else 'FAIL'}")
+    print(f"largest |logit| {largest[0]:.3g}; distance to the standard "
           f"stream {np.abs(want - standard).max():.3g}")
     return 0 if ok else 1
 
