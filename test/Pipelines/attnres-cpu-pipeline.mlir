@@ -1,5 +1,8 @@
 // RUN: attnres-opt %s --attnres-cpu-pipeline | FileCheck %s
 // RUN: attnres-opt %s --attnres-cpu-pipeline=blas=false | FileCheck %s --check-prefix=LOOPS
+// RUN: attnres-opt %s --attnres-cpu-pipeline=two-phase=false | FileCheck %s
+// RUN: attnres-opt %s --mlir-print-ir-after=attnres-fuse-norm --attnres-cpu-pipeline -o /dev/null 2>&1 | FileCheck %s --check-prefix=SPLIT
+// RUN: attnres-opt %s --mlir-print-ir-after=attnres-two-phase --attnres-cpu-pipeline=two-phase=false -o /dev/null 2>&1 | FileCheck %s --check-prefix=UNSPLIT --allow-empty
 
 // The CPU pipeline takes TOSA and attnres down to the LLVM dialect: GEMMs
 // become BLAS calls, buffers are freed, nothing else survives.
@@ -15,6 +18,12 @@
 // CHECK-NOT: attnres.
 // CHECK-NOT: linalg.
 // CHECK-NOT: memref.
+
+// By default the aggregation is split in two phases and the norm that reads
+// it fused (here the aggregation is the function's result: nothing fuses).
+// SPLIT: attnres.phase1 %{{.*}} queries
+// SPLIT: attnres.phase2
+// UNSPLIT-NOT: attnres-two-phase
 
 // LOOPS-NOT: attnres_sgemm_batched
 // LOOPS:     llvm.func @main
