@@ -24,9 +24,14 @@ using namespace mlir;
 
 void attnres::buildCPUPipeline(OpPassManager &pm,
                                const CPUPipelineOptions &options) {
-  // Tensors: the aggregations in their two-phase form, everything to
+  // Tensors: norms and aggregations raised, the aggregations in their
+  // two-phase form, everything to
   // linalg, then fuse what can share a loop nest.
   OpPassManager &fn = pm.nest<func::FuncOp>();
+  if (options.raise) {
+    fn.addPass(attnres::createRaiseNorms());
+    fn.addPass(attnres::createRaiseAggregation());
+  }
   if (options.twoPhase) {
     fn.addPass(attnres::createTwoPhase());
     if (options.fuseNorm)

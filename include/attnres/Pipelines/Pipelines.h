@@ -16,6 +16,13 @@ class OpPassManager;
 namespace attnres {
 
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  PassOptions::Option<bool> raise{
+      *this, "raise",
+      llvm::cl::desc("Raise decomposed norms and spelled-out AttnRes "
+                     "aggregations into attnres ops first "
+                     "(--attnres-raise-norms, --attnres-raise-aggregation), "
+                     "so exported AttnRes models take the fused path"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> twoPhase{
       *this, "two-phase",
       llvm::cl::desc("Split Block AttnRes aggregations into one phase-1 op "
@@ -41,7 +48,8 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(true)};
 };
 
-/// Appends the CPU lowering: the two-phase split of Block AttnRes and its
+/// Appends the CPU lowering: raising of norms and aggregations, the two-phase
+/// split of Block AttnRes and its
 /// norm fusion (where the module has aggregations), TOSA and attnres to linalg,
 /// elementwise fusion, one-shot bufferization across function boundaries with
 /// deallocation, BLAS calls for GEMMs, loops, and the LLVM dialect.

@@ -86,6 +86,56 @@ def RaiseNorms : Pass<"attnres-raise-norms"> {
   ];
 }
 
+def RaiseAggregation : Pass<"attnres-raise-aggregation"> {
+  let summary = "Raise AttnRes aggregations exported from PyTorch into "
+                "attnres.block_attn_res";
+  let description = [{
+    Finds every Attention Residuals aggregation that an exported model spells
+    out (the official pseudocode: `V = stack(sources)`, `K = RMSNorm(V)`,
+    `logits = einsum('d, n b t d -> n b t', w, K)`,
+    `h = einsum('n b t, n b t d -> b t d', softmax(logits, 0), V)`) and
+    replaces it with one `attnres.block_attn_res` over the stacked sources,
+    with the pseudo-query `w` and the key norm's weight and epsilon. Run
+    `--attnres-raise-norms` first: the key norm must be an
+    `attnres.rms_norm` of the stacked value.
+
+    Matching starts at each softmax (as the importer writes ONNX Softmax)
+    and is on structure, never on names. Accepted spellings: the scores as
+    an Einsum (with or without spaces in the equation), a MatMul of the
+    keys with a `Linear(D, 1)` weight `[D, 1]` (the query may be `[1, D]`
+    or `[D]`), or Mul + ReduceSum over the feature axis; the weighted sum
+    as an Einsum or Mul + ReduceSum over the source axis; casts around the
+    softmax; sources stacked by Unsqueeze + Concat (each source becomes an
+    operand; a stacked graph input becomes slices). A one-source
+    aggregation raises too and folds away.
+
+    Near misses are left alone with a remark saying why: a softmax over
+    another axis than the sources', a pseudo-query computed from the
+    function's arguments, a key norm that is a LayerNorm, a weighted sum
+    over other sources than the scores. The remarks are emitted only for
+    softmaxes whose scores read a norm of stacked values; attention
+    softmaxes pass silently.
+
+    Before (imported, norms raised):
+    ```mlir
+    %v = tosa.concat %e, %p {axis = 0 : i32} : (...) -> tensor<2x1x8x32xf32>
+    %k = attnres.rms_norm %v, %g epsilon = 1.0e-06 : tensor<2x1x8x32xf32>, tensor<32xf32>
+    %s = linalg.generic {...} ins(%w, %k : ...) outs(...)      // d, n b t d -> n b t
+    %a = ... softmax over axis 0 of %s ...
+    %h = linalg.generic {...} ins(%a, %v : ...) outs(...)      // n b t, n b t d -> b t d
+    ```
+    After:
+    ```mlir
+    %h = attnres.block_attn_res %e0, %p0 query %w key_norm %g epsilon = 1.0e-06
+        : tensor<1x8x32xf32>, tensor<32xf32>
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::attnres::AttnResDialect",
+    "::mlir::tosa::TosaDialect",
+  ];
+}
+
 def DetectResiduals : Pass<"attnres-detect-residuals", "::mlir::ModuleOp"> {
   let summary = "Find and report the PreNorm residual stream of each function";
   let description = [{
