@@ -84,6 +84,12 @@ void printReport(llvm::raw_ostream &os, func::FuncOp func, ArrayRef<Row> rows,
       "depth aggregation of @{0}: {1} aggregations (the last is the final "
       "one), D = {2}, up to {3} completed blocks\n",
       func.getSymName(), rows.size(), features, maxCompleted);
+  os << llvm::formatv("  memory per token: {0} rows of D kept for the "
+                      "aggregations (up to {1} completed blocks and a partial "
+                      "sum, O(N D)); Full AttnRes over these {2} layers keeps "
+                      "{3} (O(L D))\n",
+                      maxCompleted + 1, maxCompleted, rows.size() - 1,
+                      rows.size());
   os << "  I/O per token, in rows of D elements: partial-sum add + "
         "aggregation + PreNorm norm; a standard residual layer moves 5.00d "
         "(its add 3d, the paper's figure, and its norm 2d)\n";

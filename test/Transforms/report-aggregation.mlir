@@ -12,6 +12,7 @@
 // Budget (N/S + 5) with N the completed blocks and S the group size.
 
 // CHECK: depth aggregation of @stream: 5 aggregations (the last is the final one), D = 8, up to 2 completed blocks
+// CHECK-NEXT: memory per token: 3 rows of D kept for the aggregations (up to 2 completed blocks and a partial sum, O(N D)); Full AttnRes over these 4 layers keeps 5 (O(L D))
 // CHECK-NEXT: I/O per token, in rows of D elements: partial-sum add + aggregation + PreNorm norm; a standard residual layer moves 5.00d (its add 3d, the paper's figure, and its norm 2d)
 // CHECK-NEXT:   layer  completed  partial  group  form       unsplit   two-phase  fused     budget
 // UNSPLIT-NEXT: 0      1          no       2      unsplit    4.00d     2.50d      2.50d     5.50d

@@ -6,11 +6,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnres/Target/ONNX/ONNXImport.h"
 #include "attnres/Conversion/Passes.h"
 #include "attnres/Dialect/AttnRes/AttnResDialect.h"
 #include "attnres/Pipelines/Pipelines.h"
 #include "attnres/Runtime/CPUExecutor.h"
+#include "attnres/Target/ONNX/ONNXImport.h"
 #include "attnres/Transforms/Passes.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -19,11 +19,13 @@
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/SourceMgr.h"
 
 #include <chrono>
+#include <cstring>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -63,6 +65,49 @@ static cl::opt<unsigned> repeat(
     cl::desc("Run N times (after one warm-up run when N > 1) and report the "
              "mean and best run time with --print-timing"),
     cl::init(1), cl::cat(category));
+
+static cl::opt<std::string> dumpDepthWeights(
+    "dump-depth-weights",
+    cl::desc("Also write the softmax weights over depth of every "
+             "aggregation (attnres.block_attn_res, after raising) to this "
+             ".npz: 'aggregation_<k>' float32[n] over its n sources, "
+             "averaged over tokens (see --per-token). Without --pipeline the "
+             "model is raised and its weights exposed "
+             "(--attnres-expose-depth-weights) before the CPU pipeline; "
+             "with --pipeline the input must already return them (run "
+             "attnres-opt --attnres-expose-depth-weights first)"),
+    cl::value_desc("npz"), cl::init(""), cl::cat(category));
+static cl::opt<bool>
+    perToken("per-token",
+             cl::desc("With --dump-depth-weights: keep every token's "
+                      "weights, float32[n, tokens...]"),
+             cl::init(false), cl::cat(category));
+
+/// The prefix of the results --attnres-expose-depth-weights adds.
+static constexpr llvm::StringLiteral kDepthWeightsPrefix =
+    "attnres.depth_weights.";
+
+/// float32[n, tokens...] to float32[n], the mean over tokens.
+static attnres::HostArray averageOverTokens(const attnres::HostArray &in) {
+  attnres::HostArray out;
+  out.dtype = attnres::DType::F32;
+  int64_t sources = in.shape.empty() ? 1 : in.shape.front();
+  int64_t tokens = sources ? in.numElements() / sources : 0;
+  out.shape = {sources};
+  out.data.resize(sources * sizeof(float));
+  for (int64_t i = 0; i < sources; ++i) {
+    double sum = 0;
+    for (int64_t t = 0; t < tokens; ++t) {
+      float v;
+      std::memcpy(&v, in.data.data() + (i * tokens + t) * sizeof(float),
+                  sizeof(float));
+      sum += v;
+    }
+    float mean = tokens ? float(sum / double(tokens)) : 0.0f;
+    std::memcpy(out.data.data() + i * sizeof(float), &mean, sizeof(float));
+  }
+  return out;
+}
 
 static int fail(const llvm::Twine &message) {
   llvm::errs() << "attnres-run: error: " << message << "\n";
@@ -119,7 +164,20 @@ int main(int argc, char **argv) {
   }
   if (!module)
     return 1;
-  auto executor = attnres::CPUExecutor::create(*module, entryName, pipeline);
+  std::string lowering = pipeline;
+  if (!dumpDepthWeights.empty() && lowering.empty()) {
+    // The executor reads the entry's signature before lowering, so the
+    // weights become results here, before it is created.
+    PassManager expose(&context);
+    OpPassManager &fn = expose.nest<func::FuncOp>();
+    fn.addPass(attnres::createRaiseNorms());
+    fn.addPass(attnres::createRaiseAggregation());
+    expose.addPass(attnres::createExposeDepthWeights());
+    if (failed(expose.run(*module)))
+      return fail("raising the model to expose its depth weights failed");
+    lowering = "builtin.module(attnres-cpu-pipeline{raise=false})";
+  }
+  auto executor = attnres::CPUExecutor::create(*module, entryName, lowering);
   if (!executor)
     return fail(llvm::toString(executor.takeError()));
   double compileSeconds = seconds(Clock::now() - start);
@@ -144,10 +202,27 @@ int main(int argc, char **argv) {
         "attnres-run: compile %.3f s, run %.3f ms (mean of %u), best %.3f ms\n",
         compileSeconds, 1e3 * total / repeat, unsigned(repeat), 1e3 * best);
 
+  attnres::NamedArrays named, weights;
+  for (auto [sig, array] : llvm::zip((*executor)->outputs(), outputs)) {
+    StringRef name(sig.name);
+    if (name.starts_with(kDepthWeightsPrefix)) {
+      std::string key =
+          ("aggregation_" + name.drop_front(kDepthWeightsPrefix.size())).str();
+      weights.emplace_back(key, perToken ? std::move(array)
+                                         : averageOverTokens(array));
+      continue;
+    }
+    named.emplace_back(sig.name, std::move(array));
+  }
+  if (!dumpDepthWeights.empty()) {
+    if (weights.empty())
+      return fail("--dump-depth-weights: the model has no depth aggregation "
+                  "(attnres.block_attn_res) after raising; a standard model "
+                  "needs --attnres-residual-to-block in a --pipeline");
+    if (llvm::Error error = attnres::writeNpz(dumpDepthWeights, weights))
+      return fail(llvm::toString(std::move(error)));
+  }
   if (!outputsPath.empty()) {
-    attnres::NamedArrays named;
-    for (auto [sig, array] : llvm::zip((*executor)->outputs(), outputs))
-      named.emplace_back(sig.name, std::move(array));
     if (llvm::Error error = attnres::writeNpz(outputsPath, named))
       return fail(llvm::toString(std::move(error)));
   }

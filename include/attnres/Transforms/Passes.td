@@ -324,4 +324,23 @@ def ReportAggregation : Pass<"attnres-report-aggregation",
   }];
 }
 
+def ExposeDepthWeights : Pass<"attnres-expose-depth-weights",
+                              "::mlir::ModuleOp"> {
+  let summary = "Return the softmax weights over depth of every aggregation "
+                "as extra function results";
+  let description = [{
+    For every `attnres.block_attn_res` (in program order, index k) computes
+    its weights over its sources, `softmax_i(query . rms_norm(v_i))`, as
+    TOSA ops in f32 of shape `[n, tokens...]`, and appends them to the
+    function's results, named `attnres.depth_weights.<k>` (result attribute
+    `onnx.name`). `attnres-run --dump-depth-weights` runs it after raising
+    and before the CPU pipeline. Functions with dynamic shapes are left
+    alone, with a remark.
+  }];
+  let dependentDialects = [
+    "::mlir::attnres::AttnResDialect",
+    "::mlir::tosa::TosaDialect",
+  ];
+}
+
 #endif // ATTNRES_TRANSFORMS_PASSES_TD
