@@ -232,6 +232,37 @@ static llvm::Expected<TensorSignature> signatureOf(Type type,
 
 CPUExecutor::~CPUExecutor() = default;
 
+/// The buffers of a run are laid out from the signature read before
+/// lowering; a pipeline that changed the entry's arguments or results would
+/// have the compiled code read and write past them. The lowered entry takes
+/// each ranked memref as (allocated, aligned, offset, sizes, strides) and
+/// returns one descriptor, or a struct of them for several results.
+static llvm::Error checkLoweredSignature(ModuleOp module, StringRef entry,
+                                         const CPUExecutor &executor) {
+  auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(entry);
+  if (!fn)
+    return llvm::Error::success();
+  size_t params = 0;
+  for (const TensorSignature &sig : executor.inputs())
+    params += 3 + 2 * sig.shape.size();
+  LLVM::LLVMFunctionType type = fn.getFunctionType();
+  size_t results = 0;
+  Type result = type.getReturnType();
+  if (auto descriptors = dyn_cast<LLVM::LLVMStructType>(result))
+    results =
+        llvm::all_of(descriptors.getBody(), llvm::IsaPred<LLVM::LLVMStructType>)
+            ? descriptors.getBody().size()
+            : 1;
+  if (type.getNumParams() == params && results == executor.outputs().size())
+    return llvm::Error::success();
+  return makeError(
+      "the pipeline changed the signature of '" + entry + "' (" +
+      llvm::Twine(executor.inputs().size()) + " inputs and " +
+      llvm::Twine(executor.outputs().size()) +
+      " results before lowering); run signature-changing passes before "
+      "attnres-run, e.g. with attnres-opt");
+}
+
 llvm::Expected<std::unique_ptr<CPUExecutor>>
 CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline) {
   auto fn = module.lookupSymbol<func::FuncOp>(entry);
@@ -276,6 +307,8 @@ CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline) {
   }
   if (failed(pm.run(module)))
     return makeError("lowering failed (see the diagnostics above)");
+  if (llvm::Error error = checkLoweredSignature(module, entry, *executor))
+    return std::move(error);
 
   std::vector<std::pair<const char *, void *>> symbols = runtimeSymbols();
   llvm::append_range(symbols, allocatorSymbols());

@@ -409,3 +409,53 @@ func.func @attention(%qk: tensor<1x2x2xf32>) -> tensor<1x2x2xf32> {
   %a = tosa.mul %sm_e, %sm_r, %shift : (tensor<1x2x2xf32>, tensor<1x2x1xf32>, tensor<1xi8>) -> tensor<1x2x2xf32>
   return %a : tensor<1x2x2xf32>
 }
+
+// -----
+
+#score = affine_map<(d0, d1, d2, d3) -> (d3)>
+#full = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#token = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+#alpha = affine_map<(d0, d1, d2, d3) -> (d3, d0, d1)>
+#stack = affine_map<(d0, d1, d2, d3) -> (d3, d0, d1, d2)>
+// bf16 sources with the softmax in f32 between two casts; the key norm's
+// weight folded into ones.
+// CHECK-LABEL: func.func @softmax_in_f32
+// CHECK: %[[H:.*]] = attnres.block_attn_res %arg0, %arg1 query %{{.*}} key_norm %{{.*}} epsilon = 9.99999997E-7 : tensor<1x2x4xbf16>, tensor<4xbf16>
+// CHECK-NOT: tosa.exp
+// CHECK: return %[[H]]
+func.func @softmax_in_f32(%x0: tensor<1x2x4xbf16>, %x1: tensor<1x2x4xbf16>) -> tensor<1x2x4xbf16> {
+  %shift = "tosa.const"() <{values = dense<0> : tensor<1xi8>}> : () -> tensor<1xi8>
+  %zero = arith.constant 0.0 : bf16
+  %q = "tosa.const"() <{values = dense<[0.5, -1.0, 2.0, 0.25]> : tensor<4xbf16>}> : () -> tensor<4xbf16>
+  %ones = "tosa.const"() <{values = dense<1.0> : tensor<4xbf16>}> : () -> tensor<4xbf16>
+  %s4 = tosa.const_shape {values = dense<[1, 1, 2, 4]> : tensor<4xindex>} : () -> !tosa.shape<4>
+  %u0 = tosa.reshape %x0, %s4 : (tensor<1x2x4xbf16>, !tosa.shape<4>) -> tensor<1x1x2x4xbf16>
+  %u1 = tosa.reshape %x1, %s4 : (tensor<1x2x4xbf16>, !tosa.shape<4>) -> tensor<1x1x2x4xbf16>
+  %v = tosa.concat %u0, %u1 {axis = 0 : i32} : (tensor<1x1x2x4xbf16>, tensor<1x1x2x4xbf16>) -> tensor<2x1x2x4xbf16>
+  %k = attnres.rms_norm %v, %ones epsilon = 1.0e-06 : tensor<2x1x2x4xbf16>, tensor<4xbf16>
+  %se = tensor.empty() : tensor<2x1x2xbf16>
+  %sz = linalg.fill ins(%zero : bf16) outs(%se : tensor<2x1x2xbf16>) -> tensor<2x1x2xbf16>
+  %s = linalg.generic {indexing_maps = [#score, #full, #token], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%q, %k : tensor<4xbf16>, tensor<2x1x2x4xbf16>) outs(%sz : tensor<2x1x2xbf16>) {
+  ^bb0(%in: bf16, %in_0: bf16, %out: bf16):
+    %m = arith.mulf %in, %in_0 : bf16
+    %ad = arith.addf %out, %m : bf16
+    linalg.yield %ad : bf16
+  } -> tensor<2x1x2xbf16>
+  %s32 = tosa.cast %s : (tensor<2x1x2xbf16>) -> tensor<2x1x2xf32>
+  %sm_mx = tosa.reduce_max %s32 {axis = 0 : i32} : (tensor<2x1x2xf32>) -> tensor<1x1x2xf32>
+  %sm_sub = tosa.sub %s32, %sm_mx : (tensor<2x1x2xf32>, tensor<1x1x2xf32>) -> tensor<2x1x2xf32>
+  %sm_e = tosa.exp %sm_sub : (tensor<2x1x2xf32>) -> tensor<2x1x2xf32>
+  %sm_sum = tosa.reduce_sum %sm_e {axis = 0 : i32} : (tensor<2x1x2xf32>) -> tensor<1x1x2xf32>
+  %sm_r = tosa.reciprocal %sm_sum : (tensor<1x1x2xf32>) -> tensor<1x1x2xf32>
+  %a32 = tosa.mul %sm_e, %sm_r, %shift : (tensor<2x1x2xf32>, tensor<1x1x2xf32>, tensor<1xi8>) -> tensor<2x1x2xf32>
+  %a = tosa.cast %a32 : (tensor<2x1x2xf32>) -> tensor<2x1x2xbf16>
+  %he = tensor.empty() : tensor<1x2x4xbf16>
+  %hz = linalg.fill ins(%zero : bf16) outs(%he : tensor<1x2x4xbf16>) -> tensor<1x2x4xbf16>
+  %h = linalg.generic {indexing_maps = [#alpha, #stack, #token], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%a, %v : tensor<2x1x2xbf16>, tensor<2x1x2x4xbf16>) outs(%hz : tensor<1x2x4xbf16>) {
+  ^bb0(%in: bf16, %in_0: bf16, %out: bf16):
+    %m = arith.mulf %in, %in_0 : bf16
+    %ad = arith.addf %out, %m : bf16
+    linalg.yield %ad : bf16
+  } -> tensor<1x2x4xbf16>
+  return %h : tensor<1x2x4xbf16>
+}
