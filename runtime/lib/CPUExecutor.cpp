@@ -264,7 +264,11 @@ static llvm::Error checkLoweredSignature(ModuleOp module, StringRef entry,
 }
 
 llvm::Expected<std::unique_ptr<CPUExecutor>>
-CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline) {
+CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline,
+                    unsigned optLevel) {
+  if (optLevel > 3)
+    return makeError("the optimization level must be 0 to 3, got " +
+                     llvm::Twine(optLevel));
   auto fn = module.lookupSymbol<func::FuncOp>(entry);
   if (!fn || fn.isExternal())
     return makeError("the module has no function '" + entry + "' to run");
@@ -322,11 +326,12 @@ CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline) {
   llvm::InitializeNativeTargetAsmPrinter();
   registerBuiltinDialectTranslation(*context);
   registerLLVMDialectTranslation(*context);
-  auto optimize = makeOptimizingTransformer(/*optLevel=*/3, /*sizeLevel=*/0,
+  auto optimize = makeOptimizingTransformer(optLevel, /*sizeLevel=*/0,
                                             /*targetMachine=*/nullptr);
   ExecutionEngineOptions options;
   options.transformer = optimize;
-  options.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
+  options.jitCodeGenOptLevel = llvm::CodeGenOpt::getLevel(int(optLevel))
+                                   .value_or(llvm::CodeGenOptLevel::Aggressive);
   auto engine = ExecutionEngine::create(module, options);
   if (!engine)
     return makeError("JIT compilation failed: " +

@@ -66,6 +66,12 @@ static cl::opt<unsigned> repeat(
              "mean and best run time with --print-timing"),
     cl::init(1), cl::cat(category));
 
+static cl::opt<unsigned> optLevel(
+    "opt-level",
+    cl::desc("LLVM optimization and code generation level of the JIT, 0 to "
+             "3; 2 by default: half the compile time of 3 on deep models "
+             "for the same run time (bench/RESULTS.md)"),
+    cl::init(2), cl::cat(category));
 static cl::opt<std::string> dumpDepthWeights(
     "dump-depth-weights",
     cl::desc("Also write the softmax weights over depth of every "
@@ -177,7 +183,8 @@ int main(int argc, char **argv) {
       return fail("raising the model to expose its depth weights failed");
     lowering = "builtin.module(attnres-cpu-pipeline{raise=false})";
   }
-  auto executor = attnres::CPUExecutor::create(*module, entryName, lowering);
+  auto executor =
+      attnres::CPUExecutor::create(*module, entryName, lowering, optLevel);
   if (!executor)
     return fail(llvm::toString(executor.takeError()));
   double compileSeconds = seconds(Clock::now() - start);

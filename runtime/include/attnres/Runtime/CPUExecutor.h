@@ -36,10 +36,11 @@ struct TensorSignature {
 class CPUExecutor {
 public:
   /// Lowers `module` (consumed) with `pipeline` (a textual pass pipeline; the
-  /// default is --attnres-cpu-pipeline) and JIT-compiles it.
+  /// default is --attnres-cpu-pipeline) and JIT-compiles it with LLVM's
+  /// optimizations and code generation at `optLevel` (0 to 3).
   static llvm::Expected<std::unique_ptr<CPUExecutor>>
   create(mlir::ModuleOp module, llvm::StringRef entry,
-         llvm::StringRef pipeline = "");
+         llvm::StringRef pipeline = "", unsigned optLevel = 2);
   ~CPUExecutor();
 
   const std::vector<TensorSignature> &inputs() const { return inputSigs; }
