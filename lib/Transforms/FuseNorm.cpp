@@ -8,9 +8,9 @@
 
 #include "attnres/Dialect/AttnRes/AttnResOps.h"
 #include "attnres/Transforms/Passes.h"
+#include "attnres/Transforms/Utils.h"
 
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/Dominance.h"
 
 namespace mlir::attnres {
 #define GEN_PASS_DEF_FUSENORM
@@ -52,17 +52,11 @@ struct FuseNormPass : attnres::impl::FuseNormBase<FuseNormPass> {
       // reading it from the same place.
       Operation *point = phase2;
       Value weight = norm.getWeight();
-      if (!dominance.properlyDominates(weight, point)) {
-        Operation *def = weight.getDefiningOp();
-        if (!def || def->getNumOperands() != 0 ||
-            !def->hasTrait<OpTrait::ConstantLike>() ||
-            def->getBlock() != point->getBlock()) {
-          emitRemark(norm.getLoc())
-              << "not fused: the norm's weight is computed after the "
-                 "phase-2 op it would join";
-          continue;
-        }
-        def->moveBefore(point);
+      if (!makeAvailableBefore(weight, point, dominance)) {
+        emitRemark(norm.getLoc())
+            << "not fused: the norm's weight is computed after the phase-2 "
+               "op it would join";
+        continue;
       }
       OpBuilder b(point);
       auto fused = Phase2Op::create(

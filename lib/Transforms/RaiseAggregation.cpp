@@ -108,10 +108,9 @@ std::optional<SmallVector<unsigned>> loopDims(AffineMap map) {
 
 /// One spelled-out aggregation.
 struct Aggregation {
-  Value weighted;         // the weighted sum, replaced
-  Value stackedForScores; // [n, tokens..., D]
-  Value stackedForSum;
-  Value query; // D elements
+  Value weighted; // the weighted sum, replaced
+  Value stacked;  // [n, tokens..., D], the sources of scores and sum
+  Value query;    // D elements
   attnres::RMSNormOp keyNorm;
 };
 
@@ -426,7 +425,7 @@ struct RaiseAggregationPass
     if (!sameSources(b, sum->first, stacked))
       return nearMiss("the weighted sum is over other sources than the "
                       "scores");
-    return Aggregation{sum->second, stacked, sum->first, scores->query,
+    return Aggregation{sum->second, stacked, scores->query,
                        cast<attnres::RMSNormOp>(norm)};
   }
 
@@ -436,7 +435,7 @@ struct RaiseAggregationPass
     Location loc = weightedOp->getLoc();
     ImplicitLocOpBuilder ib(loc, rewriter);
     std::optional<SmallVector<Value>> sources =
-        unstack(rewriter, match.stackedForScores, true);
+        unstack(rewriter, match.stacked, true);
     RankedTensorType sourceType = typeOf(sources->front());
     int64_t features = sourceType.getShape().back();
     auto vectorType =

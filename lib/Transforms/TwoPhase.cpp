@@ -10,9 +10,9 @@
 #include "attnres/Analysis/AggregationGroups.h"
 #include "attnres/Analysis/ResidualStream.h"
 #include "attnres/Transforms/Passes.h"
+#include "attnres/Transforms/Utils.h"
 
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/Dominance.h"
 
 namespace mlir::attnres {
 #define GEN_PASS_DEF_TWOPHASE
@@ -23,20 +23,6 @@ using namespace mlir;
 using namespace mlir::attnres;
 
 namespace {
-
-/// Makes `value` available before `point`: true if it already dominates it
-/// or is an operand-free constant that can be moved there.
-bool makeAvailable(Value value, Operation *point, DominanceInfo &dominance) {
-  if (dominance.properlyDominates(value, point))
-    return true;
-  Operation *def = value.getDefiningOp();
-  if (!def || def->getNumOperands() != 0 || def->getNumRegions() != 0 ||
-      !def->hasTrait<OpTrait::ConstantLike>() ||
-      def->getBlock() != point->getBlock())
-    return false;
-  def->moveBefore(point);
-  return true;
-}
 
 /// Replaces `members`, which attend over `completed` plus at most a partial
 /// sum each, by one phase 1 before the first member and a phase 2 per
@@ -88,8 +74,8 @@ struct TwoPhasePass : attnres::impl::TwoPhaseBase<TwoPhasePass> {
       // A member whose are not gets a phase 1 of its own.
       SmallVector<BlockAttnResOp> shared, alone;
       for (BlockAttnResOp member : group.members) {
-        if (makeAvailable(member.getQuery(), first, dominance) &&
-            makeAvailable(member.getKeyNormWeight(), first, dominance)) {
+        if (makeAvailableBefore(member.getQuery(), first, dominance) &&
+            makeAvailableBefore(member.getKeyNormWeight(), first, dominance)) {
           shared.push_back(member);
           continue;
         }
