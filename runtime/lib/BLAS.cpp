@@ -1,18 +1,64 @@
 //===- BLAS.cpp - The runtime side of --attnres-linalg-to-blas ------------===//
 //
 // attnres_sgemm_batched: C += A x B per batch with cblas_sgemm, for the
-// strided memrefs the compiled code passes through the C interface.
+// strided memrefs the compiled code passes through the C interface. OpenBLAS
+// is opened at run time, so the runtime (and an artifact) loads on machines
+// without it and says so only when a model needs it.
 //
 //===----------------------------------------------------------------------===//
 
-#include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "attnres/Runtime/Artifact.h"
 
-#include <cblas.h>
+#include <dlfcn.h>
 
+#include <algorithm>
 #include <climits>
+#include <cstdint>
+#include <cstdlib>
+#include <mutex>
 
 namespace {
-using Memref3 = StridedMemRefType<float, 3>;
+// CBLAS's enumerators, fixed by the reference interface.
+enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
+using SgemmFn = void (*)(int, int, int, int, int, int, float, const float *,
+                         int, const float *, int, float, float *, int);
+
+SgemmFn sgemm = nullptr;
+std::string blasError;
+std::once_flag blasOnce;
+
+void openBLAS() {
+  std::string tried;
+  auto attempt = [&](const char *name) {
+    if (void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL))
+      if (void *fn = dlsym(lib, "cblas_sgemm")) {
+        sgemm = reinterpret_cast<SgemmFn>(fn);
+        return true;
+      }
+    tried += std::string(tried.empty() ? "" : ", ") + name;
+    return false;
+  };
+  if (const char *path = std::getenv("ATTNRES_BLAS"); path && *path) {
+    if (!attempt(path))
+      blasError = std::string("ATTNRES_BLAS=") + path +
+                  " is not a library with cblas_sgemm";
+    return;
+  }
+  for (const char *name : {"libopenblas.so.0", "libopenblas.so",
+                           "libcblas.so.3", "libblas.so.3"})
+    if (attempt(name))
+      return;
+  blasError = "the model calls BLAS, and no library with cblas_sgemm was "
+              "found (tried " +
+              tried +
+              "); install OpenBLAS (Debian: libopenblas0) or set "
+              "ATTNRES_BLAS to its path";
+}
+
+struct Memref3 {
+  float *allocated, *data;
+  int64_t offset, sizes[3], strides[3];
+};
 
 /// CBLAS takes sizes and leading dimensions as int; a value past INT_MAX
 /// would wrap into a wrong (or negative) one.
@@ -21,46 +67,51 @@ bool fitsBlasInt(int64_t v) { return v >= 0 && v <= INT_MAX; }
 /// The leading dimension and transpose flag for a matrix whose element (i, j)
 /// is at i * s0 + j * s1, or false when neither layout is BLAS-compatible.
 bool blasLayout(int64_t s0, int64_t s1, int64_t rows, int64_t cols,
-                CBLAS_TRANSPOSE &trans, int &ld) {
+                int &trans, int &ld) {
   if (s1 == 1 && s0 >= std::max<int64_t>(cols, 1) && fitsBlasInt(s0)) {
-    trans = CblasNoTrans;
-    ld = s0;
+    trans = NoTrans;
+    ld = int(s0);
     return true;
   }
   if (s0 == 1 && s1 >= std::max<int64_t>(rows, 1) && fitsBlasInt(s1)) {
-    trans = CblasTrans;
-    ld = s1;
+    trans = Trans;
+    ld = int(s1);
     return true;
   }
   return false;
 }
 } // namespace
 
+std::string attnres::runtime::loadBLAS() {
+  std::call_once(blasOnce, openBLAS);
+  return blasError;
+}
+
 extern "C" void _mlir_ciface_attnres_sgemm_batched(Memref3 *a, Memref3 *b,
                                                    Memref3 *c) {
+  attnres::runtime::loadBLAS();
   int64_t batch = c->sizes[0], m = c->sizes[1], n = c->sizes[2],
           k = a->sizes[2];
   const float *pa = a->data + a->offset;
   const float *pb = b->data + b->offset;
   float *pc = c->data + c->offset;
-  CBLAS_TRANSPOSE ta, tb, tc;
-  int lda, ldb, ldc;
+  int ta, tb, tc, lda, ldb, ldc;
   // Sizes or strides past int are a layout BLAS cannot express either: the
   // loops below handle them exactly. The glue has no error channel (the
   // compiled code calls it as void), and a slow correct result beats
-  // stopping the process.
-  bool blas = fitsBlasInt(m) && fitsBlasInt(n) && fitsBlasInt(k) &&
+  // stopping the process; a model that needs BLAS does not load without it.
+  bool blas = sgemm && fitsBlasInt(m) && fitsBlasInt(n) && fitsBlasInt(k) &&
               blasLayout(a->strides[1], a->strides[2], m, k, ta, lda) &&
               blasLayout(b->strides[1], b->strides[2], k, n, tb, ldb) &&
               blasLayout(c->strides[1], c->strides[2], m, n, tc, ldc) &&
-              tc == CblasNoTrans;
+              tc == NoTrans;
   for (int64_t i = 0; i < batch; ++i) {
     const float *ai = pa + i * a->strides[0];
     const float *bi = pb + i * b->strides[0];
     float *ci = pc + i * c->strides[0];
     if (blas) {
-      cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, ai, lda, bi, ldb, 1.0f,
-                  ci, ldc);
+      sgemm(RowMajor, ta, tb, int(m), int(n), int(k), 1.0f, ai, lda, bi, ldb,
+            1.0f, ci, ldc);
       continue;
     }
     // Layouts BLAS cannot express (e.g. broadcast strides of 0).

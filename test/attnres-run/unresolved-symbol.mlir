@@ -6,7 +6,7 @@
 // RUN: %python -c "import numpy as np; np.savez('%t/in.npz', arg0=np.ones(4, np.float32))"
 // RUN: not attnres-run %s --inputs %t/in.npz --outputs %t/out.npz 2>&1 | FileCheck %s --implicit-check-not=error --implicit-check-not="JIT session"
 // RUN: test ! -e %t/out.npz
-// CHECK: attnres-run: error: the compiled code calls attnres_no_such_function, which neither the attnres runtime nor this process provides
+// CHECK: attnres-run: error: the compiled code calls attnres_no_such_function, which neither the attnres runtime nor the C library provides
 func.func private @attnres_no_such_function(f32) -> f32
 
 func.func @main(%x: tensor<4xf32>) -> tensor<4xf32> {

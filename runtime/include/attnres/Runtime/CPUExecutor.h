@@ -1,20 +1,22 @@
-//===- CPUExecutor.h - Compile and run a module on the CPU ------*- C++ -*-===//
+//===- CPUExecutor.h - Run a model on the CPU -------------------*- C++ -*-===//
 //
-// Lowers an imported module with the CPU pipeline, JIT-compiles it with
-// MLIR's ExecutionEngine and calls its entry function on host arrays.
+// attnres-run's view of a compiled model, whichever way it was compiled:
+// JIT-compiled in this process from a module, or an artifact written by
+// attnres-compile and loaded with libattnres_runtime. Both run through the
+// runtime's attnres_model_run.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef ATTNRES_RUNTIME_CPUEXECUTOR_H
 #define ATTNRES_RUNTIME_CPUEXECUTOR_H
 
+#include "attnres/Runtime/Model.h"
 #include "attnres/Runtime/NumpyIO.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
 
 #include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,27 +43,26 @@ public:
   static llvm::Expected<std::unique_ptr<CPUExecutor>>
   create(mlir::ModuleOp module, llvm::StringRef entry,
          llvm::StringRef pipeline = "", unsigned optLevel = 2);
+  /// Loads an artifact written by attnres-compile.
+  static llvm::Expected<std::unique_ptr<CPUExecutor>>
+  load(llvm::StringRef path);
   ~CPUExecutor();
 
   const std::vector<TensorSignature> &inputs() const { return inputSigs; }
   const std::vector<TensorSignature> &outputs() const { return outputSigs; }
 
-  /// Checks `inputs` against the signature (names, dtypes, shapes), then
-  /// runs the entry function.
+  /// Matches `inputs` to the signature by name, checks dtypes and shapes,
+  /// then runs the model.
   llvm::Expected<std::vector<HostArray>> run(const NamedArrays &inputs);
 
 private:
   CPUExecutor() = default;
+  void describe();
 
   std::unique_ptr<mlir::ExecutionEngine> engine;
-  /// The packed wrapper of the entry's C interface: void(void **args).
-  void (*entryFn)(void **) = nullptr;
+  attnres_model *model = nullptr;
   std::vector<TensorSignature> inputSigs, outputSigs;
 };
-
-/// Runtime functions the compiled code may call (BLAS, memrefCopy for strided
-/// copies), by symbol name, for registration with a JIT.
-std::vector<std::pair<const char *, void *>> runtimeSymbols();
 
 } // namespace mlir::attnres
 

@@ -1,0 +1,70 @@
+//===- Artifact.h - Models as shared libraries ------------------*- C++ -*-===//
+//
+// From an imported module to what libattnres_runtime runs: the lowering for
+// execution (shared by the JIT and attnres-compile) and the shared library
+// that attnres-compile writes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_TARGET_ARTIFACT_ARTIFACT_H
+#define ATTNRES_TARGET_ARTIFACT_ARTIFACT_H
+
+#include "attnres/Runtime/Artifact.h"
+#include "attnres/Target/ONNX/ONNXImport.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/Support/Error.h"
+
+#include <string>
+
+namespace llvm {
+class SourceMgr;
+class TargetMachine;
+} // namespace llvm
+
+namespace mlir::attnres {
+
+namespace runtime = ::attnres::runtime;
+
+/// Reads a .onnx model (with `options`) or a .mlir module; diagnostics go to
+/// the context's handler. Null on failure.
+OwningOpRef<ModuleOp> loadModel(llvm::StringRef path, MLIRContext *context,
+                                llvm::SourceMgr &sourceMgr,
+                                const ONNXImportOptions &options);
+
+/// Lowers `module` in place for execution: reads the signature of `entry`,
+/// runs `pipeline` (textual; empty means --attnres-cpu-pipeline), checks
+/// that the lowered entry still has that signature, routes allocations
+/// through the runtime, checks that every function the code calls is the
+/// runtime's or the C library's, and adds the artifact's symbols
+/// (attnres/Runtime/Artifact.h).
+llvm::Expected<runtime::Signature>
+lowerForExecution(ModuleOp module, llvm::StringRef entry,
+                  llvm::StringRef pipeline);
+
+struct SharedLibraryOptions {
+  /// LLVM optimization and code generation level, 0 to 3.
+  unsigned optLevel = 2;
+  /// The CPU to generate code for: "native" (this machine's, with its
+  /// features) or an LLVM CPU name ("x86-64-v3").
+  std::string cpu = "native";
+  /// The C compiler driver that links the object into a shared library.
+  std::string linker = "cc";
+};
+
+/// Translates a module that lowerForExecution has lowered to LLVM IR,
+/// optimizes it, and writes a shared library at `path`. The library is
+/// written beside `path` under a temporary name and renamed into place, so
+/// `path` is either the whole library or untouched, even with concurrent
+/// writers.
+llvm::Error writeSharedLibrary(ModuleOp module, llvm::StringRef path,
+                               const SharedLibraryOptions &options);
+
+/// A target machine for `cpu` ("native" or an LLVM CPU name) on this host's
+/// triple, position-independent, at `optLevel`.
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
+createTargetMachine(llvm::StringRef cpu, unsigned optLevel);
+
+} // namespace mlir::attnres
+
+#endif // ATTNRES_TARGET_ARTIFACT_ARTIFACT_H

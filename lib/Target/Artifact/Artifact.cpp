@@ -1,0 +1,413 @@
+//===- Artifact.cpp - Models as shared libraries --------------------------===//
+//
+// The entry function gets MLIR's C interface, _mlir_ciface_<entry>(results*,
+// inputs*...), whose every parameter is a pointer to a memref descriptor; a
+// packed wrapper, attnres_artifact_entry(void **), lets the runtime call any
+// arity and rank from one call site, and the signature travels as a string
+// constant beside it. The JIT and attnres-compile share all of this, so an
+// artifact and a JIT run execute the same code through the same runtime.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Target/Artifact/Artifact.h"
+
+#include "attnres/Pipelines/Pipelines.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Support/DynamicLibrary.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Host.h"
+
+using namespace mlir;
+using namespace mlir::attnres;
+
+static llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+OwningOpRef<ModuleOp> mlir::attnres::loadModel(StringRef path,
+                                               MLIRContext *context,
+                                               llvm::SourceMgr &sourceMgr,
+                                               const ONNXImportOptions &options) {
+  if (path.ends_with(".onnx"))
+    return importONNXFile(path, context, options);
+  return parseSourceFile<ModuleOp>(path, sourceMgr, context);
+}
+
+//===----------------------------------------------------------------------===//
+// Lowering for execution
+//===----------------------------------------------------------------------===//
+
+static std::optional<attnres_dtype> toDType(Type type) {
+  if (type.isF16())
+    return ATTNRES_F16;
+  if (type.isF32())
+    return ATTNRES_F32;
+  if (type.isF64())
+    return ATTNRES_F64;
+  if (type.isInteger(1))
+    return ATTNRES_BOOL;
+  if (type.isInteger(8))
+    return ATTNRES_I8;
+  if (type.isInteger(16))
+    return ATTNRES_I16;
+  if (type.isInteger(32))
+    return ATTNRES_I32;
+  if (type.isInteger(64))
+    return ATTNRES_I64;
+  return std::nullopt;
+}
+
+static llvm::Expected<runtime::TensorInfo> tensorInfo(Type type,
+                                                      std::string name) {
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  std::optional<attnres_dtype> dtype =
+      tensor ? toDType(tensor.getElementType()) : std::nullopt;
+  if (!dtype) {
+    std::string text;
+    llvm::raw_string_ostream(text) << type;
+    return makeError("'" + name + "' has type " + text +
+                     ", which the runtime cannot pass (ranked tensors of "
+                     "f16/f32/f64/i1/i8/i16/i32/i64 only)");
+  }
+  runtime::TensorInfo info{std::move(name), *dtype, {}};
+  for (int64_t d : tensor.getShape())
+    info.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
+  return info;
+}
+
+static llvm::Expected<runtime::Signature> readSignature(func::FuncOp fn) {
+  auto nameOf = [](DictionaryAttr attrs, StringRef fallback, unsigned i) {
+    if (attrs)
+      if (auto name = attrs.getAs<StringAttr>("onnx.name"))
+        return name.str();
+    return (fallback + llvm::Twine(i)).str();
+  };
+  runtime::Signature signature;
+  for (auto [i, type] : llvm::enumerate(fn.getArgumentTypes())) {
+    auto info = tensorInfo(type, nameOf(fn.getArgAttrDict(i), "arg", i));
+    if (!info)
+      return info.takeError();
+    signature.inputs.push_back(std::move(*info));
+  }
+  for (auto [i, type] : llvm::enumerate(fn.getResultTypes())) {
+    auto info = tensorInfo(type, nameOf(fn.getResultAttrDict(i), "result", i));
+    if (!info)
+      return info.takeError();
+    signature.outputs.push_back(std::move(*info));
+  }
+  return signature;
+}
+
+/// The runtime lays out a run's buffers from the signature read before
+/// lowering; a pipeline that changed the entry's arguments or results would
+/// have the compiled code read and write past them. The lowered entry takes
+/// each ranked memref as (allocated, aligned, offset, sizes, strides) and
+/// returns one descriptor, or a struct of them for several results.
+static llvm::Error checkLoweredSignature(ModuleOp module, StringRef entry,
+                                         const runtime::Signature &signature) {
+  auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(entry);
+  if (!fn)
+    return makeError("the pipeline did not lower '" + entry +
+                     "' to the LLVM dialect");
+  size_t params = 0;
+  for (const runtime::TensorInfo &t : signature.inputs)
+    params += 3 + 2 * t.shape.size();
+  LLVM::LLVMFunctionType type = fn.getFunctionType();
+  size_t results = 0;
+  Type result = type.getReturnType();
+  if (auto descriptors = dyn_cast<LLVM::LLVMStructType>(result))
+    results =
+        llvm::all_of(descriptors.getBody(), llvm::IsaPred<LLVM::LLVMStructType>)
+            ? descriptors.getBody().size()
+            : 1;
+  if (type.getNumParams() == params && results == signature.outputs.size())
+    return llvm::Error::success();
+  return makeError(
+      "the pipeline changed the signature of '" + entry + "' (" +
+      llvm::Twine(signature.inputs.size()) + " inputs and " +
+      llvm::Twine(signature.outputs.size()) +
+      " results before lowering); run signature-changing passes before "
+      "compiling, e.g. with attnres-opt");
+}
+
+/// The C library's allocator, as finalize-memref-to-llvm calls it, becomes
+/// the runtime's, so that a run knows every buffer it made.
+static void routeAllocations(ModuleOp module) {
+  static const std::pair<const char *, const char *> renames[] = {
+      {"malloc", "_mlir_memref_to_llvm_alloc"},
+      {"aligned_alloc", "_mlir_memref_to_llvm_aligned_alloc"},
+      {"free", "_mlir_memref_to_llvm_free"}};
+  for (auto [from, to] : renames) {
+    auto fn = module.lookupSymbol<LLVM::LLVMFuncOp>(from);
+    if (!fn || !fn.isExternal())
+      continue;
+    auto newName = StringAttr::get(module.getContext(), to);
+    (void)SymbolTable::replaceAllSymbolUses(fn, newName, module);
+    if (module.lookupSymbol(to))
+      fn.erase();
+    else
+      SymbolTable::setSymbolName(fn, newName);
+  }
+}
+
+/// Names the external functions of a lowered module that neither the
+/// runtime nor the C library (as linked into this process) defines. Checked
+/// here because a JIT only finds out while materializing the entry point,
+/// and a shared library only when it is loaded.
+static std::vector<std::string> unresolvedCallees(ModuleOp module) {
+  std::vector<std::string> missing;
+  const std::vector<std::string> &provided = runtime::runtimeFunctionNames();
+  module.walk([&](LLVM::LLVMFuncOp fn) {
+    if (!fn.isExternal() || fn.getName().starts_with("llvm."))
+      return;
+    std::string name = fn.getName().str();
+    if (llvm::is_contained(provided, name))
+      return;
+    if (!llvm::sys::DynamicLibrary::getPermanentLibrary(nullptr)
+             .getAddressOfSymbol(name.c_str()))
+      missing.push_back(name);
+  });
+  return missing;
+}
+
+/// attnres_artifact_entry(void **args): loads each argument's pointer from
+/// args[i] and calls the C interface wrapper with them.
+static void addPackedEntry(ModuleOp module, LLVM::LLVMFuncOp ciface) {
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  Location loc = module.getLoc();
+  auto ptr = LLVM::LLVMPointerType::get(module.getContext());
+  auto voidType = LLVM::LLVMVoidType::get(module.getContext());
+  auto fn = LLVM::LLVMFuncOp::create(
+      builder, loc, runtime::kEntrySymbol,
+      LLVM::LLVMFunctionType::get(voidType, {ptr}));
+  Block *body = fn.addEntryBlock(builder);
+  builder.setInsertionPointToStart(body);
+  SmallVector<Value> args;
+  for (auto [i, type] :
+       llvm::enumerate(ciface.getFunctionType().getParams())) {
+    Value slot = LLVM::GEPOp::create(builder, loc, ptr, ptr,
+                                     body->getArgument(0),
+                                     ArrayRef<LLVM::GEPArg>{int32_t(i)});
+    Value holder = LLVM::LoadOp::create(builder, loc, ptr, slot);
+    args.push_back(LLVM::LoadOp::create(builder, loc, type, holder));
+  }
+  LLVM::CallOp::create(builder, loc, ciface, args);
+  LLVM::ReturnOp::create(builder, loc, ValueRange());
+}
+
+static void addSignature(ModuleOp module, const runtime::Signature &signature) {
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  std::string text = runtime::encodeSignature(signature);
+  text.push_back('\0');
+  auto type = LLVM::LLVMArrayType::get(
+      IntegerType::get(module.getContext(), 8), text.size());
+  LLVM::GlobalOp::create(builder, module.getLoc(), type, /*isConstant=*/true,
+                         LLVM::Linkage::External, runtime::kSignatureSymbol,
+                         builder.getStringAttr(text));
+}
+
+llvm::Expected<runtime::Signature>
+mlir::attnres::lowerForExecution(ModuleOp module, StringRef entry,
+                                 StringRef pipeline) {
+  auto fn = module.lookupSymbol<func::FuncOp>(entry);
+  if (!fn || fn.isExternal())
+    return makeError("the module has no function '" + entry + "' to run");
+  auto signature = readSignature(fn);
+  if (!signature)
+    return signature.takeError();
+  MLIRContext *context = module.getContext();
+  fn->setAttr("llvm.emit_c_interface", UnitAttr::get(context));
+
+  PassManager pm(context);
+  if (pipeline.empty()) {
+    buildCPUPipeline(pm, CPUPipelineOptions());
+  } else {
+    // Accept both "a,b" and the anchored "builtin.module(a,b)".
+    std::string text = pipeline.str();
+    if (!StringRef(text).starts_with("builtin.module("))
+      text = "builtin.module(" + text + ")";
+    std::string error;
+    llvm::raw_string_ostream errorStream(error);
+    FailureOr<OpPassManager> parsed = parsePassPipeline(text, errorStream);
+    if (failed(parsed))
+      return makeError("invalid --pipeline '" + pipeline + "': " + error);
+    static_cast<OpPassManager &>(pm) = *parsed;
+  }
+  if (failed(pm.run(module)))
+    return makeError("lowering failed (see the diagnostics above)");
+  if (llvm::Error error = checkLoweredSignature(module, entry, *signature))
+    return std::move(error);
+
+  routeAllocations(module);
+  std::vector<std::string> missing = unresolvedCallees(module);
+  if (!missing.empty())
+    return makeError("the compiled code calls " + llvm::join(missing, ", ") +
+                     ", which neither the attnres runtime nor the C library "
+                     "provides");
+  signature->needsBLAS = static_cast<bool>(
+      module.lookupSymbol("_mlir_ciface_attnres_sgemm_batched"));
+  auto ciface =
+      module.lookupSymbol<LLVM::LLVMFuncOp>(("_mlir_ciface_" + entry).str());
+  if (!ciface)
+    return makeError("the lowered module lacks _mlir_ciface_" + entry);
+  addPackedEntry(module, ciface);
+  addSignature(module, *signature);
+  return signature;
+}
+
+//===----------------------------------------------------------------------===//
+// Shared libraries
+//===----------------------------------------------------------------------===//
+
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
+mlir::attnres::createTargetMachine(StringRef cpu, unsigned optLevel) {
+  if (optLevel > 3)
+    return makeError("the optimization level must be 0 to 3, got " +
+                     llvm::Twine(optLevel));
+  llvm::InitializeNativeTarget();
+  llvm::InitializeNativeTargetAsmPrinter();
+  llvm::Triple triple(llvm::sys::getProcessTriple());
+  std::string error;
+  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!target)
+    return makeError("no code generator for " + triple.str() + ": " + error);
+  std::string cpuName = cpu.str(), features;
+  if (cpu == "native") {
+    cpuName = llvm::sys::getHostCPUName().str();
+    for (auto &feature : llvm::sys::getHostCPUFeatures())
+      features += (features.empty() ? "" : ",") +
+                  std::string(feature.second ? "+" : "-") +
+                  feature.first().str();
+  } else if (!std::unique_ptr<llvm::MCSubtargetInfo>(
+                  target->createMCSubtargetInfo(triple, cpuName, ""))
+                  ->isCPUStringValid(cpuName)) {
+    return makeError("unknown CPU '" + cpu + "' for " + triple.str() +
+                     " (try native, x86-64, x86-64-v2, x86-64-v3)");
+  }
+  std::unique_ptr<llvm::TargetMachine> machine(target->createTargetMachine(
+      triple, cpuName, features, llvm::TargetOptions(), llvm::Reloc::PIC_,
+      std::nullopt,
+      llvm::CodeGenOpt::getLevel(int(optLevel))
+          .value_or(llvm::CodeGenOptLevel::Default)));
+  if (!machine)
+    return makeError("cannot create a code generator for " + cpuName);
+  return machine;
+}
+
+namespace {
+/// Files removed unless kept: the temporaries of one write.
+struct TempFiles {
+  std::vector<std::string> paths;
+  ~TempFiles() {
+    for (const std::string &path : paths)
+      llvm::sys::fs::remove(path);
+  }
+  llvm::Expected<std::string> create(StringRef model, StringRef suffix) {
+    llvm::SmallString<256> path;
+    if (std::error_code ec = llvm::sys::fs::createUniqueFile(
+            model + ".tmp-%%%%%%%%" + suffix, path))
+      return makeError("cannot create a temporary file beside '" + model +
+                       "': " + ec.message());
+    paths.push_back(path.str().str());
+    return paths.back();
+  }
+};
+} // namespace
+
+llvm::Error mlir::attnres::writeSharedLibrary(
+    ModuleOp module, StringRef path, const SharedLibraryOptions &options) {
+  auto machine = createTargetMachine(options.cpu, options.optLevel);
+  if (!machine)
+    return machine.takeError();
+  std::string linker = options.linker;
+  if (!llvm::sys::path::has_parent_path(linker)) {
+    auto found = llvm::sys::findProgramByName(linker);
+    if (!found)
+      return makeError("cannot find the linker '" + linker +
+                       "' in PATH (a C compiler driver links the shared "
+                       "library; install gcc or pass --linker)");
+    linker = *found;
+  }
+
+  registerBuiltinDialectTranslation(*module.getContext());
+  registerLLVMDialectTranslation(*module.getContext());
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmContext);
+  if (!llvmModule)
+    return makeError("translation to LLVM IR failed (see the diagnostics "
+                     "above)");
+  llvmModule->setDataLayout((*machine)->createDataLayout());
+  llvmModule->setTargetTriple((*machine)->getTargetTriple());
+  auto optimize =
+      makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0,
+                                machine->get());
+  if (llvm::Error error = optimize(llvmModule.get()))
+    return error;
+
+  TempFiles temps;
+  auto object = temps.create(path, ".o");
+  if (!object)
+    return object.takeError();
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(*object, ec, llvm::sys::fs::OF_None);
+    if (ec)
+      return makeError("cannot write '" + *object + "': " + ec.message());
+    llvm::legacy::PassManager codegen;
+    if ((*machine)->addPassesToEmitFile(codegen, os, nullptr,
+                                        llvm::CodeGenFileType::ObjectFile))
+      return makeError("the code generator cannot emit object files");
+    codegen.run(*llvmModule);
+  }
+
+  auto library = temps.create(path, ".so");
+  auto log = temps.create(path, ".log");
+  if (!library)
+    return library.takeError();
+  if (!log)
+    return log.takeError();
+  // Undefined runtime functions resolve when the runtime loads the library.
+  llvm::SmallVector<StringRef> args = {linker, "-shared", "-o", *library,
+                                       *object, "-lm"};
+  std::optional<StringRef> redirects[] = {std::nullopt, StringRef(*log),
+                                          StringRef(*log)};
+  std::string error;
+  int rc = llvm::sys::ExecuteAndWait(linker, args, std::nullopt, redirects,
+                                     /*SecondsToWait=*/0, /*MemoryLimit=*/0,
+                                     &error);
+  if (rc != 0) {
+    std::string output;
+    if (auto buffer = llvm::MemoryBuffer::getFile(*log))
+      output = (*buffer)->getBuffer().trim().str();
+    return makeError("linking with '" + linker + "' failed" +
+                     (error.empty() ? "" : ": " + error) +
+                     (output.empty() ? "" : ":\n" + output));
+  }
+  if (std::error_code ec = llvm::sys::fs::rename(*library, path))
+    return makeError("cannot write '" + path + "': " + ec.message());
+  return llvm::Error::success();
+}

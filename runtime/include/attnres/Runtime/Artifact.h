@@ -1,0 +1,71 @@
+//===- Artifact.h - What attnres-compile puts in a shared library -*- C++ -*-===//
+//
+// The contract between the compiler (lib/Target/Artifact) and the runtime:
+// the symbols of a compiled model and the text that describes its
+// signature. Plain C++ so that the runtime needs no LLVM.
+//
+// An artifact defines
+//   const char attnres_artifact_signature[];  // encodeSignature's text
+//   void attnres_artifact_entry(void **args);  // the packed entry point
+// and calls, besides the C library, only the runtime's functions
+// (runtimeFunctionNames). The JIT exposes the same two symbols, so both
+// paths run through attnres_model_run.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_RUNTIME_ARTIFACT_H
+#define ATTNRES_RUNTIME_ARTIFACT_H
+
+#include "attnres/Runtime/Model.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace attnres::runtime {
+
+inline constexpr const char kSignatureSymbol[] = "attnres_artifact_signature";
+inline constexpr const char kEntrySymbol[] = "attnres_artifact_entry";
+
+/// The packed entry: args[0] points to the result struct's pointer (when
+/// there are results), then one pointer per input to the pointer of its
+/// memref descriptor, as MLIR's C interface wrappers take them.
+using PackedEntry = void (*)(void **);
+
+struct TensorInfo {
+  std::string name;
+  attnres_dtype dtype;
+  std::vector<int64_t> shape; // -1: dynamic
+};
+
+struct Signature {
+  std::vector<TensorInfo> inputs, outputs;
+  /// The compiled code calls cblas_sgemm through the runtime.
+  bool needsBLAS = false;
+};
+
+/// One line per tensor after a version line, names length-prefixed so any
+/// byte may appear in them.
+std::string encodeSignature(const Signature &signature);
+/// Returns "" or what is wrong with `text`.
+std::string decodeSignature(const char *text, size_t size,
+                            Signature &signature);
+
+/// The functions of libattnres_runtime that compiled code may call: the
+/// allocator MLIR's generic-function lowering names, strided copies, BLAS.
+const std::vector<std::string> &runtimeFunctionNames();
+
+/// Makes a model from an entry point already in memory (the JIT's); `owner`
+/// is released with the model. The runtime copies the signature.
+attnres_model *makeModel(const Signature &signature, PackedEntry entry,
+                         void (*release)(void *), void *owner);
+
+/// Finds OpenBLAS (ATTNRES_BLAS, then the usual sonames); "" or why not.
+std::string loadBLAS();
+
+/// Sets the message attnres_last_error returns on this thread.
+void setLastError(std::string message);
+
+} // namespace attnres::runtime
+
+#endif // ATTNRES_RUNTIME_ARTIFACT_H

@@ -1,0 +1,360 @@
+//===- Model.cpp - Load and run compiled models ---------------------------===//
+//
+// The C ABI of Model.h over a packed entry point, whichever made it: dlopen
+// of an artifact, or the JIT (makeModel). Nothing here may use LLVM or MLIR:
+// this is the runtime that ships with artifacts.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Runtime/Artifact.h"
+#include "attnres/Runtime/Model.h"
+#include "Memory.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <sstream>
+
+using namespace attnres::runtime;
+
+namespace {
+thread_local std::string lastError;
+
+constexpr const char kMagic[] = "attnres-artifact";
+} // namespace
+
+void attnres::runtime::setLastError(std::string message) {
+  lastError = std::move(message);
+}
+
+extern "C" const char *attnres_last_error(void) { return lastError.c_str(); }
+
+extern "C" size_t attnres_dtype_size(attnres_dtype dtype) {
+  switch (dtype) {
+  case ATTNRES_F64:
+  case ATTNRES_I64:
+    return 8;
+  case ATTNRES_F32:
+  case ATTNRES_I32:
+    return 4;
+  case ATTNRES_F16:
+  case ATTNRES_I16:
+    return 2;
+  default:
+    return 1;
+  }
+}
+
+extern "C" const char *attnres_dtype_name(attnres_dtype dtype) {
+  static const char *const names[] = {"float16", "float32", "float64",
+                                      "int8",    "int16",   "int32",
+                                      "int64",   "uint8",   "bool"};
+  unsigned i = unsigned(dtype);
+  return i < sizeof(names) / sizeof(names[0]) ? names[i] : "?";
+}
+
+//===----------------------------------------------------------------------===//
+// Signatures
+//===----------------------------------------------------------------------===//
+
+std::string attnres::runtime::encodeSignature(const Signature &signature) {
+  std::ostringstream os;
+  os << kMagic << ' ' << ATTNRES_ABI_VERSION << '\n';
+  if (signature.needsBLAS)
+    os << "needs blas\n";
+  auto emit = [&](const char *kind, const TensorInfo &t) {
+    os << kind << ' ' << int(t.dtype) << ' ' << t.shape.size();
+    for (int64_t d : t.shape)
+      os << ' ' << d;
+    os << ' ' << t.name.size() << ':' << t.name << '\n';
+  };
+  for (const TensorInfo &t : signature.inputs)
+    emit("in", t);
+  for (const TensorInfo &t : signature.outputs)
+    emit("out", t);
+  return os.str();
+}
+
+std::string attnres::runtime::decodeSignature(const char *text, size_t size,
+                                              Signature &signature) {
+  std::istringstream is(std::string(text, size));
+  std::string magic;
+  int version = -1;
+  if (!(is >> magic >> version) || magic != kMagic)
+    return "no attnres signature";
+  if (version != ATTNRES_ABI_VERSION)
+    return "built for ABI version " + std::to_string(version) +
+           ", this runtime reads version " +
+           std::to_string(ATTNRES_ABI_VERSION) +
+           "; compile it again with this release";
+  std::string kind;
+  while (is >> kind) {
+    if (kind == "needs") {
+      std::string what;
+      is >> what;
+      if (what != "blas")
+        return "needs '" + what + "', which this runtime does not provide";
+      signature.needsBLAS = true;
+      continue;
+    }
+    if (kind != "in" && kind != "out")
+      return "unknown signature entry '" + kind + "'";
+    TensorInfo t;
+    int dtype = -1;
+    size_t rank = 0, nameSize = 0;
+    if (!(is >> dtype >> rank) || dtype < 0 || dtype > ATTNRES_BOOL ||
+        rank > 64)
+      return "bad tensor entry";
+    t.dtype = attnres_dtype(dtype);
+    t.shape.resize(rank);
+    for (int64_t &d : t.shape)
+      if (!(is >> d) || d < -1)
+        return "bad tensor shape";
+    char colon = 0;
+    if (!(is >> nameSize) || !is.get(colon) || colon != ':' || nameSize > size)
+      return "bad tensor name";
+    t.name.resize(nameSize);
+    if (!is.read(t.name.data(), std::streamsize(nameSize)))
+      return "bad tensor name";
+    (kind == "in" ? signature.inputs : signature.outputs).push_back(t);
+  }
+  return "";
+}
+
+//===----------------------------------------------------------------------===//
+// Models
+//===----------------------------------------------------------------------===//
+
+struct attnres_model {
+  Signature signature;
+  std::vector<attnres_tensor_info> inputInfos, outputInfos;
+  PackedEntry entry = nullptr;
+  void (*release)(void *) = nullptr;
+  void *owner = nullptr;
+
+  ~attnres_model() {
+    if (release)
+      release(owner);
+  }
+
+  void describe() {
+    auto infos = [](std::vector<TensorInfo> &tensors,
+                    std::vector<attnres_tensor_info> &out) {
+      for (TensorInfo &t : tensors)
+        out.push_back({t.name.c_str(), t.dtype, int32_t(t.shape.size()),
+                       t.shape.data()});
+    };
+    infos(signature.inputs, inputInfos);
+    infos(signature.outputs, outputInfos);
+  }
+};
+
+attnres_model *attnres::runtime::makeModel(const Signature &signature,
+                                           PackedEntry entry,
+                                           void (*release)(void *),
+                                           void *owner) {
+  auto *model = new attnres_model();
+  model->signature = signature;
+  model->entry = entry;
+  model->release = release;
+  model->owner = owner;
+  model->describe();
+  return model;
+}
+
+static void closeLibrary(void *handle) { dlclose(handle); }
+
+extern "C" attnres_model *attnres_model_load(const char *path) {
+  std::string where = std::string("'") + path + "'";
+  // RTLD_LOCAL: two artifacts define the same symbol names.
+  void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char *why = dlerror();
+    setLastError("cannot load " + where + ": " + (why ? why : "dlopen failed"));
+    return nullptr;
+  }
+  auto *text =
+      reinterpret_cast<const char *>(dlsym(handle, kSignatureSymbol));
+  auto entry = reinterpret_cast<PackedEntry>(dlsym(handle, kEntrySymbol));
+  if (!text || !entry) {
+    dlclose(handle);
+    setLastError(where +
+                 " is not an attnres artifact (no attnres_artifact_signature "
+                 "or attnres_artifact_entry); make one with attnres-compile");
+    return nullptr;
+  }
+  Signature signature;
+  std::string error = decodeSignature(text, std::strlen(text), signature);
+  if (error.empty() && signature.needsBLAS)
+    error = loadBLAS();
+  if (!error.empty()) {
+    dlclose(handle);
+    setLastError("cannot load " + where + ": " + error);
+    return nullptr;
+  }
+  return makeModel(signature, entry, closeLibrary, handle);
+}
+
+extern "C" void attnres_model_destroy(attnres_model *model) { delete model; }
+
+extern "C" int attnres_model_num_inputs(const attnres_model *model) {
+  return int(model->inputInfos.size());
+}
+
+extern "C" int attnres_model_num_outputs(const attnres_model *model) {
+  return int(model->outputInfos.size());
+}
+
+extern "C" const attnres_tensor_info *
+attnres_model_input(const attnres_model *model, int i) {
+  if (i < 0 || size_t(i) >= model->inputInfos.size())
+    return nullptr;
+  return &model->inputInfos[i];
+}
+
+extern "C" const attnres_tensor_info *
+attnres_model_output(const attnres_model *model, int i) {
+  if (i < 0 || size_t(i) >= model->outputInfos.size())
+    return nullptr;
+  return &model->outputInfos[i];
+}
+
+extern "C" void attnres_tensor_free(attnres_tensor *tensor) {
+  if (!tensor)
+    return;
+  std::free(tensor->shape);
+  std::free(tensor->data);
+  tensor->shape = nullptr;
+  tensor->data = nullptr;
+}
+
+static std::string describe(attnres_dtype dtype, const int64_t *shape,
+                            size_t rank) {
+  std::string s = std::string(attnres_dtype_name(dtype)) + "[";
+  for (size_t i = 0; i < rank; ++i)
+    s += (i ? ", " : "") +
+         (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
+  return s + "]";
+}
+
+static int64_t numElements(const int64_t *shape, size_t rank) {
+  int64_t n = 1;
+  for (size_t i = 0; i < rank; ++i)
+    n *= shape[i];
+  return n;
+}
+
+namespace {
+/// A memref descriptor of any rank: {allocated, aligned, offset, sizes[R],
+/// strides[R]}, all 8-byte fields.
+struct Descriptor {
+  explicit Descriptor(size_t rank) : fields(3 + 2 * rank, 0) {}
+  std::vector<int64_t> fields;
+};
+} // namespace
+
+extern "C" int attnres_model_run(attnres_model *model,
+                                 const attnres_tensor *inputs,
+                                 attnres_tensor *outputs) {
+  const Signature &sig = model->signature;
+  for (size_t n = 0; n < sig.inputs.size(); ++n) {
+    const TensorInfo &want = sig.inputs[n];
+    const attnres_tensor &got = inputs[n];
+    bool ok = got.dtype == want.dtype && got.rank >= 0 &&
+              size_t(got.rank) == want.shape.size() &&
+              (got.data || got.rank == 0 || !numElements(got.shape, got.rank));
+    for (size_t i = 0; ok && i < want.shape.size(); ++i)
+      ok = got.shape[i] >= 0 &&
+           (want.shape[i] < 0 || want.shape[i] == got.shape[i]);
+    if (!ok) {
+      setLastError("input '" + want.name + "' is " +
+                   describe(got.dtype, got.shape, std::max(got.rank, 0)) +
+                   " but the model takes " +
+                   describe(want.dtype, want.shape.data(), want.shape.size()));
+      return 1;
+    }
+  }
+
+  // The compiled code may update its arguments in place: pass copies.
+  std::vector<std::vector<char>> buffers;
+  std::vector<Descriptor> argDescs;
+  for (size_t n = 0; n < sig.inputs.size(); ++n) {
+    const attnres_tensor &in = inputs[n];
+    size_t bytes = size_t(numElements(in.shape, in.rank)) *
+                   attnres_dtype_size(in.dtype);
+    buffers.emplace_back(std::max<size_t>(bytes, 1));
+    if (bytes)
+      std::memcpy(buffers.back().data(), in.data, bytes);
+    Descriptor d(in.rank);
+    auto ptr = reinterpret_cast<int64_t>(buffers.back().data());
+    d.fields[0] = d.fields[1] = ptr;
+    int64_t stride = 1;
+    for (int64_t i = int64_t(in.rank) - 1; i >= 0; --i) {
+      d.fields[3 + i] = in.shape[i];
+      d.fields[3 + in.rank + i] = stride;
+      stride *= in.shape[i];
+    }
+    argDescs.push_back(std::move(d));
+  }
+  // Results come back as one struct of descriptors.
+  size_t resultWords = 0;
+  for (const TensorInfo &t : sig.outputs)
+    resultWords += 3 + 2 * t.shape.size();
+  std::vector<int64_t> results(std::max<size_t>(resultWords, 1), 0);
+
+  std::vector<void *> pointers;
+  if (!sig.outputs.empty())
+    pointers.push_back(results.data());
+  for (Descriptor &d : argDescs)
+    pointers.push_back(d.fields.data());
+  std::vector<void *> packed;
+  for (void *&p : pointers)
+    packed.push_back(&p);
+  AllocationScope allocations;
+  model->entry(packed.data());
+
+  size_t at = 0;
+  for (size_t n = 0; n < sig.outputs.size(); ++n) {
+    const TensorInfo &t = sig.outputs[n];
+    size_t rank = t.shape.size();
+    const int64_t *d = results.data() + at;
+    at += 3 + 2 * rank;
+    attnres_tensor &out = outputs[n];
+    out.dtype = t.dtype;
+    out.rank = int32_t(rank);
+    out.shape =
+        static_cast<int64_t *>(std::malloc(std::max<size_t>(rank, 1) * 8));
+    std::memcpy(out.shape, d + 3, rank * 8);
+    size_t elem = attnres_dtype_size(t.dtype);
+    int64_t count = numElements(out.shape, rank);
+    out.data = std::malloc(std::max<size_t>(size_t(count) * elem, 1));
+    auto *dst = static_cast<char *>(out.data);
+    auto *base = reinterpret_cast<const char *>(d[1]) + d[2] * elem;
+    // Strided copy into C order.
+    std::vector<int64_t> index(rank, 0);
+    for (int64_t e = 0; e < count; ++e) {
+      int64_t offset = 0;
+      for (size_t i = 0; i < rank; ++i)
+        offset += index[i] * d[3 + rank + i];
+      std::memcpy(dst + e * elem, base + offset * elem, elem);
+      for (int64_t i = int64_t(rank) - 1; i >= 0; --i) {
+        if (++index[i] < out.shape[i])
+          break;
+        index[i] = 0;
+      }
+    }
+  }
+  // The scope frees the results' buffers, and anything the lowering failed
+  // to deallocate.
+  return 0;
+}
+
+const std::vector<std::string> &attnres::runtime::runtimeFunctionNames() {
+  static const std::vector<std::string> names = {
+      "_mlir_memref_to_llvm_alloc", "_mlir_memref_to_llvm_aligned_alloc",
+      "_mlir_memref_to_llvm_free", "memrefCopy",
+      "_mlir_ciface_attnres_sgemm_batched"};
+  return names;
+}

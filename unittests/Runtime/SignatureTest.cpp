@@ -1,0 +1,77 @@
+//===- SignatureTest.cpp - The artifact signature's text ------------------===//
+//
+// The signature is what a runtime trusts about an artifact's buffers, so a
+// damaged or foreign one must be refused, never half-read.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Runtime/Artifact.h"
+
+#include "gtest/gtest.h"
+
+#include <cstring>
+
+using namespace attnres::runtime;
+
+namespace {
+
+Signature sample() {
+  Signature s;
+  s.needsBLAS = true;
+  s.inputs.push_back({"input_ids", ATTNRES_I64, {1, -1}});
+  s.inputs.push_back({"name with spaces\nand a newline", ATTNRES_F16, {}});
+  s.outputs.push_back({"logits", ATTNRES_F32, {1, -1, 32000}});
+  return s;
+}
+
+std::string decode(const std::string &text, Signature &out) {
+  return decodeSignature(text.data(), text.size(), out);
+}
+
+TEST(SignatureTest, RoundTripsAnyName) {
+  Signature in = sample(), out;
+  ASSERT_EQ(decode(encodeSignature(in), out), "");
+  EXPECT_TRUE(out.needsBLAS);
+  ASSERT_EQ(out.inputs.size(), 2u);
+  ASSERT_EQ(out.outputs.size(), 1u);
+  EXPECT_EQ(out.inputs[1].name, in.inputs[1].name);
+  EXPECT_EQ(out.inputs[0].shape, in.inputs[0].shape);
+  EXPECT_EQ(out.outputs[0].dtype, ATTNRES_F32);
+  EXPECT_EQ(out.outputs[0].shape, in.outputs[0].shape);
+}
+
+TEST(SignatureTest, RefusesOtherVersionsAndDamage) {
+  Signature out;
+  std::string text = encodeSignature(sample());
+  std::string other = text;
+  other.replace(other.find(" 1\n"), 3, " 99\n");
+  EXPECT_NE(decode(other, out).find("ABI version 99"), std::string::npos);
+  EXPECT_EQ(decode("not a signature", out), "no attnres signature");
+  // A truncation is refused or decodes to the whole tensors before the cut,
+  // never to a tensor with a cut name or shape.
+  Signature whole = sample();
+  for (size_t n = 0; n < text.size(); ++n) {
+    Signature cut;
+    if (!decode(text.substr(0, n), cut).empty())
+      continue;
+    ASSERT_LE(cut.inputs.size(), whole.inputs.size()) << n;
+    for (size_t i = 0; i < cut.inputs.size(); ++i) {
+      EXPECT_EQ(cut.inputs[i].name, whole.inputs[i].name) << n;
+      EXPECT_EQ(cut.inputs[i].shape, whole.inputs[i].shape) << n;
+    }
+    if (!cut.outputs.empty())
+      EXPECT_EQ(cut.outputs[0].shape, whole.outputs[0].shape) << n;
+  }
+  EXPECT_NE(decode(std::string(text).replace(text.find("in 6"), 4, "in 42"),
+                   out),
+            "");
+}
+
+TEST(SignatureTest, DTypeNamesAndSizes) {
+  EXPECT_STREQ(attnres_dtype_name(ATTNRES_BOOL), "bool");
+  EXPECT_EQ(attnres_dtype_size(ATTNRES_F16), 2u);
+  EXPECT_EQ(attnres_dtype_size(ATTNRES_I64), 8u);
+  EXPECT_STREQ(attnres_dtype_name(attnres_dtype(77)), "?");
+}
+
+} // namespace
