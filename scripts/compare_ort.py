@@ -4,6 +4,11 @@ reports the max absolute and relative error of every output.
 
     scripts/compare_ort.py MODEL.onnx INPUTS.npz [--attnres-run PATH]
         [--rtol 1e-4] [--atol 1e-5] [--input-shape NAME=DIMS ...]
+        [--paths cache,jit,artifact] [--attnres-compile PATH]
+
+--paths runs the model more than one way (attnres-run's cache, the JIT of
+--no-cache, a .so from attnres-compile); each must be within the tolerance
+of onnxruntime and of the first.
 
 INPUTS may be `random`: random inputs are generated from the model's input
 types (integers in [0, 3), valid token ids for every fixture; floats
@@ -28,6 +33,7 @@ import onnxruntime
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_RUN = os.path.join(HERE, "..", "build", "bin", "attnres-run")
+DEFAULT_COMPILE = os.path.join(HERE, "..", "build", "bin", "attnres-compile")
 
 NUMPY_TYPES = {
     onnx.TensorProto.FLOAT: np.float32,
@@ -79,6 +85,13 @@ def main():
                         metavar="NAME=DIMS")
     parser.add_argument("--pipeline", default=None,
                         help="passed to attnres-run --pipeline")
+    parser.add_argument("--paths", default="cache",
+                        help="comma-separated ways to compile and run, each "
+                        "compared with onnxruntime and with the first: cache "
+                        "(attnres-run's default), jit (attnres-run "
+                        "--no-cache), artifact (attnres-compile, then "
+                        "attnres-run on the .so)")
+    parser.add_argument("--attnres-compile", default=DEFAULT_COMPILE)
     opts = parser.parse_args()
 
     fixed = {}
@@ -99,42 +112,76 @@ def main():
         names = [o.name for o in session.get_outputs()]
         want = dict(zip(names, session.run(None, feeds)))
 
-        out_path = os.path.join(tmp, "outputs.npz")
-        command = [opts.attnres_run, opts.model, "--inputs", inputs_path,
-                   "--outputs", out_path]
+        shape_args = []
         for spec in opts.input_shape:
-            command += ["--input-shape", spec]
-        if opts.pipeline:
-            command += ["--pipeline", opts.pipeline]
-        run = subprocess.run(command, capture_output=True, text=True)
-        if run.returncode:
-            sys.stderr.write(run.stderr)
-            print(f"compare_ort: attnres-run failed with status "
-                  f"{run.returncode}")
-            return 2
-        got = dict(np.load(out_path))
+            shape_args += ["--input-shape", spec]
+        pipeline_args = ["--pipeline", opts.pipeline] if opts.pipeline else []
+        results = {}
+        for path in opts.paths.split(","):
+            out_path = os.path.join(tmp, f"outputs-{path}.npz")
+            model = opts.model
+            run_args = shape_args + pipeline_args
+            if path == "jit":
+                run_args = run_args + ["--no-cache"]
+            elif path == "artifact":
+                model = os.path.join(tmp, "model.so")
+                build = subprocess.run(
+                    [opts.attnres_compile, opts.model, "-o", model] +
+                    shape_args + pipeline_args,
+                    capture_output=True, text=True)
+                if build.returncode:
+                    sys.stderr.write(build.stderr)
+                    print(f"compare_ort: attnres-compile failed with status "
+                          f"{build.returncode}")
+                    return 2
+                run_args = []
+            elif path != "cache":
+                print(f"compare_ort: unknown path '{path}'")
+                return 2
+            command = [opts.attnres_run, model, "--inputs", inputs_path,
+                       "--outputs", out_path] + run_args
+            run = subprocess.run(command, capture_output=True, text=True)
+            if run.returncode:
+                sys.stderr.write(run.stderr)
+                print(f"compare_ort: attnres-run ({path}) failed with status "
+                      f"{run.returncode}")
+                return 2
+            results[path] = dict(np.load(out_path))
 
     ok = True
-    for name in names:
-        if name not in got:
-            print(f"{name}: missing from attnres-run's outputs FAIL")
-            ok = False
-            continue
-        w, g = want[name], got[name]
-        if w.shape != g.shape or w.dtype != g.dtype:
-            print(f"{name}: attnres-run gives {g.dtype}{list(g.shape)}, "
-                  f"onnxruntime {w.dtype}{list(w.shape)} FAIL")
-            ok = False
-            continue
-        w64, g64 = w.astype(np.float64), g.astype(np.float64)
-        err = np.abs(g64 - w64)
-        rel = err / np.maximum(np.abs(w64), np.finfo(np.float32).tiny)
-        within = bool(np.all(err <= opts.atol + opts.rtol * np.abs(w64)))
-        print(f"{name}: {w.dtype}{list(w.shape)} max_abs_err={err.max():.3g} "
-              f"max_rel_err={rel.max():.3g} "
-              f"(atol={opts.atol:g}, rtol={opts.rtol:g}) "
-              f"{'OK' if within else 'FAIL'}")
-        ok &= within
+    first = next(iter(results))
+    for path, got in results.items():
+        prefix = f"[{path}] " if len(results) > 1 else ""
+        for name in names:
+            if name not in got:
+                print(f"{prefix}{name}: missing from attnres-run's outputs "
+                      f"FAIL")
+                ok = False
+                continue
+            w, g = want[name], got[name]
+            if w.shape != g.shape or w.dtype != g.dtype:
+                print(f"{prefix}{name}: attnres-run gives "
+                      f"{g.dtype}{list(g.shape)}, onnxruntime "
+                      f"{w.dtype}{list(w.shape)} FAIL")
+                ok = False
+                continue
+            w64, g64 = w.astype(np.float64), g.astype(np.float64)
+            err = np.abs(g64 - w64)
+            rel = err / np.maximum(np.abs(w64), np.finfo(np.float32).tiny)
+            within = bool(np.all(err <= opts.atol + opts.rtol * np.abs(w64)))
+            same = ""
+            if path != first and name in results[first]:
+                # The paths compile the same LLVM IR for the same CPU.
+                diff = np.abs(g64 - results[first][name].astype(np.float64))
+                same = f" vs {first} max_abs_diff={diff.max():.3g}"
+                within &= bool(np.all(diff <= opts.atol +
+                                      opts.rtol * np.abs(w64)))
+            print(f"{prefix}{name}: {w.dtype}{list(w.shape)} "
+                  f"max_abs_err={err.max():.3g} "
+                  f"max_rel_err={rel.max():.3g} "
+                  f"(atol={opts.atol:g}, rtol={opts.rtol:g}){same} "
+                  f"{'OK' if within else 'FAIL'}")
+            ok &= within
     return 0 if ok else 1
 
 

@@ -21,6 +21,15 @@ config.substitutions.append(("%llvm_lib_dir", config.llvm_lib_dir))
 llvm_config.use_default_substitutions()
 llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 
+# attnres-run keeps compiled models under $XDG_CACHE_HOME/attnres: the tests
+# share one cache in the build tree rather than the user's.
+config.environment["XDG_CACHE_HOME"] = os.path.join(config.test_exec_root, "cache")
+config.substitutions.append(("%runtime_lib_dir", config.attnres_lib_dir))
+# The build's C compiler, instrumented like the build, for programs that link
+# libattnres_runtime.
+config.substitutions.append(("%cc", config.c_compiler + (
+    " -fsanitize=" + config.sanitize if config.sanitize else "")))
+
 # Our tools first, then LLVM 22's FileCheck, not, mlir-runner.
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.attnres_tools_dir, append_path=True)
@@ -29,6 +38,7 @@ tools = [
     ToolSubst("attnres-opt", unresolved="fatal"),
     ToolSubst("onnx-import", unresolved="fatal"),
     ToolSubst("attnres-run", unresolved="fatal"),
+    ToolSubst("attnres-compile", unresolved="fatal"),
     ToolSubst("attnres-translate", unresolved="fatal"),
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]

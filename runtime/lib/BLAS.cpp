@@ -44,8 +44,8 @@ void openBLAS() {
                   " is not a library with cblas_sgemm";
     return;
   }
-  for (const char *name : {"libopenblas.so.0", "libopenblas.so",
-                           "libcblas.so.3", "libblas.so.3"})
+  for (const char *name :
+       {"libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"})
     if (attempt(name))
       return;
   blasError = "the model calls BLAS, and no library with cblas_sgemm was "
@@ -66,8 +66,8 @@ bool fitsBlasInt(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
 /// The leading dimension and transpose flag for a matrix whose element (i, j)
 /// is at i * s0 + j * s1, or false when neither layout is BLAS-compatible.
-bool blasLayout(int64_t s0, int64_t s1, int64_t rows, int64_t cols,
-                int &trans, int &ld) {
+bool blasLayout(int64_t s0, int64_t s1, int64_t rows, int64_t cols, int &trans,
+                int &ld) {
   if (s1 == 1 && s0 >= std::max<int64_t>(cols, 1) && fitsBlasInt(s0)) {
     trans = NoTrans;
     ld = int(s0);
@@ -82,14 +82,14 @@ bool blasLayout(int64_t s0, int64_t s1, int64_t rows, int64_t cols,
 }
 } // namespace
 
-std::string attnres::runtime::loadBLAS() {
+std::string mlir::attnres::runtime::loadBLAS() {
   std::call_once(blasOnce, openBLAS);
   return blasError;
 }
 
 extern "C" void _mlir_ciface_attnres_sgemm_batched(Memref3 *a, Memref3 *b,
                                                    Memref3 *c) {
-  attnres::runtime::loadBLAS();
+  mlir::attnres::runtime::loadBLAS();
   int64_t batch = c->sizes[0], m = c->sizes[1], n = c->sizes[2],
           k = a->sizes[2];
   const float *pa = a->data + a->offset;

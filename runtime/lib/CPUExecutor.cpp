@@ -24,7 +24,8 @@ using namespace mlir::attnres;
 using namespace mlir;
 
 // The runtime numbers element types as NumpyIO does.
-static_assert(int(DType::F16) == ATTNRES_F16 && int(DType::F32) == ATTNRES_F32 &&
+static_assert(int(DType::F16) == ATTNRES_F16 &&
+              int(DType::F32) == ATTNRES_F32 &&
               int(DType::F64) == ATTNRES_F64 && int(DType::I8) == ATTNRES_I8 &&
               int(DType::I16) == ATTNRES_I16 &&
               int(DType::I32) == ATTNRES_I32 &&
@@ -50,9 +51,9 @@ CPUExecutor::~CPUExecutor() {
 
 void CPUExecutor::describe() {
   auto read = [](const attnres_tensor_info *info) {
-    return TensorSignature{info->name, DType(info->dtype),
-                           std::vector<int64_t>(info->shape,
-                                                info->shape + info->rank)};
+    return TensorSignature{
+        info->name, DType(info->dtype),
+        std::vector<int64_t>(info->shape, info->shape + info->rank)};
   };
   for (int i = 0, e = attnres_model_num_inputs(model); i < e; ++i)
     inputSigs.push_back(read(attnres_model_input(model, i)));
@@ -99,8 +100,7 @@ CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline,
   return executor;
 }
 
-llvm::Expected<std::unique_ptr<CPUExecutor>>
-CPUExecutor::load(StringRef path) {
+llvm::Expected<std::unique_ptr<CPUExecutor>> CPUExecutor::load(StringRef path) {
   attnres_model *model = attnres_model_load(path.str().c_str());
   if (!model)
     return makeError(attnres_last_error());

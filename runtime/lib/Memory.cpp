@@ -15,7 +15,7 @@
 #include <cstring>
 #include <vector>
 
-using namespace attnres::runtime;
+using namespace mlir::attnres::runtime;
 
 namespace {
 thread_local std::unordered_set<void *> *liveAllocations = nullptr;

@@ -5,7 +5,7 @@
 
 #include <unordered_set>
 
-namespace attnres::runtime {
+namespace mlir::attnres::runtime {
 
 /// Tracks the buffers compiled code allocates on this thread while the scope
 /// lives and frees those it has not freed when the scope ends. A result that
@@ -24,6 +24,6 @@ private:
   std::unordered_set<void *> *outer;
 };
 
-} // namespace attnres::runtime
+} // namespace mlir::attnres::runtime
 
 #endif // ATTNRES_RUNTIME_LIB_MEMORY_H

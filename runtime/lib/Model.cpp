@@ -6,18 +6,22 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnres/Runtime/Artifact.h"
 #include "attnres/Runtime/Model.h"
 #include "Memory.h"
+#include "attnres/Runtime/Artifact.h"
 
 #include <dlfcn.h>
+#include <elf.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <sstream>
 
-using namespace attnres::runtime;
+#include <cerrno>
+
+using namespace mlir::attnres::runtime;
 
 namespace {
 thread_local std::string lastError;
@@ -25,7 +29,7 @@ thread_local std::string lastError;
 constexpr const char kMagic[] = "attnres-artifact";
 } // namespace
 
-void attnres::runtime::setLastError(std::string message) {
+void mlir::attnres::runtime::setLastError(std::string message) {
   lastError = std::move(message);
 }
 
@@ -59,7 +63,8 @@ extern "C" const char *attnres_dtype_name(attnres_dtype dtype) {
 // Signatures
 //===----------------------------------------------------------------------===//
 
-std::string attnres::runtime::encodeSignature(const Signature &signature) {
+std::string
+mlir::attnres::runtime::encodeSignature(const Signature &signature) {
   std::ostringstream os;
   os << kMagic << ' ' << ATTNRES_ABI_VERSION << '\n';
   if (signature.needsBLAS)
@@ -77,8 +82,9 @@ std::string attnres::runtime::encodeSignature(const Signature &signature) {
   return os.str();
 }
 
-std::string attnres::runtime::decodeSignature(const char *text, size_t size,
-                                              Signature &signature) {
+std::string mlir::attnres::runtime::decodeSignature(const char *text,
+                                                    size_t size,
+                                                    Signature &signature) {
   std::istringstream is(std::string(text, size));
   std::string magic;
   int version = -1;
@@ -143,18 +149,18 @@ struct attnres_model {
     auto infos = [](std::vector<TensorInfo> &tensors,
                     std::vector<attnres_tensor_info> &out) {
       for (TensorInfo &t : tensors)
-        out.push_back({t.name.c_str(), t.dtype, int32_t(t.shape.size()),
-                       t.shape.data()});
+        out.push_back(
+            {t.name.c_str(), t.dtype, int32_t(t.shape.size()), t.shape.data()});
     };
     infos(signature.inputs, inputInfos);
     infos(signature.outputs, outputInfos);
   }
 };
 
-attnres_model *attnres::runtime::makeModel(const Signature &signature,
-                                           PackedEntry entry,
-                                           void (*release)(void *),
-                                           void *owner) {
+attnres_model *mlir::attnres::runtime::makeModel(const Signature &signature,
+                                                 PackedEntry entry,
+                                                 void (*release)(void *),
+                                                 void *owner) {
   auto *model = new attnres_model();
   model->signature = signature;
   model->entry = entry;
@@ -166,17 +172,58 @@ attnres_model *attnres::runtime::makeModel(const Signature &signature,
 
 static void closeLibrary(void *handle) { dlclose(handle); }
 
+/// dlopen maps the segments a file's program headers name without checking
+/// that the file holds them, so a cut file (a copy interrupted, a full disk)
+/// would load and fault on first touch. Returns "" or why `path` cannot be a
+/// whole shared library of this machine.
+static std::string checkELF(const std::string &path) {
+  std::ifstream file(path, std::ios::binary | std::ios::ate);
+  if (!file)
+    return std::string(std::strerror(errno));
+  uint64_t size = uint64_t(file.tellg());
+  Elf64_Ehdr header;
+  file.seekg(0);
+  if (size < sizeof header ||
+      !file.read(reinterpret_cast<char *>(&header), sizeof header) ||
+      std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0)
+    return "not an ELF file";
+  if (header.e_ident[EI_CLASS] != ELFCLASS64 || header.e_type != ET_DYN ||
+      header.e_phentsize != sizeof(Elf64_Phdr))
+    return "not a 64-bit shared library";
+  auto within = [&](uint64_t offset, uint64_t bytes) {
+    return offset <= size && bytes <= size - offset;
+  };
+  if (!within(header.e_phoff, uint64_t(header.e_phnum) * sizeof(Elf64_Phdr)) ||
+      !within(header.e_shoff, uint64_t(header.e_shnum) * header.e_shentsize))
+    return "the file is cut short (its headers lie past its end)";
+  file.seekg(std::streamoff(header.e_phoff));
+  for (unsigned i = 0; i < header.e_phnum; ++i) {
+    Elf64_Phdr segment;
+    if (!file.read(reinterpret_cast<char *>(&segment), sizeof segment))
+      return "unreadable program headers";
+    if (segment.p_type == PT_LOAD &&
+        !within(segment.p_offset, segment.p_filesz))
+      return "the file is cut short (a segment lies past its end)";
+  }
+  return "";
+}
+
 extern "C" attnres_model *attnres_model_load(const char *path) {
   std::string where = std::string("'") + path + "'";
+  // A name without a slash would be searched for in the library path.
+  std::string file = std::strchr(path, '/') ? path : std::string("./") + path;
+  if (std::string error = checkELF(file); !error.empty()) {
+    setLastError("cannot load " + where + ": " + error);
+    return nullptr;
+  }
   // RTLD_LOCAL: two artifacts define the same symbol names.
-  void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  void *handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char *why = dlerror();
     setLastError("cannot load " + where + ": " + (why ? why : "dlopen failed"));
     return nullptr;
   }
-  auto *text =
-      reinterpret_cast<const char *>(dlsym(handle, kSignatureSymbol));
+  auto *text = reinterpret_cast<const char *>(dlsym(handle, kSignatureSymbol));
   auto entry = reinterpret_cast<PackedEntry>(dlsym(handle, kEntrySymbol));
   if (!text || !entry) {
     dlclose(handle);
@@ -282,8 +329,8 @@ extern "C" int attnres_model_run(attnres_model *model,
   std::vector<Descriptor> argDescs;
   for (size_t n = 0; n < sig.inputs.size(); ++n) {
     const attnres_tensor &in = inputs[n];
-    size_t bytes = size_t(numElements(in.shape, in.rank)) *
-                   attnres_dtype_size(in.dtype);
+    size_t bytes =
+        size_t(numElements(in.shape, in.rank)) * attnres_dtype_size(in.dtype);
     buffers.emplace_back(std::max<size_t>(bytes, 1));
     if (bytes)
       std::memcpy(buffers.back().data(), in.data, bytes);
@@ -351,7 +398,7 @@ extern "C" int attnres_model_run(attnres_model *model,
   return 0;
 }
 
-const std::vector<std::string> &attnres::runtime::runtimeFunctionNames() {
+const std::vector<std::string> &mlir::attnres::runtime::runtimeFunctionNames() {
   static const std::vector<std::string> names = {
       "_mlir_memref_to_llvm_alloc", "_mlir_memref_to_llvm_aligned_alloc",
       "_mlir_memref_to_llvm_free", "memrefCopy",

@@ -1,8 +1,9 @@
 //===- attnres-run.cpp - Compile and run a model on the CPU ---------------===//
 //
-// attnres-run MODEL.{onnx,mlir} --inputs in.npz --outputs out.npz: imports
-// the model if needed, lowers it with the CPU pipeline, JIT-compiles it, runs
-// it on the inputs and writes the outputs under the graph's output names.
+// attnres-run MODEL.{onnx,mlir,so} --inputs in.npz --outputs out.npz: runs
+// an artifact of attnres-compile, or compiles the model into one kept in a
+// cache (or JIT-compiles it with --no-cache), runs it on the inputs and
+// writes the outputs under the graph's output names.
 //
 //===----------------------------------------------------------------------===//
 
@@ -10,6 +11,7 @@
 #include "attnres/Dialect/AttnRes/AttnResDialect.h"
 #include "attnres/Pipelines/Pipelines.h"
 #include "attnres/Runtime/CPUExecutor.h"
+#include "attnres/Target/Artifact/Artifact.h"
 #include "attnres/Target/ONNX/ONNXImport.h"
 #include "attnres/Transforms/Passes.h"
 
@@ -21,8 +23,12 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
+
+#include "CompileCache.h"
 
 #include <chrono>
 #include <cstring>
@@ -31,9 +37,11 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 static cl::OptionCategory category("attnres-run options");
-static cl::opt<std::string> modelPath(cl::Positional,
-                                      cl::desc("<model.onnx | model.mlir>"),
-                                      cl::Required, cl::cat(category));
+static cl::opt<std::string>
+    modelPath(cl::Positional,
+              cl::desc("<model.onnx | model.mlir | model.so from "
+                       "attnres-compile>"),
+              cl::Required, cl::cat(category));
 static cl::opt<std::string>
     inputsPath("inputs",
                cl::desc("Inputs as a .npz archive, one array per graph input "
@@ -54,7 +62,8 @@ static cl::opt<std::string> entryName("entry", cl::desc("Function to run"),
 static cl::opt<std::string> pipeline(
     "pipeline",
     cl::desc("Textual pass pipeline replacing the default lowering, e.g. "
-             "'builtin.module(attnres-cpu-pipeline{blas=false})'"),
+             "'builtin.module(attnres-cpu-pipeline{blas=false})'; compiled "
+             "with the JIT, never cached, since passes may read files"),
     cl::value_desc("pipeline"), cl::init(""), cl::cat(category));
 static cl::opt<bool>
     printTiming("print-timing",
@@ -66,9 +75,32 @@ static cl::opt<unsigned> repeat(
              "mean and best run time with --print-timing"),
     cl::init(1), cl::cat(category));
 
+static cl::opt<bool> noCache(
+    "no-cache",
+    cl::desc("Compile in this process with the JIT and write nothing, "
+             "instead of compiling into the cache (--cache-dir) and running "
+             "the cached shared library"),
+    cl::init(false), cl::cat(category));
+static cl::opt<std::string> cacheDir(
+    "cache-dir",
+    cl::desc("Where compiled models are kept, named by a hash of the model "
+             "file, its external data, the options that change the code, "
+             "and attnres-run itself; default $XDG_CACHE_HOME/attnres, else "
+             "~/.cache/attnres"),
+    cl::value_desc("dir"), cl::init(""), cl::cat(category));
+static cl::opt<unsigned> cacheLimit(
+    "cache-limit",
+    cl::desc("Keep at most this many MiB of compiled models in the cache, "
+             "removing the least recently used after each compile"),
+    cl::value_desc("MiB"), cl::init(2048), cl::cat(category));
+static cl::opt<std::string>
+    cpu("cpu",
+        cl::desc("The CPU to compile for: native (the default) or an LLVM "
+                 "CPU name, as attnres-compile --cpu"),
+        cl::init("native"), cl::cat(category));
 static cl::opt<unsigned> optLevel(
     "opt-level",
-    cl::desc("LLVM optimization and code generation level of the JIT, 0 to "
+    cl::desc("LLVM optimization and code generation level, 0 to "
              "3; 2 by default: half the compile time of 3 on deep models "
              "for the same run time (bench/RESULTS.md)"),
     cl::init(2), cl::cat(category));
@@ -151,42 +183,129 @@ int main(int argc, char **argv) {
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
 
   auto start = Clock::now();
-  OwningOpRef<ModuleOp> module;
-  if (StringRef(modelPath).ends_with(".onnx")) {
+  std::unique_ptr<attnres::CPUExecutor> executor;
+  // How the model was compiled, for --print-timing.
+  std::string how;
+  if (StringRef(modelPath).ends_with(".so")) {
+    if (!pipeline.empty() || !inputShapes.empty())
+      return fail("a .so is already compiled: --pipeline and --input-shape "
+                  "apply when it is made (attnres-compile)");
+    auto loaded = attnres::CPUExecutor::load(modelPath);
+    if (!loaded)
+      return fail(llvm::toString(loaded.takeError()));
+    executor = std::move(*loaded);
+    how = "artifact";
+  } else {
     attnres::ONNXImportOptions options;
     options.entryName = entryName;
+    std::vector<std::string> keyOptions = {
+        "entry=" + entryName, "opt-level=" + std::to_string(optLevel),
+        "cpu=" + cpu,
+        "depth-weights=" + std::to_string(!dumpDepthWeights.empty())};
     for (const std::string &spec : inputShapes) {
       std::string error = attnres::parseInputShapeSpec(spec, options);
       if (!error.empty())
         return fail("--input-shape: " + error);
+      keyOptions.push_back("input-shape=" + spec);
     }
-    // Dynamic dims take the shapes of the arrays the user passed.
-    for (const auto &[name, array] : *inputs)
-      options.inputShapeHints[name] =
-          llvm::SmallVector<int64_t>(array.shape.begin(), array.shape.end());
-    module = attnres::importONNXFile(modelPath, &context, options);
-  } else {
-    module = parseSourceFile<ModuleOp>(modelPath, sourceMgr, &context);
+    if (StringRef(modelPath).ends_with(".onnx")) {
+      // Dynamic dims take the shapes of the arrays the user passed.
+      for (const auto &[name, array] : *inputs) {
+        options.inputShapeHints[name] =
+            llvm::SmallVector<int64_t>(array.shape.begin(), array.shape.end());
+        std::string dims;
+        for (int64_t d : array.shape)
+          dims += std::to_string(d) + "x";
+        keyOptions.push_back("hint=" + name + "=" + dims);
+      }
+    }
+
+    // The module to compile, and the pipeline to lower it with.
+    std::string lowering = pipeline;
+    auto prepare = [&]() -> OwningOpRef<ModuleOp> {
+      OwningOpRef<ModuleOp> module =
+          attnres::loadModel(modelPath, &context, sourceMgr, options);
+      if (!module || dumpDepthWeights.empty() || !pipeline.empty())
+        return module;
+      // The runtime reads the entry's signature before lowering, so the
+      // weights become results here.
+      PassManager expose(&context);
+      OpPassManager &fn = expose.nest<func::FuncOp>();
+      fn.addPass(attnres::createRaiseNorms());
+      fn.addPass(attnres::createRaiseAggregation());
+      expose.addPass(attnres::createExposeDepthWeights());
+      if (failed(expose.run(*module))) {
+        llvm::errs() << "attnres-run: error: raising the model to expose its "
+                        "depth weights failed\n";
+        return nullptr;
+      }
+      lowering = "builtin.module(attnres-cpu-pipeline{raise=false})";
+      return module;
+    };
+
+    std::string dir =
+        cacheDir.empty() ? attnres::defaultCacheDir() : std::string(cacheDir);
+    if (!noCache && dir.empty())
+      llvm::errs() << "attnres-run: warning: neither XDG_CACHE_HOME nor HOME "
+                      "is set and no --cache-dir is given; compiling "
+                      "without a cache\n";
+    // A --pipeline may read files (pseudo-queries) that the key cannot
+    // see, so it is compiled afresh every time.
+    if (noCache || dir.empty() || !pipeline.empty()) {
+      OwningOpRef<ModuleOp> module = prepare();
+      if (!module)
+        return 1;
+      auto jit =
+          attnres::CPUExecutor::create(*module, entryName, lowering, optLevel);
+      if (!jit)
+        return fail(llvm::toString(jit.takeError()));
+      executor = std::move(*jit);
+      how = pipeline.empty() ? "JIT, no cache" : "JIT, --pipeline: no cache";
+    } else {
+      auto key = attnres::cacheKey(modelPath, keyOptions);
+      if (!key)
+        return fail(llvm::toString(key.takeError()));
+      if (std::error_code ec = llvm::sys::fs::create_directories(dir))
+        return fail("cannot create the cache folder '" + dir +
+                    "': " + ec.message() + " (see --cache-dir, --no-cache)");
+      llvm::SmallString<256> entry(dir);
+      llvm::sys::path::append(entry, *key + ".so");
+      if (llvm::sys::fs::exists(entry)) {
+        auto cached = attnres::CPUExecutor::load(entry);
+        if (cached) {
+          executor = std::move(*cached);
+          attnres::touchCacheEntry(entry);
+          how = "cache hit";
+        } else {
+          llvm::errs() << "attnres-run: warning: discarding the damaged cache "
+                          "entry: "
+                       << llvm::toString(cached.takeError()) << "\n";
+          llvm::sys::fs::remove(entry);
+        }
+      }
+      if (!executor) {
+        OwningOpRef<ModuleOp> module = prepare();
+        if (!module)
+          return 1;
+        auto signature =
+            attnres::lowerForExecution(*module, entryName, lowering);
+        if (!signature)
+          return fail(llvm::toString(signature.takeError()));
+        attnres::SharedLibraryOptions libraryOptions;
+        libraryOptions.optLevel = optLevel;
+        libraryOptions.cpu = cpu;
+        if (llvm::Error error =
+                attnres::writeSharedLibrary(*module, entry, libraryOptions))
+          return fail(llvm::toString(std::move(error)));
+        attnres::pruneCache(dir, uint64_t(cacheLimit) << 20, entry);
+        auto compiled = attnres::CPUExecutor::load(entry);
+        if (!compiled)
+          return fail(llvm::toString(compiled.takeError()));
+        executor = std::move(*compiled);
+        how = "cache miss";
+      }
+    }
   }
-  if (!module)
-    return 1;
-  std::string lowering = pipeline;
-  if (!dumpDepthWeights.empty() && lowering.empty()) {
-    // The executor reads the entry's signature before lowering, so the
-    // weights become results here, before it is created.
-    PassManager expose(&context);
-    OpPassManager &fn = expose.nest<func::FuncOp>();
-    fn.addPass(attnres::createRaiseNorms());
-    fn.addPass(attnres::createRaiseAggregation());
-    expose.addPass(attnres::createExposeDepthWeights());
-    if (failed(expose.run(*module)))
-      return fail("raising the model to expose its depth weights failed");
-    lowering = "builtin.module(attnres-cpu-pipeline{raise=false})";
-  }
-  auto executor =
-      attnres::CPUExecutor::create(*module, entryName, lowering, optLevel);
-  if (!executor)
-    return fail(llvm::toString(executor.takeError()));
   double compileSeconds = seconds(Clock::now() - start);
 
   std::vector<attnres::HostArray> outputs;
@@ -194,7 +313,7 @@ int main(int argc, char **argv) {
   unsigned runs = repeat > 1 ? repeat + 1 : 1;
   for (unsigned i = 0; i < runs; ++i) {
     auto begin = Clock::now();
-    auto result = (*executor)->run(*inputs);
+    auto result = executor->run(*inputs);
     double elapsed = seconds(Clock::now() - begin);
     if (!result)
       return fail(llvm::toString(result.takeError()));
@@ -206,11 +325,13 @@ int main(int argc, char **argv) {
   }
   if (printTiming)
     llvm::errs() << llvm::format(
-        "attnres-run: compile %.3f s, run %.3f ms (mean of %u), best %.3f ms\n",
-        compileSeconds, 1e3 * total / repeat, unsigned(repeat), 1e3 * best);
+        "attnres-run: compile %.3f s (%s), run %.3f ms (mean of %u), best "
+        "%.3f ms\n",
+        compileSeconds, how.c_str(), 1e3 * total / repeat, unsigned(repeat),
+        1e3 * best);
 
   attnres::NamedArrays named, weights;
-  for (auto [sig, array] : llvm::zip((*executor)->outputs(), outputs)) {
+  for (auto [sig, array] : llvm::zip(executor->outputs(), outputs)) {
     StringRef name(sig.name);
     if (name.starts_with(kDepthWeightsPrefix)) {
       std::string key =

@@ -11,7 +11,7 @@
 
 #include <cstring>
 
-using namespace attnres::runtime;
+using namespace mlir::attnres::runtime;
 
 namespace {
 
@@ -62,9 +62,9 @@ TEST(SignatureTest, RefusesOtherVersionsAndDamage) {
     if (!cut.outputs.empty())
       EXPECT_EQ(cut.outputs[0].shape, whole.outputs[0].shape) << n;
   }
-  EXPECT_NE(decode(std::string(text).replace(text.find("in 6"), 4, "in 42"),
-                   out),
-            "");
+  EXPECT_NE(
+      decode(std::string(text).replace(text.find("in 6"), 4, "in 42"), out),
+      "");
 }
 
 TEST(SignatureTest, DTypeNamesAndSizes) {

@@ -47,10 +47,10 @@ static llvm::Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-OwningOpRef<ModuleOp> mlir::attnres::loadModel(StringRef path,
-                                               MLIRContext *context,
-                                               llvm::SourceMgr &sourceMgr,
-                                               const ONNXImportOptions &options) {
+OwningOpRef<ModuleOp>
+mlir::attnres::loadModel(StringRef path, MLIRContext *context,
+                         llvm::SourceMgr &sourceMgr,
+                         const ONNXImportOptions &options) {
   if (path.ends_with(".onnx"))
     return importONNXFile(path, context, options);
   return parseSourceFile<ModuleOp>(path, sourceMgr, context);
@@ -200,17 +200,16 @@ static void addPackedEntry(ModuleOp module, LLVM::LLVMFuncOp ciface) {
   Location loc = module.getLoc();
   auto ptr = LLVM::LLVMPointerType::get(module.getContext());
   auto voidType = LLVM::LLVMVoidType::get(module.getContext());
-  auto fn = LLVM::LLVMFuncOp::create(
-      builder, loc, runtime::kEntrySymbol,
-      LLVM::LLVMFunctionType::get(voidType, {ptr}));
+  auto fn =
+      LLVM::LLVMFuncOp::create(builder, loc, runtime::kEntrySymbol,
+                               LLVM::LLVMFunctionType::get(voidType, {ptr}));
   Block *body = fn.addEntryBlock(builder);
   builder.setInsertionPointToStart(body);
   SmallVector<Value> args;
-  for (auto [i, type] :
-       llvm::enumerate(ciface.getFunctionType().getParams())) {
-    Value slot = LLVM::GEPOp::create(builder, loc, ptr, ptr,
-                                     body->getArgument(0),
-                                     ArrayRef<LLVM::GEPArg>{int32_t(i)});
+  for (auto [i, type] : llvm::enumerate(ciface.getFunctionType().getParams())) {
+    Value slot =
+        LLVM::GEPOp::create(builder, loc, ptr, ptr, body->getArgument(0),
+                            ArrayRef<LLVM::GEPArg>{int32_t(i)});
     Value holder = LLVM::LoadOp::create(builder, loc, ptr, slot);
     args.push_back(LLVM::LoadOp::create(builder, loc, type, holder));
   }
@@ -222,8 +221,8 @@ static void addSignature(ModuleOp module, const runtime::Signature &signature) {
   OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
   std::string text = runtime::encodeSignature(signature);
   text.push_back('\0');
-  auto type = LLVM::LLVMArrayType::get(
-      IntegerType::get(module.getContext(), 8), text.size());
+  auto type = LLVM::LLVMArrayType::get(IntegerType::get(module.getContext(), 8),
+                                       text.size());
   LLVM::GlobalOp::create(builder, module.getLoc(), type, /*isConstant=*/true,
                          LLVM::Linkage::External, runtime::kSignatureSymbol,
                          builder.getStringAttr(text));
@@ -291,7 +290,8 @@ mlir::attnres::createTargetMachine(StringRef cpu, unsigned optLevel) {
   llvm::InitializeNativeTargetAsmPrinter();
   llvm::Triple triple(llvm::sys::getProcessTriple());
   std::string error;
-  const llvm::Target *target = llvm::TargetRegistry::lookupTarget(triple, error);
+  const llvm::Target *target =
+      llvm::TargetRegistry::lookupTarget(triple, error);
   if (!target)
     return makeError("no code generator for " + triple.str() + ": " + error);
   std::string cpuName = cpu.str(), features;
@@ -337,8 +337,9 @@ struct TempFiles {
 };
 } // namespace
 
-llvm::Error mlir::attnres::writeSharedLibrary(
-    ModuleOp module, StringRef path, const SharedLibraryOptions &options) {
+llvm::Error
+mlir::attnres::writeSharedLibrary(ModuleOp module, StringRef path,
+                                  const SharedLibraryOptions &options) {
   auto machine = createTargetMachine(options.cpu, options.optLevel);
   if (!machine)
     return machine.takeError();
@@ -362,9 +363,8 @@ llvm::Error mlir::attnres::writeSharedLibrary(
                      "above)");
   llvmModule->setDataLayout((*machine)->createDataLayout());
   llvmModule->setTargetTriple((*machine)->getTargetTriple());
-  auto optimize =
-      makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0,
-                                machine->get());
+  auto optimize = makeOptimizingTransformer(options.optLevel, /*sizeLevel=*/0,
+                                            machine->get());
   if (llvm::Error error = optimize(llvmModule.get()))
     return error;
 
@@ -391,14 +391,14 @@ llvm::Error mlir::attnres::writeSharedLibrary(
   if (!log)
     return log.takeError();
   // Undefined runtime functions resolve when the runtime loads the library.
-  llvm::SmallVector<StringRef> args = {linker, "-shared", "-o", *library,
-                                       *object, "-lm"};
+  llvm::SmallVector<StringRef> args = {linker,   "-shared", "-o",
+                                       *library, *object,   "-lm"};
   std::optional<StringRef> redirects[] = {std::nullopt, StringRef(*log),
                                           StringRef(*log)};
   std::string error;
-  int rc = llvm::sys::ExecuteAndWait(linker, args, std::nullopt, redirects,
-                                     /*SecondsToWait=*/0, /*MemoryLimit=*/0,
-                                     &error);
+  int rc =
+      llvm::sys::ExecuteAndWait(linker, args, std::nullopt, redirects,
+                                /*SecondsToWait=*/0, /*MemoryLimit=*/0, &error);
   if (rc != 0) {
     std::string output;
     if (auto buffer = llvm::MemoryBuffer::getFile(*log))

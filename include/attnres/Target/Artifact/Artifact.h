@@ -24,8 +24,6 @@ class TargetMachine;
 
 namespace mlir::attnres {
 
-namespace runtime = ::attnres::runtime;
-
 /// Reads a .onnx model (with `options`) or a .mlir module; diagnostics go to
 /// the context's handler. Null on failure.
 OwningOpRef<ModuleOp> loadModel(llvm::StringRef path, MLIRContext *context,
@@ -38,9 +36,9 @@ OwningOpRef<ModuleOp> loadModel(llvm::StringRef path, MLIRContext *context,
 /// through the runtime, checks that every function the code calls is the
 /// runtime's or the C library's, and adds the artifact's symbols
 /// (attnres/Runtime/Artifact.h).
-llvm::Expected<runtime::Signature>
-lowerForExecution(ModuleOp module, llvm::StringRef entry,
-                  llvm::StringRef pipeline);
+llvm::Expected<runtime::Signature> lowerForExecution(ModuleOp module,
+                                                     llvm::StringRef entry,
+                                                     llvm::StringRef pipeline);
 
 struct SharedLibraryOptions {
   /// LLVM optimization and code generation level, 0 to 3.

@@ -1,4 +1,5 @@
-//===- Artifact.h - What attnres-compile puts in a shared library -*- C++ -*-===//
+//===- Artifact.h - What attnres-compile puts in a shared library -*- C++
+//-*-===//
 //
 // The contract between the compiler (lib/Target/Artifact) and the runtime:
 // the symbols of a compiled model and the text that describes its
@@ -22,7 +23,7 @@
 #include <string>
 #include <vector>
 
-namespace attnres::runtime {
+namespace mlir::attnres::runtime {
 
 inline constexpr const char kSignatureSymbol[] = "attnres_artifact_signature";
 inline constexpr const char kEntrySymbol[] = "attnres_artifact_entry";
@@ -66,6 +67,6 @@ std::string loadBLAS();
 /// Sets the message attnres_last_error returns on this thread.
 void setLastError(std::string message);
 
-} // namespace attnres::runtime
+} // namespace mlir::attnres::runtime
 
 #endif // ATTNRES_RUNTIME_ARTIFACT_H

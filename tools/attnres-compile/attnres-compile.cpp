@@ -1,0 +1,148 @@
+//===- attnres-compile.cpp - Compile a model into a shared library --------===//
+//
+// attnres-compile MODEL.{onnx,mlir} -o model.so: imports the model if
+// needed, lowers it with the CPU pipeline and writes a shared library that
+// libattnres_runtime loads (attnres-run model.so, or the C ABI of
+// attnres/Runtime/Model.h). The output is written whole or not at all.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Conversion/Passes.h"
+#include "attnres/Dialect/AttnRes/AttnResDialect.h"
+#include "attnres/Pipelines/Pipelines.h"
+#include "attnres/Target/Artifact/Artifact.h"
+#include "attnres/Transforms/Passes.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/SourceMgr.h"
+
+#include <chrono>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("attnres-compile options");
+static cl::opt<std::string> modelPath(cl::Positional,
+                                      cl::desc("<model.onnx | model.mlir>"),
+                                      cl::Required, cl::cat(category));
+static cl::opt<std::string> outputPath("o",
+                                       cl::desc("The shared library to write"),
+                                       cl::value_desc("model.so"), cl::Required,
+                                       cl::cat(category));
+static cl::opt<std::string>
+    target("target",
+           cl::desc("What to generate code for: cpu (the default; CUDA "
+                    "artifacts are not supported yet)"),
+           cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string>
+    cpu("cpu",
+        cl::desc("The CPU to tune and select instructions for: native (this "
+                 "machine's, the default) or an LLVM CPU name such as "
+                 "x86-64-v3 for an artifact that runs on other machines"),
+        cl::init("native"), cl::cat(category));
+static cl::list<std::string> inputShapes(
+    "input-shape",
+    cl::desc("Fix a dynamic input shape of a .onnx model (NAME=1x16); sizes "
+             "left dynamic are taken from the inputs at run time"),
+    cl::value_desc("NAME=DIMS"), cl::cat(category));
+static cl::opt<std::string> entryName("entry", cl::desc("Function to compile"),
+                                      cl::init("main"), cl::cat(category));
+static cl::opt<std::string> pipeline(
+    "pipeline",
+    cl::desc("Textual pass pipeline replacing the default lowering, e.g. "
+             "'builtin.module(attnres-cpu-pipeline{blas=false})'"),
+    cl::value_desc("pipeline"), cl::init(""), cl::cat(category));
+static cl::opt<unsigned> optLevel(
+    "opt-level",
+    cl::desc("LLVM optimization and code generation level, 0 to 3; 2 by "
+             "default: half the compile time of 3 on deep models for the "
+             "same run time (bench/RESULTS.md)"),
+    cl::init(2), cl::cat(category));
+static cl::opt<std::string>
+    linker("linker",
+           cl::desc("The C compiler driver that links the shared library"),
+           cl::init("cc"), cl::cat(category));
+static cl::opt<bool>
+    printTiming("print-timing",
+                cl::desc("Report the time of each stage on stderr"),
+                cl::init(false), cl::cat(category));
+
+static int fail(const llvm::Twine &message) {
+  llvm::errs() << "attnres-compile: error: " << message << "\n";
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerAllPasses();
+  attnres::registerAttnResConversionPasses();
+  attnres::registerAttnResPipelines();
+  attnres::registerAttnResTransformsPasses();
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "attnres-compile: compile a model into a shared library that "
+      "libattnres_runtime runs\n\n"
+      "  attnres-compile model.onnx -o model.so\n"
+      "  attnres-run model.so --inputs in.npz --outputs out.npz\n");
+  if (target != "cpu")
+    return fail("--target=" + target +
+                " is not supported; this release compiles for --target=cpu");
+  if (optLevel > 3)
+    return fail("--opt-level must be 0 to 3, got " + llvm::Twine(optLevel));
+
+  using Clock = std::chrono::steady_clock;
+  auto seconds = [](Clock::time_point since) {
+    return std::chrono::duration<double>(Clock::now() - since).count();
+  };
+
+  DialectRegistry registry;
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+  registry.insert<attnres::AttnResDialect>();
+  MLIRContext context(registry);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+
+  attnres::ONNXImportOptions options;
+  options.entryName = entryName;
+  for (const std::string &spec : inputShapes) {
+    std::string error = attnres::parseInputShapeSpec(spec, options);
+    if (!error.empty())
+      return fail("--input-shape: " + error);
+  }
+  auto start = Clock::now();
+  OwningOpRef<ModuleOp> module =
+      attnres::loadModel(modelPath, &context, sourceMgr, options);
+  if (!module)
+    return 1;
+  double importSeconds = seconds(start);
+
+  auto lowerStart = Clock::now();
+  auto signature = attnres::lowerForExecution(*module, entryName, pipeline);
+  if (!signature)
+    return fail(llvm::toString(signature.takeError()));
+  double lowerSeconds = seconds(lowerStart);
+
+  auto codegenStart = Clock::now();
+  attnres::SharedLibraryOptions libraryOptions;
+  libraryOptions.optLevel = optLevel;
+  libraryOptions.cpu = cpu;
+  libraryOptions.linker = linker;
+  if (llvm::Error error =
+          attnres::writeSharedLibrary(*module, outputPath, libraryOptions))
+    return fail(llvm::toString(std::move(error)));
+  if (printTiming)
+    llvm::errs() << llvm::format("attnres-compile: import %.3f s, lowering "
+                                 "%.3f s, codegen %.3f s, total %.3f s\n",
+                                 importSeconds, lowerSeconds,
+                                 seconds(codegenStart), seconds(start));
+  return 0;
+}
