@@ -25,8 +25,8 @@ using namespace mlir;
 void attnres::buildCPUPipeline(OpPassManager &pm,
                                const CPUPipelineOptions &options) {
   // Tensors: norms and aggregations raised, the aggregations in their
-  // two-phase form, everything to
-  // linalg, then fuse what can share a loop nest.
+  // two-phase form, each distinct layer in a function, everything to linalg,
+  // then fuse what can share a loop nest.
   OpPassManager &fn = pm.nest<func::FuncOp>();
   if (options.raise) {
     fn.addPass(attnres::createRaiseNorms());
@@ -37,10 +37,13 @@ void attnres::buildCPUPipeline(OpPassManager &pm,
     if (options.fuseNorm)
       fn.addPass(attnres::createFuseNorm());
   }
-  fn.addPass(tosa::createTosaToLinalgNamed());
-  fn.addPass(tosa::createTosaToLinalg());
-  fn.addPass(createTosaToArithPass());
-  fn.addPass(createTosaToTensorPass());
+  if (options.outline)
+    pm.addPass(attnres::createOutlineLayers());
+  OpPassManager &lowerFn = pm.nest<func::FuncOp>();
+  lowerFn.addPass(tosa::createTosaToLinalgNamed());
+  lowerFn.addPass(tosa::createTosaToLinalg());
+  lowerFn.addPass(createTosaToArithPass());
+  lowerFn.addPass(createTosaToTensorPass());
   pm.addPass(createConvertAttnResToLinalg());
   pm.addPass(createCanonicalizerPass());
   if (options.fuseElementwise)

@@ -35,6 +35,13 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("Fold each layer's PreNorm RMSNorm into its phase-2 op "
                      "(--attnres-fuse-norm; needs two-phase)"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> outline{
+      *this, "outline",
+      llvm::cl::desc("Move each layer into a function and share it between "
+                     "identical layers (--attnres-outline-layers), so that "
+                     "compile time grows with the number of distinct layer "
+                     "shapes rather than with depth"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> blas{
       *this, "blas",
       llvm::cl::desc("Call cblas_sgemm (through the attnres runtime) for f32 "
@@ -49,8 +56,8 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 };
 
 /// Appends the CPU lowering: raising of norms and aggregations, the two-phase
-/// split of Block AttnRes and its
-/// norm fusion (where the module has aggregations), TOSA and attnres to linalg,
+/// split of Block AttnRes and its norm fusion (where the module has
+/// aggregations), one function per distinct layer, TOSA and attnres to linalg,
 /// elementwise fusion, one-shot bufferization across function boundaries with
 /// deallocation, BLAS calls for GEMMs, loops, and the LLVM dialect.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);

@@ -343,4 +343,56 @@ def ExposeDepthWeights : Pass<"attnres-expose-depth-weights",
   ];
 }
 
+def OutlineLayers : Pass<"attnres-outline-layers", "::mlir::ModuleOp"> {
+  let summary = "Move each layer into a function, one function per distinct "
+                "layer";
+  let description = [{
+    A whole model in one function makes LLVM's cost grow faster than its
+    depth (loop passes over one function of thousands of loops). This pass
+    cuts each public function's body before every layer head, a norm or an
+    aggregation (`attnres.rms_norm`, `attnres.layer_norm`,
+    `attnres.block_attn_res`, `attnres.phase1`, `attnres.phase2`) that
+    follows other work, and moves each piece into a private function that
+    the original calls. Weights (constants of more than `max-inline-elements`
+    elements) stay where they are and are passed as arguments; small
+    constants are copied into the piece. Pieces whose bodies are identical
+    (same ops, attributes and types, in the same order) share one function,
+    so the compiler's work grows with the number of distinct layer shapes,
+    not with depth. What comes before the first head (the embedding) stays
+    in the caller, and so do pieces of fewer than `min-ops` ops. Outlined
+    functions are marked `no_inline` so that LLVM does not undo this.
+
+    Before:
+    ```mlir
+    func.func @main(%x: tensor<1x16x64xf32>) -> tensor<1x16x64xf32> {
+      %n0 = attnres.rms_norm %x, %g0 epsilon = 1.0e-05 : ...
+      %m0 = tosa.matmul %n0, %w0 ...
+      %h1 = tosa.add %x, %m0 ...
+      %n1 = attnres.rms_norm %h1, %g1 epsilon = 1.0e-05 : ...
+      %m1 = tosa.matmul %n1, %w1 ...
+      %h2 = tosa.add %h1, %m1 ...
+      return %h2
+    }
+    ```
+    After:
+    ```mlir
+    func.func @main(%x: tensor<1x16x64xf32>) -> tensor<1x16x64xf32> {
+      %h1 = call @main_layer0(%x, %g0, %w0) : ...
+      %h2 = call @main_layer0(%h1, %g1, %w1) : ...
+      return %h2
+    }
+    func.func private @main_layer0(%x: ..., %g: ..., %w: ...) -> ...
+        attributes {no_inline} { ... }
+    ```
+  }];
+  let options = [
+    Option<"minOps", "min-ops", "unsigned", /*default=*/"4",
+           "Leave pieces of fewer ops in the caller">,
+    Option<"maxInlineElements", "max-inline-elements", "int64_t",
+           /*default=*/"16",
+           "Copy constants of at most this many elements into the outlined "
+           "functions; larger ones are passed as arguments">,
+  ];
+}
+
 #endif // ATTNRES_TRANSFORMS_PASSES_TD
