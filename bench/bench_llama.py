@@ -63,7 +63,8 @@ def attnres_time(opts, model, inputs, runs, pipeline=None):
     run = subprocess.run(command, capture_output=True, text=True, env=env)
     if run.returncode:
         sys.exit(f"attnres-run failed:\n{run.stderr}")
-    m = re.search(r"compile ([0-9.]+) s, run ([0-9.]+) ms \(mean of \d+\), "
+    m = re.search(r"compile ([0-9.]+) s(?: \([^)]*\))?, run ([0-9.]+) ms "
+                  r"\(mean of \d+\), "
                   r"best ([0-9.]+) ms", run.stderr)
     # A benchmark of wrong results is not reported.
     got = np.load(inputs.replace("inputs", "outputs"))["logits"]

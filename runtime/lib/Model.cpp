@@ -12,6 +12,10 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -170,7 +174,59 @@ attnres_model *mlir::attnres::runtime::makeModel(const Signature &signature,
   return model;
 }
 
-static void closeLibrary(void *handle) { dlclose(handle); }
+namespace {
+/// What a loaded artifact holds: the library and its mapped weights.
+struct LoadedLibrary {
+  void *handle = nullptr;
+  void *weights = nullptr;
+  size_t weightsSize = 0;
+
+  ~LoadedLibrary() {
+    if (handle)
+      dlclose(handle);
+    if (weights)
+      munmap(weights, weightsSize);
+  }
+};
+} // namespace
+
+static void releaseLibrary(void *library) {
+  delete static_cast<LoadedLibrary *>(library);
+}
+
+/// Maps the weights stored after the library in `path` (Artifact.h's
+/// WeightsTrailer); returns "" or what is wrong.
+static std::string mapWeights(const std::string &path, LoadedLibrary &library) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return std::strerror(errno);
+  struct stat status;
+  WeightsTrailer trailer;
+  std::string error;
+  if (fstat(fd, &status) != 0 || uint64_t(status.st_size) < sizeof trailer ||
+      pread(fd, &trailer, sizeof trailer,
+            off_t(status.st_size - sizeof trailer)) !=
+          ssize_t(sizeof trailer) ||
+      std::memcmp(trailer.magic, kWeightsTrailerMagic, sizeof trailer.magic))
+    error = "its weights are missing (the file is cut short)";
+  else if (trailer.offset % kWeightsAlignment != 0 ||
+           trailer.offset > uint64_t(status.st_size) ||
+           trailer.size !=
+               uint64_t(status.st_size) - sizeof trailer - trailer.offset)
+    error = "its weights trailer is damaged";
+  if (error.empty() && trailer.size) {
+    void *base = mmap(nullptr, trailer.size, PROT_READ, MAP_PRIVATE, fd,
+                      off_t(trailer.offset));
+    if (base == MAP_FAILED)
+      error = std::string("cannot map its weights: ") + std::strerror(errno);
+    else {
+      library.weights = base;
+      library.weightsSize = trailer.size;
+    }
+  }
+  close(fd);
+  return error;
+}
 
 /// dlopen maps the segments a file's program headers name without checking
 /// that the file holds them, so a cut file (a copy interrupted, a full disk)
@@ -232,16 +288,24 @@ extern "C" attnres_model *attnres_model_load(const char *path) {
                  "or attnres_artifact_entry); make one with attnres-compile");
     return nullptr;
   }
+  auto library = std::make_unique<LoadedLibrary>();
+  library->handle = handle;
   Signature signature;
   std::string error = decodeSignature(text, std::strlen(text), signature);
   if (error.empty() && signature.needsBLAS)
     error = loadBLAS();
+  using BindFn = void (*)(const char *);
+  if (auto bind = reinterpret_cast<BindFn>(dlsym(handle, kBindWeightsSymbol));
+      bind && error.empty()) {
+    error = mapWeights(file, *library);
+    if (error.empty())
+      bind(static_cast<const char *>(library->weights));
+  }
   if (!error.empty()) {
-    dlclose(handle);
     setLastError("cannot load " + where + ": " + error);
     return nullptr;
   }
-  return makeModel(signature, entry, closeLibrary, handle);
+  return makeModel(signature, entry, releaseLibrary, library.release());
 }
 
 extern "C" void attnres_model_destroy(attnres_model *model) { delete model; }

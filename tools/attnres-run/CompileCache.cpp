@@ -161,11 +161,28 @@ mlir::attnres::cacheKey(StringRef modelPath,
     return makeError("cannot read '" + modelPath +
                      "': " + file.getError().message());
   StringRef bytes = (*file)->getBuffer();
-  llvm::XXH128_hash_t model = llvm::xxh3_128bits(llvm::ArrayRef(
-      reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
+  auto hash = [](StringRef data) {
+    llvm::XXH128_hash_t h = llvm::xxh3_128bits(llvm::ArrayRef(
+        reinterpret_cast<const uint8_t *>(data.data()), data.size()));
+    return llvm::utohexstr(h.high64) + llvm::utohexstr(h.low64);
+  };
 
   std::string text = "attnres-run cache 1\nLLVM " LLVM_VERSION_STRING "\n";
-  text += llvm::utohexstr(model.high64) + llvm::utohexstr(model.low64) + "\n";
+  // Reading every byte of a model of hundreds of MB would cost more than
+  // the cached start is allowed; past kHashWholeBytes the key takes the
+  // file's identity and times with its first and last MiB instead.
+  constexpr uint64_t kHashWholeBytes = 64 << 20, kEnds = 1 << 20;
+  if (bytes.size() <= kHashWholeBytes) {
+    text += hash(bytes) + "\n";
+  } else {
+    llvm::sys::fs::file_status status;
+    if (std::error_code ec = llvm::sys::fs::status(modelPath, status))
+      return makeError("cannot stat '" + modelPath + "': " + ec.message());
+    hashFileStatus(text, modelPath);
+    text += std::to_string(status.getUniqueID().getDevice()) + ":" +
+            std::to_string(status.getUniqueID().getFile()) + "\n";
+    text += hash(bytes.take_front(kEnds)) + hash(bytes.take_back(kEnds)) + "\n";
+  }
   // A rebuilt compiler may compile differently.
   hashFileStatus(text, llvm::sys::fs::getMainExecutable(
                            nullptr, reinterpret_cast<void *>(&cacheKey)));

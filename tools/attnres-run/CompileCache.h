@@ -23,9 +23,11 @@ namespace mlir::attnres {
 /// set.
 std::string defaultCacheDir();
 
-/// The hex name of a model's cache entry: a 128-bit hash of the model file,
-/// the size and modification time of each external data file it names, the
-/// running executable's size and modification time, and `options`.
+/// The hex name of a model's cache entry: a 128-bit hash of the model file
+/// (past 64 MiB: of its first and last MiB, its size, modification time and
+/// inode), the size and modification time of each external data file it
+/// names, the running executable's size and modification time, and
+/// `options`.
 llvm::Expected<std::string> cacheKey(llvm::StringRef modelPath,
                                      llvm::ArrayRef<std::string> options);
 

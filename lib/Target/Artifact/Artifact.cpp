@@ -18,6 +18,7 @@
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
@@ -31,6 +32,7 @@
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Support/DynamicLibrary.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
@@ -318,6 +320,150 @@ mlir::attnres::createTargetMachine(StringRef cpu, unsigned optLevel) {
 }
 
 namespace {
+/// The large constants of a lowered module, moved out of LLVM's way: code
+/// generation would copy each into the object file and the linker again,
+/// seconds for the weights of a deep model. Their bytes go after the
+/// library in the same file instead (runtime::kWeightsTrailerMagic), and the
+/// code reads each through a pointer that attnres_artifact_bind_weights sets
+/// when the runtime has mapped them.
+struct ExternalWeights {
+  /// Each constant's bytes and its offset from the start of the weights.
+  std::vector<std::pair<ArrayRef<char>, uint64_t>> pieces;
+  uint64_t size = 0;
+};
+
+/// The bytes of `value` as LLVM would lay out the global, or nothing when
+/// they are not available as one block (splats, i1, elided resources).
+std::optional<ArrayRef<char>> rawBytes(Attribute value) {
+  auto elements = dyn_cast_or_null<ElementsAttr>(value);
+  if (!elements)
+    return std::nullopt;
+  Type elementType = elements.getShapedType().getElementType();
+  if (!elementType.isIntOrFloat() ||
+      elementType.getIntOrFloatBitWidth() % 8 != 0)
+    return std::nullopt;
+  ArrayRef<char> bytes;
+  if (auto dense = dyn_cast<DenseElementsAttr>(value)) {
+    if (dense.isSplat())
+      return std::nullopt;
+    bytes = dense.getRawData();
+  } else if (auto resource = dyn_cast<DenseResourceElementsAttr>(value)) {
+    AsmResourceBlob *blob = resource.getRawHandle().getBlob();
+    if (!blob)
+      return std::nullopt;
+    bytes = blob->getData();
+  } else {
+    return std::nullopt;
+  }
+  uint64_t expected = uint64_t(elements.getNumElements()) *
+                      (elementType.getIntOrFloatBitWidth() / 8);
+  if (bytes.size() != expected)
+    return std::nullopt;
+  return bytes;
+}
+
+ExternalWeights externalizeWeights(ModuleOp module, uint64_t minBytes) {
+  ExternalWeights weights;
+  MLIRContext *context = module.getContext();
+  auto ptr = LLVM::LLVMPointerType::get(context);
+  SmallVector<std::pair<LLVM::GlobalOp, LLVM::GlobalOp>> moved;
+  for (auto global :
+       llvm::make_early_inc_range(module.getOps<LLVM::GlobalOp>())) {
+    if (!global.getConstant())
+      continue;
+    std::optional<ArrayRef<char>> bytes = rawBytes(global.getValueAttr());
+    if (!bytes || bytes->size() < minBytes)
+      continue;
+    uint64_t align = std::max<uint64_t>(global.getAlignment().value_or(64), 64);
+    weights.size = llvm::alignTo(weights.size, align);
+    weights.pieces.push_back({*bytes, weights.size});
+    weights.size += bytes->size();
+
+    OpBuilder builder(global);
+    auto slot = LLVM::GlobalOp::create(
+        builder, global.getLoc(), ptr, /*isConstant=*/false,
+        LLVM::Linkage::Internal,
+        (global.getSymName() + ".attnres_weight").str(), Attribute());
+    Block *init = builder.createBlock(&slot.getInitializerRegion());
+    builder.setInsertionPointToStart(init);
+    LLVM::ReturnOp::create(
+        builder, global.getLoc(),
+        LLVM::ZeroOp::create(builder, global.getLoc(), ptr).getResult());
+    moved.push_back({global, slot});
+  }
+  if (moved.empty())
+    return weights;
+
+  llvm::DenseMap<StringRef, LLVM::GlobalOp> slots;
+  for (auto [global, slot] : moved)
+    slots[global.getSymName()] = slot;
+  module.walk([&](LLVM::AddressOfOp address) {
+    auto it = slots.find(address.getGlobalName());
+    if (it == slots.end())
+      return;
+    OpBuilder builder(address);
+    Value slotAddress =
+        LLVM::AddressOfOp::create(builder, address.getLoc(), it->second);
+    Value pointer =
+        LLVM::LoadOp::create(builder, address.getLoc(), ptr, slotAddress);
+    address.replaceAllUsesWith(pointer);
+    address.erase();
+  });
+
+  OpBuilder builder = OpBuilder::atBlockEnd(module.getBody());
+  Location loc = module.getLoc();
+  auto bind = LLVM::LLVMFuncOp::create(
+      builder, loc, runtime::kBindWeightsSymbol,
+      LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(context), {ptr}));
+  Block *body = bind.addEntryBlock(builder);
+  builder.setInsertionPointToStart(body);
+  for (auto [index, entry] : llvm::enumerate(moved)) {
+    auto [global, slot] = entry;
+    Value offset = LLVM::ConstantOp::create(
+        builder, loc, builder.getI64Type(),
+        builder.getI64IntegerAttr(int64_t(weights.pieces[index].second)));
+    Value at = LLVM::GEPOp::create(builder, loc, ptr, builder.getI8Type(),
+                                   body->getArgument(0),
+                                   ArrayRef<LLVM::GEPArg>{offset});
+    Value slotAddress = LLVM::AddressOfOp::create(builder, loc, slot);
+    LLVM::StoreOp::create(builder, loc, at, slotAddress);
+    global.erase();
+  }
+  LLVM::ReturnOp::create(builder, loc, ValueRange());
+  return weights;
+}
+
+/// Appends the weights, page-aligned so that the runtime can map them, and
+/// the trailer that finds them.
+llvm::Error appendWeights(StringRef path, const ExternalWeights &weights) {
+  uint64_t librarySize = 0;
+  std::error_code ec = llvm::sys::fs::file_size(path, librarySize);
+  if (ec)
+    return makeError("cannot write '" + path + "': " + ec.message());
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Append);
+  if (ec)
+    return makeError("cannot write '" + path + "': " + ec.message());
+  // In append mode the stream's position starts at 0, not at the end.
+  uint64_t start = llvm::alignTo(librarySize, runtime::kWeightsAlignment);
+  os.write_zeros(start - librarySize);
+  uint64_t at = 0;
+  for (auto [bytes, offset] : weights.pieces) {
+    os.write_zeros(offset - at);
+    os.write(bytes.data(), bytes.size());
+    at = offset + bytes.size();
+  }
+  runtime::WeightsTrailer trailer;
+  std::memcpy(trailer.magic, runtime::kWeightsTrailerMagic,
+              sizeof trailer.magic);
+  trailer.offset = start;
+  trailer.size = weights.size;
+  os.write(reinterpret_cast<const char *>(&trailer), sizeof trailer);
+  os.close();
+  if (os.has_error())
+    return makeError("cannot write '" + path + "': " + os.error().message());
+  return llvm::Error::success();
+}
+
 /// Files removed unless kept: the temporaries of one write.
 struct TempFiles {
   std::vector<std::string> paths;
@@ -353,6 +499,7 @@ mlir::attnres::writeSharedLibrary(ModuleOp module, StringRef path,
     linker = *found;
   }
 
+  ExternalWeights weights = externalizeWeights(module, /*minBytes=*/1024);
   registerBuiltinDialectTranslation(*module.getContext());
   registerLLVMDialectTranslation(*module.getContext());
   llvm::LLVMContext llvmContext;
@@ -407,6 +554,9 @@ mlir::attnres::writeSharedLibrary(ModuleOp module, StringRef path,
                      (error.empty() ? "" : ": " + error) +
                      (output.empty() ? "" : ":\n" + output));
   }
+  if (!weights.pieces.empty())
+    if (llvm::Error error = appendWeights(*library, weights))
+      return error;
   if (std::error_code ec = llvm::sys::fs::rename(*library, path))
     return makeError("cannot write '" + path + "': " + ec.message());
   return llvm::Error::success();

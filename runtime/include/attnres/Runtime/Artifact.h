@@ -20,6 +20,7 @@
 #include "attnres/Runtime/Model.h"
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,23 @@ namespace mlir::attnres::runtime {
 
 inline constexpr const char kSignatureSymbol[] = "attnres_artifact_signature";
 inline constexpr const char kEntrySymbol[] = "attnres_artifact_entry";
+/// void attnres_artifact_bind_weights(const char *weights): defined when the
+/// file carries weights after the library, which the runtime maps and
+/// passes to it before the first run.
+inline constexpr const char kBindWeightsSymbol[] =
+    "attnres_artifact_bind_weights";
+
+/// The last bytes of an artifact with weights: where they are in the file
+/// (offset a multiple of kWeightsAlignment) and how many bytes they take.
+struct WeightsTrailer {
+  char magic[8];
+  uint64_t offset;
+  uint64_t size;
+  uint64_t reserved = 0;
+};
+inline constexpr const char kWeightsTrailerMagic[8] = {'A', 'T', 'T', 'N',
+                                                       'R', 'E', 'S', 'W'};
+inline constexpr uint64_t kWeightsAlignment = 65536;
 
 /// The packed entry: args[0] points to the result struct's pointer (when
 /// there are results), then one pointer per input to the pointer of its
