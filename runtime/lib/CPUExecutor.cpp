@@ -78,9 +78,11 @@ CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline,
   llvm::InitializeNativeTargetAsmPrinter();
   registerBuiltinDialectTranslation(*module.getContext());
   registerLLVMDialectTranslation(*module.getContext());
+  // The options hold a function_ref: the transformer must outlive them.
+  auto optimize = makeOptimizingTransformer(optLevel, /*sizeLevel=*/0,
+                                            /*targetMachine=*/nullptr);
   ExecutionEngineOptions options;
-  options.transformer = makeOptimizingTransformer(optLevel, /*sizeLevel=*/0,
-                                                  /*targetMachine=*/nullptr);
+  options.transformer = optimize;
   options.jitCodeGenOptLevel = llvm::CodeGenOpt::getLevel(int(optLevel))
                                    .value_or(llvm::CodeGenOptLevel::Default);
   auto engine = ExecutionEngine::create(module, options);

@@ -161,7 +161,9 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
-      "attnres-run: compile a model for the CPU and run it on .npz inputs\n");
+      "attnres-run: run a model on the CPU on .npz inputs: a .so from "
+      "attnres-compile, or a .onnx/.mlir model compiled into a cache "
+      "(--cache-dir) or with the JIT (--no-cache)\n");
   if (repeat == 0)
     return fail("--repeat must be at least 1");
 
