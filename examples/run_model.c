@@ -12,11 +12,13 @@ int main(int argc, char **argv) {
   if (!model)
     return fprintf(stderr, "%s\n", attnres_last_error()), 1;
   int n = attnres_model_num_inputs(model), m = attnres_model_num_outputs(model);
-  attnres_tensor *in = calloc(n + 1, sizeof *in), *out = calloc(m + 1, sizeof *out);
+  attnres_tensor *in = calloc(n + 1, sizeof *in),
+                 *out = calloc(m + 1, sizeof *out);
   for (int i = 0; i < n; ++i) {
     const attnres_tensor_info *info = attnres_model_input(model, i);
     size_t count = 1;
-    in[i] = (attnres_tensor){info->dtype, info->rank, malloc(8 * (info->rank + 1)), 0};
+    in[i] = (attnres_tensor){info->dtype, info->rank,
+                             malloc(8 * (info->rank + 1)), 0};
     for (int d = 0; d < info->rank; ++d)
       count *= (in[i].shape[d] = info->shape[d] < 0 ? 1 : info->shape[d]);
     in[i].data = calloc(count + 1, attnres_dtype_size(info->dtype));
@@ -36,6 +38,9 @@ int main(int argc, char **argv) {
            attnres_dtype_name(out[i].dtype), sum);
     attnres_tensor_free(&out[i]);
   }
+  for (int i = 0; i < n; ++i)
+    free(in[i].shape), free(in[i].data);
+  free(in), free(out);
   attnres_model_destroy(model);
   return 0;
 }

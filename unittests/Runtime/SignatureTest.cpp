@@ -59,8 +59,9 @@ TEST(SignatureTest, RefusesOtherVersionsAndDamage) {
       EXPECT_EQ(cut.inputs[i].name, whole.inputs[i].name) << n;
       EXPECT_EQ(cut.inputs[i].shape, whole.inputs[i].shape) << n;
     }
-    if (!cut.outputs.empty())
+    if (!cut.outputs.empty()) {
       EXPECT_EQ(cut.outputs[0].shape, whole.outputs[0].shape) << n;
+    }
   }
   EXPECT_NE(
       decode(std::string(text).replace(text.find("in 6"), 4, "in 42"), out),

@@ -38,7 +38,10 @@ typedef enum attnres_dtype {
   ATTNRES_I32 = 5,
   ATTNRES_I64 = 6,
   ATTNRES_U8 = 7,
-  ATTNRES_BOOL = 8
+  ATTNRES_BOOL = 8,
+  /* Makes the type as wide as int, so that a runtime may check any value a
+   * caller passes. */
+  ATTNRES_DTYPE_LAST_ = 0x7fffffff
 } attnres_dtype;
 
 /* A dense array in C order. Inputs are the caller's; outputs filled by
