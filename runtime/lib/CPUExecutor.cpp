@@ -37,7 +37,7 @@ static llvm::Error makeError(const llvm::Twine &message) {
 }
 
 std::string TensorSignature::describe() const {
-  std::string s = dtypeName(dtype).str() + "[";
+  std::string s = std::string(dtypeName(dtype)) + "[";
   for (size_t i = 0; i < shape.size(); ++i)
     s += (i ? ", " : "") +
          (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
