@@ -202,7 +202,10 @@ int main(int argc, char **argv) {
     options.entryName = entryName;
     std::vector<std::string> keyOptions = {
         "entry=" + entryName, "opt-level=" + std::to_string(optLevel),
-        "cpu=" + cpu,
+        // A cache shared by machines (a network home) must not hand one
+        // machine's native code to another.
+        "cpu=" + (cpu == "native" ? attnres::hostCPUDescription()
+                                  : std::string(cpu)),
         "depth-weights=" + std::to_string(!dumpDepthWeights.empty())};
     for (const std::string &spec : inputShapes) {
       std::string error = attnres::parseInputShapeSpec(spec, options);

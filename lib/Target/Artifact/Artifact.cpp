@@ -283,6 +283,19 @@ mlir::attnres::lowerForExecution(ModuleOp module, StringRef entry,
 // Shared libraries
 //===----------------------------------------------------------------------===//
 
+/// "+avx2,-avx512f,...", sorted so that equal hosts give equal text.
+static std::string hostFeatures() {
+  std::vector<std::string> list;
+  for (auto &feature : llvm::sys::getHostCPUFeatures())
+    list.push_back((feature.second ? "+" : "-") + feature.first().str());
+  llvm::sort(list);
+  return llvm::join(list, ",");
+}
+
+std::string mlir::attnres::hostCPUDescription() {
+  return llvm::sys::getHostCPUName().str() + ":" + hostFeatures();
+}
+
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
 mlir::attnres::createTargetMachine(StringRef cpu, unsigned optLevel) {
   if (optLevel > 3)
@@ -299,10 +312,7 @@ mlir::attnres::createTargetMachine(StringRef cpu, unsigned optLevel) {
   std::string cpuName = cpu.str(), features;
   if (cpu == "native") {
     cpuName = llvm::sys::getHostCPUName().str();
-    for (auto &feature : llvm::sys::getHostCPUFeatures())
-      features += (features.empty() ? "" : ",") +
-                  std::string(feature.second ? "+" : "-") +
-                  feature.first().str();
+    features = hostFeatures();
   } else if (!std::unique_ptr<llvm::MCSubtargetInfo>(
                   target->createMCSubtargetInfo(triple, cpuName, ""))
                   ->isCPUStringValid(cpuName)) {

@@ -58,6 +58,10 @@ struct SharedLibraryOptions {
 llvm::Error writeSharedLibrary(ModuleOp module, llvm::StringRef path,
                                const SharedLibraryOptions &options);
 
+/// This machine's CPU name and features as LLVM sees them: what "native"
+/// compiles for.
+std::string hostCPUDescription();
+
 /// A target machine for `cpu` ("native" or an LLVM CPU name) on this host's
 /// triple, position-independent, at `optLevel`.
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
