@@ -25,6 +25,16 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 # share one cache in the build tree rather than the user's.
 config.environment["XDG_CACHE_HOME"] = os.path.join(config.test_exec_root, "cache")
 config.substitutions.append(("%runtime_lib_dir", config.attnres_lib_dir))
+# Debian's own mlir-opt, which loads libAttnResPlugin.so. A sanitizer build's
+# plugin would need the sanitizer runtime in that uninstrumented host, so it
+# is built, and tested, in the plain build only.
+config.substitutions.append(
+    ("%mlir_opt", os.path.join(config.llvm_tools_dir, "mlir-opt")))
+config.substitutions.append(
+    ("%attnres_plugin", os.path.join(config.attnres_lib_dir, "libAttnResPlugin.so")))
+if not config.sanitize:
+    config.available_features.add("attnres-plugin")
+
 # The build's C compiler, instrumented like the build, for programs that link
 # libattnres_runtime.
 config.substitutions.append(("%cc", config.c_compiler + (
@@ -39,6 +49,7 @@ tools = [
     ToolSubst("onnx-import", unresolved="fatal"),
     ToolSubst("attnres-run", unresolved="fatal"),
     ToolSubst("attnres-compile", unresolved="fatal"),
+    ToolSubst("attnres-lsp-server", unresolved="fatal"),
     ToolSubst("attnres-translate", unresolved="fatal"),
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]

@@ -7,11 +7,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnres/Conversion/Passes.h"
-#include "attnres/Dialect/AttnRes/AttnResDialect.h"
-#include "attnres/Pipelines/Pipelines.h"
+#include "attnres/InitAttnRes.h"
 #include "attnres/Target/Artifact/Artifact.h"
-#include "attnres/Transforms/Passes.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -82,9 +79,8 @@ static int fail(const llvm::Twine &message) {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   registerAllPasses();
-  attnres::registerAttnResConversionPasses();
-  attnres::registerAttnResPipelines();
-  attnres::registerAttnResTransformsPasses();
+  attnres::registerAllPasses();
+  attnres::registerAllPipelines();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -106,7 +102,7 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   registerAllDialects(registry);
   registerAllExtensions(registry);
-  registry.insert<attnres::AttnResDialect>();
+  attnres::registerAllDialects(registry);
   MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);

@@ -8,11 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnres/InitAttnRes.h"
 #include "attnres/Target/ONNX/ONNXImport.h"
-#include "attnres/Conversion/Passes.h"
-#include "attnres/Dialect/AttnRes/AttnResDialect.h"
-#include "attnres/Pipelines/Pipelines.h"
-#include "attnres/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/IR/MLIRContext.h"
@@ -86,16 +83,15 @@ static LogicalResult runOnONNX(StringRef inputFilename,
 
 int main(int argc, char **argv) {
   registerAllPasses();
-  attnres::registerAttnResConversionPasses();
-  attnres::registerAttnResPipelines();
-  attnres::registerAttnResTransformsPasses();
+  attnres::registerAllPasses();
+  attnres::registerAllPipelines();
 
   DialectRegistry registry;
   registerAllDialects(registry);
   registerAllExtensions(registry);
   registerAllToLLVMIRTranslations(registry);
   NVVM::registerNVVMTargetInterfaceExternalModels(registry);
-  registry.insert<attnres::AttnResDialect>();
+  attnres::registerAllDialects(registry);
 
   auto [inputFilename, outputFilename] = registerAndParseCLIOptions(
       argc, argv,

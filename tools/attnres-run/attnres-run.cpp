@@ -7,9 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnres/Conversion/Passes.h"
-#include "attnres/Dialect/AttnRes/AttnResDialect.h"
-#include "attnres/Pipelines/Pipelines.h"
+#include "attnres/InitAttnRes.h"
 #include "attnres/Runtime/CPUExecutor.h"
 #include "attnres/Target/Artifact/Artifact.h"
 #include "attnres/Target/ONNX/ONNXImport.h"
@@ -155,9 +153,8 @@ static int fail(const llvm::Twine &message) {
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   registerAllPasses();
-  attnres::registerAttnResConversionPasses();
-  attnres::registerAttnResPipelines();
-  attnres::registerAttnResTransformsPasses();
+  attnres::registerAllPasses();
+  attnres::registerAllPipelines();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -179,7 +176,7 @@ int main(int argc, char **argv) {
   DialectRegistry registry;
   registerAllDialects(registry);
   registerAllExtensions(registry);
-  registry.insert<attnres::AttnResDialect>();
+  attnres::registerAllDialects(registry);
   MLIRContext context(registry);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
