@@ -25,6 +25,9 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 # share one cache in the build tree rather than the user's.
 config.environment["XDG_CACHE_HOME"] = os.path.join(config.test_exec_root, "cache")
 config.substitutions.append(("%runtime_lib_dir", config.attnres_lib_dir))
+config.substitutions.append(
+    ("%attnres_build_docs", os.path.join(config.attnres_obj_root, "docs")))
+config.substitutions.append(("%attnres_src_root", config.attnres_source_dir))
 # Debian's own mlir-opt, which loads libAttnResPlugin.so. A sanitizer build's
 # plugin would need the sanitizer runtime in that uninstrumented host, so it
 # is built, and tested, in the plain build only.
