@@ -28,15 +28,17 @@ config.substitutions.append(("%runtime_lib_dir", config.attnres_lib_dir))
 config.substitutions.append(
     ("%attnres_build_docs", os.path.join(config.attnres_obj_root, "docs")))
 config.substitutions.append(("%attnres_src_root", config.attnres_source_dir))
+config.substitutions.append(("%attnres_obj_root", config.attnres_obj_root))
 # Debian's own mlir-opt, which loads libAttnResPlugin.so. A sanitizer build's
-# plugin would need the sanitizer runtime in that uninstrumented host, so it
-# is built, and tested, in the plain build only.
+# plugin would need the sanitizer runtime in that uninstrumented host, and
+# its installed libraries would need it in an uninstrumented consumer, so
+# the plugin and the install are tested in the plain build only.
 config.substitutions.append(
     ("%mlir_opt", os.path.join(config.llvm_tools_dir, "mlir-opt")))
 config.substitutions.append(
     ("%attnres_plugin", os.path.join(config.attnres_lib_dir, "libAttnResPlugin.so")))
 if not config.sanitize:
-    config.available_features.add("attnres-plugin")
+    config.available_features.add("uninstrumented")
 
 # The build's C compiler, instrumented like the build, for programs that link
 # libattnres_runtime.

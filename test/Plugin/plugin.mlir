@@ -1,6 +1,6 @@
 // Debian's own mlir-opt-22 loads libAttnResPlugin.so as a dialect and a pass
 // plugin, parses our ops and runs our passes and pipelines.
-// REQUIRES: attnres-plugin
+// REQUIRES: uninstrumented
 // RUN: %mlir_opt %s --load-dialect-plugin=%attnres_plugin --load-pass-plugin=%attnres_plugin --pass-pipeline="builtin.module(func.func(attnres-two-phase,attnres-fuse-norm))" | FileCheck %s
 // RUN: %mlir_opt %s --load-dialect-plugin=%attnres_plugin --load-pass-plugin=%attnres_plugin --pass-pipeline="builtin.module(attnres-cpu-pipeline{blas=false})" | FileCheck %s --check-prefix=LLVM
 // RUN: not %mlir_opt %s 2>&1 | FileCheck %s --check-prefix=WITHOUT
