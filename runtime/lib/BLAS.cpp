@@ -27,7 +27,27 @@ SgemmFn sgemm = nullptr;
 std::string blasError;
 std::once_flag blasOnce;
 
+/// OpenBLAS picks its kernels from the CPU's family and model, and falls
+/// back to its slowest generic ones (Prescott) on a CPU it does not know,
+/// which is what virtual machines often report: 4.4x slower matrix
+/// products on the machine of bench/RESULTS.md. It reads OPENBLAS_CORETYPE
+/// once, when loaded; unless the user set it, name the kernels the
+/// instruction set supports. (OpenBLAS's newer x86 cores reuse these
+/// kernels for sgemm, so a CPU it does know loses nothing.)
+void chooseOpenBLASCore() {
+#if defined(__x86_64__)
+  if (std::getenv("OPENBLAS_CORETYPE"))
+    return;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f"))
+    setenv("OPENBLAS_CORETYPE", "SkylakeX", /*overwrite=*/0);
+  else if (__builtin_cpu_supports("avx2"))
+    setenv("OPENBLAS_CORETYPE", "Haswell", /*overwrite=*/0);
+#endif
+}
+
 void openBLAS() {
+  chooseOpenBLASCore();
   std::string tried;
   auto attempt = [&](const char *name) {
     if (void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL))

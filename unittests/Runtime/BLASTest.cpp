@@ -7,7 +7,14 @@
 
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
 
+#include "attnres/Runtime/Artifact.h"
+
 #include "gtest/gtest.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <string>
 
 #include <array>
 #include <vector>
@@ -80,3 +87,28 @@ TEST(BLASTest, LeadingDimensionPastIntRangeIsNotNarrowed) {
 }
 
 } // namespace
+
+// OpenBLAS falls back to generic kernels on a CPU it does not recognize (a
+// virtual machine's, often); the runtime names the kernels the instruction
+// set supports before loading it, unless the user did.
+TEST(BLASTest, NamesTheKernelsTheCPUSupports) {
+  const char *preset = std::getenv("OPENBLAS_CORETYPE");
+  std::string before = preset ? preset : "";
+  ASSERT_EQ(mlir::attnres::runtime::loadBLAS(), "");
+  const char *after = std::getenv("OPENBLAS_CORETYPE");
+  std::string expected = before;
+  __builtin_cpu_init();
+  if (expected.empty() && __builtin_cpu_supports("avx512f"))
+    expected = "SkylakeX";
+  else if (expected.empty() && __builtin_cpu_supports("avx2"))
+    expected = "Haswell";
+  EXPECT_EQ(after ? std::string(after) : "", expected);
+  // And OpenBLAS, loaded by the runtime, took them.
+  void *lib = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
+  auto corename =
+      lib ? reinterpret_cast<char *(*)()>(dlsym(lib, "openblas_get_corename"))
+          : nullptr;
+  if (corename && !expected.empty()) {
+    EXPECT_EQ(std::string(corename()), expected);
+  }
+}
