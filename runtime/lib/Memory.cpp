@@ -2,14 +2,17 @@
 //
 // Compiled models allocate through MLIR's generic allocation functions
 // (lib/Target/Artifact renames malloc/aligned_alloc/free to them), so the
-// runtime sees every buffer a run makes and can free the results after
-// copying them out. memrefCopy copies between strided buffers, the function
-// finalize-memref-to-llvm calls for a memref.copy that is not contiguous.
+// runtime sees every buffer a run makes, can free the results after copying
+// them out, and serves them from the model's BufferPool. memrefCopy copies
+// between strided buffers, the function finalize-memref-to-llvm calls for a
+// memref.copy that is not contiguous.
 //
 //===----------------------------------------------------------------------===//
 
 #include "Memory.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -17,8 +20,27 @@
 
 using namespace mlir::attnres::runtime;
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ATTNRES_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define ATTNRES_ASAN 1
+#endif
+#ifdef ATTNRES_ASAN
+#include <sanitizer/asan_interface.h>
+// An idle block is poisoned, so that a read through a stale pointer into a
+// reused buffer is still reported, as it would be after free().
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace {
-thread_local std::unordered_set<void *> *liveAllocations = nullptr;
+thread_local AllocationScope *currentScope = nullptr;
 
 /// MLIR's unranked memref: a rank and a pointer to a ranked descriptor
 /// {allocated, aligned, offset, sizes[rank], strides[rank]}.
@@ -43,37 +65,121 @@ struct StridedView {
 };
 } // namespace
 
-AllocationScope::AllocationScope() : outer(liveAllocations) {
-  liveAllocations = &live;
+//===----------------------------------------------------------------------===//
+// BufferPool
+//===----------------------------------------------------------------------===//
+
+void *BufferPool::allocate(size_t size) {
+  // Whole cache lines: sizes that differ by a few bytes share blocks.
+  size = (std::max<size_t>(size, 1) + kAlignment - 1) / kAlignment * kAlignment;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = idle.find(size);
+    if (it != idle.end() && !it->second.empty()) {
+      void *p = it->second.back();
+      it->second.pop_back();
+      idleTotal -= size;
+      UNPOISON(p, size);
+      return p;
+    }
+  }
+  void *p = std::aligned_alloc(kAlignment, size);
+  if (!p)
+    return nullptr;
+  std::lock_guard<std::mutex> lock(mutex);
+  sizes.emplace(p, size);
+  return p;
+}
+
+bool BufferPool::release(void *p) {
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = sizes.find(p);
+  if (it == sizes.end())
+    return false;
+  POISON(p, it->second);
+  idle[it->second].push_back(p);
+  idleTotal += it->second;
+  return true;
+}
+
+void BufferPool::trim() {
+  std::lock_guard<std::mutex> lock(mutex);
+  for (auto &[size, blocks] : idle)
+    for (void *p : blocks) {
+      UNPOISON(p, size);
+      sizes.erase(p);
+      std::free(p);
+    }
+  idle.clear();
+  idleTotal = 0;
+}
+
+size_t BufferPool::idleBytes() {
+  std::lock_guard<std::mutex> lock(mutex);
+  return idleTotal;
+}
+
+//===----------------------------------------------------------------------===//
+// AllocationScope
+//===----------------------------------------------------------------------===//
+
+AllocationScope::AllocationScope(BufferPool *pool)
+    : pool(pool), outer(currentScope) {
+  currentScope = this;
 }
 
 AllocationScope::~AllocationScope() {
-  liveAllocations = outer;
+  currentScope = outer;
   for (void *p : live)
+    if (!pool || !pool->release(p))
+      std::free(p);
+}
+
+void *AllocationScope::allocate(size_t alignment, size_t size) {
+  void *p;
+  if (pool && alignment <= BufferPool::kAlignment) {
+    p = pool->allocate(size);
+  } else {
+    // C11 wants a size that is a multiple of the alignment.
+    size = (std::max<size_t>(size, 1) + alignment - 1) / alignment * alignment;
+    p = std::aligned_alloc(alignment, size);
+  }
+  if (p)
+    live.insert(p);
+  return p;
+}
+
+void AllocationScope::free(void *p) {
+  live.erase(p);
+  if (!pool || !pool->release(p))
     std::free(p);
 }
 
+//===----------------------------------------------------------------------===//
+// What compiled code calls
+//===----------------------------------------------------------------------===//
+
 extern "C" void *_mlir_memref_to_llvm_alloc(size_t size) {
-  void *p = std::malloc(size);
-  if (p && liveAllocations)
-    liveAllocations->insert(p);
-  return p;
+  if (currentScope)
+    return currentScope->allocate(alignof(std::max_align_t), size);
+  return std::malloc(size);
 }
 
 extern "C" void *_mlir_memref_to_llvm_aligned_alloc(size_t alignment,
                                                     size_t size) {
-  // C11 wants a size that is a multiple of the alignment.
+  if (currentScope)
+    return currentScope->allocate(alignment, size);
   size = (size + alignment - 1) / alignment * alignment;
-  void *p = std::aligned_alloc(alignment, size);
-  if (p && liveAllocations)
-    liveAllocations->insert(p);
-  return p;
+  return std::aligned_alloc(alignment, size);
 }
 
 extern "C" void _mlir_memref_to_llvm_free(void *p) {
-  if (liveAllocations)
-    liveAllocations->erase(p);
-  std::free(p);
+  if (!p)
+    return;
+  if (currentScope)
+    currentScope->free(p);
+  else
+    std::free(p);
 }
 
 /// memref.copy between buffers that are not both contiguous. Any write into

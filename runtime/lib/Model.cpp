@@ -143,6 +143,8 @@ struct attnres_model {
   PackedEntry entry = nullptr;
   void (*release)(void *) = nullptr;
   void *owner = nullptr;
+  /// The buffers of earlier runs, for the next.
+  BufferPool pool;
 
   ~attnres_model() {
     if (release)
@@ -423,7 +425,7 @@ extern "C" int attnres_model_run(attnres_model *model,
   std::vector<void *> packed;
   for (void *&p : pointers)
     packed.push_back(&p);
-  AllocationScope allocations;
+  AllocationScope allocations(&model->pool);
   model->entry(packed.data());
 
   size_t at = 0;
@@ -443,6 +445,16 @@ extern "C" int attnres_model_run(attnres_model *model,
     out.data = std::malloc(std::max<size_t>(size_t(count) * elem, 1));
     auto *dst = static_cast<char *>(out.data);
     auto *base = reinterpret_cast<const char *>(d[1]) + d[2] * elem;
+    bool contiguous = true;
+    for (int64_t i = int64_t(rank) - 1, stride = 1; i >= 0; --i) {
+      contiguous &= out.shape[i] == 1 || d[3 + rank + i] == stride;
+      stride *= out.shape[i];
+    }
+    if (contiguous) {
+      if (count)
+        std::memcpy(dst, base, size_t(count) * elem);
+      continue;
+    }
     // Strided copy into C order.
     std::vector<int64_t> index(rank, 0);
     for (int64_t e = 0; e < count; ++e) {
