@@ -63,6 +63,8 @@ void attnres::buildCPUPipeline(OpPassManager &pm,
 
   // Loops and the LLVM dialect.
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  if (options.approximateMath)
+    pm.addNestedPass<func::FuncOp>(attnres::createApproximateMath());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());

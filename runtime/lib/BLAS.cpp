@@ -11,6 +11,8 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
+
 #include <algorithm>
 #include <climits>
 #include <cstdint>
@@ -24,6 +26,9 @@ using SgemmFn = void (*)(int, int, int, int, int, int, float, const float *,
                          int, const float *, int, float, float *, int);
 
 SgemmFn sgemm = nullptr;
+void (*setThreads)(int) = nullptr;
+int (*getThreads)() = nullptr;
+std::atomic<int> requestedThreads{0};
 std::string blasError;
 std::once_flag blasOnce;
 
@@ -53,6 +58,13 @@ void openBLAS() {
     if (void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL))
       if (void *fn = dlsym(lib, "cblas_sgemm")) {
         sgemm = reinterpret_cast<SgemmFn>(fn);
+        // OpenBLAS's own; other BLAS libraries keep their default.
+        setThreads = reinterpret_cast<void (*)(int)>(
+            dlsym(lib, "openblas_set_num_threads"));
+        getThreads =
+            reinterpret_cast<int (*)()>(dlsym(lib, "openblas_get_num_threads"));
+        if (setThreads && requestedThreads > 0)
+          setThreads(requestedThreads);
         return true;
       }
     tried += std::string(tried.empty() ? "" : ", ") + name;
@@ -105,6 +117,16 @@ bool blasLayout(int64_t s0, int64_t s1, int64_t rows, int64_t cols, int &trans,
 std::string mlir::attnres::runtime::loadBLAS() {
   std::call_once(blasOnce, openBLAS);
   return blasError;
+}
+
+extern "C" int attnres_set_num_threads(int n) {
+  requestedThreads = std::max(n, 0);
+  // Opening the library now (it is opened once anyway) makes the count take
+  // effect before the first run, and lets the caller see it.
+  mlir::attnres::runtime::loadBLAS();
+  if (setThreads && n > 0)
+    setThreads(n);
+  return getThreads ? getThreads() : std::max(n, 1);
 }
 
 extern "C" void _mlir_ciface_attnres_sgemm_batched(Memref3 *a, Memref3 *b,

@@ -73,6 +73,24 @@ static cl::opt<unsigned> repeat(
              "mean and best run time with --print-timing"),
     cl::init(1), cl::cat(category));
 
+/// --threads. LLVM's ThinLTO code generator registers a hidden option of
+/// that name, which attnres-run never uses; it is unregistered before this
+/// one is made, or `--threads 1` would silently set it instead.
+static cl::opt<unsigned> &threadsOption() {
+  static cl::opt<unsigned> *option = [] {
+    if (cl::Option *llvmOption = cl::getRegisteredOptions().lookup("threads"))
+      llvmOption->removeArgument();
+    return new cl::opt<unsigned>(
+        "threads",
+        cl::desc("Threads for the matrix products (OpenBLAS); 0, the "
+                 "default, keeps OpenBLAS's own choice: all cores, or "
+                 "OPENBLAS_NUM_THREADS. 1 gives single-thread figures. The "
+                 "rest of a run is single-threaded"),
+        cl::init(0), cl::cat(category));
+  }();
+  return *option;
+}
+
 static cl::opt<bool> noCache(
     "no-cache",
     cl::desc("Compile in this process with the JIT and write nothing, "
@@ -155,6 +173,7 @@ int main(int argc, char **argv) {
   registerAllPasses();
   attnres::registerAllPasses();
   attnres::registerAllPipelines();
+  threadsOption();
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
@@ -310,6 +329,8 @@ int main(int argc, char **argv) {
   }
   double compileSeconds = seconds(Clock::now() - start);
 
+  if (unsigned threads = threadsOption())
+    attnres_set_num_threads(int(std::min<unsigned>(threads, 4096)));
   std::vector<attnres::HostArray> outputs;
   double total = 0, best = 1e30;
   unsigned runs = repeat > 1 ? repeat + 1 : 1;

@@ -112,3 +112,12 @@ TEST(BLASTest, NamesTheKernelsTheCPUSupports) {
     EXPECT_EQ(std::string(corename()), expected);
   }
 }
+
+namespace {
+TEST(BLASTest, SetsTheThreadCountOfOpenBLAS) {
+  ASSERT_EQ(mlir::attnres::runtime::loadBLAS(), "");
+  EXPECT_EQ(attnres_set_num_threads(1), 1);
+  // 0 leaves the count as it is.
+  EXPECT_EQ(attnres_set_num_threads(0), 1);
+}
+} // namespace

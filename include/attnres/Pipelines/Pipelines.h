@@ -47,6 +47,13 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("Call cblas_sgemm (through the attnres runtime) for f32 "
                      "matrix products instead of emitting loops"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> approximateMath{
+      *this, "approximate-math",
+      llvm::cl::desc("Replace f32 exp, tanh, log and friends by polynomial "
+                     "approximations within a few ulps of libm "
+                     "(--attnres-approximate-math), so that loops calling "
+                     "them vectorize; off, they call libm"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> fuseElementwise{
       *this, "fuse-elementwise",
       llvm::cl::desc("Fuse producer/consumer elementwise linalg ops before "

@@ -89,6 +89,12 @@ int attnres_model_run(attnres_model *model, const attnres_tensor *inputs,
                       attnres_tensor *outputs);
 void attnres_tensor_free(attnres_tensor *tensor);
 
+/* How many threads the matrix products of later runs use, for every model
+ * of the process. n >= 1 sets it; 0 leaves it as it is (at first the BLAS
+ * library's default: all cores, or OPENBLAS_NUM_THREADS). The rest of a run
+ * is single-threaded today. Returns the count now in effect. */
+int attnres_set_num_threads(int n);
+
 /* Bytes per element, and NumPy's name of the type ("float32"). */
 size_t attnres_dtype_size(attnres_dtype dtype);
 const char *attnres_dtype_name(attnres_dtype dtype);
