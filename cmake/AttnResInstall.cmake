@@ -23,6 +23,7 @@ set(_attnres_exports
   AttnResTransforms:Transforms
   AttnResToLinalg:ToLinalg
   AttnResLinalgToBLAS:LinalgToBLAS
+  AttnResParallelToRuntime:ParallelToRuntime
   AttnResPipelines:Pipelines
   AttnResRegistration:Registration
   AttnResONNXProto:ONNXProto

@@ -61,8 +61,14 @@ void attnres::buildCPUPipeline(OpPassManager &pm,
   if (options.blas)
     pm.addPass(attnres::createConvertLinalgToBLAS());
 
-  // Loops and the LLVM dialect.
-  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  // Loops and the LLVM dialect; the outer parallel loops run on the
+  // runtime's threads.
+  if (options.parallel) {
+    pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+    pm.addPass(attnres::createConvertParallelToRuntime());
+  } else {
+    pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+  }
   if (options.approximateMath)
     pm.addNestedPass<func::FuncOp>(attnres::createApproximateMath());
   pm.addPass(createSCFToControlFlowPass());

@@ -1,9 +1,10 @@
 //===- BLAS.cpp - The runtime side of --attnres-linalg-to-blas ------------===//
 //
-// attnres_sgemm_batched: C += A x B per batch with cblas_sgemm, for the
-// strided memrefs the compiled code passes through the C interface. OpenBLAS
-// is opened at run time, so the runtime (and an artifact) loads on machines
-// without it and says so only when a model needs it.
+// attnres_sgemm_batched (C += A x B) and attnres_sgemm_batched_overwrite
+// (C = A x B, C not read) per batch with cblas_sgemm, for the strided memrefs
+// the compiled code passes through the C interface. OpenBLAS is opened at run
+// time, so the runtime (and an artifact) loads on machines without it and says
+// so only when a model needs it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
+#include <thread>
 
 namespace {
 // CBLAS's enumerators, fixed by the reference interface.
@@ -26,9 +28,10 @@ using SgemmFn = void (*)(int, int, int, int, int, int, float, const float *,
                          int, const float *, int, float, float *, int);
 
 SgemmFn sgemm = nullptr;
-void (*setThreads)(int) = nullptr;
-int (*getThreads)() = nullptr;
 std::atomic<int> requestedThreads{0};
+/// What OpenBLAS would have used (OPENBLAS_NUM_THREADS, else all cores):
+/// the default of numThreads().
+int blasDefaultThreads = 0;
 std::string blasError;
 std::once_flag blasOnce;
 
@@ -58,13 +61,18 @@ void openBLAS() {
     if (void *lib = dlopen(name, RTLD_NOW | RTLD_LOCAL))
       if (void *fn = dlsym(lib, "cblas_sgemm")) {
         sgemm = reinterpret_cast<SgemmFn>(fn);
-        // OpenBLAS's own; other BLAS libraries keep their default.
-        setThreads = reinterpret_cast<void (*)(int)>(
+        // One pool for the whole run: the runtime's threads split the
+        // matrix products too, each calling a single-threaded OpenBLAS.
+        // Two pools on the same cores fight: OpenBLAS's threads spin for a
+        // while after each product, when the runtime's want the cores.
+        auto set = reinterpret_cast<void (*)(int)>(
             dlsym(lib, "openblas_set_num_threads"));
-        getThreads =
+        auto get =
             reinterpret_cast<int (*)()>(dlsym(lib, "openblas_get_num_threads"));
-        if (setThreads && requestedThreads > 0)
-          setThreads(requestedThreads);
+        if (get)
+          blasDefaultThreads = get();
+        if (set)
+          set(1);
         return true;
       }
     tried += std::string(tried.empty() ? "" : ", ") + name;
@@ -119,18 +127,14 @@ std::string mlir::attnres::runtime::loadBLAS() {
   return blasError;
 }
 
-extern "C" int attnres_set_num_threads(int n) {
-  requestedThreads = std::max(n, 0);
-  // Opening the library now (it is opened once anyway) makes the count take
-  // effect before the first run, and lets the caller see it.
-  mlir::attnres::runtime::loadBLAS();
-  if (setThreads && n > 0)
-    setThreads(n);
-  return getThreads ? getThreads() : std::max(n, 1);
-}
+/// Products of fewer multiply-adds run on the calling thread: splitting
+/// them costs more than it saves.
+constexpr double kMinParallelWork = 1 << 20;
 
-extern "C" void _mlir_ciface_attnres_sgemm_batched(Memref3 *a, Memref3 *b,
-                                                   Memref3 *c) {
+/// C = A B + beta C per batch; beta is 1 or 0 (C is then not read). Split
+/// over the runtime's threads by batch, or by blocks of columns of each
+/// product, each piece a single-threaded cblas_sgemm.
+static void sgemmBatched(Memref3 *a, Memref3 *b, Memref3 *c, float beta) {
   mlir::attnres::runtime::loadBLAS();
   int64_t batch = c->sizes[0], m = c->sizes[1], n = c->sizes[2],
           k = a->sizes[2];
@@ -147,23 +151,76 @@ extern "C" void _mlir_ciface_attnres_sgemm_batched(Memref3 *a, Memref3 *b,
               blasLayout(b->strides[1], b->strides[2], k, n, tb, ldb) &&
               blasLayout(c->strides[1], c->strides[2], m, n, tc, ldc) &&
               tc == NoTrans;
-  for (int64_t i = 0; i < batch; ++i) {
+  // Batch i, columns [col, col + cols).
+  auto piece = [&](int64_t i, int64_t col, int64_t cols) {
     const float *ai = pa + i * a->strides[0];
-    const float *bi = pb + i * b->strides[0];
-    float *ci = pc + i * c->strides[0];
+    const float *bi = pb + i * b->strides[0] + col * b->strides[2];
+    float *ci = pc + i * c->strides[0] + col * c->strides[2];
     if (blas) {
-      sgemm(RowMajor, ta, tb, int(m), int(n), int(k), 1.0f, ai, lda, bi, ldb,
-            1.0f, ci, ldc);
-      continue;
+      sgemm(RowMajor, ta, tb, int(m), int(cols), int(k), 1.0f, ai, lda, bi, ldb,
+            beta, ci, ldc);
+      return;
     }
     // Layouts BLAS cannot express (e.g. broadcast strides of 0).
     for (int64_t r = 0; r < m; ++r)
-      for (int64_t col = 0; col < n; ++col) {
-        float acc = ci[r * c->strides[1] + col * c->strides[2]];
+      for (int64_t j = 0; j < cols; ++j) {
+        float &out = ci[r * c->strides[1] + j * c->strides[2]];
+        float acc = beta == 0.0f ? 0.0f : out;
         for (int64_t x = 0; x < k; ++x)
           acc += ai[r * a->strides[1] + x * a->strides[2]] *
-                 bi[x * b->strides[1] + col * b->strides[2]];
-        ci[r * c->strides[1] + col * c->strides[2]] = acc;
+                 bi[x * b->strides[1] + j * b->strides[2]];
+        out = acc;
       }
+  };
+  int threads = mlir::attnres::runtime::numThreads();
+  if (threads <= 1 || double(batch) * m * n * k < kMinParallelWork) {
+    for (int64_t i = 0; i < batch; ++i)
+      piece(i, 0, n);
+    return;
   }
+  if (batch >= threads) {
+    mlir::attnres::runtime::parallelFor(batch, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i)
+        piece(i, 0, n);
+    });
+    return;
+  }
+  // Blocks of whole 16-column vectors, one or more per thread.
+  int64_t per = (n + threads - 1) / threads;
+  per = std::max<int64_t>(16, (per + 15) / 16 * 16);
+  int64_t blocks = (n + per - 1) / per;
+  for (int64_t i = 0; i < batch; ++i)
+    mlir::attnres::runtime::parallelFor(blocks, [&](int64_t lo, int64_t hi) {
+      for (int64_t blk = lo; blk < hi; ++blk)
+        piece(i, blk * per, std::min(per, n - blk * per));
+    });
+}
+
+int mlir::attnres::runtime::numThreads() {
+  if (int n = requestedThreads.load(); n > 0)
+    return n;
+  static const int fallback = [] {
+    loadBLAS();
+    if (blasDefaultThreads > 0)
+      return blasDefaultThreads;
+    return std::max(int(std::thread::hardware_concurrency()), 1);
+  }();
+  return fallback;
+}
+
+extern "C" int attnres_set_num_threads(int n) {
+  if (n > 0)
+    requestedThreads = n;
+  return mlir::attnres::runtime::numThreads();
+}
+
+extern "C" void _mlir_ciface_attnres_sgemm_batched(Memref3 *a, Memref3 *b,
+                                                   Memref3 *c) {
+  sgemmBatched(a, b, c, 1.0f);
+}
+
+extern "C" void _mlir_ciface_attnres_sgemm_batched_overwrite(Memref3 *a,
+                                                             Memref3 *b,
+                                                             Memref3 *c) {
+  sgemmBatched(a, b, c, 0.0f);
 }

@@ -476,8 +476,12 @@ extern "C" int attnres_model_run(attnres_model *model,
 
 const std::vector<std::string> &mlir::attnres::runtime::runtimeFunctionNames() {
   static const std::vector<std::string> names = {
-      "_mlir_memref_to_llvm_alloc", "_mlir_memref_to_llvm_aligned_alloc",
-      "_mlir_memref_to_llvm_free", "memrefCopy",
-      "_mlir_ciface_attnres_sgemm_batched"};
+      "_mlir_memref_to_llvm_alloc",
+      "_mlir_memref_to_llvm_aligned_alloc",
+      "_mlir_memref_to_llvm_free",
+      "memrefCopy",
+      "_mlir_ciface_attnres_sgemm_batched",
+      "_mlir_ciface_attnres_sgemm_batched_overwrite",
+      "attnres_parallel_for"};
   return names;
 }

@@ -5,14 +5,15 @@
 // RUN: attnres-opt %s --mlir-print-ir-after=attnres-two-phase --attnres-cpu-pipeline=two-phase=false -o /dev/null 2>&1 | FileCheck %s --check-prefix=UNSPLIT --allow-empty
 
 // The CPU pipeline takes TOSA and attnres down to the LLVM dialect: GEMMs
-// become BLAS calls, buffers are freed, nothing else survives.
+// become BLAS calls (the product writes its fresh output: no zero fill),
+// buffers are freed, nothing else survives.
 
-// CHECK:     llvm.func private @attnres_sgemm_batched(
-// CHECK:       llvm.call @_mlir_ciface_attnres_sgemm_batched({{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr) -> ()
-// CHECK:     llvm.func @_mlir_ciface_attnres_sgemm_batched(!llvm.ptr, !llvm.ptr, !llvm.ptr)
+// CHECK:     llvm.func private @attnres_sgemm_batched_overwrite(
+// CHECK:       llvm.call @_mlir_ciface_attnres_sgemm_batched_overwrite({{.*}}) : (!llvm.ptr, !llvm.ptr, !llvm.ptr) -> ()
+// CHECK:     llvm.func @_mlir_ciface_attnres_sgemm_batched_overwrite(!llvm.ptr, !llvm.ptr, !llvm.ptr)
 // CHECK:     llvm.func @main
 // CHECK:       llvm.call @malloc
-// CHECK:       llvm.call @attnres_sgemm_batched
+// CHECK:       llvm.call @attnres_sgemm_batched_overwrite
 // CHECK:       llvm.call @free
 // CHECK-NOT: tosa.
 // CHECK-NOT: attnres.

@@ -82,10 +82,9 @@ static cl::opt<unsigned> &threadsOption() {
       llvmOption->removeArgument();
     return new cl::opt<unsigned>(
         "threads",
-        cl::desc("Threads for the matrix products (OpenBLAS); 0, the "
-                 "default, keeps OpenBLAS's own choice: all cores, or "
-                 "OPENBLAS_NUM_THREADS. 1 gives single-thread figures. The "
-                 "rest of a run is single-threaded"),
+        cl::desc("Threads of a run, for its parallel loops and its matrix "
+                 "products alike; 0, the default, takes OPENBLAS_NUM_THREADS "
+                 "if set, else all cores. 1 gives single-thread figures"),
         cl::init(0), cl::cat(category));
   }();
   return *option;

@@ -23,6 +23,9 @@ using Memref3 = StridedMemRefType<float, 3>;
 
 extern "C" void _mlir_ciface_attnres_sgemm_batched(Memref3 *a, Memref3 *b,
                                                    Memref3 *c);
+extern "C" void _mlir_ciface_attnres_sgemm_batched_overwrite(Memref3 *a,
+                                                             Memref3 *b,
+                                                             Memref3 *c);
 
 namespace {
 
@@ -114,10 +117,58 @@ TEST(BLASTest, NamesTheKernelsTheCPUSupports) {
 }
 
 namespace {
-TEST(BLASTest, SetsTheThreadCountOfOpenBLAS) {
+TEST(BLASTest, OnePoolOwnsTheThreads) {
   ASSERT_EQ(mlir::attnres::runtime::loadBLAS(), "");
-  EXPECT_EQ(attnres_set_num_threads(1), 1);
+  // OpenBLAS itself runs on the calling thread: the runtime's pool splits
+  // the products.
+  void *lib = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(lib, nullptr);
+  auto get =
+      reinterpret_cast<int (*)()>(dlsym(lib, "openblas_get_num_threads"));
+  ASSERT_NE(get, nullptr);
+  EXPECT_EQ(get(), 1);
+  EXPECT_EQ(attnres_set_num_threads(2), 2);
+  EXPECT_EQ(mlir::attnres::runtime::numThreads(), 2);
   // 0 leaves the count as it is.
-  EXPECT_EQ(attnres_set_num_threads(0), 1);
+  EXPECT_EQ(attnres_set_num_threads(0), 2);
+  EXPECT_EQ(get(), 1);
+}
+
+TEST(BLASTest, SplitProductsMatchOneThread) {
+  ASSERT_EQ(mlir::attnres::runtime::loadBLAS(), "");
+  // 2 x (96 x 512) x (512 x 300): past the splitting threshold, 300 columns
+  // in blocks of 16 with a ragged last one; batch 2 < threads 3 splits
+  // columns, threads 2 splits the batch.
+  const int64_t batch = 2, m = 96, k = 512, n = 300;
+  std::vector<float> a(batch * m * k), b(batch * k * n);
+  for (size_t i = 0; i < a.size(); ++i)
+    a[i] = float((i * 7919) % 13) - 6.0f;
+  for (size_t i = 0; i < b.size(); ++i)
+    b[i] = float((i * 104729) % 11) - 5.0f;
+  std::vector<float> want(batch * m * n, 0.0f);
+  for (int64_t x = 0; x < batch; ++x)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = 0;
+        for (int64_t p = 0; p < k; ++p)
+          acc += double(a[(x * m + i) * k + p]) * b[(x * k + p) * n + j];
+        want[(x * m + i) * n + j] = float(acc);
+      }
+  for (int threads : {3, 2, 1}) {
+    attnres_set_num_threads(threads);
+    std::vector<float> c(batch * m * n, 1.0f);
+    Memref3 ma = view(a, {batch, m, k}, {m * k, k, 1});
+    Memref3 mb = view(b, {batch, k, n}, {k * n, n, 1});
+    Memref3 mc = view(c, {batch, m, n}, {m * n, n, 1});
+    // Integers: exact in f32 whatever the order of the sums.
+    _mlir_ciface_attnres_sgemm_batched_overwrite(&ma, &mb, &mc);
+    EXPECT_EQ(c, want) << threads << " threads";
+    _mlir_ciface_attnres_sgemm_batched(&ma, &mb, &mc);
+    for (float &x : want)
+      x *= 2;
+    EXPECT_EQ(c, want) << threads << " threads, accumulating";
+    for (float &x : want)
+      x /= 2;
+  }
 }
 } // namespace

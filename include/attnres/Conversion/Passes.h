@@ -9,9 +9,11 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
 
@@ -26,8 +28,14 @@ namespace attnres {
 /// Adds the patterns that lower attnres ops to linalg on tensors.
 void populateAttnResToLinalgPatterns(RewritePatternSet &patterns);
 
-/// The runtime function that --attnres-linalg-to-blas calls.
+/// The runtime functions that --attnres-linalg-to-blas calls: C += A B, and
+/// C = A B where the product's output was only zero-filled.
 constexpr llvm::StringLiteral kSgemmBatchedFn = "attnres_sgemm_batched";
+constexpr llvm::StringLiteral kSgemmBatchedOverwriteFn =
+    "attnres_sgemm_batched_overwrite";
+
+/// The runtime function that --attnres-parallel-to-runtime calls.
+constexpr llvm::StringLiteral kParallelForFn = "attnres_parallel_for";
 
 #define GEN_PASS_REGISTRATION
 #include "attnres/Conversion/Passes.h.inc"

@@ -56,6 +56,14 @@ def ConvertLinalgToBLAS : Pass<"attnres-linalg-to-blas", "ModuleOp"> {
     `linalg.batch_matmul` does. Operands are cast to fully dynamic strided
     memrefs so that one C-interface function serves every shape.
 
+    The output of a matrix product is nearly always a fresh buffer filled
+    with zeros just before: that fill (a memset), and the copies of a shared
+    zero buffer that bufferization makes once CSE has merged the fills of
+    several products, are a pass over memory each. A `memref.copy` from a
+    buffer whose only write is a fill becomes a fill of its target; a fill
+    with 0 that nothing reads before the product is dropped, and the call
+    becomes `attnres_sgemm_batched_overwrite` (C = A B, BLAS's beta = 0).
+
     Before:
     ```mlir
     linalg.batch_matmul ins(%a, %b : memref<1x16x32xf32>, memref<1x32x96xf32>)
@@ -67,10 +75,79 @@ def ConvertLinalgToBLAS : Pass<"attnres-linalg-to-blas", "ModuleOp"> {
     ...
     call @attnres_sgemm_batched(%0, %1, %2) : (...) -> ()
     ```
+    and with a zero-filled output:
+    ```mlir
+    %c = memref.alloc() : memref<1x16x96xf32>
+    linalg.fill ins(%zero : f32) outs(%c : memref<1x16x96xf32>)
+    linalg.batch_matmul ins(%a, %b : ...) outs(%c : memref<1x16x96xf32>)
+    ```
+    becomes
+    ```mlir
+    %c = memref.alloc() : memref<1x16x96xf32>
+    ...
+    call @attnres_sgemm_batched_overwrite(%0, %1, %2) : (...) -> ()
+    ```
   }];
   let dependentDialects = [
     "::mlir::func::FuncDialect",
+    "::mlir::linalg::LinalgDialect",
     "::mlir::memref::MemRefDialect",
+  ];
+}
+
+def ConvertParallelToRuntime : Pass<"attnres-parallel-to-runtime",
+                                    "ModuleOp"> {
+  let summary = "Run the outer scf.parallel loops on the runtime's threads";
+  let description = [{
+    Outlines the body of each outermost `scf.parallel` loop nest on buffers
+    (what `convert-linalg-to-parallel-loops` makes of every elementwise op,
+    norm and softmax) into a function of a range of its outer iterations,
+    and replaces the loop with a call to the runtime's
+    `attnres_parallel_for(body, context, n)`, which splits the `n`
+    iterations of the first dimension with more than one over its thread
+    pool. Values the loop reads from outside travel in a stack-allocated
+    context (memref descriptors, integers, floats); constants are copied
+    into the body so that LLVM still sees static bounds and vectorizes the
+    inner loops.
+
+    Left alone: loops with reductions (`scf.reduce` with operands), loops
+    whose body calls a function or allocates, loops that read values of
+    other types, and loops of fewer than `min-work` iterations when their
+    bounds are static. The lowered code then needs the attnres runtime (the
+    JIT and artifacts have it).
+
+    Before:
+    ```mlir
+    scf.parallel (%i, %j) = (%c0, %c0) to (%c128, %c512) step (%c1, %c1) {
+      %x = memref.load %a[%i, %j] : memref<128x512xf32>
+      ...
+    }
+    ```
+    After:
+    ```mlir
+    %ctx = llvm.alloca %c1_i64 x !llvm.struct<(struct<(ptr, ptr, i64, ...)>, ...)>
+    llvm.store ... // the captured values
+    %body = func.constant @f_parallel0 : (!llvm.ptr, i64, i64) -> ()
+    call @attnres_parallel_for(%body, %ctx, %c128_i64)
+    ...
+    func.func private @f_parallel0(%ctx: !llvm.ptr, %begin: i64, %end: i64) {
+      ... // the captured values, loaded
+      scf.parallel (%i, %j) = (%begin', %c0) to (%end', %c512) step (%c1, %c1) {
+        ...
+      }
+    }
+    ```
+  }];
+  let options = [
+    Option<"minWork", "min-work", "int64_t", /*default=*/"16384",
+           "Leave loop nests with static bounds of fewer iterations "
+           "serial">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::scf::SCFDialect",
   ];
 }
 

@@ -47,6 +47,13 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("Call cblas_sgemm (through the attnres runtime) for f32 "
                      "matrix products instead of emitting loops"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> parallel{
+      *this, "parallel",
+      llvm::cl::desc("Run the outer loops of elementwise ops, norms and "
+                     "softmaxes on the runtime's threads "
+                     "(--attnres-parallel-to-runtime); needs the attnres "
+                     "runtime, so off for mlir-runner"),
+      llvm::cl::init(true)};
   PassOptions::Option<bool> approximateMath{
       *this, "approximate-math",
       llvm::cl::desc("Replace f32 exp, tanh, log and friends by polynomial "

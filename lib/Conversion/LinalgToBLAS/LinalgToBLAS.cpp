@@ -9,6 +9,7 @@
 #include "attnres/Conversion/Passes.h"
 
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -32,9 +33,112 @@ MemRefType dynamicStridedType(MLIRContext *ctx) {
       StridedLayoutAttr::get(ctx, ShapedType::kDynamic, {d, d, d}));
 }
 
+/// The fill of `buffer`, a fresh allocation, when that is the only op that
+/// writes it: every other user is `reader` ops, copies out of it, or its
+/// deallocation. Views are not followed: a buffer seen through one is left
+/// alone.
+linalg::FillOp soleFill(Value buffer) {
+  if (!buffer.getDefiningOp<memref::AllocOp>())
+    return {};
+  linalg::FillOp fill;
+  for (Operation *user : buffer.getUsers()) {
+    if (auto f = dyn_cast<linalg::FillOp>(user)) {
+      if (fill || f.getOutputs()[0] != buffer)
+        return {};
+      fill = f;
+      continue;
+    }
+    auto copy = dyn_cast<memref::CopyOp>(user);
+    if (!(copy && copy.getSource() == buffer) && !isa<memref::DeallocOp>(user))
+      return {};
+  }
+  return fill;
+}
+
+/// Whether `fill` comes before `product` in one block and `buffer` has no
+/// other user before `product`: no view of it made earlier, no op between
+/// them, reads or writes it.
+bool onlyFilledBefore(Operation *fill, Operation *product, Value buffer) {
+  Block *block = product->getBlock();
+  if (fill->getBlock() != block || !fill->isBeforeInBlock(product))
+    return false;
+  for (Operation *user : buffer.getUsers()) {
+    if (user == fill || user == product || isa<memref::DeallocOp>(user))
+      continue;
+    Operation *at = block->findAncestorOpInBlock(*user);
+    if (!at || at == product || at->isBeforeInBlock(product))
+      return false;
+  }
+  return true;
+}
+
+/// The fill whose value `copy` reads: the source is a fresh allocation, a
+/// fill of it comes earlier in the block, and nothing but other copies out
+/// of it, and no view of it, comes before `copy`.
+linalg::FillOp fillReadBy(memref::CopyOp copy) {
+  Value source = copy.getSource();
+  if (!source.getDefiningOp<memref::AllocOp>())
+    return {};
+  Block *block = copy->getBlock();
+  linalg::FillOp last;
+  for (Operation *user : source.getUsers()) {
+    if (user == copy.getOperation() || isa<memref::DeallocOp>(user))
+      continue;
+    Operation *at = block->findAncestorOpInBlock(*user);
+    if (!at)
+      return {};
+    if (!at->isBeforeInBlock(copy))
+      continue;
+    if (auto other = dyn_cast<memref::CopyOp>(user);
+        other && other.getSource() == source)
+      continue;
+    auto fill = dyn_cast<linalg::FillOp>(user);
+    if (!fill || fill != at || fill.getOutputs()[0] != source)
+      return {};
+    if (!last || last->isBeforeInBlock(fill))
+      last = fill;
+  }
+  return last;
+}
+
+/// memref.copy out of a buffer that a fill wrote and nothing has changed
+/// since: a fill of the target. Bufferization makes these when CSE has
+/// merged the zero fills of several matrix products into one tensor.
+struct CopyOfFillToFill : OpRewritePattern<memref::CopyOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(memref::CopyOp copy,
+                                PatternRewriter &rewriter) const override {
+    linalg::FillOp fill = fillReadBy(copy);
+    if (!fill)
+      return rewriter.notifyMatchFailure(copy, "source is not a fill");
+    rewriter.replaceOpWithNewOp<linalg::FillOp>(copy, fill.getInputs()[0],
+                                                copy.getTarget());
+    return success();
+  }
+};
+
+/// A buffer that is filled and then only deallocated.
+struct EraseFilledOnlyBuffer : OpRewritePattern<memref::AllocOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(memref::AllocOp alloc,
+                                PatternRewriter &rewriter) const override {
+    if (!soleFill(alloc) ||
+        llvm::any_of(alloc->getUsers(),
+                     [](Operation *user) { return isa<memref::CopyOp>(user); }))
+      return rewriter.notifyMatchFailure(alloc, "buffer is read");
+    for (Operation *user : llvm::make_early_inc_range(alloc->getUsers()))
+      rewriter.eraseOp(user);
+    rewriter.eraseOp(alloc);
+    return success();
+  }
+};
+
 struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
-  BatchMatmulToBLAS(MLIRContext *ctx, SymbolRefAttr callee)
-      : OpRewritePattern(ctx), callee(callee) {}
+  BatchMatmulToBLAS(MLIRContext *ctx, SymbolRefAttr accumulate,
+                    SymbolRefAttr overwrite)
+      : OpRewritePattern(ctx), accumulate(accumulate), overwrite(overwrite) {}
 
   LogicalResult matchAndRewrite(linalg::BatchMatmulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -56,16 +160,29 @@ struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
         return rewriter.notifyMatchFailure(
             op, "expects memrefs in the default memory space");
     }
+    // A zero fill of a fresh output that nothing else sees before the
+    // product: BLAS writes the product instead of adding it.
+    Value out = op.getDpsInits()[0];
+    linalg::FillOp zeroFill;
+    if (out.getDefiningOp<memref::AllocOp>())
+      for (Operation *user : out.getUsers())
+        if (auto fill = dyn_cast<linalg::FillOp>(user);
+            fill && fill.getOutputs()[0] == out &&
+            matchPattern(fill.getInputs()[0], m_AnyZeroFloat()) &&
+            onlyFilledBefore(fill, op, out))
+          zeroFill = fill;
     SmallVector<Value> operands;
     for (Value v : op->getOperands())
       operands.push_back(memref::CastOp::create(
           rewriter, op.getLoc(), dynamicStridedType(getContext()), v));
-    rewriter.replaceOpWithNewOp<func::CallOp>(op, callee, TypeRange(),
-                                              operands);
+    if (zeroFill)
+      rewriter.eraseOp(zeroFill);
+    rewriter.replaceOpWithNewOp<func::CallOp>(
+        op, zeroFill ? overwrite : accumulate, TypeRange(), operands);
     return success();
   }
 
-  SymbolRefAttr callee;
+  SymbolRefAttr accumulate, overwrite;
 };
 
 struct ConvertLinalgToBLASPass
@@ -77,21 +194,36 @@ struct ConvertLinalgToBLASPass
     module.walk([&](linalg::BatchMatmulOp) { any = true; });
     if (!any)
       return;
-    // Declare the runtime function once, with the C interface so that the
-    // runtime receives plain StridedMemRefType pointers.
-    if (!SymbolTable::lookupSymbolIn(module, kSgemmBatchedFn)) {
-      OpBuilder b(module.getBodyRegion());
-      MemRefType t = dynamicStridedType(ctx);
-      auto decl = func::FuncOp::create(b, module.getLoc(), kSgemmBatchedFn,
+    // Declare the runtime functions, with the C interface so that the
+    // runtime receives plain StridedMemRefType pointers; the one no call
+    // uses goes again below.
+    OpBuilder b(module.getBodyRegion());
+    MemRefType t = dynamicStridedType(ctx);
+    SmallVector<func::FuncOp> declared;
+    for (StringRef name : {kSgemmBatchedFn, kSgemmBatchedOverwriteFn}) {
+      if (SymbolTable::lookupSymbolIn(module, name))
+        continue;
+      auto decl = func::FuncOp::create(b, module.getLoc(), name,
                                        b.getFunctionType({t, t, t}, {}));
       decl.setPrivate();
       decl->setAttr("llvm.emit_c_interface", b.getUnitAttr());
+      declared.push_back(decl);
     }
-    RewritePatternSet patterns(ctx);
-    patterns.add<BatchMatmulToBLAS>(ctx,
-                                    SymbolRefAttr::get(ctx, kSgemmBatchedFn));
-    if (failed(applyPatternsGreedily(module, std::move(patterns))))
+    // Fills first, so that the products see which outputs are only zeros.
+    RewritePatternSet fills(ctx);
+    fills.add<CopyOfFillToFill, EraseFilledOnlyBuffer>(ctx);
+    RewritePatternSet products(ctx);
+    products.add<BatchMatmulToBLAS>(
+        ctx, SymbolRefAttr::get(ctx, kSgemmBatchedFn),
+        SymbolRefAttr::get(ctx, kSgemmBatchedOverwriteFn));
+    if (failed(applyPatternsGreedily(module, std::move(fills))) ||
+        failed(applyPatternsGreedily(module, std::move(products)))) {
       signalPassFailure();
+      return;
+    }
+    for (func::FuncOp decl : declared)
+      if (SymbolTable::symbolKnownUseEmpty(decl, module))
+        decl->erase();
   }
 };
 

@@ -268,8 +268,9 @@ mlir::attnres::lowerForExecution(ModuleOp module, StringRef entry,
     return makeError("the compiled code calls " + llvm::join(missing, ", ") +
                      ", which neither the attnres runtime nor the C library "
                      "provides");
-  signature->needsBLAS = static_cast<bool>(
-      module.lookupSymbol("_mlir_ciface_attnres_sgemm_batched"));
+  signature->needsBLAS =
+      module.lookupSymbol("_mlir_ciface_attnres_sgemm_batched") ||
+      module.lookupSymbol("_mlir_ciface_attnres_sgemm_batched_overwrite");
   auto ciface =
       module.lookupSymbol<LLVM::LLVMFuncOp>(("_mlir_ciface_" + entry).str());
   if (!ciface)

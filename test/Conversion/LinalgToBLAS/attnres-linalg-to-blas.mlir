@@ -49,3 +49,121 @@ func.func @late_mismatch(%a: memref<2x3x4xf32>, %b: memref<2x4x5xf16>, %c: memre
   linalg.batch_matmul ins(%x, %y : memref<2x3x4xf32, 1>, memref<2x4x5xf32, 1>) outs(%z : memref<2x3x5xf32, 1>)
   return
 }
+
+// -----
+
+// A fresh output filled with zeros just before the product: the fill goes,
+// and BLAS overwrites the output (beta = 0).
+
+// CHECK-LABEL: func.func private @attnres_sgemm_batched_overwrite
+// CHECK-LABEL: func.func @zero_filled
+// CHECK:         %[[C:.+]] = memref.alloc() : memref<2x3x5xf32>
+// CHECK-NOT:     linalg.fill
+// CHECK:         call @attnres_sgemm_batched_overwrite({{.*}})
+// CHECK:         return %[[C]]
+func.func @zero_filled(%a: memref<2x3x4xf32>, %b: memref<2x4x5xf32>) -> memref<2x3x5xf32> {
+  %zero = arith.constant 0.0 : f32
+  %c = memref.alloc() : memref<2x3x5xf32>
+  linalg.fill ins(%zero : f32) outs(%c : memref<2x3x5xf32>)
+  linalg.batch_matmul ins(%a, %b : memref<2x3x4xf32>, memref<2x4x5xf32>) outs(%c : memref<2x3x5xf32>)
+  return %c : memref<2x3x5xf32>
+}
+
+// -----
+
+// The copies of one zero buffer that bufferization makes for several
+// outputs become fills of their own and the shared buffer goes; the fresh
+// output's product overwrites it, the argument keeps its fill.
+
+// CHECK-LABEL: func.func @shared_zeros
+// CHECK-SAME:    %[[ARG:[a-z0-9]+]]: memref<2x3x5xf32>) -> memref<2x3x5xf32>
+// CHECK:         %[[C2:.+]] = memref.alloc() : memref<2x3x5xf32>
+// CHECK-NOT:     memref.alloc
+// CHECK:         linalg.fill ins(%{{.*}} : f32) outs(%[[ARG]] : memref<2x3x5xf32>)
+// CHECK-NOT:     linalg.fill
+// CHECK:         %[[CC:.+]] = memref.cast %[[C2]]
+// CHECK:         call @attnres_sgemm_batched_overwrite(%{{.*}}, %{{.*}}, %[[CC]])
+// CHECK-NEXT:    memref.copy %[[C2]], %[[ARG]]
+// CHECK-NOT:     memref.dealloc
+func.func @shared_zeros(%a: memref<2x3x4xf32>, %b: memref<2x4x5xf32>, %c1: memref<2x3x5xf32>) -> memref<2x3x5xf32> {
+  %zero = arith.constant 0.0 : f32
+  %z = memref.alloc() : memref<2x3x5xf32>
+  linalg.fill ins(%zero : f32) outs(%z : memref<2x3x5xf32>)
+  %c2 = memref.alloc() : memref<2x3x5xf32>
+  memref.copy %z, %c1 : memref<2x3x5xf32> to memref<2x3x5xf32>
+  memref.copy %z, %c2 : memref<2x3x5xf32> to memref<2x3x5xf32>
+  memref.dealloc %z : memref<2x3x5xf32>
+  linalg.batch_matmul ins(%a, %b : memref<2x3x4xf32>, memref<2x4x5xf32>) outs(%c2 : memref<2x3x5xf32>)
+  memref.copy %c2, %c1 : memref<2x3x5xf32> to memref<2x3x5xf32>
+  return %c2 : memref<2x3x5xf32>
+}
+
+// -----
+
+// Where the output is not a fresh buffer only zero-filled before the
+// product, the product accumulates: a nonzero fill, a read between fill and
+// product, a view made before the fill, an argument.
+
+// CHECK-LABEL: func.func @accumulates
+// CHECK:         linalg.fill ins(%{{.*}} : f32) outs(%[[C1:.+]] : memref<2x3x5xf32>)
+// CHECK:         call @attnres_sgemm_batched(
+// CHECK:         linalg.fill
+// CHECK:         memref.load
+// CHECK:         call @attnres_sgemm_batched(
+// CHECK:         memref.subview
+// CHECK:         linalg.fill
+// CHECK:         call @attnres_sgemm_batched(
+// CHECK:         return
+func.func @accumulates(%a: memref<2x3x4xf32>, %b: memref<2x4x5xf32>, %i: index) -> (memref<2x3x5xf32>, memref<2x3x5xf32>, f32, memref<1x3x5xf32, strided<[15, 5, 1]>>) {
+  %one = arith.constant 1.0 : f32
+  %zero = arith.constant 0.0 : f32
+  %c1 = memref.alloc() : memref<2x3x5xf32>
+  linalg.fill ins(%one : f32) outs(%c1 : memref<2x3x5xf32>)
+  linalg.batch_matmul ins(%a, %b : memref<2x3x4xf32>, memref<2x4x5xf32>) outs(%c1 : memref<2x3x5xf32>)
+  %c2 = memref.alloc() : memref<2x3x5xf32>
+  linalg.fill ins(%zero : f32) outs(%c2 : memref<2x3x5xf32>)
+  %x = memref.load %c2[%i, %i, %i] : memref<2x3x5xf32>
+  linalg.batch_matmul ins(%a, %b : memref<2x3x4xf32>, memref<2x4x5xf32>) outs(%c2 : memref<2x3x5xf32>)
+  %c3 = memref.alloc() : memref<2x3x5xf32>
+  %v = memref.subview %c3[0, 0, 0] [1, 3, 5] [1, 1, 1] : memref<2x3x5xf32> to memref<1x3x5xf32, strided<[15, 5, 1]>>
+  linalg.fill ins(%zero : f32) outs(%c3 : memref<2x3x5xf32>)
+  linalg.batch_matmul ins(%a, %b : memref<2x3x4xf32>, memref<2x4x5xf32>) outs(%c3 : memref<2x3x5xf32>)
+  return %c1, %c2, %x, %v : memref<2x3x5xf32>, memref<2x3x5xf32>, f32, memref<1x3x5xf32, strided<[15, 5, 1]>>
+}
+
+// -----
+
+// The zero buffer itself is written by a product after the copies out of
+// it: the copies still read the fill, and that product overwrites too.
+
+// CHECK-LABEL: func.func @zeros_reused
+// CHECK-NOT:     memref.copy
+// CHECK:         linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : memref<2x3x5xf32>)
+// CHECK-NOT:     linalg.fill
+// CHECK:         call @attnres_sgemm_batched_overwrite
+// CHECK:         call @attnres_sgemm_batched(
+func.func @zeros_reused(%a: memref<2x3x4xf32>, %b: memref<2x4x5xf32>, %arg: memref<2x3x5xf32>) -> memref<2x3x5xf32> {
+  %zero = arith.constant 0.0 : f32
+  %z = memref.alloc() : memref<2x3x5xf32>
+  linalg.fill ins(%zero : f32) outs(%z : memref<2x3x5xf32>)
+  memref.copy %z, %arg : memref<2x3x5xf32> to memref<2x3x5xf32>
+  linalg.batch_matmul ins(%a, %b : memref<2x3x4xf32>, memref<2x4x5xf32>) outs(%z : memref<2x3x5xf32>)
+  linalg.batch_matmul ins(%a, %b : memref<2x3x4xf32>, memref<2x4x5xf32>) outs(%arg : memref<2x3x5xf32>)
+  return %z : memref<2x3x5xf32>
+}
+
+// -----
+
+// A copy after a write that is not a fill copies what was written.
+
+// CHECK-LABEL: func.func @copy_after_product
+// CHECK:         call @attnres_sgemm_batched_overwrite
+// CHECK:         memref.copy
+func.func @copy_after_product(%a: memref<2x3x4xf32>, %b: memref<2x4x5xf32>, %arg: memref<2x3x5xf32>) -> memref<2x3x5xf32> {
+  %zero = arith.constant 0.0 : f32
+  %z = memref.alloc() : memref<2x3x5xf32>
+  linalg.fill ins(%zero : f32) outs(%z : memref<2x3x5xf32>)
+  linalg.batch_matmul ins(%a, %b : memref<2x3x4xf32>, memref<2x4x5xf32>) outs(%z : memref<2x3x5xf32>)
+  memref.copy %z, %arg : memref<2x3x5xf32> to memref<2x3x5xf32>
+  return %z : memref<2x3x5xf32>
+}

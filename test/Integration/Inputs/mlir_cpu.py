@@ -9,7 +9,7 @@ import numpy as np
 
 # The project's CPU lowering without BLAS calls: mlir-runner has no
 # attnres runtime to serve them.
-CPU_PIPELINE = "builtin.module(attnres-cpu-pipeline{blas=false})"
+CPU_PIPELINE = "builtin.module(attnres-cpu-pipeline{blas=false parallel=false})"
 
 NUMBER = re.compile(r"[-+]?(?:nan|inf|\d+(?:\.\d*)?(?:e[-+]?\d+)?)", re.I)
 

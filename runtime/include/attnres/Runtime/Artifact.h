@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace mlir::attnres::runtime {
@@ -81,6 +82,30 @@ attnres_model *makeModel(const Signature &signature, PackedEntry entry,
 
 /// Finds OpenBLAS (ATTNRES_BLAS, then the usual sonames); "" or why not.
 std::string loadBLAS();
+
+/// The threads a run uses, for its parallel loops and its matrix products:
+/// what attnres_set_num_threads asked for, else OpenBLAS's count (all cores,
+/// or OPENBLAS_NUM_THREADS), else the machine's cores.
+int numThreads();
+
+} // namespace mlir::attnres::runtime
+
+/// Runs body(ctx, begin, end) over pieces of [0, n) on the runtime's threads
+/// (what --attnres-parallel-to-runtime calls); on the calling thread alone
+/// when one thread is asked for, or inside another such call.
+extern "C" void attnres_parallel_for(void (*body)(void *, int64_t, int64_t),
+                                     void *ctx, int64_t n);
+
+namespace mlir::attnres::runtime {
+
+/// attnres_parallel_for with a C++ callable f(begin, end).
+template <typename F> void parallelFor(int64_t n, F &&f) {
+  attnres_parallel_for(
+      [](void *ctx, int64_t begin, int64_t end) {
+        (*static_cast<std::remove_reference_t<F> *>(ctx))(begin, end);
+      },
+      &f, n);
+}
 
 /// Sets the message attnres_last_error returns on this thread.
 void setLastError(std::string message);

@@ -89,10 +89,11 @@ int attnres_model_run(attnres_model *model, const attnres_tensor *inputs,
                       attnres_tensor *outputs);
 void attnres_tensor_free(attnres_tensor *tensor);
 
-/* How many threads the matrix products of later runs use, for every model
- * of the process. n >= 1 sets it; 0 leaves it as it is (at first the BLAS
- * library's default: all cores, or OPENBLAS_NUM_THREADS). The rest of a run
- * is single-threaded today. Returns the count now in effect. */
+/* How many threads later runs use, for every model of the process: the
+ * parallel loops of compiled code and the matrix products (OpenBLAS) alike.
+ * n >= 1 sets it; 0 leaves it as it is (at first OpenBLAS's default: all
+ * cores, or OPENBLAS_NUM_THREADS). Call it before running models, not while
+ * one runs. Returns the count now in effect. */
 int attnres_set_num_threads(int n);
 
 /* Bytes per element, and NumPy's name of the type ("float32"). */

@@ -1,0 +1,110 @@
+// RUN: attnres-opt %s --split-input-file --attnres-parallel-to-runtime | FileCheck %s
+// RUN: attnres-opt %s --split-input-file --attnres-parallel-to-runtime=min-work=100000 | FileCheck %s --check-prefix=SMALL
+
+// An elementwise loop nest: its body moves into a function of a range of
+// the first dimension with more than one iteration (here the second: the
+// first has one), with the memrefs and the scalar it reads passed in a
+// context; the constants are copied in, so the inner bounds stay static.
+
+// CHECK-LABEL: func.func private @attnres_parallel_for((!llvm.ptr, i64, i64) -> (), !llvm.ptr, i64)
+// CHECK-LABEL: func.func @exp
+// CHECK-SAME:    (%[[A:.+]]: memref<1x128x512xf32>, %[[B:.+]]: memref<1x128x512xf32>, %[[S:.+]]: f32)
+// CHECK:         %[[SLOT:.+]] = llvm.alloca %{{.*}} x !llvm.struct<({{.*}}f32{{.*}})>
+// CHECK-DAG:     %[[DA:.+]] = builtin.unrealized_conversion_cast %[[A]] : memref<1x128x512xf32> to !llvm.struct<(ptr, ptr, i64, array<3 x i64>, array<3 x i64>)>
+// CHECK-DAG:     llvm.store %[[DA]]
+// CHECK-DAG:     llvm.store %[[S]]
+// CHECK:         %[[N:.+]] = arith.index_cast %{{.*}} : index to i64
+// CHECK:         %[[FN:.+]] = constant @exp_parallel0 : (!llvm.ptr, i64, i64) -> ()
+// CHECK:         call @attnres_parallel_for(%[[FN]], %[[SLOT]], %[[N]])
+// CHECK-NOT:     scf.parallel
+// CHECK:         return
+// CHECK-LABEL: func.func private @exp_parallel0
+// CHECK-SAME:    (%[[CTX:.+]]: !llvm.ptr, %[[BEGIN:.+]]: i64, %[[END:.+]]: i64)
+// CHECK:         %[[C512:.+]] = arith.constant 512 : index
+// CHECK:         llvm.load
+// CHECK:         builtin.unrealized_conversion_cast %{{.*}} : !llvm.struct<{{.*}}> to memref<1x128x512xf32>
+// CHECK:         %[[LO:.+]] = arith.addi
+// CHECK:         %[[HI:.+]] = arith.minsi
+// CHECK:         scf.parallel (%{{.*}}, %{{.*}}, %{{.*}}) = (%{{.*}}, %[[LO]], %{{.*}}) to (%{{.*}}, %[[HI]], %[[C512]])
+// CHECK:           math.exp
+// CHECK:         return
+// SMALL-LABEL: func.func @exp
+// SMALL:         scf.parallel
+// SMALL-NOT:     attnres_parallel_for
+// SMALL:         return
+func.func @exp(%a: memref<1x128x512xf32>, %b: memref<1x128x512xf32>, %s: f32) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c128 = arith.constant 128 : index
+  %c512 = arith.constant 512 : index
+  scf.parallel (%i, %j, %k) = (%c0, %c0, %c0) to (%c1, %c128, %c512) step (%c1, %c1, %c1) {
+    %x = memref.load %a[%i, %j, %k] : memref<1x128x512xf32>
+    %e = math.exp %x : f32
+    %y = arith.mulf %e, %s : f32
+    memref.store %y, %b[%i, %j, %k] : memref<1x128x512xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Dynamic bounds: the loop is outlined whatever its size, and the index it
+// reads travels as an i64.
+
+// CHECK-LABEL: func.func @dynamic
+// CHECK:         arith.index_cast %{{.*}} : index to i64
+// CHECK:         call @attnres_parallel_for
+// CHECK-LABEL: func.func private @dynamic_parallel0
+// CHECK:         arith.index_cast %{{.*}} : i64 to index
+// CHECK:         scf.parallel
+func.func @dynamic(%a: memref<?xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %f = arith.constant 1.0 : f32
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    memref.store %f, %a[%i] : memref<?xf32>
+    scf.reduce
+  }
+  return
+}
+
+// -----
+
+// Left serial: a reduction, a body that calls a function, a loop nested in
+// another (only the outer one moves), too little work.
+
+// CHECK-LABEL: func.func @serial
+// CHECK:         scf.parallel {{.*}} init
+// CHECK:         scf.parallel
+// CHECK:           func.call @g
+// CHECK:         scf.parallel
+// CHECK-NOT:     attnres_parallel_for
+// CHECK:         return
+func.func private @g(f32) -> f32
+func.func @serial(%a: memref<65536xf32>, %b: memref<8xf32>) -> f32 {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  %n = arith.constant 65536 : index
+  %zero = arith.constant 0.0 : f32
+  %sum = scf.parallel (%i) = (%c0) to (%n) step (%c1) init (%zero) -> f32 {
+    %x = memref.load %a[%i] : memref<65536xf32>
+    scf.reduce(%x : f32) {
+    ^bb0(%l: f32, %r: f32):
+      %s = arith.addf %l, %r : f32
+      scf.reduce.return %s : f32
+    }
+  }
+  scf.parallel (%i) = (%c0) to (%n) step (%c1) {
+    %x = memref.load %a[%i] : memref<65536xf32>
+    %y = func.call @g(%x) : (f32) -> f32
+    memref.store %y, %a[%i] : memref<65536xf32>
+    scf.reduce
+  }
+  scf.parallel (%i) = (%c0) to (%c8) step (%c1) {
+    memref.store %zero, %b[%i] : memref<8xf32>
+    scf.reduce
+  }
+  return %sum : f32
+}
