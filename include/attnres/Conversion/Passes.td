@@ -64,6 +64,13 @@ def ConvertLinalgToBLAS : Pass<"attnres-linalg-to-blas", "ModuleOp"> {
     with 0 that nothing reads before the product is dropped, and the call
     becomes `attnres_sgemm_batched_overwrite` (C = A B, BLAS's beta = 0).
 
+    A `linalg.transpose` into a fresh buffer that only a product reads
+    (directly or through a `memref.collapse_shape`), with its input
+    unchanged in between, becomes a `memref.transpose` view of that input:
+    the runtime hands BLAS the strides as a leading dimension or a
+    transposed operand instead of a copy. Attention's head split (Q, K^T
+    and V of each layer) is the case.
+
     Before:
     ```mlir
     linalg.batch_matmul ins(%a, %b : memref<1x16x32xf32>, memref<1x32x96xf32>)

@@ -12,6 +12,8 @@
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::attnres {
@@ -135,6 +137,151 @@ struct EraseFilledOnlyBuffer : OpRewritePattern<memref::AllocOp> {
   }
 };
 
+/// The buffer `value` is a view of, through view-like ops.
+Value viewRoot(Value value) {
+  while (auto view = value.getDefiningOp<ViewLikeOpInterface>())
+    value = view.getViewSource();
+  return value;
+}
+
+/// Whether `op` (or an op inside it) may write the buffer whose root is
+/// `root`.
+bool mayWrite(Operation *op, Value root) {
+  bool writes = false;
+  op->walk([&](Operation *nested) {
+    if (isMemoryEffectFree(nested))
+      return WalkResult::advance();
+    auto iface = dyn_cast<MemoryEffectOpInterface>(nested);
+    if (!iface) {
+      // Unknown effects (a call): anything may be written, unless the op
+      // only holds other ops whose effects are checked one by one.
+      writes = !nested->hasTrait<OpTrait::HasRecursiveMemoryEffects>();
+      return writes ? WalkResult::interrupt() : WalkResult::advance();
+    }
+    SmallVector<MemoryEffects::EffectInstance> effects;
+    iface.getEffects(effects);
+    for (auto &effect : effects)
+      if (isa<MemoryEffects::Write>(effect.getEffect()) &&
+          (!effect.getValue() || viewRoot(effect.getValue()) == root)) {
+        writes = true;
+        return WalkResult::interrupt();
+      }
+    return WalkResult::advance();
+  });
+  return writes;
+}
+
+/// The type of memref.transpose(`source`) by `permutation`, as a strided
+/// view, or null when the source's layout is not strided.
+MemRefType transposedType(MemRefType source, ArrayRef<int64_t> permutation) {
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(source.getStridesAndOffset(strides, offset)))
+    return {};
+  SmallVector<int64_t> sizes, permutedStrides;
+  for (int64_t d : permutation) {
+    sizes.push_back(source.getDimSize(d));
+    permutedStrides.push_back(strides[d]);
+  }
+  return MemRefType::get(
+      sizes, source.getElementType(),
+      StridedLayoutAttr::get(source.getContext(), offset, permutedStrides),
+      source.getMemorySpace());
+}
+
+/// A transpose into a fresh buffer that only a matrix product reads
+/// (directly or through a collapse_shape) becomes a transposed view of its
+/// input: BLAS takes the strides (as a leading dimension, or a transposed
+/// operand) instead of a copy. The head split of attention (Q, K^T, V) is
+/// the case: three copies of the activations per layer.
+struct FoldTransposeIntoProduct : OpRewritePattern<linalg::TransposeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::TransposeOp transpose,
+                                PatternRewriter &rewriter) const override {
+    if (!transpose.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(transpose, "expects buffers");
+    Value out = transpose.getInit();
+    Value source = transpose.getInput();
+    auto sourceType = dyn_cast<MemRefType>(source.getType());
+    if (!out.getDefiningOp<memref::AllocOp>() || !sourceType)
+      return rewriter.notifyMatchFailure(transpose, "not a fresh buffer");
+    // Its one reader: a product, maybe through one collapse_shape.
+    memref::CollapseShapeOp collapse;
+    linalg::BatchMatmulOp product;
+    for (Operation *user : out.getUsers()) {
+      if (user == transpose.getOperation() || isa<memref::DeallocOp>(user))
+        continue;
+      if (collapse || product)
+        return rewriter.notifyMatchFailure(transpose, "several readers");
+      if (auto c = dyn_cast<memref::CollapseShapeOp>(user)) {
+        collapse = c;
+        if (!c->hasOneUse())
+          return rewriter.notifyMatchFailure(transpose, "several readers");
+        product = dyn_cast<linalg::BatchMatmulOp>(*c->user_begin());
+        if (!product)
+          return rewriter.notifyMatchFailure(transpose, "not a product");
+        continue;
+      }
+      product = dyn_cast<linalg::BatchMatmulOp>(user);
+      if (!product)
+        return rewriter.notifyMatchFailure(transpose, "not a product");
+    }
+    if (!product || !product.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(transpose, "no product reads it");
+    Value read = collapse ? collapse.getResult() : out;
+    if (llvm::is_contained(product.getDpsInits(), read))
+      return rewriter.notifyMatchFailure(transpose, "the product writes it");
+    // The input must hold the same values when the product reads it.
+    Block *block = transpose->getBlock();
+    if (product->getBlock() != block || !transpose->isBeforeInBlock(product))
+      return rewriter.notifyMatchFailure(transpose, "not in one block");
+    Value root = viewRoot(source);
+    for (Operation *op = transpose->getNextNode(); op != product;
+         op = op->getNextNode())
+      if (mayWrite(op, root))
+        return rewriter.notifyMatchFailure(transpose, "input written before");
+    // Every type is checked before the IR changes.
+    MemRefType viewType =
+        transposedType(sourceType, transpose.getPermutation());
+    if (!viewType ||
+        viewType.getShape() != cast<MemRefType>(out.getType()).getShape())
+      return rewriter.notifyMatchFailure(transpose, "layout not strided");
+    SmallVector<ReassociationIndices> reassociation;
+    if (collapse) {
+      reassociation = collapse.getReassociationIndices();
+      if (!memref::CollapseShapeOp::isGuaranteedCollapsible(viewType,
+                                                            reassociation))
+        return rewriter.notifyMatchFailure(transpose, "cannot collapse");
+    }
+
+    rewriter.setInsertionPoint(product);
+    Location loc = transpose.getLoc();
+    AffineMap map =
+        AffineMap::getPermutationMap(transpose.getPermutation(), getContext());
+    Value view = memref::TransposeOp::create(rewriter, loc, viewType, source,
+                                             AffineMapAttr::get(map));
+    if (collapse)
+      view = memref::CollapseShapeOp::create(
+          rewriter, loc,
+          memref::CollapseShapeOp::computeCollapsedType(viewType,
+                                                        reassociation),
+          view, reassociation);
+    rewriter.modifyOpInPlace(product, [&] {
+      for (OpOperand &operand : product->getOpOperands())
+        if (operand.get() == read)
+          operand.set(view);
+    });
+    if (collapse)
+      rewriter.eraseOp(collapse);
+    rewriter.eraseOp(transpose);
+    for (Operation *user : llvm::make_early_inc_range(out.getUsers()))
+      rewriter.eraseOp(user);
+    rewriter.eraseOp(out.getDefiningOp());
+    return success();
+  }
+};
+
 struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
   BatchMatmulToBLAS(MLIRContext *ctx, SymbolRefAttr accumulate,
                     SymbolRefAttr overwrite)
@@ -209,9 +356,12 @@ struct ConvertLinalgToBLASPass
       decl->setAttr("llvm.emit_c_interface", b.getUnitAttr());
       declared.push_back(decl);
     }
-    // Fills first, so that the products see which outputs are only zeros.
+    // Fills and transposes first, so that the products see which outputs
+    // are only zeros, and read the transposes' inputs.
     RewritePatternSet fills(ctx);
-    fills.add<CopyOfFillToFill, EraseFilledOnlyBuffer>(ctx);
+    fills
+        .add<CopyOfFillToFill, EraseFilledOnlyBuffer, FoldTransposeIntoProduct>(
+            ctx);
     RewritePatternSet products(ctx);
     products.add<BatchMatmulToBLAS>(
         ctx, SymbolRefAttr::get(ctx, kSgemmBatchedFn),

@@ -167,3 +167,68 @@ func.func @copy_after_product(%a: memref<2x3x4xf32>, %b: memref<2x4x5xf32>, %arg
   memref.copy %z, %arg : memref<2x3x5xf32> to memref<2x3x5xf32>
   return %z : memref<2x3x5xf32>
 }
+
+// -----
+
+// The head split of attention: transposes into fresh buffers that only a
+// product reads become transposed views of their inputs, which BLAS takes
+// as strides (a leading dimension of 512; K^T as a transposed operand).
+
+// CHECK-LABEL: func.func @head_split
+// CHECK-SAME:    (%[[Q:[a-z0-9]+]]: memref<1x128x8x64xf32>, %[[K:[a-z0-9]+]]: memref<1x128x8x64xf32>)
+// CHECK-NOT:     linalg.transpose
+// CHECK-DAG:     %[[KT:.+]] = memref.transpose %[[K]] (d0, d1, d2, d3) -> (d0, d2, d3, d1) : memref<1x128x8x64xf32> to memref<1x8x64x128xf32, strided<[65536, 64, 1, 512]>>
+// CHECK-DAG:     %[[QT:.+]] = memref.transpose %[[Q]] (d0, d1, d2, d3) -> (d0, d2, d1, d3) : memref<1x128x8x64xf32> to memref<1x8x128x64xf32, strided<[65536, 64, 512, 1]>>
+// CHECK-DAG:     memref.collapse_shape %[[QT]] {{\[}}[0, 1], [2], [3]] : memref<1x8x128x64xf32, strided<[65536, 64, 512, 1]>> into memref<8x128x64xf32, strided<[64, 512, 1]>>
+// CHECK-DAG:     memref.collapse_shape %[[KT]] {{\[}}[0, 1], [2], [3]] : memref<1x8x64x128xf32, strided<[65536, 64, 1, 512]>> into memref<8x64x128xf32, strided<[64, 1, 512]>>
+// CHECK:         call @attnres_sgemm_batched_overwrite
+// CHECK-NOT:     memref.dealloc
+func.func @head_split(%q: memref<1x128x8x64xf32>, %k: memref<1x128x8x64xf32>) -> memref<8x128x128xf32> {
+  %zero = arith.constant 0.0 : f32
+  %qt = memref.alloc() : memref<1x8x128x64xf32>
+  linalg.transpose ins(%q : memref<1x128x8x64xf32>) outs(%qt : memref<1x8x128x64xf32>) permutation = [0, 2, 1, 3]
+  %kt = memref.alloc() : memref<1x8x64x128xf32>
+  linalg.transpose ins(%k : memref<1x128x8x64xf32>) outs(%kt : memref<1x8x64x128xf32>) permutation = [0, 2, 3, 1]
+  %qc = memref.collapse_shape %qt [[0, 1], [2], [3]] : memref<1x8x128x64xf32> into memref<8x128x64xf32>
+  %kc = memref.collapse_shape %kt [[0, 1], [2], [3]] : memref<1x8x64x128xf32> into memref<8x64x128xf32>
+  %s = memref.alloc() : memref<8x128x128xf32>
+  linalg.fill ins(%zero : f32) outs(%s : memref<8x128x128xf32>)
+  linalg.batch_matmul ins(%qc, %kc : memref<8x128x64xf32>, memref<8x64x128xf32>) outs(%s : memref<8x128x128xf32>)
+  memref.dealloc %qt : memref<1x8x128x64xf32>
+  memref.dealloc %kt : memref<1x8x64x128xf32>
+  return %s : memref<8x128x128xf32>
+}
+
+// -----
+
+// Kept: the input is written between the transpose and the product, the
+// transposed buffer has another reader, a collapse the strides cannot take.
+
+// CHECK-LABEL: func.func @transposes_kept
+// CHECK-COUNT-3: linalg.transpose
+// CHECK-NOT:     memref.transpose
+// CHECK:         return
+func.func @transposes_kept(%a: memref<1x4x8xf32>, %b: memref<1x8x4xf32>, %w: memref<1x2x3x4xf32>, %y: memref<1x4x5xf32>)
+    -> (memref<1x4x4xf32>, f32, memref<1x4x4xf32>, memref<1x6x5xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %c0 = arith.constant 0 : index
+  // The input is written after the transpose.
+  %t1 = memref.alloc() : memref<1x8x4xf32>
+  linalg.transpose ins(%a : memref<1x4x8xf32>) outs(%t1 : memref<1x8x4xf32>) permutation = [0, 2, 1]
+  linalg.fill ins(%zero : f32) outs(%a : memref<1x4x8xf32>)
+  %c1 = memref.alloc() : memref<1x4x4xf32>
+  linalg.batch_matmul ins(%a, %t1 : memref<1x4x8xf32>, memref<1x8x4xf32>) outs(%c1 : memref<1x4x4xf32>)
+  // Read by something else too.
+  %t2 = memref.alloc() : memref<1x4x8xf32>
+  linalg.transpose ins(%b : memref<1x8x4xf32>) outs(%t2 : memref<1x4x8xf32>) permutation = [0, 2, 1]
+  %r = memref.load %t2[%c0, %c0, %c0] : memref<1x4x8xf32>
+  %c2 = memref.alloc() : memref<1x4x4xf32>
+  linalg.batch_matmul ins(%t2, %b : memref<1x4x8xf32>, memref<1x8x4xf32>) outs(%c2 : memref<1x4x4xf32>)
+  // [1, 3, 2, 4] as a view of [1, 2, 3, 4] cannot merge its middle dims.
+  %t3 = memref.alloc() : memref<1x3x2x4xf32>
+  linalg.transpose ins(%w : memref<1x2x3x4xf32>) outs(%t3 : memref<1x3x2x4xf32>) permutation = [0, 2, 1, 3]
+  %t3c = memref.collapse_shape %t3 [[0], [1, 2], [3]] : memref<1x3x2x4xf32> into memref<1x6x4xf32>
+  %c3 = memref.alloc() : memref<1x6x5xf32>
+  linalg.batch_matmul ins(%t3c, %y : memref<1x6x4xf32>, memref<1x4x5xf32>) outs(%c3 : memref<1x6x5xf32>)
+  return %c1, %r, %c2, %c3 : memref<1x4x4xf32>, f32, memref<1x4x4xf32>, memref<1x6x5xf32>
+}
