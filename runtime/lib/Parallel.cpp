@@ -12,6 +12,8 @@
 
 #include "attnres/Runtime/Artifact.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -135,6 +137,13 @@ Pool *pool = nullptr;
 Pool *currentPool() {
   int want = mlir::attnres::runtime::numThreads();
   std::lock_guard<std::mutex> lock(poolMutex);
+  static bool forkHandled = [] {
+    // A forked child has none of the pool's threads: it makes its own
+    // (the parent's object is left, it cannot be torn down there).
+    pthread_atfork(nullptr, nullptr, [] { pool = nullptr; });
+    return true;
+  }();
+  (void)forkHandled;
   if (!pool || pool->size() != want) {
     delete pool;
     pool = new Pool(want);

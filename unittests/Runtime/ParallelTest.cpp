@@ -10,6 +10,9 @@
 
 #include "gtest/gtest.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -70,6 +73,29 @@ TEST(ParallelTest, UsesSeveralThreadsAndNestsInline) {
   });
   EXPECT_EQ(outer.size(), 2u);
   EXPECT_EQ(inner, outer);
+}
+
+TEST(ParallelTest, WorksInAForkedChild) {
+  attnres_set_num_threads(2);
+  mlir::attnres::runtime::parallelFor(8, [](int64_t, int64_t) {});
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The pool's threads are not in the child: every piece must still run
+    // (the caller takes what no thread takes, and the child makes a pool of
+    // its own), never a wait for threads that are gone (a hang ends at the
+    // alarm).
+    alarm(20);
+    std::atomic<int64_t> sum{0};
+    mlir::attnres::runtime::parallelFor(1000, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        sum += i;
+    });
+    _exit(sum == 999 * 1000 / 2 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 } // namespace
