@@ -29,6 +29,9 @@ using namespace mlir::attnres;
 
 namespace {
 
+/// Marks the functions this pass outlines.
+constexpr llvm::StringLiteral kBodyAttr = "attnres.parallel_body";
+
 /// Whether `value` is computed by an op that can be copied into the body: a
 /// constant.
 bool isCopiedIn(Value value) {
@@ -123,8 +126,10 @@ struct ConvertParallelToRuntimePass
 
     SmallVector<scf::ParallelOp> loops;
     module.walk([&](scf::ParallelOp loop) {
-      if (!loop->getParentOfType<scf::ParallelOp>() &&
-          loop->getParentOfType<func::FuncOp>())
+      auto parent = loop->getParentOfType<func::FuncOp>();
+      // A body this pass made already runs on the pool: its loop stays.
+      if (!loop->getParentOfType<scf::ParallelOp>() && parent &&
+          !parent->hasAttr(kBodyAttr))
         loops.push_back(loop);
     });
 
@@ -173,6 +178,7 @@ struct ConvertParallelToRuntimePass
         moduleBuilder, loc,
         (parent.getSymName() + "_parallel" + Twine(index)).str(), bodyType);
     body.setPrivate();
+    body->setAttr(kBodyAttr, UnitAttr::get(ctx));
     symbols.insert(body);
     Block *entry = body.addEntryBlock();
     OpBuilder b = OpBuilder::atBlockBegin(entry);

@@ -1,5 +1,7 @@
 // RUN: attnres-opt %s --split-input-file --attnres-parallel-to-runtime | FileCheck %s
 // RUN: attnres-opt %s --split-input-file --attnres-parallel-to-runtime=min-work=100000 | FileCheck %s --check-prefix=SMALL
+// A second run changes nothing: the outlined bodies keep their loops.
+// RUN: attnres-opt %s --split-input-file --attnres-parallel-to-runtime --attnres-parallel-to-runtime | FileCheck %s
 
 // An elementwise loop nest: its body moves into a function of a range of
 // the first dimension with more than one iteration (here the second: the
@@ -19,7 +21,8 @@
 // CHECK-NOT:     scf.parallel
 // CHECK:         return
 // CHECK-LABEL: func.func private @exp_parallel0
-// CHECK-SAME:    (%[[CTX:.+]]: !llvm.ptr, %[[BEGIN:.+]]: i64, %[[END:.+]]: i64)
+// CHECK-SAME:    (%[[CTX:.+]]: !llvm.ptr, %[[BEGIN:.+]]: i64, %[[END:.+]]: i64) attributes {attnres.parallel_body}
+// CHECK-NOT:     attnres_parallel_for
 // CHECK:         %[[C512:.+]] = arith.constant 512 : index
 // CHECK:         llvm.load
 // CHECK:         builtin.unrealized_conversion_cast %{{.*}} : !llvm.struct<{{.*}}> to memref<1x128x512xf32>
