@@ -114,6 +114,12 @@ void BufferPool::trim() {
   idleTotal = 0;
 }
 
+BufferPool::~BufferPool() {
+  trim();
+  for (auto &[p, size] : sizes)
+    std::free(p);
+}
+
 size_t BufferPool::idleBytes() {
   std::lock_guard<std::mutex> lock(mutex);
   return idleTotal;

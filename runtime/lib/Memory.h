@@ -23,7 +23,9 @@ public:
   static constexpr size_t kAlignment = 64;
 
   BufferPool() = default;
-  ~BufferPool() { trim(); }
+  /// Frees every block it made, idle or not: the runs that used them are
+  /// over.
+  ~BufferPool();
   BufferPool(const BufferPool &) = delete;
   BufferPool &operator=(const BufferPool &) = delete;
 
