@@ -69,7 +69,10 @@ def ConvertLinalgToBLAS : Pass<"attnres-linalg-to-blas", "ModuleOp"> {
     unchanged in between, becomes a `memref.transpose` view of that input:
     the runtime hands BLAS the strides as a leading dimension or a
     transposed operand instead of a copy. Attention's head split (Q, K^T
-    and V of each layer) is the case.
+    and V of each layer) is the case. The other way round, a transpose of a
+    product's fresh output into a fresh buffer (attention's merge of heads)
+    becomes the product writing a transposed view of that buffer, when its
+    rows stay contiguous.
 
     Before:
     ```mlir

@@ -282,6 +282,125 @@ struct FoldTransposeIntoProduct : OpRewritePattern<linalg::TransposeOp> {
   }
 };
 
+/// Marks a product whose output holds nothing it must add to: its zero fill
+/// was dropped by a pattern that also changed the output.
+constexpr llvm::StringLiteral kOverwriteAttr = "attnres.overwrite";
+
+/// A transpose of a product's fresh output (directly or through an
+/// expand_shape) into a fresh buffer: the product writes a transposed view
+/// of that buffer instead. Attention's merge of heads after its second
+/// product is the case.
+struct FoldProductIntoTranspose : OpRewritePattern<linalg::TransposeOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::TransposeOp transpose,
+                                PatternRewriter &rewriter) const override {
+    if (!transpose.hasPureBufferSemantics())
+      return rewriter.notifyMatchFailure(transpose, "expects buffers");
+    Value target = transpose.getInit();
+    auto targetAlloc = target.getDefiningOp<memref::AllocOp>();
+    if (!targetAlloc || targetAlloc->getNumOperands() != 0)
+      return rewriter.notifyMatchFailure(transpose, "not a static buffer");
+    Value input = transpose.getInput();
+    auto expand = input.getDefiningOp<memref::ExpandShapeOp>();
+    Value product = expand ? expand.getSrc() : input;
+    auto productAlloc = product.getDefiningOp<memref::AllocOp>();
+    if (!productAlloc || (expand && !expand->hasOneUse()))
+      return rewriter.notifyMatchFailure(transpose, "not a fresh output");
+    Block *block = transpose->getBlock();
+    if (productAlloc->getBlock() != block || targetAlloc->getBlock() != block)
+      return rewriter.notifyMatchFailure(transpose, "not in one block");
+    // The output's users: one product writing it, maybe a fill before, the
+    // transpose's read after, deallocations.
+    linalg::BatchMatmulOp matmul;
+    linalg::FillOp fill;
+    for (Operation *user : product.getUsers()) {
+      if (isa<memref::DeallocOp>(user) || user == expand.getOperation() ||
+          user == transpose.getOperation())
+        continue;
+      if (auto m = dyn_cast<linalg::BatchMatmulOp>(user);
+          m && !matmul && m.getDpsInits()[0] == product &&
+          !llvm::is_contained(m.getDpsInputs(), product)) {
+        matmul = m;
+        continue;
+      }
+      if (auto f = dyn_cast<linalg::FillOp>(user); f && !fill) {
+        fill = f;
+        continue;
+      }
+      return rewriter.notifyMatchFailure(transpose, "other users");
+    }
+    if (!matmul || matmul->getBlock() != block ||
+        !matmul->isBeforeInBlock(transpose) ||
+        (fill && !onlyFilledBefore(fill, matmul, product)))
+      return rewriter.notifyMatchFailure(transpose, "not product, transpose");
+    // Nothing may touch the target before the transpose writes it.
+    for (Operation *user : target.getUsers()) {
+      if (user == transpose.getOperation() || isa<memref::DeallocOp>(user))
+        continue;
+      Operation *at = block->findAncestorOpInBlock(*user);
+      if (!at || at->isBeforeInBlock(transpose))
+        return rewriter.notifyMatchFailure(transpose, "target used before");
+    }
+    // out[i] = in[perm[i]]: the product writes target viewed by the inverse
+    // permutation, collapsed as the expand_shape had expanded it.
+    ArrayRef<int64_t> perm = transpose.getPermutation();
+    SmallVector<int64_t> inverse(perm.size());
+    for (auto [i, p] : llvm::enumerate(perm))
+      inverse[p] = int64_t(i);
+    auto targetType = cast<MemRefType>(target.getType());
+    MemRefType viewType = transposedType(targetType, inverse);
+    if (!viewType ||
+        viewType.getShape() != cast<MemRefType>(input.getType()).getShape())
+      return rewriter.notifyMatchFailure(transpose, "layout not strided");
+    MemRefType outType = viewType;
+    SmallVector<ReassociationIndices> reassociation;
+    if (expand) {
+      reassociation = expand.getReassociationIndices();
+      if (!memref::CollapseShapeOp::isGuaranteedCollapsible(viewType,
+                                                            reassociation))
+        return rewriter.notifyMatchFailure(transpose, "cannot collapse");
+      outType = memref::CollapseShapeOp::computeCollapsedType(viewType,
+                                                              reassociation);
+    }
+    // BLAS writes rows of contiguous elements.
+    SmallVector<int64_t> strides;
+    int64_t offset;
+    if (failed(outType.getStridesAndOffset(strides, offset)) ||
+        strides.back() != 1)
+      return rewriter.notifyMatchFailure(transpose, "rows not contiguous");
+
+    rewriter.moveOpBefore(targetAlloc, productAlloc);
+    rewriter.setInsertionPointAfter(targetAlloc);
+    Location loc = transpose.getLoc();
+    Value view = memref::TransposeOp::create(
+        rewriter, loc, viewType, target,
+        AffineMapAttr::get(
+            AffineMap::getPermutationMap(inverse, getContext())));
+    if (expand)
+      view = memref::CollapseShapeOp::create(rewriter, loc, outType, view,
+                                             reassociation);
+    bool zeroFill = fill && matchPattern(fill.getInputs()[0], m_AnyZeroFloat());
+    if (zeroFill)
+      rewriter.eraseOp(fill);
+    else if (fill)
+      rewriter.modifyOpInPlace(fill,
+                               [&] { fill.getOutputsMutable().assign(view); });
+    rewriter.modifyOpInPlace(matmul, [&] {
+      matmul.getDpsInitsMutable()[0].set(view);
+      if (zeroFill)
+        matmul->setAttr(kOverwriteAttr, rewriter.getUnitAttr());
+    });
+    rewriter.eraseOp(transpose);
+    if (expand)
+      rewriter.eraseOp(expand);
+    for (Operation *user : llvm::make_early_inc_range(product.getUsers()))
+      rewriter.eraseOp(user);
+    rewriter.eraseOp(productAlloc);
+    return success();
+  }
+};
+
 struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
   BatchMatmulToBLAS(MLIRContext *ctx, SymbolRefAttr accumulate,
                     SymbolRefAttr overwrite)
@@ -318,6 +437,7 @@ struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
             matchPattern(fill.getInputs()[0], m_AnyZeroFloat()) &&
             onlyFilledBefore(fill, op, out))
           zeroFill = fill;
+    bool overwriteOut = zeroFill || op->hasAttr(kOverwriteAttr);
     SmallVector<Value> operands;
     for (Value v : op->getOperands())
       operands.push_back(memref::CastOp::create(
@@ -325,7 +445,7 @@ struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
     if (zeroFill)
       rewriter.eraseOp(zeroFill);
     rewriter.replaceOpWithNewOp<func::CallOp>(
-        op, zeroFill ? overwrite : accumulate, TypeRange(), operands);
+        op, overwriteOut ? overwrite : accumulate, TypeRange(), operands);
     return success();
   }
 
@@ -359,9 +479,8 @@ struct ConvertLinalgToBLASPass
     // Fills and transposes first, so that the products see which outputs
     // are only zeros, and read the transposes' inputs.
     RewritePatternSet fills(ctx);
-    fills
-        .add<CopyOfFillToFill, EraseFilledOnlyBuffer, FoldTransposeIntoProduct>(
-            ctx);
+    fills.add<CopyOfFillToFill, EraseFilledOnlyBuffer, FoldTransposeIntoProduct,
+              FoldProductIntoTranspose>(ctx);
     RewritePatternSet products(ctx);
     products.add<BatchMatmulToBLAS>(
         ctx, SymbolRefAttr::get(ctx, kSgemmBatchedFn),

@@ -232,3 +232,60 @@ func.func @transposes_kept(%a: memref<1x4x8xf32>, %b: memref<1x8x4xf32>, %w: mem
   linalg.batch_matmul ins(%t3c, %y : memref<1x6x4xf32>, memref<1x4x5xf32>) outs(%c3 : memref<1x6x5xf32>)
   return %c1, %r, %c2, %c3 : memref<1x4x4xf32>, f32, memref<1x4x4xf32>, memref<1x6x5xf32>
 }
+
+// -----
+
+// Attention's merge of heads: the second product writes a transposed view
+// of the transpose's target, and the zero fill it had still makes it
+// overwrite.
+
+// CHECK-LABEL: func.func @head_merge
+// CHECK:         %[[T:.+]] = memref.alloc() : memref<1x128x8x64xf32>
+// CHECK:         %[[V:.+]] = memref.transpose %[[T]] (d0, d1, d2, d3) -> (d0, d2, d1, d3) : memref<1x128x8x64xf32> to memref<1x8x128x64xf32, strided<[65536, 64, 512, 1]>>
+// CHECK:         %[[C:.+]] = memref.collapse_shape %[[V]] {{\[}}[0, 1], [2], [3]] : {{.*}} into memref<8x128x64xf32, strided<[64, 512, 1]>>
+// CHECK-NOT:     linalg.fill
+// CHECK:         %[[CC:.+]] = memref.cast %[[C]]
+// CHECK:         call @attnres_sgemm_batched_overwrite(%{{.*}}, %{{.*}}, %[[CC]])
+// CHECK-NOT:     linalg.transpose
+// CHECK:         memref.collapse_shape %[[T]] {{\[}}[0], [1], [2, 3]]
+// CHECK:         return
+func.func @head_merge(%p: memref<8x128x128xf32>, %v: memref<8x128x64xf32>) -> memref<1x128x512xf32> {
+  %zero = arith.constant 0.0 : f32
+  %o = memref.alloc() : memref<8x128x64xf32>
+  linalg.fill ins(%zero : f32) outs(%o : memref<8x128x64xf32>)
+  linalg.batch_matmul ins(%p, %v : memref<8x128x128xf32>, memref<8x128x64xf32>) outs(%o : memref<8x128x64xf32>)
+  %e = memref.expand_shape %o [[0, 1], [2], [3]] output_shape [1, 8, 128, 64] : memref<8x128x64xf32> into memref<1x8x128x64xf32>
+  %t = memref.alloc() : memref<1x128x8x64xf32>
+  linalg.transpose ins(%e : memref<1x8x128x64xf32>) outs(%t : memref<1x128x8x64xf32>) permutation = [0, 2, 1, 3]
+  %c = memref.collapse_shape %t [[0], [1], [2, 3]] : memref<1x128x8x64xf32> into memref<1x128x512xf32>
+  memref.dealloc %o : memref<8x128x64xf32>
+  return %c : memref<1x128x512xf32>
+}
+
+// -----
+
+// Kept: the product's output is read by something else too; the target is
+// written before the transpose; the transposed rows would not be contiguous.
+
+// CHECK-LABEL: func.func @merges_kept
+// CHECK-COUNT-3: linalg.transpose
+// CHECK:         return
+func.func @merges_kept(%p: memref<2x4x4xf32>, %v: memref<2x4x8xf32>, %i: index)
+    -> (f32, memref<4x2x8xf32>, memref<2x8x4xf32>) {
+  %zero = arith.constant 0.0 : f32
+  %o1 = memref.alloc() : memref<2x4x8xf32>
+  linalg.batch_matmul ins(%p, %v : memref<2x4x4xf32>, memref<2x4x8xf32>) outs(%o1 : memref<2x4x8xf32>)
+  %x = memref.load %o1[%i, %i, %i] : memref<2x4x8xf32>
+  %t1 = memref.alloc() : memref<4x2x8xf32>
+  linalg.transpose ins(%o1 : memref<2x4x8xf32>) outs(%t1 : memref<4x2x8xf32>) permutation = [1, 0, 2]
+  %o2 = memref.alloc() : memref<2x4x8xf32>
+  linalg.batch_matmul ins(%p, %v : memref<2x4x4xf32>, memref<2x4x8xf32>) outs(%o2 : memref<2x4x8xf32>)
+  %t2 = memref.alloc() : memref<4x2x8xf32>
+  linalg.fill ins(%zero : f32) outs(%t2 : memref<4x2x8xf32>)
+  linalg.transpose ins(%o2 : memref<2x4x8xf32>) outs(%t2 : memref<4x2x8xf32>) permutation = [1, 0, 2]
+  %o3 = memref.alloc() : memref<2x4x8xf32>
+  linalg.batch_matmul ins(%p, %v : memref<2x4x4xf32>, memref<2x4x8xf32>) outs(%o3 : memref<2x4x8xf32>)
+  %t3 = memref.alloc() : memref<2x8x4xf32>
+  linalg.transpose ins(%o3 : memref<2x4x8xf32>) outs(%t3 : memref<2x8x4xf32>) permutation = [0, 2, 1]
+  return %x, %t2, %t3 : f32, memref<4x2x8xf32>, memref<2x8x4xf32>
+}
