@@ -16,6 +16,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
+#include "llvm/Support/CheckedArithmetic.h"
 
 #include <cmath>
 
@@ -229,6 +230,19 @@ LogicalResult importConcat(NodeImporter &n) {
                          << ") outside the concatenation axis";
     }
   }
+  // The result's size along the axis: shapes in a model file are untrusted,
+  // and a sum past int64 would wrap (found by onnx-import-fuzzer).
+  int64_t axisSize = 0;
+  for (Value v : inputs) {
+    int64_t b = typeOf(v).getDimSize(*axis);
+    if (ShapedType::isDynamic(b))
+      continue;
+    std::optional<int64_t> sum = llvm::checkedAdd(axisSize, b);
+    if (!sum)
+      return n.error() << "the concatenated size of dimension " << *axis
+                       << " overflows a 64-bit integer";
+    axisSize = *sum;
+  }
   bool allConstant = true;
   int64_t foldedSize = 0;
   for (unsigned i = 0; i < n.numInputs(); ++i) {
@@ -247,8 +261,14 @@ LogicalResult importConcat(NodeImporter &n) {
         parts.push_back(n.constant(i));
     HostTensor r = HostTensor::empty(parts[0]->elementType, parts[0]->shape);
     r.shape[*axis] = 0;
-    for (const HostTensor *p : parts)
-      r.shape[*axis] += p->shape[*axis];
+    for (const HostTensor *p : parts) {
+      std::optional<int64_t> sum =
+          llvm::checkedAdd(r.shape[*axis], p->shape[*axis]);
+      if (!sum)
+        return n.error() << "the concatenated size of dimension " << *axis
+                         << " overflows a 64-bit integer";
+      r.shape[*axis] = *sum;
+    }
     // An empty result has nothing to copy, however many outer blocks its
     // shape counts ([2^40, 0] would loop 2^40 times).
     int64_t outer = saturatingProduct(r.shape) == 0
