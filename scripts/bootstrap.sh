@@ -19,7 +19,7 @@ DEB_PACKAGES=(
   libmlir-22-dev mlir-22-tools llvm-22-dev llvm-22-tools
   cmake ninja-build ccache g++
   libprotobuf-dev protobuf-compiler
-  libgtest-dev libopenblas-dev zlib1g-dev
+  libgtest-dev libopenblas-dev libdnnl-dev zlib1g-dev
   clang-22 libclang-rt-22-dev
   python3-venv
 )

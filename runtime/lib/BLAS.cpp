@@ -8,6 +8,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "PackedProducts.h"
+
 #include "attnres/Runtime/Artifact.h"
 
 #include <dlfcn.h>
@@ -24,6 +26,7 @@
 namespace {
 // CBLAS's enumerators, fixed by the reference interface.
 enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
+using mlir::attnres::runtime::PackedProducts;
 using SgemmFn = void (*)(int, int, int, int, int, int, float, const float *,
                          int, const float *, int, float, float *, int);
 
@@ -151,6 +154,24 @@ static void sgemmBatched(Memref3 *a, Memref3 *b, Memref3 *c, float beta) {
               blasLayout(b->strides[1], b->strides[2], k, n, tb, ldb) &&
               blasLayout(c->strides[1], c->strides[2], m, n, tc, ldc) &&
               tc == NoTrans;
+  // Products by a model's weights: oneDNN on a copy packed once, while it
+  // takes them; what remains goes on below.
+  int64_t done = 0;
+  if (PackedProducts *packed = PackedProducts::current();
+      packed && PackedProducts::available() && a->strides[2] == 1 &&
+      c->strides[2] == 1 && a->strides[1] >= k && c->strides[1] >= n &&
+      b->strides[0] >= 0 && b->strides[1] >= 0 && b->strides[2] >= 0 && m > 0 &&
+      n > 0 && k > 0) {
+    int64_t span = (batch - 1) * b->strides[0] + (k - 1) * b->strides[1] +
+                   (n - 1) * b->strides[2] + 1;
+    if (packed->holds(pb, size_t(span) * sizeof(float)))
+      while (done < batch &&
+             packed->multiply(m, n, k, pa + done * a->strides[0], a->strides[1],
+                              pb + done * b->strides[0], b->strides[1],
+                              b->strides[2], pc + done * c->strides[0],
+                              c->strides[1], beta != 0.0f))
+        ++done;
+  }
   // Batch i, columns [col, col + cols).
   auto piece = [&](int64_t i, int64_t col, int64_t cols) {
     const float *ai = pa + i * a->strides[0];
@@ -173,23 +194,24 @@ static void sgemmBatched(Memref3 *a, Memref3 *b, Memref3 *c, float beta) {
       }
   };
   int threads = mlir::attnres::runtime::numThreads();
-  if (threads <= 1 || double(batch) * m * n * k < kMinParallelWork) {
-    for (int64_t i = 0; i < batch; ++i)
+  if (threads <= 1 || double(batch - done) * m * n * k < kMinParallelWork) {
+    for (int64_t i = done; i < batch; ++i)
       piece(i, 0, n);
     return;
   }
-  if (batch >= threads) {
-    mlir::attnres::runtime::parallelFor(batch, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i)
-        piece(i, 0, n);
-    });
+  if (batch - done >= threads) {
+    mlir::attnres::runtime::parallelFor(batch - done,
+                                        [&](int64_t lo, int64_t hi) {
+                                          for (int64_t i = lo; i < hi; ++i)
+                                            piece(done + i, 0, n);
+                                        });
     return;
   }
   // Blocks of whole 16-column vectors, one or more per thread.
   int64_t per = (n + threads - 1) / threads;
   per = std::max<int64_t>(16, (per + 15) / 16 * 16);
   int64_t blocks = (n + per - 1) / per;
-  for (int64_t i = 0; i < batch; ++i)
+  for (int64_t i = done; i < batch; ++i)
     mlir::attnres::runtime::parallelFor(blocks, [&](int64_t lo, int64_t hi) {
       for (int64_t blk = lo; blk < hi; ++blk)
         piece(i, blk * per, std::min(per, n - blk * per));

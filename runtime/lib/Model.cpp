@@ -8,6 +8,7 @@
 
 #include "attnres/Runtime/Model.h"
 #include "Memory.h"
+#include "PackedProducts.h"
 #include "attnres/Runtime/Artifact.h"
 
 #include <dlfcn.h>
@@ -145,6 +146,9 @@ struct attnres_model {
   void *owner = nullptr;
   /// The buffers of earlier runs, for the next.
   BufferPool pool;
+  /// The weights packed for the products that read them, when the model's
+  /// weights are mapped (a loaded artifact's).
+  std::unique_ptr<PackedProducts> packedProducts;
 
   ~attnres_model() {
     if (release)
@@ -307,7 +311,14 @@ extern "C" attnres_model *attnres_model_load(const char *path) {
     setLastError("cannot load " + where + ": " + error);
     return nullptr;
   }
-  return makeModel(signature, entry, releaseLibrary, library.release());
+  const void *weights = library->weights;
+  size_t weightsSize = library->weightsSize;
+  attnres_model *model =
+      makeModel(signature, entry, releaseLibrary, library.release());
+  if (weights)
+    model->packedProducts =
+        std::make_unique<PackedProducts>(weights, weightsSize);
+  return model;
 }
 
 extern "C" void attnres_model_destroy(attnres_model *model) { delete model; }
@@ -426,6 +437,7 @@ extern "C" int attnres_model_run(attnres_model *model,
   for (void *&p : pointers)
     packed.push_back(&p);
   AllocationScope allocations(&model->pool);
+  PackedProducts::Scope products(model->packedProducts.get());
   model->entry(packed.data());
 
   size_t at = 0;
