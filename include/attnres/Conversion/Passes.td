@@ -123,7 +123,9 @@ def ConvertParallelToRuntime : Pass<"attnres-parallel-to-runtime",
     Left alone: loops with reductions (`scf.reduce` with operands), loops
     whose body calls a function or allocates, loops that read values of
     other types, and loops of fewer than `min-work` iterations when their
-    bounds are static. The lowered code then needs the attnres runtime (the
+    bounds are static (the iterations of the `scf.for` loops a body holds
+    count too: a few rows each reduced by a long loop are enough work). The
+    lowered code then needs the attnres runtime (the
     JIT and artifacts have it).
 
     Before:

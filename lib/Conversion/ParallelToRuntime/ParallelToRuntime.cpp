@@ -51,20 +51,47 @@ Type contextType(LLVMTypeConverter &converter, Type type) {
   return {};
 }
 
-/// Static iteration count of `loop`, or -1 when a bound is dynamic.
+/// Trip count of a loop dimension with constant bounds, or -1.
+int64_t staticTrips(Value lb, Value ub, Value step) {
+  APInt l, u, s;
+  if (!matchPattern(lb, m_ConstantInt(&l)) ||
+      !matchPattern(ub, m_ConstantInt(&u)) ||
+      !matchPattern(step, m_ConstantInt(&s)) || s.getSExtValue() <= 0)
+    return -1;
+  return std::max<int64_t>(
+      0,
+      llvm::divideCeil(u.getSExtValue() - l.getSExtValue(), s.getSExtValue()));
+}
+
+int64_t saturatingMul(int64_t a, int64_t b) {
+  return a && b > INT64_MAX / a ? INT64_MAX : a * b;
+}
+
+/// Iterations of the deepest nest of static scf.for loops in `region`, at
+/// least 1: a reduction's rows (a norm's sum over 512 features, a softmax's
+/// max over the keys) are few, but each is a loop of its own.
+int64_t innerWork(Region &region) {
+  int64_t most = 1;
+  for (Block &block : region)
+    for (auto inner : block.getOps<scf::ForOp>()) {
+      int64_t trips = staticTrips(inner.getLowerBound(), inner.getUpperBound(),
+                                  inner.getStep());
+      most = std::max(most, saturatingMul(std::max<int64_t>(trips, 1),
+                                          innerWork(inner.getRegion())));
+    }
+  return most;
+}
+
+/// Static iteration count of `loop` times that of the loops it holds, or -1
+/// when a bound of `loop` is dynamic.
 int64_t staticWork(scf::ParallelOp loop) {
-  int64_t work = 1;
+  int64_t work = innerWork(loop.getRegion());
   for (auto [lb, ub, step] :
        llvm::zip(loop.getLowerBound(), loop.getUpperBound(), loop.getStep())) {
-    APInt l, u, s;
-    if (!matchPattern(lb, m_ConstantInt(&l)) ||
-        !matchPattern(ub, m_ConstantInt(&u)) ||
-        !matchPattern(step, m_ConstantInt(&s)) || s.getSExtValue() <= 0)
+    int64_t trips = staticTrips(lb, ub, step);
+    if (trips < 0)
       return -1;
-    int64_t trips = std::max<int64_t>(
-        0, llvm::divideCeil(u.getSExtValue() - l.getSExtValue(),
-                            s.getSExtValue()));
-    work = trips && work > INT64_MAX / trips ? INT64_MAX : work * trips;
+    work = saturatingMul(trips, work);
   }
   return work;
 }

@@ -111,3 +111,35 @@ func.func @serial(%a: memref<65536xf32>, %b: memref<8xf32>) -> f32 {
   }
   return %sum : f32
 }
+
+// -----
+
+// A row reduction: 128 parallel rows, each a loop of 512 (a norm's sum of
+// squares). The work is 65536 iterations, not 128: it moves; with
+// min-work=100000 it stays.
+
+// CHECK-LABEL: func.func @row_sums
+// CHECK:         call @attnres_parallel_for
+// CHECK-NOT:     scf.parallel
+// CHECK:         return
+// SMALL-LABEL: func.func @row_sums
+// SMALL:         scf.parallel
+// SMALL:           scf.for
+// SMALL-NOT:     attnres_parallel_for
+func.func @row_sums(%x: memref<128x512xf32>, %out: memref<128xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c128 = arith.constant 128 : index
+  %c512 = arith.constant 512 : index
+  scf.parallel (%i) = (%c0) to (%c128) step (%c1) {
+    scf.for %j = %c0 to %c512 step %c1 {
+      %v = memref.load %x[%i, %j] : memref<128x512xf32>
+      %acc = memref.load %out[%i] : memref<128xf32>
+      %sq = arith.mulf %v, %v : f32
+      %sum = arith.addf %acc, %sq : f32
+      memref.store %sum, %out[%i] : memref<128xf32>
+    }
+    scf.reduce
+  }
+  return
+}
