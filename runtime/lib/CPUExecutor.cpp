@@ -74,13 +74,33 @@ CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline,
     if (std::string error = runtime::loadBLAS(); !error.empty())
       return makeError(error);
 
+  // The weights leave the module as they do for attnres-compile: LLVM
+  // compiles less, and the runtime knows them as weights.
+  ExternalWeights external = externalizeWeights(module, /*minBytes=*/1024);
+  std::unique_ptr<char, void (*)(void *)> weights{nullptr, std::free};
+  if (external.size) {
+    weights.reset(static_cast<char *>(
+        std::aligned_alloc(64, llvm::alignTo(external.size, 64))));
+    if (!weights)
+      return makeError("out of memory for the model's weights (" +
+                       llvm::Twine(external.size) + " bytes)");
+    for (auto [bytes, offset] : external.pieces)
+      std::memcpy(weights.get() + offset, bytes.data(), bytes.size());
+  }
+
   llvm::InitializeNativeTarget();
   llvm::InitializeNativeTargetAsmPrinter();
   registerBuiltinDialectTranslation(*module.getContext());
   registerLLVMDialectTranslation(*module.getContext());
+  // Optimized for this machine as attnres-compile's "native" is: without a
+  // target machine LLVM's vectorizer knows no vector width, and the JIT's
+  // loops ran slower than the same model's artifact.
+  auto machine = createTargetMachine("native", optLevel);
+  if (!machine)
+    return machine.takeError();
   // The options hold a function_ref: the transformer must outlive them.
-  auto optimize = makeOptimizingTransformer(optLevel, /*sizeLevel=*/0,
-                                            /*targetMachine=*/nullptr);
+  auto optimize =
+      makeOptimizingTransformer(optLevel, /*sizeLevel=*/0, machine->get());
   ExecutionEngineOptions options;
   options.transformer = optimize;
   options.jitCodeGenOptLevel = llvm::CodeGenOpt::getLevel(int(optLevel))
@@ -93,11 +113,21 @@ CPUExecutor::create(ModuleOp module, StringRef entry, StringRef pipeline,
   if (!entryAddress)
     return makeError("compiled module lacks its entry point: " +
                      llvm::toString(entryAddress.takeError()));
+  if (weights) {
+    auto bind = (*engine)->lookup(runtime::kBindWeightsSymbol);
+    if (!bind)
+      return makeError("compiled module lacks its weights' binding: " +
+                       llvm::toString(bind.takeError()));
+    reinterpret_cast<void (*)(const char *)> (*bind)(weights.get());
+  }
   std::unique_ptr<CPUExecutor> executor(new CPUExecutor());
   executor->engine = std::move(*engine);
   executor->model = runtime::makeModel(
       *signature, reinterpret_cast<runtime::PackedEntry>(*entryAddress),
       /*release=*/nullptr, /*owner=*/nullptr);
+  if (weights)
+    runtime::attachWeights(executor->model, weights.get(), external.size);
+  executor->weights = std::move(weights);
   executor->describe();
   return executor;
 }
@@ -151,4 +181,8 @@ CPUExecutor::run(const NamedArrays &inputs) {
     outputs.push_back(std::move(out));
   }
   return outputs;
+}
+
+size_t CPUExecutor::packedWeightBytes() const {
+  return attnres_model_packed_weight_bytes(model);
 }

@@ -316,12 +316,21 @@ extern "C" attnres_model *attnres_model_load(const char *path) {
   attnres_model *model =
       makeModel(signature, entry, releaseLibrary, library.release());
   if (weights)
-    model->packedProducts =
-        std::make_unique<PackedProducts>(weights, weightsSize);
+    attachWeights(model, weights, weightsSize);
   return model;
 }
 
+void mlir::attnres::runtime::attachWeights(attnres_model *model,
+                                           const void *weights, size_t size) {
+  model->packedProducts = std::make_unique<PackedProducts>(weights, size);
+}
+
 extern "C" void attnres_model_destroy(attnres_model *model) { delete model; }
+
+extern "C" size_t
+attnres_model_packed_weight_bytes(const attnres_model *model) {
+  return model->packedProducts ? model->packedProducts->packedBytes() : 0;
+}
 
 extern "C" int attnres_model_num_inputs(const attnres_model *model) {
   return int(model->inputInfos.size());

@@ -126,9 +126,10 @@ struct ThreadStream {
 thread_local ThreadStream threadStream;
 
 /// oneDNN runs an OpenMP team inside each call, as wide as the calling
-/// thread's OpenMP setting (all cores). The runtime's threads already
-/// split the product: each piece runs on its thread alone, and the
-/// caller's setting is restored for its own OpenMP code.
+/// thread's OpenMP setting (all cores), whose threads then spin waiting for
+/// the next region while the runtime's want the cores. The runtime's
+/// threads already split the product: each piece runs on its thread alone,
+/// and the caller's setting is restored for its own OpenMP code.
 class SingleOpenMPThread {
 public:
   SingleOpenMPThread() {
@@ -347,12 +348,17 @@ size_t PackedProducts::packedBytes() const {
 
 /// Products of fewer multiply-adds run on the calling thread.
 constexpr double kMinParallelWork = 1 << 20;
+/// Products of fewer go to BLAS: a oneDNN call costs about 2 us more than a
+/// cblas_sgemm, which is what a product this small takes in all (16 x 128
+/// x 128 breaks even here), and packing its few weights saves nothing.
+constexpr double kMinWork = 1 << 18;
 
 bool PackedProducts::multiply(int64_t m, int64_t n, int64_t k, const float *a,
                               int64_t lda, const float *b, int64_t bRowStride,
                               int64_t bColStride, float *c, int64_t ldc,
                               bool accumulate) {
-  if (!available() || m <= 0 || n <= 0 || k <= 0)
+  if (!available() || m <= 0 || n <= 0 || k <= 0 ||
+      double(m) * n * k < kMinWork)
     return false;
   // Rows in equal pieces, one per thread, of whole 8-row groups (the
   // kernels' row blocking): every piece but the last shares one matmul.
@@ -364,6 +370,8 @@ bool PackedProducts::multiply(int64_t m, int64_t n, int64_t k, const float *a,
   const Impl::Product *full, *tail;
   void *weights;
   {
+    // Making a primitive or a packed copy may run OpenMP loops too.
+    SingleOpenMPThread single;
     std::lock_guard<std::mutex> lock(impl->mutex);
     full = impl->product(per, n, k, lda, ldc, accumulate);
     tail = last == per ? full : impl->product(last, n, k, lda, ldc, accumulate);

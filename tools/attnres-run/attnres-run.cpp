@@ -65,7 +65,8 @@ static cl::opt<std::string> pipeline(
     cl::value_desc("pipeline"), cl::init(""), cl::cat(category));
 static cl::opt<bool>
     printTiming("print-timing",
-                cl::desc("Report compile time and run time on stderr"),
+                cl::desc("Report compile time, run time and the weights "
+                         "packed for the matrix products on stderr"),
                 cl::init(false), cl::cat(category));
 static cl::opt<unsigned> repeat(
     "repeat",
@@ -351,6 +352,10 @@ int main(int argc, char **argv) {
         "%.3f ms\n",
         compileSeconds, how.c_str(), 1e3 * total / repeat, unsigned(repeat),
         1e3 * best);
+  if (printTiming)
+    llvm::errs() << llvm::format(
+        "attnres-run: weights packed for the matrix products: %.2f MiB\n",
+        double(executor->packedWeightBytes()) / (1 << 20));
 
   attnres::NamedArrays named, weights;
   for (auto [sig, array] : llvm::zip(executor->outputs(), outputs)) {

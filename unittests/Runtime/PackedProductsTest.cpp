@@ -105,11 +105,12 @@ TEST(PackedProductsTest, ProductsMatchDoubleLoops) {
   if (!expectOneDNN())
     GTEST_SKIP() << "oneDNN (libdnnl.so.2) is not installed";
   const Case cases[] = {
-      {1, 64, 32, false, false, 0, 0, 1},    {7, 100, 33, false, true, 0, 0, 1},
+      {1, 2048, 160, false, false, 0, 0, 1},
+      {7, 300, 130, false, true, 0, 0, 1},
       {128, 200, 96, false, false, 0, 0, 2}, // two pieces of 64 rows
       {130, 96, 64, false, true, 0, 0, 2},   // pieces of 72 and 58 rows
-      {37, 48, 80, true, false, 0, 0, 3},    // B transposed in memory
-      {64, 70, 40, false, false, 5, 3, 2},   // leading dimensions padded
+      {37, 96, 80, true, false, 0, 0, 3},    // B transposed in memory
+      {64, 70, 72, false, false, 5, 3, 2},   // leading dimensions padded
       {200, 136, 120, true, true, 8, 0, 2},
   };
   for (const Case &t : cases) {
@@ -145,6 +146,18 @@ TEST(PackedProductsTest, EachWeightIsPackedOnce) {
   attnres_set_num_threads(1);
 }
 
+// A product this small costs less in BLAS than a oneDNN call's overhead.
+TEST(PackedProductsTest, SmallProductsAreLeftToBLAS) {
+  std::vector<float> weights = values(16 * 16, 8), a = values(16 * 16, 9);
+  std::vector<float> c(16 * 16, 7.0f);
+  PackedProducts products(weights.data(), weights.size() * sizeof(float));
+  EXPECT_FALSE(products.multiply(16, 16, 16, a.data(), 16, weights.data(), 16,
+                                 1, c.data(), 16, false));
+  EXPECT_EQ(products.packedBytes(), 0u);
+  for (float x : c)
+    EXPECT_EQ(x, 7.0f);
+}
+
 TEST(PackedProductsTest, HoldsOnlyRangesInsideTheWeights) {
   std::vector<char> block(256);
   PackedProducts products(block.data(), block.size());
@@ -176,7 +189,7 @@ TEST(PackedProductsTest, GlueSendsProductsByWeightsToOneDNN) {
   if (!expectOneDNN())
     GTEST_SKIP() << "oneDNN (libdnnl.so.2) is not installed";
   attnres_set_num_threads(1);
-  const int64_t batch = 2, m = 16, n = 32, k = 24;
+  const int64_t batch = 2, m = 64, n = 128, k = 48;
   std::vector<float> weights = values(size_t(k * n), 6);
   std::vector<float> a = values(size_t(batch * m * k), 7);
   std::vector<float> activations = weights; // the same values, not weights

@@ -331,18 +331,6 @@ mlir::attnres::createTargetMachine(StringRef cpu, unsigned optLevel) {
 }
 
 namespace {
-/// The large constants of a lowered module, moved out of LLVM's way: code
-/// generation would copy each into the object file and the linker again,
-/// seconds for the weights of a deep model. Their bytes go after the
-/// library in the same file instead (runtime::kWeightsTrailerMagic), and the
-/// code reads each through a pointer that attnres_artifact_bind_weights sets
-/// when the runtime has mapped them.
-struct ExternalWeights {
-  /// Each constant's bytes and its offset from the start of the weights.
-  std::vector<std::pair<ArrayRef<char>, uint64_t>> pieces;
-  uint64_t size = 0;
-};
-
 /// The bytes of `value` as LLVM would lay out the global, or nothing when
 /// they are not available as one block (splats, i1, elided resources).
 std::optional<ArrayRef<char>> rawBytes(Attribute value) {
@@ -373,7 +361,58 @@ std::optional<ArrayRef<char>> rawBytes(Attribute value) {
   return bytes;
 }
 
-ExternalWeights externalizeWeights(ModuleOp module, uint64_t minBytes) {
+/// Appends the weights, page-aligned so that the runtime can map them, and
+/// the trailer that finds them.
+llvm::Error appendWeights(StringRef path, const ExternalWeights &weights) {
+  uint64_t librarySize = 0;
+  std::error_code ec = llvm::sys::fs::file_size(path, librarySize);
+  if (ec)
+    return makeError("cannot write '" + path + "': " + ec.message());
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Append);
+  if (ec)
+    return makeError("cannot write '" + path + "': " + ec.message());
+  // In append mode the stream's position starts at 0, not at the end.
+  uint64_t start = llvm::alignTo(librarySize, runtime::kWeightsAlignment);
+  os.write_zeros(start - librarySize);
+  uint64_t at = 0;
+  for (auto [bytes, offset] : weights.pieces) {
+    os.write_zeros(offset - at);
+    os.write(bytes.data(), bytes.size());
+    at = offset + bytes.size();
+  }
+  runtime::WeightsTrailer trailer;
+  std::memcpy(trailer.magic, runtime::kWeightsTrailerMagic,
+              sizeof trailer.magic);
+  trailer.offset = start;
+  trailer.size = weights.size;
+  os.write(reinterpret_cast<const char *>(&trailer), sizeof trailer);
+  os.close();
+  if (os.has_error())
+    return makeError("cannot write '" + path + "': " + os.error().message());
+  return llvm::Error::success();
+}
+
+/// Files removed unless kept: the temporaries of one write.
+struct TempFiles {
+  std::vector<std::string> paths;
+  ~TempFiles() {
+    for (const std::string &path : paths)
+      llvm::sys::fs::remove(path);
+  }
+  llvm::Expected<std::string> create(StringRef model, StringRef suffix) {
+    llvm::SmallString<256> path;
+    if (std::error_code ec = llvm::sys::fs::createUniqueFile(
+            model + ".tmp-%%%%%%%%" + suffix, path))
+      return makeError("cannot create a temporary file beside '" + model +
+                       "': " + ec.message());
+    paths.push_back(path.str().str());
+    return paths.back();
+  }
+};
+} // namespace
+
+ExternalWeights mlir::attnres::externalizeWeights(ModuleOp module,
+                                                  uint64_t minBytes) {
   ExternalWeights weights;
   MLIRContext *context = module.getContext();
   auto ptr = LLVM::LLVMPointerType::get(context);
@@ -443,56 +482,6 @@ ExternalWeights externalizeWeights(ModuleOp module, uint64_t minBytes) {
   LLVM::ReturnOp::create(builder, loc, ValueRange());
   return weights;
 }
-
-/// Appends the weights, page-aligned so that the runtime can map them, and
-/// the trailer that finds them.
-llvm::Error appendWeights(StringRef path, const ExternalWeights &weights) {
-  uint64_t librarySize = 0;
-  std::error_code ec = llvm::sys::fs::file_size(path, librarySize);
-  if (ec)
-    return makeError("cannot write '" + path + "': " + ec.message());
-  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Append);
-  if (ec)
-    return makeError("cannot write '" + path + "': " + ec.message());
-  // In append mode the stream's position starts at 0, not at the end.
-  uint64_t start = llvm::alignTo(librarySize, runtime::kWeightsAlignment);
-  os.write_zeros(start - librarySize);
-  uint64_t at = 0;
-  for (auto [bytes, offset] : weights.pieces) {
-    os.write_zeros(offset - at);
-    os.write(bytes.data(), bytes.size());
-    at = offset + bytes.size();
-  }
-  runtime::WeightsTrailer trailer;
-  std::memcpy(trailer.magic, runtime::kWeightsTrailerMagic,
-              sizeof trailer.magic);
-  trailer.offset = start;
-  trailer.size = weights.size;
-  os.write(reinterpret_cast<const char *>(&trailer), sizeof trailer);
-  os.close();
-  if (os.has_error())
-    return makeError("cannot write '" + path + "': " + os.error().message());
-  return llvm::Error::success();
-}
-
-/// Files removed unless kept: the temporaries of one write.
-struct TempFiles {
-  std::vector<std::string> paths;
-  ~TempFiles() {
-    for (const std::string &path : paths)
-      llvm::sys::fs::remove(path);
-  }
-  llvm::Expected<std::string> create(StringRef model, StringRef suffix) {
-    llvm::SmallString<256> path;
-    if (std::error_code ec = llvm::sys::fs::createUniqueFile(
-            model + ".tmp-%%%%%%%%" + suffix, path))
-      return makeError("cannot create a temporary file beside '" + model +
-                       "': " + ec.message());
-    paths.push_back(path.str().str());
-    return paths.back();
-  }
-};
-} // namespace
 
 llvm::Error
 mlir::attnres::writeSharedLibrary(ModuleOp module, StringRef path,

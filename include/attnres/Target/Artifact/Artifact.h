@@ -16,6 +16,8 @@
 #include "llvm/Support/Error.h"
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace llvm {
 class SourceMgr;
@@ -39,6 +41,24 @@ OwningOpRef<ModuleOp> loadModel(llvm::StringRef path, MLIRContext *context,
 llvm::Expected<runtime::Signature> lowerForExecution(ModuleOp module,
                                                      llvm::StringRef entry,
                                                      llvm::StringRef pipeline);
+
+/// The large constants of a lowered module, moved out of LLVM's way: code
+/// generation would copy each into the object file (and the linker again),
+/// seconds for the weights of a deep model. The code reads each through a
+/// pointer that attnres_artifact_bind_weights sets (runtime::
+/// kBindWeightsSymbol); the runtime maps or copies the bytes, and knows
+/// them as the model's weights (products by them use packed copies).
+struct ExternalWeights {
+  /// Each constant's bytes (owned by the module's context) and its offset
+  /// from the start of the weights.
+  std::vector<std::pair<llvm::ArrayRef<char>, uint64_t>> pieces;
+  uint64_t size = 0;
+};
+
+/// Moves every constant global of at least `minBytes` out of `module`, a
+/// module lowerForExecution has lowered, and adds the function that binds
+/// them; nothing changes when there are none.
+ExternalWeights externalizeWeights(ModuleOp module, uint64_t minBytes);
 
 struct SharedLibraryOptions {
   /// LLVM optimization and code generation level, 0 to 3.

@@ -80,6 +80,11 @@ const std::vector<std::string> &runtimeFunctionNames();
 attnres_model *makeModel(const Signature &signature, PackedEntry entry,
                          void (*release)(void *), void *owner);
 
+/// Tells `model` where its weights are (`size` bytes the caller keeps,
+/// unchanged, for the model's life): products that read them then run on
+/// packed copies. Artifacts' are attached when loaded.
+void attachWeights(attnres_model *model, const void *weights, size_t size);
+
 /// Finds OpenBLAS (ATTNRES_BLAS, then the usual sonames); "" or why not.
 std::string loadBLAS();
 

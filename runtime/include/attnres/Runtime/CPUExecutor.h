@@ -16,6 +16,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
 
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,11 +56,18 @@ public:
   /// then runs the model.
   llvm::Expected<std::vector<HostArray>> run(const NamedArrays &inputs);
 
+  /// Bytes of weights packed for the products so far
+  /// (attnres_model_packed_weight_bytes).
+  size_t packedWeightBytes() const;
+
 private:
   CPUExecutor() = default;
   void describe();
 
   std::unique_ptr<mlir::ExecutionEngine> engine;
+  /// The JIT-compiled model's weights (externalizeWeights'), which its code
+  /// reads.
+  std::unique_ptr<char, void (*)(void *)> weights{nullptr, std::free};
   attnres_model *model = nullptr;
   std::vector<TensorSignature> inputSigs, outputSigs;
 };

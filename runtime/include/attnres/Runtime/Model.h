@@ -89,6 +89,11 @@ int attnres_model_run(attnres_model *model, const attnres_tensor *inputs,
                       attnres_tensor *outputs);
 void attnres_tensor_free(attnres_tensor *tensor);
 
+/* Bytes of the packed copies of its weights that the model's matrix
+ * products have made so far (oneDNN's layout, made on first use and kept
+ * with the model); 0 when none is used. */
+size_t attnres_model_packed_weight_bytes(const attnres_model *model);
+
 /* How many threads later runs use, for every model of the process: the
  * parallel loops of compiled code and the matrix products (OpenBLAS) alike.
  * n >= 1 sets it; 0 leaves it as it is (at first OpenBLAS's default: all
