@@ -58,6 +58,8 @@ void attnres::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(createConvertBufferizationToMemRefPass());
+  if (options.tileAttention)
+    pm.addNestedPass<func::FuncOp>(attnres::createTileAttention());
   if (options.blas)
     pm.addPass(attnres::createConvertLinalgToBLAS());
 

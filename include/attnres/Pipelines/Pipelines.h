@@ -61,6 +61,14 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "(--attnres-approximate-math), so that loops calling "
                      "them vectorize; off, they call libm"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> tileAttention{
+      *this, "tile-attention",
+      llvm::cl::desc("Run attention's scores a tile of query rows at a time "
+                     "when they outgrow the cache "
+                     "(--attnres-tile-attention); off by default: no faster "
+                     "on the machine of bench/RESULTS.md, where the passes "
+                     "over the scores are bound by compute, not memory"),
+      llvm::cl::init(false)};
   PassOptions::Option<bool> fuseElementwise{
       *this, "fuse-elementwise",
       llvm::cl::desc("Fuse producer/consumer elementwise linalg ops before "
