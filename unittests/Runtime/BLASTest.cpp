@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "SgemmGlue.h"
 
 #include "attnres/Runtime/Artifact.h"
 
@@ -18,14 +18,6 @@
 
 #include <array>
 #include <vector>
-
-using Memref3 = StridedMemRefType<float, 3>;
-
-extern "C" void _mlir_ciface_attnres_sgemm_batched(Memref3 *a, Memref3 *b,
-                                                   Memref3 *c);
-extern "C" void _mlir_ciface_attnres_sgemm_batched_overwrite(Memref3 *a,
-                                                             Memref3 *b,
-                                                             Memref3 *c);
 
 namespace {
 

@@ -8,7 +8,7 @@
 
 #include "PackedProducts.h"
 
-#include "mlir/ExecutionEngine/CRunnerUtils.h"
+#include "SgemmGlue.h"
 
 #include "attnres/Runtime/Artifact.h"
 
@@ -22,14 +22,6 @@
 #include <vector>
 
 using mlir::attnres::runtime::PackedProducts;
-using Memref3 = StridedMemRefType<float, 3>;
-
-extern "C" void _mlir_ciface_attnres_sgemm_batched(Memref3 *a, Memref3 *b,
-                                                   Memref3 *c);
-extern "C" void _mlir_ciface_attnres_sgemm_batched_overwrite(Memref3 *a,
-                                                             Memref3 *b,
-                                                             Memref3 *c);
-extern "C" int attnres_set_num_threads(int n);
 
 namespace {
 
