@@ -179,7 +179,15 @@ int main(int argc, char **argv) {
       argc, argv,
       "attnres-run: run a model on the CPU on .npz inputs: a .so from "
       "attnres-compile, or a .onnx/.mlir model compiled into a cache "
-      "(--cache-dir) or with the JIT (--no-cache)\n");
+      "(--cache-dir) or with the JIT (--no-cache)\n\n"
+      "Environment:\n"
+      "  ATTNRES_BLAS=PATH     the BLAS library with cblas_sgemm (default: "
+      "OpenBLAS's usual names)\n"
+      "  ATTNRES_ONEDNN=0      products by the model's weights in BLAS too, "
+      "not in oneDNN on copies packed once\n"
+      "  OPENBLAS_NUM_THREADS  the default of --threads\n"
+      "  OPENBLAS_CORETYPE     OpenBLAS's kernels (default: chosen from the "
+      "CPU's instruction set)\n");
   if (repeat == 0)
     return fail("--repeat must be at least 1");
 
