@@ -130,10 +130,6 @@ std::string mlir::attnres::runtime::loadBLAS() {
   return blasError;
 }
 
-/// Products of fewer multiply-adds run on the calling thread: splitting
-/// them costs more than it saves.
-constexpr double kMinParallelWork = 1 << 20;
-
 /// C = A B + beta C per batch; beta is 1 or 0 (C is then not read). Split
 /// over the runtime's threads by batch, or by blocks of columns of each
 /// product, each piece a single-threaded cblas_sgemm.
@@ -194,7 +190,8 @@ static void sgemmBatched(Memref3 *a, Memref3 *b, Memref3 *c, float beta) {
       }
   };
   int threads = mlir::attnres::runtime::numThreads();
-  if (threads <= 1 || double(batch - done) * m * n * k < kMinParallelWork) {
+  if (threads <= 1 || double(batch - done) * m * n * k <
+                          mlir::attnres::runtime::kMinParallelProductWork) {
     for (int64_t i = done; i < batch; ++i)
       piece(i, 0, n);
     return;

@@ -346,8 +346,6 @@ size_t PackedProducts::packedBytes() const {
   return impl->packedBytes;
 }
 
-/// Products of fewer multiply-adds run on the calling thread.
-constexpr double kMinParallelWork = 1 << 20;
 /// Products of fewer go to BLAS: a oneDNN call costs about 2 us more than a
 /// cblas_sgemm, which is what a product this small takes in all (16 x 128
 /// x 128 breaks even here), and packing its few weights saves nothing.
@@ -362,7 +360,7 @@ bool PackedProducts::multiply(int64_t m, int64_t n, int64_t k, const float *a,
     return false;
   // Rows in equal pieces, one per thread, of whole 8-row groups (the
   // kernels' row blocking): every piece but the last shares one matmul.
-  int threads = double(m) * n * k < kMinParallelWork ? 1 : numThreads();
+  int threads = double(m) * n * k < kMinParallelProductWork ? 1 : numThreads();
   int64_t per = (m + threads - 1) / threads;
   if (threads > 1)
     per = std::min(m, (per + 7) / 8 * 8);

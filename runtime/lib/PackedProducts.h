@@ -18,6 +18,10 @@
 
 namespace mlir::attnres::runtime {
 
+/// Matrix products of fewer multiply-adds run on the calling thread:
+/// splitting them costs more than it saves (BLAS's and oneDNN's alike).
+inline constexpr double kMinParallelProductWork = 1 << 20;
+
 /// The packed weights of one model and the products that read them. Made
 /// with the model, over the bytes it maps read-only; freed with it.
 class PackedProducts {

@@ -100,14 +100,11 @@ int64_t staticWork(scf::ParallelOp loop) {
 /// one, or the first dynamic one.
 unsigned splitDimension(scf::ParallelOp loop) {
   for (unsigned d = 0; d < loop.getNumLoops(); ++d) {
-    APInt l, u, s;
-    if (!matchPattern(loop.getLowerBound()[d], m_ConstantInt(&l)) ||
-        !matchPattern(loop.getUpperBound()[d], m_ConstantInt(&u)) ||
-        !matchPattern(loop.getStep()[d], m_ConstantInt(&s)))
-      return d;
-    if (s.getSExtValue() > 0 &&
-        llvm::divideCeil(u.getSExtValue() - l.getSExtValue(),
-                         s.getSExtValue()) > 1)
+    // scf.parallel's verifier keeps constant steps positive: -1 here means
+    // a dynamic bound.
+    int64_t trips = staticTrips(loop.getLowerBound()[d],
+                                loop.getUpperBound()[d], loop.getStep()[d]);
+    if (trips < 0 || trips > 1)
       return d;
   }
   return 0;
