@@ -21,6 +21,8 @@ set(_attnres_exports
   AttnResDialect:Dialect
   AttnResAnalysis:Analysis
   AttnResTransforms:Transforms
+  AttnResAllocToGPUManaged:AllocToGPUManaged
+  AttnResToGPU:ToGPU
   AttnResToLinalg:ToLinalg
   AttnResLinalgToBLAS:LinalgToBLAS
   AttnResParallelToRuntime:ParallelToRuntime

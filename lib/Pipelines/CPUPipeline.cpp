@@ -105,4 +105,11 @@ void attnres::registerAttnResPipelines() {
       "for the CPU: linalg on tensors, elementwise fusion, bufferization with "
       "deallocation, BLAS calls for GEMMs, loops, LLVM",
       buildCPUPipeline);
+  PassPipelineRegistration<GPUPipelineOptions>(
+      "attnres-gpu-pipeline",
+      "Lower an imported module (TOSA, linalg, attnres) to the LLVM dialect "
+      "with CUDA kernels: attnres ops as hand-written kernels "
+      "(--attnres-to-gpu), the rest as GPU loops over managed buffers, the "
+      "kernels serialized by gpu-module-to-binary (ptxas for cubins)",
+      buildGPUPipeline);
 }

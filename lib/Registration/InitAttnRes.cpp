@@ -11,6 +11,7 @@
 
 void mlir::attnres::registerAllDialects(DialectRegistry &registry) {
   registry.insert<AttnResDialect>();
+  registerLaunchFuncMemoryEffects(registry);
 }
 
 void mlir::attnres::registerAllPasses() {

@@ -8,16 +8,20 @@
 #define ATTNRES_CONVERSION_PASSES_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
+class DialectRegistry;
 class RewritePatternSet;
 
 namespace attnres {
@@ -27,6 +31,14 @@ namespace attnres {
 
 /// Adds the patterns that lower attnres ops to linalg on tensors.
 void populateAttnResToLinalgPatterns(RewritePatternSet &patterns);
+
+/// Declares that gpu.launch_func reads and writes its buffer operands. Upstream
+/// leaves its effects unknown, which the ownership-based buffer deallocation
+/// (run after the kernels are in place) rejects.
+void registerLaunchFuncMemoryEffects(DialectRegistry &registry);
+
+/// The gpu.module that --attnres-to-gpu puts its kernels in.
+constexpr llvm::StringLiteral kGPUKernelModule = "attnres_kernels";
 
 /// The runtime functions that --attnres-linalg-to-blas calls: C += A B, and
 /// C = A B where the product's output was only zero-filled.

@@ -46,6 +46,99 @@ def ConvertAttnResToLinalg : Pass<"attnres-to-linalg"> {
   ];
 }
 
+def ConvertAttnResToGPU : Pass<"attnres-to-gpu", "ModuleOp"> {
+  let summary = "Lower attnres ops to hand-written GPU kernels";
+  let description = [{
+    Replaces `attnres.rms_norm`, `attnres.block_attn_res`, `attnres.phase1`
+    and `attnres.phase2` (with or without its fused RMSNorm) by a
+    `gpu.launch_func` of a kernel in the `gpu.module @attnres_kernels`, one
+    kernel per op kind, feature size, element type and number of sources,
+    shared by every op of that signature. The ops' tensors become buffers
+    (`bufferization.to_buffer`, and fresh `memref.alloc`s for the results,
+    read back with `bufferization.to_tensor restrict`), viewed as
+    `[rows, D]`; the rest of the function stays on tensors for upstream
+    bufferization. `attnres.layer_norm` is left to `--attnres-to-linalg`.
+
+    The aggregation is memory-bound, so each kernel reads every source row
+    once from memory and writes each result once:
+
+    - a row of `D` elements is split over `threads-per-row` threads (a warp,
+      or up to 1024 threads for large `D`), each holding a few 16-byte
+      vectors in registers (`ld.global.v4`); tail vectors are predicated;
+    - row sums (squares for the norms, query-weighted sums for the logits)
+      accumulate in f32 and are reduced by warp shuffles (`shfl.sync.bfly`),
+      then across warps through shared memory;
+    - phase 2 keeps the partial sum, the state and the merged row in
+      registers, so the layer's RMSNorm costs no second read, and writes the
+      merged row only when something reads it;
+    - phase 1 scores every completed block for all `S` layers while reading
+      it once, keeps the `S x N` logits in shared memory, and then forms the
+      `S` outputs a few layers at a time (the blocks come back from L2, not
+      from memory); `lse` is written in f32.
+
+    Storage may be f32, f16 or bf16; arithmetic is f32. Epsilons are kernel
+    arguments, so ops differing only in them share a kernel.
+
+    Before:
+    ```mlir
+    %y = attnres.rms_norm %x, %g epsilon = 1.000000e-05
+        : tensor<16x64xf32>, tensor<64xf32>
+    ```
+    After (abridged):
+    ```mlir
+    %xb = bufferization.to_buffer %x read_only : ... to memref<16x64xf32>
+    %yb = memref.alloc() : memref<16x64xf32>
+    gpu.launch_func @attnres_kernels::@rms_norm_64xf32
+        blocks in (%c4, %c1, %c1) threads in (%c128, %c1, %c1)
+        args(%xr : memref<?x64xf32>, %gb : memref<64xf32>,
+             %yr : memref<?x64xf32>, %eps : f32)
+    %y = bufferization.to_tensor %yb restrict writable : ...
+    ```
+  }];
+  let options = [
+    Option<"maxVectorsPerThread", "max-vectors-per-thread", "int64_t",
+           /*default=*/"4",
+           "Widen a row's thread group (from a warp up to 1024 threads) "
+           "until each thread holds at most this many 16-byte vectors of a "
+           "row">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
+def ConvertAllocToGPUManaged : Pass<"attnres-alloc-to-gpu-managed",
+                                    "::mlir::func::FuncOp"> {
+  let summary = "Allocate buffers in memory both the host and the GPU reach";
+  let description = [{
+    Rewrites `memref.alloc` into `gpu.alloc host_shared` and `memref.dealloc`
+    of such buffers into `gpu.dealloc`. The GPU lowering calls
+    `mgpuMemAlloc(size, stream, /*isHostShared=*/true)`, which the attnres
+    runtime serves with CUDA managed memory: a buffer one kernel writes can
+    be read by the next kernel, by a host loop the GPU lowering left on the
+    host, or copied by `memref.copy`, without explicit transfers.
+    Stack buffers (`memref.alloca`) stay on the host.
+
+    Before:
+    ```mlir
+    %b = memref.alloc(%n) : memref<?x64xf32>
+    memref.dealloc %b : memref<?x64xf32>
+    ```
+    After:
+    ```mlir
+    %b = gpu.alloc host_shared (%n) : memref<?x64xf32>
+    gpu.dealloc %b : memref<?x64xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
 def ConvertLinalgToBLAS : Pass<"attnres-linalg-to-blas", "ModuleOp"> {
   let summary = "Call a BLAS sgemm for f32 batch matrix products on buffers";
   let description = [{

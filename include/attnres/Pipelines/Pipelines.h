@@ -84,7 +84,57 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 /// deallocation, BLAS calls for GEMMs, loops, and the LLVM dialect.
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options);
 
-/// Registers --attnres-cpu-pipeline.
+struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip",
+      llvm::cl::desc("GPU architecture the kernels are compiled for (sm_80 "
+                     "for A100, sm_90 for H100/H200)"),
+      llvm::cl::init("sm_90")};
+  PassOptions::Option<std::string> features{
+      *this, "features",
+      llvm::cl::desc("PTX features: the PTX ISA version ptxas is given; "
+                     "sm_90 needs +ptx80 or newer"),
+      llvm::cl::init("+ptx80")};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("What gpu-module-to-binary embeds: 'bin' (a cubin, "
+                     "through ptxas), 'isa' (PTX text), 'fatbin', or "
+                     "'offload' (LLVM IR)"),
+      llvm::cl::init("bin")};
+  PassOptions::Option<bool> raise{
+      *this, "raise",
+      llvm::cl::desc("Raise decomposed norms and spelled-out aggregations "
+                     "into attnres ops first"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> twoPhase{
+      *this, "two-phase",
+      llvm::cl::desc("Split Block AttnRes aggregations into phase-1 and "
+                     "phase-2 kernels"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> fuseNorm{
+      *this, "fuse-norm",
+      llvm::cl::desc("Fold each layer's RMSNorm into its phase-2 kernel"),
+      llvm::cl::init(true)};
+  PassOptions::Option<bool> kernels{
+      *this, "kernels",
+      llvm::cl::desc("Lower attnres ops to the hand-written kernels of "
+                     "--attnres-to-gpu; off, they go through linalg and the "
+                     "generic loop mapping like the rest of the model (the "
+                     "unfused baseline of bench/gpu)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<int64_t> maxVectorsPerThread{
+      *this, "max-vectors-per-thread",
+      llvm::cl::desc("--attnres-to-gpu's max-vectors-per-thread"),
+      llvm::cl::init(4)};
+};
+
+/// Appends the CUDA lowering: the same raising and two-phase split as the CPU
+/// pipeline, attnres ops as hand-written kernels, the rest of the model as
+/// linalg loops mapped to GPU blocks and threads, buffers in managed memory,
+/// and upstream's NVVM lowering down to a gpu.binary.
+void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
+
+/// Registers --attnres-cpu-pipeline and --attnres-gpu-pipeline.
 void registerAttnResPipelines();
 
 } // namespace attnres

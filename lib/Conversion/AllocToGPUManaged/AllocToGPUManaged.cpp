@@ -1,0 +1,63 @@
+//===- AllocToGPUManaged.cpp - Buffers the host and the GPU share ---------===//
+//
+// The GPU pipeline leaves some work on the host (copies, loops it does not
+// map), and the attnres kernels read buffers the host produced; managed
+// memory lets both sides touch every buffer without transfers.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Conversion/Passes.h"
+
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::attnres {
+#define GEN_PASS_DEF_CONVERTALLOCTOGPUMANAGED
+#include "attnres/Conversion/Passes.h.inc"
+} // namespace mlir::attnres
+
+using namespace mlir;
+
+namespace {
+
+struct AllocToManaged : OpRewritePattern<memref::AllocOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(memref::AllocOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.getSymbolOperands().empty())
+      return rewriter.notifyMatchFailure(op, "symbolic layout operands");
+    auto alloc = gpu::AllocOp::create(
+        rewriter, op.getLoc(), op.getType(), /*asyncToken=*/Type(),
+        /*asyncDependencies=*/ValueRange(), op.getDynamicSizes(),
+        /*symbolOperands=*/ValueRange(), /*hostShared=*/true);
+    rewriter.replaceOp(op, alloc.getMemref());
+    return success();
+  }
+};
+
+struct DeallocToManaged : OpRewritePattern<memref::DeallocOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(memref::DeallocOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.getMemref().getDefiningOp<gpu::AllocOp>())
+      return rewriter.notifyMatchFailure(op, "not a GPU buffer");
+    rewriter.replaceOpWithNewOp<gpu::DeallocOp>(
+        op, /*asyncToken=*/Type(), /*asyncDependencies=*/ValueRange(),
+        op.getMemref());
+    return success();
+  }
+};
+
+struct ConvertAllocToGPUManagedPass
+    : attnres::impl::ConvertAllocToGPUManagedBase<
+          ConvertAllocToGPUManagedPass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    patterns.add<AllocToManaged, DeallocToManaged>(&getContext());
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,933 @@
+//===- AttnResToGPU.cpp - attnres ops as hand-written GPU kernels ---------===//
+//
+// Replaces the norms and the depth aggregations by launches of row kernels
+// built here as gpu.func bodies: a row of D elements per thread group, 16-byte
+// vector loads held in registers, f32 accumulation, warp-shuffle reductions.
+// The aggregation moves (N/S + 5) D values per token and layer and computes
+// little, so the kernels are designed around reading each source row once.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Conversion/Passes.h"
+#include "attnres/Dialect/AttnRes/AttnResOps.h"
+
+#include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::attnres {
+#define GEN_PASS_DEF_CONVERTATTNRESTOGPU
+#include "attnres/Conversion/Passes.h.inc"
+} // namespace mlir::attnres
+
+using namespace mlir;
+using namespace mlir::attnres;
+
+namespace {
+
+constexpr int64_t kWarpSize = 32;
+constexpr int64_t kMaxThreadsPerBlock = 1024;
+/// Phase 1 forms its outputs a few layers at a time; this bounds the f32
+/// accumulators a thread holds for them, which keeps ptxas from spilling.
+constexpr int64_t kMaxAccumulatorsPerThread = 64;
+
+/// How a kernel covers a row of `dim` elements: `threads` threads per row,
+/// each loading `chunks` vectors of `vecWidth` elements, vector `c` of thread
+/// `t` being the row's vector `t + c * threads` so that a warp's loads are
+/// contiguous.
+struct RowLayout {
+  int64_t dim;
+  int64_t vecWidth;
+  int64_t vecs;
+  int64_t threads;
+  int64_t chunks;
+  int64_t rowsPerBlock;
+
+  static RowLayout get(int64_t dim, Type storage, int64_t maxChunks,
+                       bool oneRowPerBlock) {
+    RowLayout l;
+    l.dim = dim;
+    l.vecWidth = 128 / storage.getIntOrFloatBitWidth();
+    while (dim % l.vecWidth != 0)
+      l.vecWidth /= 2;
+    l.vecs = dim / l.vecWidth;
+    l.threads = kWarpSize;
+    while (static_cast<int64_t>(llvm::divideCeil(l.vecs, l.threads)) >
+               maxChunks &&
+           l.threads < kMaxThreadsPerBlock)
+      l.threads *= 2;
+    l.chunks = llvm::divideCeil(l.vecs, l.threads);
+    // A warp per row leaves the block's other warps to other rows; wider
+    // rows own their block, whose barriers then need no row guard.
+    l.rowsPerBlock = (l.threads == kWarpSize && !oneRowPerBlock) ? 4 : 1;
+    return l;
+  }
+
+  int64_t warps() const { return threads / kWarpSize; }
+  int64_t blockThreads() const { return threads * rowsPerBlock; }
+  bool guardsLastChunk() const { return vecs % threads != 0; }
+  std::string suffix(Type storage) const {
+    std::string s;
+    llvm::raw_string_ostream os(s);
+    os << dim << "x" << storage;
+    return s;
+  }
+};
+
+/// Emits the body of a row kernel: indexing, predicated vector loads and
+/// stores converted to and from f32, and row-wide sums.
+class RowKernelBuilder {
+public:
+  RowKernelBuilder(OpBuilder &b, Location loc, const RowLayout &layout,
+                   Value scratch)
+      : b(b), loc(loc), layout(layout), scratch(scratch) {
+    f32 = b.getF32Type();
+    vecType = VectorType::get({layout.vecWidth}, f32);
+    Value tid = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+    Value block = gpu::BlockIdOp::create(b, loc, gpu::Dimension::x);
+    if (layout.rowsPerBlock == 1) {
+      lane = tid;
+      row = block;
+    } else {
+      Value threads = index(layout.threads);
+      lane = arith::RemUIOp::create(b, loc, tid, threads);
+      row = arith::AddIOp::create(
+          b, loc,
+          arith::MulIOp::create(b, loc, block, index(layout.rowsPerBlock)),
+          arith::DivUIOp::create(b, loc, tid, threads));
+    }
+  }
+
+  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+  Value f32Const(double v) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v));
+  }
+  Value splat(Value scalar) {
+    return vector::BroadcastOp::create(b, loc, vecType, scalar);
+  }
+  Value getRow() { return row; }
+  Value getLane() { return lane; }
+
+  /// Vector `chunk` of this thread in a [rows, D] buffer (or, without `row`,
+  /// in a [D] parameter), in f32; zeros past the end of the row.
+  Value load(Value buffer, int64_t chunk, bool perRow = true) {
+    auto build = [&](OpBuilder &nb, Location nloc) -> Value {
+      SmallVector<Value> indices;
+      if (perRow)
+        indices.push_back(row);
+      indices.push_back(column(chunk));
+      Type storage = cast<MemRefType>(buffer.getType()).getElementType();
+      auto storageVec = VectorType::get({layout.vecWidth}, storage);
+      Value v =
+          vector::LoadOp::create(nb, nloc, storageVec, buffer, indices,
+                                 /*nontemporal=*/false, alignment(storage));
+      if (storage != f32)
+        v = arith::ExtFOp::create(nb, nloc, vecType, v);
+      return v;
+    };
+    if (!guarded(chunk))
+      return build(b, loc);
+    auto ifOp = scf::IfOp::create(
+        b, loc, inBounds(chunk),
+        [&](OpBuilder &nb, Location nloc) {
+          scf::YieldOp::create(nb, nloc, build(nb, nloc));
+        },
+        [&](OpBuilder &nb, Location nloc) {
+          Value zero = arith::ConstantOp::create(
+              nb, nloc, DenseElementsAttr::get(vecType, 0.0f));
+          scf::YieldOp::create(nb, nloc, zero);
+        });
+    return ifOp.getResult(0);
+  }
+
+  /// Stores the f32 vector `value` as vector `chunk` of this thread's row.
+  void store(Value value, Value buffer, int64_t chunk) {
+    auto build = [&](OpBuilder &nb, Location nloc) {
+      Type storage = cast<MemRefType>(buffer.getType()).getElementType();
+      if (storage != f32)
+        value = arith::TruncFOp::create(
+            nb, nloc, VectorType::get({layout.vecWidth}, storage), value);
+      vector::StoreOp::create(nb, nloc, value, buffer,
+                              ValueRange{row, column(chunk)},
+                              /*nontemporal=*/false, alignment(storage));
+    };
+    if (!guarded(chunk))
+      return build(b, loc);
+    auto ifOp = scf::IfOp::create(b, loc, inBounds(chunk), /*else=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    build(b, loc);
+  }
+
+  /// Sums each of `partials` (f32 scalars, one per thread) over the row's
+  /// threads; every thread of the row gets the sums.
+  SmallVector<Value> rowSums(ArrayRef<Value> partials) {
+    SmallVector<Value> sums(partials);
+    Value width = arith::ConstantIntOp::create(b, loc, kWarpSize, 32);
+    for (int64_t offset = kWarpSize / 2; offset > 0; offset /= 2) {
+      Value off = arith::ConstantIntOp::create(b, loc, offset, 32);
+      for (Value &s : sums) {
+        auto shuffle = gpu::ShuffleOp::create(b, loc, s, off, width,
+                                              gpu::ShuffleMode::XOR);
+        s = arith::AddFOp::create(b, loc, s, shuffle.getShuffleResult());
+      }
+    }
+    if (layout.warps() == 1)
+      return sums;
+
+    // Lane 0 of each warp publishes its warp's sums; after the barrier every
+    // thread adds the row's warps. The second barrier lets the next
+    // reduction reuse the scratch.
+    int64_t warps = layout.warps();
+    Value warpSize = index(kWarpSize);
+    Value warp = arith::DivUIOp::create(b, loc, lane, warpSize);
+    Value isLeader = arith::CmpIOp::create(
+        b, loc, arith::CmpIPredicate::eq,
+        arith::RemUIOp::create(b, loc, lane, warpSize), index(0));
+    auto ifOp = scf::IfOp::create(b, loc, isLeader, /*else=*/false);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      for (auto [k, s] : llvm::enumerate(sums)) {
+        Value slot = arith::AddIOp::create(b, loc, index(k * warps), warp);
+        memref::StoreOp::create(b, loc, s, scratch, slot);
+      }
+    }
+    gpu::BarrierOp::create(b, loc);
+    for (auto [k, s] : llvm::enumerate(sums)) {
+      s = memref::LoadOp::create(b, loc, scratch, index(k * warps));
+      for (int64_t w = 1; w < warps; ++w)
+        s = arith::AddFOp::create(
+            b, loc, s,
+            memref::LoadOp::create(b, loc, scratch, index(k * warps + w)));
+    }
+    gpu::BarrierOp::create(b, loc);
+    return sums;
+  }
+
+  Value horizontalSum(Value v) {
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, v);
+  }
+
+  /// 1 / sqrt(mean + epsilon) of a row whose squares sum to `sumSquares`.
+  Value inverseRMS(Value sumSquares, Value epsilon) {
+    Value mean = arith::MulFOp::create(b, loc, sumSquares,
+                                       f32Const(1.0 / double(layout.dim)));
+    return math::RsqrtOp::create(b, loc,
+                                 arith::AddFOp::create(b, loc, mean, epsilon));
+  }
+
+  /// Runs `body` for lane 0 of the row only (stores of per-row scalars).
+  void onLeader(function_ref<void()> body) {
+    Value isLeader =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, index(0));
+    auto ifOp = scf::IfOp::create(b, loc, isLeader, /*else=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+    body();
+  }
+
+  Value loadScalarF32(Value buffer) {
+    Value v = memref::LoadOp::create(b, loc, buffer, row);
+    if (v.getType() != f32)
+      v = arith::ExtFOp::create(b, loc, f32, v);
+    return v;
+  }
+
+  void storeScalar(Value v, Value buffer) {
+    Type t = cast<MemRefType>(buffer.getType()).getElementType();
+    if (t.getIntOrFloatBitWidth() < 32)
+      v = arith::TruncFOp::create(b, loc, t, v);
+    else if (t != f32)
+      v = arith::ExtFOp::create(b, loc, t, v);
+    memref::StoreOp::create(b, loc, v, buffer, row);
+  }
+
+private:
+  bool guarded(int64_t chunk) const {
+    return layout.guardsLastChunk() && chunk == layout.chunks - 1;
+  }
+  Value vectorIndex(int64_t chunk) {
+    return arith::AddIOp::create(b, loc, lane, index(chunk * layout.threads));
+  }
+  Value column(int64_t chunk) {
+    return arith::MulIOp::create(b, loc, vectorIndex(chunk),
+                                 index(layout.vecWidth));
+  }
+  Value inBounds(int64_t chunk) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                 vectorIndex(chunk), index(layout.vecs));
+  }
+  llvm::MaybeAlign alignment(Type storage) const {
+    // Rows start at multiples of the vector (vecWidth divides D), and
+    // buffers come from allocators that align to at least 16 bytes.
+    return llvm::Align(layout.vecWidth * storage.getIntOrFloatBitWidth() / 8);
+  }
+
+  OpBuilder &b;
+  Location loc;
+  const RowLayout &layout;
+  Value scratch;
+  Value lane, row;
+  Type f32;
+  VectorType vecType;
+};
+
+//===----------------------------------------------------------------------===//
+// Kernels
+//===----------------------------------------------------------------------===//
+
+/// A kernel under construction: the gpu.func, its arguments by role, and the
+/// row builder positioned in its body (inside the row guard, if any).
+struct KernelShell {
+  gpu::GPUFuncOp func;
+  std::unique_ptr<RowKernelBuilder> rows;
+  OpBuilder body;
+  explicit KernelShell(MLIRContext *ctx) : body(ctx) {}
+};
+
+MemRefType rowsType(const RowLayout &l, Type storage) {
+  return MemRefType::get({ShapedType::kDynamic, l.dim}, storage);
+}
+MemRefType paramType(const RowLayout &l, Type storage) {
+  return MemRefType::get({l.dim}, storage);
+}
+MemRefType scalarsType(Type t) {
+  return MemRefType::get({ShapedType::kDynamic}, t);
+}
+
+/// Creates `name` in `module` with `argTypes`, a workgroup scratch of
+/// `scratchFloats` f32 when the row spans several warps (plus `extraShared`
+/// more), and a body builder past the row guard.
+void createShell(KernelShell &shell, gpu::GPUModuleOp module, StringRef name,
+                 ArrayRef<Type> argTypes, const RowLayout &layout, Type storage,
+                 int64_t reductionWidth, int64_t extraShared) {
+  MLIRContext *ctx = module.getContext();
+  OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
+  Location loc = module.getLoc();
+  auto workgroup =
+      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup);
+  SmallVector<Type> shared;
+  int64_t scratchFloats =
+      layout.warps() > 1 ? reductionWidth * layout.warps() : 0;
+  if (scratchFloats + extraShared > 0)
+    shared.push_back(MemRefType::get({scratchFloats + extraShared},
+                                     b.getF32Type(), AffineMap(), workgroup));
+  auto func = gpu::GPUFuncOp::create(b, loc, name,
+                                     b.getFunctionType(argTypes, {}), shared);
+  func->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), b.getUnitAttr());
+  func.setKnownBlockSizeAttr(b.getDenseI32ArrayAttr(
+      {static_cast<int32_t>(layout.blockThreads()), 1, 1}));
+  shell.func = func;
+  Block &entry = func.getBody().front();
+  shell.body.setInsertionPointToStart(&entry);
+  gpu::ReturnOp::create(shell.body, loc);
+  shell.body.setInsertionPointToStart(&entry);
+  Value scratch;
+  if (!shared.empty())
+    scratch = func.getWorkgroupAttributions()[0];
+  shell.rows =
+      std::make_unique<RowKernelBuilder>(shell.body, loc, layout, scratch);
+  if (layout.rowsPerBlock > 1) {
+    // Blocks of several rows overhang the last row; their kernels have no
+    // barriers, so the extra rows just skip.
+    Value rows =
+        memref::DimOp::create(shell.body, loc, entry.getArgument(0), 0);
+    Value inside = arith::CmpIOp::create(
+        shell.body, loc, arith::CmpIPredicate::ult, shell.rows->getRow(), rows);
+    auto ifOp = scf::IfOp::create(shell.body, loc, inside, /*else=*/false);
+    shell.body.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+  }
+}
+
+/// rms_norm(x, g, y, eps): y = x * rsqrt(mean(x^2) + eps) * g.
+void buildRMSNormKernel(KernelShell &k, const RowLayout &l) {
+  RowKernelBuilder &r = *k.rows;
+  OpBuilder &b = k.body;
+  Location loc = k.func.getLoc();
+  auto args = k.func.getArguments();
+  Value x = args[0], g = args[1], y = args[2], eps = args[3];
+  SmallVector<Value> xs;
+  Value squares = r.splat(r.f32Const(0));
+  for (int64_t c = 0; c < l.chunks; ++c) {
+    xs.push_back(r.load(x, c));
+    squares = vector::FMAOp::create(b, loc, xs.back(), xs.back(), squares);
+  }
+  Value scale = r.inverseRMS(r.rowSums({r.horizontalSum(squares)})[0], eps);
+  for (int64_t c = 0; c < l.chunks; ++c) {
+    Value v = arith::MulFOp::create(b, loc, xs[c], r.splat(scale));
+    v = arith::MulFOp::create(b, loc, v, r.load(g, c, /*perRow=*/false));
+    r.store(v, y, c);
+  }
+}
+
+/// phase2(state, lse, p, q, k, eps, [g, normEps], [result], [normalized]).
+void buildPhase2Kernel(KernelShell &k, const RowLayout &l, bool norm,
+                       bool writeResult) {
+  RowKernelBuilder &r = *k.rows;
+  OpBuilder &b = k.body;
+  Location loc = k.func.getLoc();
+  auto args = k.func.getArguments();
+  Value state = args[0], lse = args[1], p = args[2], q = args[3], key = args[4],
+        eps = args[5];
+  unsigned next = 6;
+  Value g, normEps, result, normalized;
+  if (norm) {
+    g = args[next++];
+    normEps = args[next++];
+  }
+  if (writeResult)
+    result = args[next++];
+  if (norm)
+    normalized = args[next++];
+
+  // One pass over the partial sum: its squares and its query-weighted sum.
+  SmallVector<Value> ps;
+  Value squares = r.splat(r.f32Const(0)), dots = squares;
+  for (int64_t c = 0; c < l.chunks; ++c) {
+    ps.push_back(r.load(p, c));
+    squares = vector::FMAOp::create(b, loc, ps.back(), ps.back(), squares);
+    Value qk = arith::MulFOp::create(b, loc, r.load(q, c, false),
+                                     r.load(key, c, false));
+    dots = vector::FMAOp::create(b, loc, ps.back(), qk, dots);
+  }
+  SmallVector<Value> sums =
+      r.rowSums({r.horizontalSum(squares), r.horizontalSum(dots)});
+  Value logit =
+      arith::MulFOp::create(b, loc, sums[1], r.inverseRMS(sums[0], eps));
+  // a = sigmoid(logit - lse): saturates where exp(logit) would overflow.
+  Value diff = arith::SubFOp::create(b, loc, r.loadScalarF32(lse), logit);
+  Value weight = arith::DivFOp::create(
+      b, loc, r.f32Const(1),
+      arith::AddFOp::create(b, loc, r.f32Const(1),
+                            math::ExpOp::create(b, loc, diff)));
+  Value weightVec = r.splat(weight);
+
+  SmallVector<Value> hs;
+  Value hSquares = r.splat(r.f32Const(0));
+  for (int64_t c = 0; c < l.chunks; ++c) {
+    Value s = r.load(state, c);
+    Value h = vector::FMAOp::create(b, loc, weightVec,
+                                    arith::SubFOp::create(b, loc, ps[c], s), s);
+    hs.push_back(h);
+    if (writeResult)
+      r.store(h, result, c);
+    if (norm)
+      hSquares = vector::FMAOp::create(b, loc, h, h, hSquares);
+  }
+  if (!norm)
+    return;
+  Value scale =
+      r.splat(r.inverseRMS(r.rowSums({r.horizontalSum(hSquares)})[0], normEps));
+  for (int64_t c = 0; c < l.chunks; ++c) {
+    Value v = arith::MulFOp::create(b, loc, hs[c], scale);
+    v = arith::MulFOp::create(b, loc, v, r.load(g, c, false));
+    r.store(v, normalized, c);
+  }
+}
+
+/// Softmax over `n` sources for `s` layers (phase 1, or block_attn_res with
+/// s = 1): args are the sources, the queries, the key norms, eps, the
+/// outputs and, for phase 1, the lse buffers.
+void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
+                          int64_t s, bool writeLse) {
+  RowKernelBuilder &r = *k.rows;
+  OpBuilder &b = k.body;
+  Location loc = k.func.getLoc();
+  auto args = k.func.getArguments();
+  auto sources = args.take_front(n);
+  auto queries = args.slice(n, s);
+  auto keys = args.slice(n + s, s);
+  Value eps = args[n + 2 * s];
+  auto outputs = args.slice(n + 2 * s + 1, s);
+  auto lses = writeLse ? args.slice(n + 3 * s + 1, s) : ValueRange();
+  Value logits = k.func.getWorkgroupAttributions()[0];
+  int64_t logitBase = l.warps() > 1 ? (s + 1) * l.warps() : 0;
+
+  // Pass 1: each source once, scored for every layer. Lane 0 keeps the
+  // logits in shared memory for the whole row.
+  for (int64_t i = 0; i < n; ++i) {
+    SmallVector<Value> vs;
+    Value squares = r.splat(r.f32Const(0));
+    SmallVector<Value> dots(s, squares);
+    for (int64_t c = 0; c < l.chunks; ++c) {
+      vs.push_back(r.load(sources[i], c));
+      squares = vector::FMAOp::create(b, loc, vs.back(), vs.back(), squares);
+      for (int64_t j = 0; j < s; ++j) {
+        Value qk = arith::MulFOp::create(b, loc, r.load(queries[j], c, false),
+                                         r.load(keys[j], c, false));
+        dots[j] = vector::FMAOp::create(b, loc, vs.back(), qk, dots[j]);
+      }
+    }
+    SmallVector<Value> partials = {r.horizontalSum(squares)};
+    for (Value d : dots)
+      partials.push_back(r.horizontalSum(d));
+    SmallVector<Value> sums = r.rowSums(partials);
+    Value scale = r.inverseRMS(sums[0], eps);
+    r.onLeader([&] {
+      for (int64_t j = 0; j < s; ++j) {
+        Value logit = arith::MulFOp::create(b, loc, sums[j + 1], scale);
+        memref::StoreOp::create(b, loc, logit, logits,
+                                r.index(logitBase + j * n + i));
+      }
+    });
+  }
+  gpu::BarrierOp::create(b, loc);
+
+  // Softmax weights of every layer: exp(logit - lse), lse = max + log sum.
+  SmallVector<SmallVector<Value>> weights(s);
+  for (int64_t j = 0; j < s; ++j) {
+    SmallVector<Value> ls;
+    for (int64_t i = 0; i < n; ++i)
+      ls.push_back(memref::LoadOp::create(b, loc, logits,
+                                          r.index(logitBase + j * n + i)));
+    Value max = ls[0];
+    for (int64_t i = 1; i < n; ++i)
+      max = arith::MaximumFOp::create(b, loc, max, ls[i]);
+    Value total = r.f32Const(0);
+    for (int64_t i = 0; i < n; ++i)
+      total = arith::AddFOp::create(
+          b, loc, total,
+          math::ExpOp::create(b, loc,
+                              arith::SubFOp::create(b, loc, ls[i], max)));
+    Value lse =
+        arith::AddFOp::create(b, loc, max, math::LogOp::create(b, loc, total));
+    if (writeLse)
+      r.onLeader([&] { r.storeScalar(lse, lses[j]); });
+    for (int64_t i = 0; i < n; ++i)
+      weights[j].push_back(r.splat(math::ExpOp::create(
+          b, loc, arith::SubFOp::create(b, loc, ls[i], lse))));
+  }
+
+  // Pass 2: the outputs, a group of layers at a time; the sources come back
+  // from L2, which this row just filled.
+  int64_t perLayer = l.chunks * l.vecWidth;
+  int64_t group =
+      std::clamp<int64_t>(kMaxAccumulatorsPerThread / perLayer, 1, s);
+  for (int64_t j0 = 0; j0 < s; j0 += group) {
+    int64_t j1 = std::min(s, j0 + group);
+    SmallVector<SmallVector<Value>> acc(j1 - j0);
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t c = 0; c < l.chunks; ++c) {
+        Value v = r.load(sources[i], c);
+        for (int64_t j = j0; j < j1; ++j) {
+          auto &a = acc[j - j0];
+          if (i == 0)
+            a.push_back(arith::MulFOp::create(b, loc, weights[j][0], v));
+          else
+            a[c] = vector::FMAOp::create(b, loc, weights[j][i], v, a[c]);
+        }
+      }
+    }
+    for (int64_t j = j0; j < j1; ++j)
+      for (int64_t c = 0; c < l.chunks; ++c)
+        r.store(acc[j - j0][c], outputs[j], c);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Host side
+//===----------------------------------------------------------------------===//
+
+/// Host-side helpers for one op: buffers of its tensors viewed as kernels
+/// want them, and the launch.
+class Launcher {
+public:
+  Launcher(RewriterBase &rewriter, Operation *op)
+      : b(rewriter), loc(op->getLoc()),
+        module(op->getParentOfType<ModuleOp>()) {}
+
+  /// The buffer of `tensor` as [rows, D] (or [rows] for per-token scalars).
+  Value readRows(Value tensor, bool perToken = false) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    Value buffer = bufferization::ToBufferOp::create(
+        b, loc, MemRefType::get(type.getShape(), type.getElementType()), tensor,
+        /*read_only=*/true);
+    return asRows(buffer, perToken);
+  }
+
+  /// The buffer of a [D] parameter.
+  Value readParam(Value tensor, int64_t dim) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    Value buffer = bufferization::ToBufferOp::create(
+        b, loc, MemRefType::get(type.getShape(), type.getElementType()), tensor,
+        /*read_only=*/true);
+    auto want = MemRefType::get({dim}, type.getElementType());
+    if (buffer.getType() != want)
+      buffer = memref::CastOp::create(b, loc, want, buffer);
+    return buffer;
+  }
+
+  /// A fresh buffer of `type` shaped like `like` (dynamic sizes from it),
+  /// returned as its rows view; `result` receives the tensor to use.
+  Value allocRows(RankedTensorType type, Value like, Value &result,
+                  bool perToken = false) {
+    SmallVector<Value> dynamic;
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (type.isDynamicDim(d))
+        dynamic.push_back(tensor::DimOp::create(b, loc, like, d));
+    auto memrefType = MemRefType::get(type.getShape(), type.getElementType());
+    Value buffer = memref::AllocOp::create(b, loc, memrefType, dynamic);
+    toTensors.push_back({buffer, type, &result});
+    return asRows(buffer, perToken);
+  }
+
+  /// Launches `kernel` over `rows` rows, then materializes the results.
+  void launch(gpu::GPUFuncOp kernel, const RowLayout &l, Value rows,
+              ValueRange operands) {
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value grid = rows;
+    if (l.rowsPerBlock > 1)
+      grid = arith::CeilDivUIOp::create(
+          b, loc, rows, arith::ConstantIndexOp::create(b, loc, l.rowsPerBlock));
+    Value threads = arith::ConstantIndexOp::create(b, loc, l.blockThreads());
+    // CUDA rejects empty grids; an empty batch launches nothing.
+    Value any =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, rows,
+                              arith::ConstantIndexOp::create(b, loc, 0));
+    auto ifOp = scf::IfOp::create(b, loc, any, /*else=*/false);
+    {
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
+      gpu::LaunchFuncOp::create(b, loc, kernel, gpu::KernelDim3{grid, one, one},
+                                gpu::KernelDim3{threads, one, one},
+                                /*dynamicSharedMemorySize=*/Value(), operands);
+    }
+    for (auto &[buffer, type, result] : toTensors)
+      *result = bufferization::ToTensorOp::create(b, loc, type, buffer,
+                                                  /*restrict=*/true,
+                                                  /*writable=*/true);
+  }
+
+  Value numRows(Value rowsView) {
+    return memref::DimOp::create(b, loc, rowsView, 0);
+  }
+
+  /// The kernel module, created on first use.
+  gpu::GPUModuleOp kernelModule() {
+    if (!module)
+      return {};
+    if (auto existing = module.lookupSymbol<gpu::GPUModuleOp>(kGPUKernelModule))
+      return existing;
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToEnd(module.getBody());
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    b.getUnitAttr());
+    return gpu::GPUModuleOp::create(b, module.getLoc(), kGPUKernelModule);
+  }
+
+  RewriterBase &b;
+  Location loc;
+
+private:
+  /// [..., D] buffers as [?, D] (`perToken` false) and [...] buffers of
+  /// per-token scalars as [?].
+  Value asRows(Value buffer, bool perToken) {
+    auto type = cast<MemRefType>(buffer.getType());
+    Type element = type.getElementType();
+    int64_t rank = type.getRank();
+    int64_t keep = perToken ? 0 : 1;
+    Value view = buffer;
+    if (rank == keep) {
+      // A single token: add the leading row axis.
+      SmallVector<int64_t> shape = {1};
+      llvm::append_range(shape, type.getShape());
+      SmallVector<ReassociationIndices> groups;
+      if (!perToken)
+        groups.push_back({0, 1});
+      view = memref::ExpandShapeOp::create(
+          b, loc, MemRefType::get(shape, element), buffer, groups);
+    } else if (rank > keep + 1) {
+      ReassociationIndices tokens =
+          llvm::to_vector(llvm::seq<int64_t>(0, rank - keep));
+      SmallVector<ReassociationIndices> groups = {tokens};
+      if (!perToken)
+        groups.push_back({rank - 1});
+      view = memref::CollapseShapeOp::create(b, loc, buffer, groups);
+    }
+    SmallVector<int64_t> want = {ShapedType::kDynamic};
+    if (!perToken)
+      want.push_back(type.getShape().back());
+    auto wantType = MemRefType::get(want, element);
+    if (view.getType() != wantType)
+      view = memref::CastOp::create(b, loc, wantType, view);
+    return view;
+  }
+
+  SmallVector<std::tuple<Value, RankedTensorType, Value *>> toTensors;
+  ModuleOp module;
+};
+
+/// Finds or builds the kernel `name`; `build` fills a fresh shell.
+gpu::GPUFuncOp getOrCreateKernel(Launcher &launcher, StringRef name,
+                                 ArrayRef<Type> argTypes,
+                                 const RowLayout &layout, Type storage,
+                                 int64_t reductionWidth, int64_t extraShared,
+                                 function_ref<void(KernelShell &)> build) {
+  gpu::GPUModuleOp module = launcher.kernelModule();
+  if (auto existing = module.lookupSymbol<gpu::GPUFuncOp>(name))
+    return existing;
+  KernelShell shell(module.getContext());
+  createShell(shell, module, name, argTypes, layout, storage, reductionWidth,
+              extraShared);
+  build(shell);
+  return shell.func;
+}
+
+/// Checks what every kernel needs: a float storage type the kernels convert
+/// (f32, f16, bf16) and a static feature size.
+LogicalResult checkLowerable(PatternRewriter &rewriter, Operation *op,
+                             RankedTensorType type) {
+  Type element = type.getElementType();
+  if (!element.isF32() && !element.isF16() && !element.isBF16())
+    return rewriter.notifyMatchFailure(op, "storage is not f32, f16 or bf16");
+  if (type.getRank() == 0 || type.isDynamicDim(type.getRank() - 1))
+    return rewriter.notifyMatchFailure(op, "feature size is not static");
+  return success();
+}
+
+Value f32Attr(RewriterBase &b, Location loc, FloatAttr attr) {
+  return arith::ConstantOp::create(b, loc,
+                                   b.getF32FloatAttr(attr.getValueAsDouble()));
+}
+
+struct RMSNormToGPU : OpRewritePattern<RMSNormOp> {
+  RMSNormToGPU(MLIRContext *ctx, int64_t maxChunks)
+      : OpRewritePattern(ctx), maxChunks(maxChunks) {}
+
+  LogicalResult matchAndRewrite(RMSNormOp op,
+                                PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getInput().getType());
+    if (failed(checkLowerable(rewriter, op, type)))
+      return failure();
+    Type storage = type.getElementType();
+    RowLayout l = RowLayout::get(type.getShape().back(), storage, maxChunks,
+                                 /*oneRowPerBlock=*/false);
+    Launcher launch(rewriter, op);
+    Location loc = op.getLoc();
+    Type f32 = rewriter.getF32Type();
+    SmallVector<Type> argTypes = {rowsType(l, storage), paramType(l, storage),
+                                  rowsType(l, storage), f32};
+    gpu::GPUFuncOp kernel = getOrCreateKernel(
+        launch, "rms_norm_" + l.suffix(storage), argTypes, l, storage, 1, 0,
+        [&](KernelShell &k) { buildRMSNormKernel(k, l); });
+    Value x = launch.readRows(op.getInput());
+    Value g = launch.readParam(op.getWeight(), l.dim);
+    Value result;
+    Value y = launch.allocRows(type, op.getInput(), result);
+    launch.launch(kernel, l, launch.numRows(x),
+                  {x, g, y, f32Attr(rewriter, loc, op.getEpsilonAttr())});
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+  int64_t maxChunks;
+};
+
+struct Phase2ToGPU : OpRewritePattern<Phase2Op> {
+  Phase2ToGPU(MLIRContext *ctx, int64_t maxChunks)
+      : OpRewritePattern(ctx), maxChunks(maxChunks) {}
+
+  LogicalResult matchAndRewrite(Phase2Op op,
+                                PatternRewriter &rewriter) const override {
+    auto type = cast<RankedTensorType>(op.getState().getType());
+    if (failed(checkLowerable(rewriter, op, type)))
+      return failure();
+    Type storage = type.getElementType();
+    auto lseType = cast<RankedTensorType>(op.getLse().getType());
+    RowLayout l = RowLayout::get(type.getShape().back(), storage, maxChunks,
+                                 /*oneRowPerBlock=*/false);
+    bool norm = static_cast<bool>(op.getNormWeight());
+    // With the norm fused, the merged row is often read by nothing but the
+    // residual stream's next aggregation; skip its write when nothing does.
+    bool writeResult = !norm || !op.getResult().use_empty();
+    Launcher launch(rewriter, op);
+    Location loc = op.getLoc();
+    Type f32 = rewriter.getF32Type();
+    SmallVector<Type> argTypes = {
+        rowsType(l, storage),  scalarsType(lseType.getElementType()),
+        rowsType(l, storage),  paramType(l, storage),
+        paramType(l, storage), f32};
+    if (norm)
+      argTypes.append({paramType(l, storage), f32});
+    if (writeResult)
+      argTypes.push_back(rowsType(l, storage));
+    if (norm)
+      argTypes.push_back(rowsType(l, storage));
+    std::string name = "phase2_" + l.suffix(storage);
+    if (norm)
+      name += writeResult ? "_norm" : "_norm_only";
+    if (lseType.getElementType() != f32)
+      name += "_lse" + std::to_string(lseType.getElementTypeBitWidth());
+    gpu::GPUFuncOp kernel = getOrCreateKernel(
+        launch, name, argTypes, l, storage, 2, 0,
+        [&](KernelShell &k) { buildPhase2Kernel(k, l, norm, writeResult); });
+
+    SmallVector<Value> operands = {
+        launch.readRows(op.getState()),
+        launch.readRows(op.getLse(), /*perToken=*/true),
+        launch.readRows(op.getPartial()),
+        launch.readParam(op.getQuery(), l.dim),
+        launch.readParam(op.getKeyNormWeight(), l.dim),
+        f32Attr(rewriter, loc, op.getEpsilonAttr())};
+    if (norm) {
+      operands.push_back(launch.readParam(op.getNormWeight(), l.dim));
+      operands.push_back(f32Attr(rewriter, loc, op.getNormEpsilonAttr()));
+    }
+    Value result, normalized;
+    if (writeResult)
+      operands.push_back(launch.allocRows(type, op.getState(), result));
+    if (norm)
+      operands.push_back(launch.allocRows(type, op.getState(), normalized));
+    launch.launch(kernel, l, launch.numRows(operands[0]), operands);
+    if (!writeResult)
+      result = tensor::EmptyOp::create(
+          rewriter, loc, tensor::getMixedSizes(rewriter, loc, op.getState()),
+          storage);
+    SmallVector<Value> results = {result};
+    if (norm)
+      results.push_back(normalized);
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+  int64_t maxChunks;
+};
+
+/// Phase 1 and the one-shot aggregation share a kernel: n sources scored for
+/// s layers. `block_attn_res` is s = 1 over all its sources, without lse.
+template <typename OpTy> struct AggregateToGPU : OpRewritePattern<OpTy> {
+  AggregateToGPU(MLIRContext *ctx, int64_t maxChunks)
+      : OpRewritePattern<OpTy>(ctx), maxChunks(maxChunks) {}
+
+  LogicalResult matchAndRewrite(OpTy op,
+                                PatternRewriter &rewriter) const override {
+    constexpr bool isPhase1 = std::is_same_v<OpTy, Phase1Op>;
+    SmallVector<Value> sources, queries, keys;
+    if constexpr (isPhase1) {
+      sources = llvm::to_vector(op.getBlocks());
+      queries = llvm::to_vector(op.getQueries());
+      keys = llvm::to_vector(op.getKeyNormWeights());
+    } else {
+      sources = llvm::to_vector(op.getSources());
+      queries = {op.getQuery()};
+      keys = {op.getKeyNormWeight()};
+    }
+    auto type = cast<RankedTensorType>(sources.front().getType());
+    if (failed(checkLowerable(rewriter, op, type)))
+      return failure();
+    Type storage = type.getElementType();
+    int64_t n = sources.size(), s = queries.size();
+    RowLayout l = RowLayout::get(type.getShape().back(), storage, maxChunks,
+                                 /*oneRowPerBlock=*/true);
+    Launcher launch(rewriter, op);
+    Location loc = op.getLoc();
+    Type f32 = rewriter.getF32Type();
+    Type lseElement = f32;
+    if constexpr (isPhase1)
+      lseElement = cast<RankedTensorType>(op.getLse().front().getType())
+                       .getElementType();
+
+    SmallVector<Type> argTypes(n, rowsType(l, storage));
+    argTypes.append(2 * s, paramType(l, storage));
+    argTypes.push_back(f32);
+    argTypes.append(s, rowsType(l, storage));
+    if (isPhase1)
+      argTypes.append(s, scalarsType(lseElement));
+    std::string name = (isPhase1 ? "phase1_" : "block_attn_res_") +
+                       l.suffix(storage) + "_n" + std::to_string(n);
+    if (isPhase1)
+      name += "_s" + std::to_string(s);
+    if (lseElement != f32)
+      name += "_lse" + std::to_string(lseElement.getIntOrFloatBitWidth());
+    gpu::GPUFuncOp kernel = getOrCreateKernel(
+        launch, name, argTypes, l, storage, s + 1, n * s,
+        [&](KernelShell &k) { buildAggregateKernel(k, l, n, s, isPhase1); });
+
+    SmallVector<Value> operands;
+    for (Value v : sources)
+      operands.push_back(launch.readRows(v));
+    for (Value v : queries)
+      operands.push_back(launch.readParam(v, l.dim));
+    for (Value v : keys)
+      operands.push_back(launch.readParam(v, l.dim));
+    operands.push_back(f32Attr(rewriter, loc, op.getEpsilonAttr()));
+    SmallVector<Value> results(isPhase1 ? 2 * s : 1);
+    for (int64_t j = 0; j < s; ++j)
+      operands.push_back(launch.allocRows(type, sources.front(), results[j]));
+    if constexpr (isPhase1) {
+      for (int64_t j = 0; j < s; ++j)
+        operands.push_back(launch.allocRows(
+            cast<RankedTensorType>(op.getLse()[j].getType()), sources.front(),
+            results[s + j], /*perToken=*/true));
+    }
+    launch.launch(kernel, l, launch.numRows(operands[0]), operands);
+    rewriter.replaceOp(op, results);
+    return success();
+  }
+  int64_t maxChunks;
+};
+
+/// What bufferization's deallocation needs to know of a launch: it reads and
+/// writes its buffers, and keeps none of them past its return (launches
+/// outside async regions are synchronous).
+struct LaunchFuncMemoryEffects
+    : MemoryEffectOpInterface::ExternalModel<LaunchFuncMemoryEffects,
+                                             gpu::LaunchFuncOp> {
+  void
+  getEffects(Operation *op,
+             SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
+                 &effects) const {
+    for (OpOperand &operand : op->getOpOperands()) {
+      if (!isa<BaseMemRefType>(operand.get().getType()))
+        continue;
+      effects.emplace_back(MemoryEffects::Read::get(), &operand);
+      effects.emplace_back(MemoryEffects::Write::get(), &operand);
+    }
+  }
+};
+
+struct ConvertAttnResToGPUPass
+    : attnres::impl::ConvertAttnResToGPUBase<ConvertAttnResToGPUPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    if (maxVectorsPerThread < 1) {
+      getOperation().emitError("max-vectors-per-thread must be at least 1");
+      return signalPassFailure();
+    }
+    RewritePatternSet patterns(ctx);
+    patterns.add<RMSNormToGPU, Phase2ToGPU, AggregateToGPU<Phase1Op>,
+                 AggregateToGPU<BlockAttnResOp>>(ctx, maxVectorsPerThread);
+    // Only the attnres ops are rewritten; the launch sequences must stay as
+    // built (a folded cast would change a kernel's argument types).
+    GreedyRewriteConfig config;
+    config.setStrictness(GreedyRewriteStrictness::ExistingOps);
+    config.enableFolding(false);
+    SmallVector<Operation *> ops;
+    getOperation().walk([&](Operation *op) {
+      if (isa<RMSNormOp, Phase1Op, Phase2Op, BlockAttnResOp>(op))
+        ops.push_back(op);
+    });
+    if (failed(applyOpPatternsGreedily(ops, std::move(patterns), config)))
+      return signalPassFailure();
+    // What the kernels cannot take (f64, a dynamic feature size) is an
+    // error, not a silent CPU fallback on a GPU target.
+    WalkResult result = getOperation().walk([&](Operation *op) {
+      if (!isa<RMSNormOp, Phase1Op, Phase2Op, BlockAttnResOp>(op))
+        return WalkResult::advance();
+      op->emitError("cannot lower to a GPU kernel: the kernels take f32, f16 "
+                    "or bf16 tensors with a static last dimension");
+      return WalkResult::interrupt();
+    });
+    if (result.wasInterrupted())
+      signalPassFailure();
+  }
+};
+
+} // namespace
+
+void mlir::attnres::registerLaunchFuncMemoryEffects(DialectRegistry &registry) {
+  registry.addExtension(+[](MLIRContext *ctx, gpu::GPUDialect *) {
+    gpu::LaunchFuncOp::attachInterface<LaunchFuncMemoryEffects>(*ctx);
+  });
+}

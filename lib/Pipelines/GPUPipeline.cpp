@@ -1,0 +1,77 @@
+//===- GPUPipeline.cpp - From imported modules to CUDA binaries -----------===//
+//
+// The CUDA lowering behind --attnres-gpu-pipeline and
+// attnres-compile --target=cuda.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Pipelines/Pipelines.h"
+
+#include "attnres/Conversion/Passes.h"
+#include "attnres/Transforms/Passes.h"
+
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Conversion/TosaToLinalg/TosaToLinalg.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/Pipelines/Passes.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+void attnres::buildGPUPipeline(OpPassManager &pm,
+                               const GPUPipelineOptions &options) {
+  OpPassManager &fn = pm.nest<func::FuncOp>();
+  if (options.raise) {
+    fn.addPass(attnres::createRaiseNorms());
+    fn.addPass(attnres::createRaiseAggregation());
+  }
+  if (options.twoPhase) {
+    fn.addPass(attnres::createTwoPhase());
+    if (options.fuseNorm)
+      fn.addPass(attnres::createFuseNorm());
+  }
+  if (options.kernels) {
+    ConvertAttnResToGPUOptions toGPU;
+    toGPU.maxVectorsPerThread = options.maxVectorsPerThread;
+    pm.addPass(createConvertAttnResToGPU(toGPU));
+  }
+  OpPassManager &lowerFn = pm.nest<func::FuncOp>();
+  lowerFn.addPass(tosa::createTosaToLinalgNamed());
+  lowerFn.addPass(tosa::createTosaToLinalg());
+  lowerFn.addPass(createTosaToArithPass());
+  lowerFn.addPass(createTosaToTensorPass());
+  pm.addPass(createConvertAttnResToLinalg());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(attnres::createFuseElementwise());
+  pm.addPass(createCSEPass());
+
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
+  bufferization::buildBufferDeallocationPipeline(pm);
+  pm.addPass(createConvertBufferizationToMemRefPass());
+
+  // Everything else runs as GPU loops over managed buffers: the parallel
+  // dimensions of each linalg op map to blocks and threads.
+  OpPassManager &loops = pm.nest<func::FuncOp>();
+  loops.addPass(createConvertLinalgToParallelLoopsPass());
+  loops.addPass(createGpuMapParallelLoopsPass());
+  loops.addPass(createConvertParallelLoopToGpuPass());
+  loops.addPass(createConvertAllocToGPUManaged());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createCanonicalizerPass());
+
+  gpu::GPUToNVVMPipelineOptions nvvm;
+  nvvm.cubinChip = options.chip;
+  nvvm.cubinFeatures = options.features;
+  nvvm.cubinFormat = options.format;
+  nvvm.optLevel = 3;
+  gpu::buildLowerToNVVMPassPipeline(pm, nvvm);
+}
