@@ -66,3 +66,6 @@ llvm_config.add_tool_substitutions(
 if config.cuda_bin_dir:
     llvm_config.with_environment("PATH", config.cuda_bin_dir, append_path=True)
     config.available_features.add("ptxas")
+    # gpu-module-to-binary links libdevice (for the math of the loops the GPU
+    # pipeline maps to kernels) from the toolkit CUDA_HOME names.
+    config.environment["CUDA_HOME"] = os.path.dirname(config.cuda_bin_dir)

@@ -205,16 +205,34 @@ public:
     return sums;
   }
 
-  Value horizontalSum(Value v) {
-    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, v);
+  Value horizontalSum(Value v, Value acc = {}) {
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD, v,
+                                       acc);
+  }
+
+  /// The hardware's approximate exp2, log2 and rsqrt (MUFU, about 2 ulp):
+  /// what fast softmax and norm kernels use, and unlike math.exp they need
+  /// no libdevice at link time.
+  Value intrinsic(StringRef name, Value x) {
+    return LLVM::CallIntrinsicOp::create(b, loc, f32, b.getStringAttr(name),
+                                         ValueRange{x})
+        .getResult(0);
+  }
+  Value exp(Value x) {
+    return intrinsic("llvm.nvvm.ex2.approx.ftz.f",
+                     arith::MulFOp::create(b, loc, x, f32Const(M_LOG2E)));
+  }
+  Value log(Value x) {
+    return arith::MulFOp::create(
+        b, loc, intrinsic("llvm.nvvm.lg2.approx.ftz.f", x), f32Const(M_LN2));
   }
 
   /// 1 / sqrt(mean + epsilon) of a row whose squares sum to `sumSquares`.
   Value inverseRMS(Value sumSquares, Value epsilon) {
     Value mean = arith::MulFOp::create(b, loc, sumSquares,
                                        f32Const(1.0 / double(layout.dim)));
-    return math::RsqrtOp::create(b, loc,
-                                 arith::AddFOp::create(b, loc, mean, epsilon));
+    return intrinsic("llvm.nvvm.rsqrt.approx.ftz.f",
+                     arith::AddFOp::create(b, loc, mean, epsilon));
   }
 
   /// Runs `body` for lane 0 of the row only (stores of per-row scalars).
@@ -399,8 +417,7 @@ void buildPhase2Kernel(KernelShell &k, const RowLayout &l, bool norm,
   Value diff = arith::SubFOp::create(b, loc, r.loadScalarF32(lse), logit);
   Value weight = arith::DivFOp::create(
       b, loc, r.f32Const(1),
-      arith::AddFOp::create(b, loc, r.f32Const(1),
-                            math::ExpOp::create(b, loc, diff)));
+      arith::AddFOp::create(b, loc, r.f32Const(1), r.exp(diff)));
   Value weightVec = r.splat(weight);
 
   SmallVector<Value> hs;
@@ -446,22 +463,23 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
 
   // Pass 1: each source once, scored for every layer. Lane 0 keeps the
   // logits in shared memory for the whole row.
+  // The sums are reduced to scalars chunk by chunk: S vector accumulators
+  // would cost S * vecWidth registers.
   for (int64_t i = 0; i < n; ++i) {
-    SmallVector<Value> vs;
-    Value squares = r.splat(r.f32Const(0));
+    Value squares = r.f32Const(0);
     SmallVector<Value> dots(s, squares);
     for (int64_t c = 0; c < l.chunks; ++c) {
-      vs.push_back(r.load(sources[i], c));
-      squares = vector::FMAOp::create(b, loc, vs.back(), vs.back(), squares);
+      Value v = r.load(sources[i], c);
+      squares = r.horizontalSum(arith::MulFOp::create(b, loc, v, v), squares);
       for (int64_t j = 0; j < s; ++j) {
         Value qk = arith::MulFOp::create(b, loc, r.load(queries[j], c, false),
                                          r.load(keys[j], c, false));
-        dots[j] = vector::FMAOp::create(b, loc, vs.back(), qk, dots[j]);
+        dots[j] =
+            r.horizontalSum(arith::MulFOp::create(b, loc, v, qk), dots[j]);
       }
     }
-    SmallVector<Value> partials = {r.horizontalSum(squares)};
-    for (Value d : dots)
-      partials.push_back(r.horizontalSum(d));
+    SmallVector<Value> partials = {squares};
+    llvm::append_range(partials, dots);
     SmallVector<Value> sums = r.rowSums(partials);
     Value scale = r.inverseRMS(sums[0], eps);
     r.onLeader([&] {
@@ -474,29 +492,28 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
   }
   gpu::BarrierOp::create(b, loc);
 
-  // Softmax weights of every layer: exp(logit - lse), lse = max + log sum.
-  SmallVector<SmallVector<Value>> weights(s);
+  // lse of every layer (max + log sum exp); the weights exp(logit - lse)
+  // are formed where pass 2 uses them, so only S scalars stay live.
+  auto logitOf = [&](int64_t j, int64_t i) -> Value {
+    return memref::LoadOp::create(b, loc, logits,
+                                  r.index(logitBase + j * n + i));
+  };
+  SmallVector<Value> lseOf;
   for (int64_t j = 0; j < s; ++j) {
     SmallVector<Value> ls;
     for (int64_t i = 0; i < n; ++i)
-      ls.push_back(memref::LoadOp::create(b, loc, logits,
-                                          r.index(logitBase + j * n + i)));
+      ls.push_back(logitOf(j, i));
     Value max = ls[0];
     for (int64_t i = 1; i < n; ++i)
       max = arith::MaximumFOp::create(b, loc, max, ls[i]);
     Value total = r.f32Const(0);
     for (int64_t i = 0; i < n; ++i)
       total = arith::AddFOp::create(
-          b, loc, total,
-          math::ExpOp::create(b, loc,
-                              arith::SubFOp::create(b, loc, ls[i], max)));
-    Value lse =
-        arith::AddFOp::create(b, loc, max, math::LogOp::create(b, loc, total));
+          b, loc, total, r.exp(arith::SubFOp::create(b, loc, ls[i], max)));
+    Value lse = arith::AddFOp::create(b, loc, max, r.log(total));
     if (writeLse)
       r.onLeader([&] { r.storeScalar(lse, lses[j]); });
-    for (int64_t i = 0; i < n; ++i)
-      weights[j].push_back(r.splat(math::ExpOp::create(
-          b, loc, arith::SubFOp::create(b, loc, ls[i], lse))));
+    lseOf.push_back(lse);
   }
 
   // Pass 2: the outputs, a group of layers at a time; the sources come back
@@ -508,14 +525,19 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
     int64_t j1 = std::min(s, j0 + group);
     SmallVector<SmallVector<Value>> acc(j1 - j0);
     for (int64_t i = 0; i < n; ++i) {
+      SmallVector<Value> weights;
+      for (int64_t j = j0; j < j1; ++j)
+        weights.push_back(r.splat(
+            r.exp(arith::SubFOp::create(b, loc, logitOf(j, i), lseOf[j]))));
       for (int64_t c = 0; c < l.chunks; ++c) {
         Value v = r.load(sources[i], c);
         for (int64_t j = j0; j < j1; ++j) {
           auto &a = acc[j - j0];
+          Value w = weights[j - j0];
           if (i == 0)
-            a.push_back(arith::MulFOp::create(b, loc, weights[j][0], v));
+            a.push_back(arith::MulFOp::create(b, loc, w, v));
           else
-            a[c] = vector::FMAOp::create(b, loc, weights[j][i], v, a[c]);
+            a[c] = vector::FMAOp::create(b, loc, w, v, a[c]);
         }
       }
     }
@@ -876,6 +898,9 @@ struct LaunchFuncMemoryEffects
   getEffects(Operation *op,
              SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>>
                  &effects) const {
+    // A launch is never dead: after gpu-to-llvm its buffers are pointers,
+    // and the kernel may write through any of them.
+    effects.emplace_back(MemoryEffects::Write::get());
     for (OpOperand &operand : op->getOpOperands()) {
       if (!isa<BaseMemRefType>(operand.get().getType()))
         continue;

@@ -1,0 +1,110 @@
+// RUN: attnres-opt %s --split-input-file --attnres-to-gpu -verify-diagnostics | FileCheck %s
+
+// An RMSNorm over 64 f32 features: 16 vectors of 4, one per lane of a warp
+// (the other half idle), four rows per block of 128 threads; the buffers
+// are viewed as [rows, D].
+// CHECK-LABEL: func.func @rms_norm
+// CHECK-SAME: (%[[X:.*]]: tensor<2x8x64xf32>, %[[G:.*]]: tensor<64xf32>)
+// CHECK: %[[XB:.*]] = bufferization.to_buffer %[[X]] read_only : tensor<2x8x64xf32> to memref<2x8x64xf32>
+// CHECK: %[[XR:.*]] = memref.collapse_shape %[[XB]] {{\[}}[0, 1], [2]]
+// CHECK: %[[XC:.*]] = memref.cast %[[XR]] : memref<16x64xf32> to memref<?x64xf32>
+// CHECK: %[[Y:.*]] = memref.alloc() : memref<2x8x64xf32>
+// CHECK: %[[EPS:.*]] = arith.constant 9.99999974E-6 : f32
+// CHECK: %[[ROWS:.*]] = memref.dim %[[XC]]
+// CHECK: %[[GRID:.*]] = arith.ceildivui %[[ROWS]], %c4
+// CHECK: gpu.launch_func @attnres_kernels::@rms_norm_64xf32 blocks in (%[[GRID]], %{{.*}}, %{{.*}}) threads in (%c128,
+// CHECK-SAME: args(%[[XC]] : memref<?x64xf32>, %{{.*}} : memref<64xf32>, %{{.*}} : memref<?x64xf32>, %[[EPS]] : f32)
+// CHECK: %[[T:.*]] = bufferization.to_tensor %[[Y]] restrict writable
+// CHECK: return %[[T]]
+// CHECK: gpu.module @attnres_kernels
+// CHECK: gpu.func @rms_norm_64xf32(%{{.*}}: memref<?x64xf32>, %{{.*}}: memref<64xf32>, %{{.*}}: memref<?x64xf32>, %{{.*}}: f32) kernel attributes {known_block_size = array<i32: 128, 1, 1>}
+// CHECK: vector.load {{.*}} {alignment = 16 : i64} : memref<?x64xf32>, vector<4xf32>
+// CHECK-COUNT-5: gpu.shuffle xor
+// CHECK: llvm.call_intrinsic "llvm.nvvm.rsqrt.approx.ftz.f"
+// CHECK: vector.store {{.*}} {alignment = 16 : i64} : memref<?x64xf32>, vector<4xf32>
+func.func @rms_norm(%x: tensor<2x8x64xf32>, %g: tensor<64xf32>) -> tensor<2x8x64xf32> {
+  %y = attnres.rms_norm %x, %g epsilon = 1.0e-05 : tensor<2x8x64xf32>, tensor<64xf32>
+  return %y : tensor<2x8x64xf32>
+}
+
+// -----
+
+// Phase 1 of two layers over three bf16 blocks of 4096: a row per block of
+// 128 threads, 8-element vectors, the warps' sums meeting in shared memory
+// after the shuffles; lse comes out in f32. Ops of one signature share a
+// kernel.
+// CHECK-LABEL: func.func @phase1
+// CHECK: gpu.launch_func @attnres_kernels::@phase1_4096xbf16_n3_s2 blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%c128,
+// CHECK: gpu.launch_func @attnres_kernels::@phase1_4096xbf16_n3_s2
+// CHECK: gpu.module @attnres_kernels
+// CHECK: gpu.func @phase1_4096xbf16_n3_s2
+// CHECK-SAME: workgroup(%{{.*}} : memref<18xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// CHECK: vector.load {{.*}} : memref<?x4096xbf16>, vector<8xbf16>
+// CHECK: arith.extf {{.*}} : vector<8xbf16> to vector<8xf32>
+// CHECK: gpu.shuffle xor
+// CHECK: gpu.barrier
+// CHECK: llvm.call_intrinsic "llvm.nvvm.lg2.approx.ftz.f"
+// CHECK: arith.truncf {{.*}} : vector<8xf32> to vector<8xbf16>
+// CHECK-NOT: gpu.func
+func.func @phase1(%b0: tensor<4x4096xbf16>, %b1: tensor<4x4096xbf16>, %b2: tensor<4x4096xbf16>, %q: tensor<4096xbf16>, %k: tensor<4096xbf16>) -> (tensor<4x4096xbf16>, tensor<4xf32>, tensor<4x4096xbf16>) {
+  %o:2, %lse:2 = attnres.phase1 %b0, %b1, %b2 queries(%q, %k) key_norms(%k, %q) epsilon = 1.0e-06 : tensor<4x4096xbf16>, tensor<4096xbf16>
+  %p:2, %plse:2 = attnres.phase1 %b2, %b1, %b0 queries(%q, %q) key_norms(%k, %k) epsilon = 1.0e-05 : tensor<4x4096xbf16>, tensor<4096xbf16>
+  return %o#0, %lse#1, %p#1 : tensor<4x4096xbf16>, tensor<4xf32>, tensor<4x4096xbf16>
+}
+
+// -----
+
+// Phase 2 with its fused norm, the merged row unread: only the normalized
+// row is written.
+// CHECK-LABEL: func.func @phase2_norm_only
+// CHECK: gpu.launch_func @attnres_kernels::@phase2_96xf16_norm_only
+// CHECK-SAME: args(%{{.*}} : memref<?x96xf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?x96xf16>, %{{.*}} : memref<96xf16>, %{{.*}} : memref<96xf16>, %{{.*}} : f32, %{{.*}} : memref<96xf16>, %{{.*}} : f32, %{{.*}} : memref<?x96xf16>)
+// CHECK: gpu.func @phase2_96xf16_norm_only
+// 96 f16 = 12 vectors of 8: the lanes past 12 load zeros and store nothing.
+// CHECK: scf.if
+// CHECK: vector.load
+// CHECK: } else {
+// CHECK: arith.constant dense<0.000000e+00> : vector<8xf32>
+// CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+func.func @phase2_norm_only(%o: tensor<1x3x96xf16>, %lse: tensor<1x3xf32>, %p: tensor<1x3x96xf16>, %q: tensor<96xf16>) -> tensor<1x3x96xf16> {
+  %h, %y = attnres.phase2 %o, %lse, %p query %q key_norm %q epsilon = 1.0e-06 norm %q epsilon = 1.0e-05 : tensor<1x3x96xf16>, tensor<96xf16>
+  return %y : tensor<1x3x96xf16>
+}
+
+// -----
+
+// A phase 2 whose merged row is read writes it too; without the norm it is
+// the only output. Dynamic batch sizes come from the buffers.
+// CHECK-LABEL: func.func @phase2_dynamic
+// CHECK: gpu.launch_func @attnres_kernels::@phase2_64xf32_norm
+// CHECK: gpu.launch_func @attnres_kernels::@phase2_64xf32 blocks
+// CHECK-DAG: gpu.func @phase2_64xf32_norm(
+// CHECK-DAG: gpu.func @phase2_64xf32(
+func.func @phase2_dynamic(%o: tensor<?x64xf32>, %lse: tensor<?xf32>, %p: tensor<?x64xf32>, %q: tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>) {
+  %h, %y = attnres.phase2 %o, %lse, %p query %q key_norm %q epsilon = 1.0e-06 norm %q epsilon = 1.0e-05 : tensor<?x64xf32>, tensor<64xf32>
+  %z = attnres.phase2 %o, %lse, %p query %q key_norm %q epsilon = 1.0e-06 : tensor<?x64xf32>, tensor<64xf32>
+  return %h, %y, %z : tensor<?x64xf32>, tensor<?x64xf32>, tensor<?x64xf32>
+}
+
+// -----
+
+// The one-shot aggregation is phase 1's kernel for one layer, without lse.
+// A single token (rank-1 sources) is one row.
+// CHECK-LABEL: func.func @block_attn_res
+// CHECK: memref.expand_shape %{{.*}} {{\[}}[0, 1]] output_shape [1, 64] : memref<64xf32> into memref<1x64xf32>
+// CHECK: gpu.launch_func @attnres_kernels::@block_attn_res_64xf32_n2
+// CHECK: gpu.func @block_attn_res_64xf32_n2(%{{.*}}: memref<?x64xf32>, %{{.*}}: memref<?x64xf32>, %{{.*}}: memref<64xf32>, %{{.*}}: memref<64xf32>, %{{.*}}: f32, %{{.*}}: memref<?x64xf32>) workgroup
+func.func @block_attn_res(%a: tensor<64xf32>, %b: tensor<64xf32>, %q: tensor<64xf32>) -> tensor<64xf32> {
+  %h = attnres.block_attn_res %a, %b query %q key_norm %q epsilon = 1.0e-06 : tensor<64xf32>, tensor<64xf32>
+  return %h : tensor<64xf32>
+}
+
+// -----
+
+// f64 has no kernel: an error on a GPU target, not a silent CPU fallback.
+func.func @f64(%x: tensor<4x64xf64>, %g: tensor<64xf64>) -> tensor<4x64xf64> {
+  // expected-error @+1 {{cannot lower to a GPU kernel: the kernels take f32, f16 or bf16 tensors with a static last dimension}}
+  %y = attnres.rms_norm %x, %g epsilon = 1.0e-05 : tensor<4x64xf64>, tensor<64xf64>
+  return %y : tensor<4x64xf64>
+}
