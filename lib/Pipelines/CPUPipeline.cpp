@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "PipelineStages.h"
 #include "attnres/Pipelines/Pipelines.h"
 
 #include "attnres/Conversion/Passes.h"
@@ -22,35 +23,29 @@
 
 using namespace mlir;
 
-void attnres::buildCPUPipeline(OpPassManager &pm,
-                               const CPUPipelineOptions &options) {
-  // Tensors: norms and aggregations raised, the aggregations in their
-  // two-phase form, each distinct layer in a function, everything to linalg,
-  // then fuse what can share a loop nest.
+void attnres::addRaisingStages(OpPassManager &pm, bool raise, bool twoPhase,
+                               bool fuseNorm) {
   OpPassManager &fn = pm.nest<func::FuncOp>();
-  if (options.raise) {
+  if (raise) {
     fn.addPass(attnres::createRaiseNorms());
     fn.addPass(attnres::createRaiseAggregation());
   }
-  if (options.twoPhase) {
+  if (twoPhase) {
     fn.addPass(attnres::createTwoPhase());
-    if (options.fuseNorm)
+    if (fuseNorm)
       fn.addPass(attnres::createFuseNorm());
   }
-  if (options.outline)
-    pm.addPass(attnres::createOutlineLayers());
-  OpPassManager &lowerFn = pm.nest<func::FuncOp>();
-  lowerFn.addPass(tosa::createTosaToLinalgNamed());
-  lowerFn.addPass(tosa::createTosaToLinalg());
-  lowerFn.addPass(createTosaToArithPass());
-  lowerFn.addPass(createTosaToTensorPass());
-  pm.addPass(createConvertAttnResToLinalg());
-  pm.addPass(createCanonicalizerPass());
-  if (options.fuseElementwise)
-    pm.addPass(attnres::createFuseElementwise());
-  pm.addPass(createCSEPass());
+}
 
-  // Buffers: results are returned in fresh buffers the caller owns.
+void attnres::addTosaLowering(OpPassManager &pm) {
+  OpPassManager &fn = pm.nest<func::FuncOp>();
+  fn.addPass(tosa::createTosaToLinalgNamed());
+  fn.addPass(tosa::createTosaToLinalg());
+  fn.addPass(createTosaToArithPass());
+  fn.addPass(createTosaToTensorPass());
+}
+
+void attnres::addBufferization(OpPassManager &pm) {
   bufferization::OneShotBufferizePassOptions bufferize;
   bufferize.bufferizeFunctionBoundaries = true;
   bufferize.functionBoundaryTypeConversion =
@@ -58,6 +53,25 @@ void attnres::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   bufferization::buildBufferDeallocationPipeline(pm);
   pm.addPass(createConvertBufferizationToMemRefPass());
+}
+
+void attnres::buildCPUPipeline(OpPassManager &pm,
+                               const CPUPipelineOptions &options) {
+  // Tensors: norms and aggregations raised, the aggregations in their
+  // two-phase form, each distinct layer in a function, everything to linalg,
+  // then fuse what can share a loop nest.
+  addRaisingStages(pm, options.raise, options.twoPhase, options.fuseNorm);
+  if (options.outline)
+    pm.addPass(attnres::createOutlineLayers());
+  addTosaLowering(pm);
+  pm.addPass(createConvertAttnResToLinalg());
+  pm.addPass(createCanonicalizerPass());
+  if (options.fuseElementwise)
+    pm.addPass(attnres::createFuseElementwise());
+  pm.addPass(createCSEPass());
+
+  // Buffers: results are returned in fresh buffers the caller owns.
+  addBufferization(pm);
   if (options.tileAttention)
     pm.addNestedPass<func::FuncOp>(attnres::createTileAttention());
   if (options.blas)

@@ -5,15 +5,13 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "PipelineStages.h"
 #include "attnres/Pipelines/Pipelines.h"
 
 #include "attnres/Conversion/Passes.h"
 #include "attnres/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
-#include "mlir/Conversion/TosaToLinalg/TosaToLinalg.h"
-#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
-#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/Pipelines/Passes.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
@@ -25,38 +23,19 @@ using namespace mlir;
 
 void attnres::buildGPUPipeline(OpPassManager &pm,
                                const GPUPipelineOptions &options) {
-  OpPassManager &fn = pm.nest<func::FuncOp>();
-  if (options.raise) {
-    fn.addPass(attnres::createRaiseNorms());
-    fn.addPass(attnres::createRaiseAggregation());
-  }
-  if (options.twoPhase) {
-    fn.addPass(attnres::createTwoPhase());
-    if (options.fuseNorm)
-      fn.addPass(attnres::createFuseNorm());
-  }
+  addRaisingStages(pm, options.raise, options.twoPhase, options.fuseNorm);
   if (options.kernels) {
     ConvertAttnResToGPUOptions toGPU;
     toGPU.maxVectorsPerThread = options.maxVectorsPerThread;
     pm.addPass(createConvertAttnResToGPU(toGPU));
   }
-  OpPassManager &lowerFn = pm.nest<func::FuncOp>();
-  lowerFn.addPass(tosa::createTosaToLinalgNamed());
-  lowerFn.addPass(tosa::createTosaToLinalg());
-  lowerFn.addPass(createTosaToArithPass());
-  lowerFn.addPass(createTosaToTensorPass());
+  addTosaLowering(pm);
   pm.addPass(createConvertAttnResToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(attnres::createFuseElementwise());
   pm.addPass(createCSEPass());
 
-  bufferization::OneShotBufferizePassOptions bufferize;
-  bufferize.bufferizeFunctionBoundaries = true;
-  bufferize.functionBoundaryTypeConversion =
-      bufferization::LayoutMapOption::IdentityLayoutMap;
-  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
-  bufferization::buildBufferDeallocationPipeline(pm);
-  pm.addPass(createConvertBufferizationToMemRefPass());
+  addBufferization(pm);
 
   // Everything else runs as GPU loops over managed buffers: the parallel
   // dimensions of each linalg op map to blocks and threads.
