@@ -737,8 +737,11 @@ struct RMSNormToGPU : OpRewritePattern<RMSNormOp> {
     Value g = launch.readParam(op.getWeight(), l.dim);
     Value result;
     Value y = launch.allocRows(type, op.getInput(), result);
-    launch.launch(kernel, l, launch.numRows(x),
-                  {x, g, y, f32Attr(rewriter, loc, op.getEpsilonAttr())});
+    // Separate statements: argument evaluation order would make the IR's
+    // op order depend on the host compiler.
+    Value eps = f32Attr(rewriter, loc, op.getEpsilonAttr());
+    Value rows = launch.numRows(x);
+    launch.launch(kernel, l, rows, {x, g, y, eps});
     rewriter.replaceOp(op, result);
     return success();
   }
