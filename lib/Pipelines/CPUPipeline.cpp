@@ -37,12 +37,17 @@ void attnres::addRaisingStages(OpPassManager &pm, bool raise, bool twoPhase,
   }
 }
 
-void attnres::addTosaLowering(OpPassManager &pm) {
+void attnres::addLinalgOnTensors(OpPassManager &pm, bool fuseElementwise) {
   OpPassManager &fn = pm.nest<func::FuncOp>();
   fn.addPass(tosa::createTosaToLinalgNamed());
   fn.addPass(tosa::createTosaToLinalg());
   fn.addPass(createTosaToArithPass());
   fn.addPass(createTosaToTensorPass());
+  pm.addPass(createConvertAttnResToLinalg());
+  pm.addPass(createCanonicalizerPass());
+  if (fuseElementwise)
+    pm.addPass(attnres::createFuseElementwise());
+  pm.addPass(createCSEPass());
 }
 
 void attnres::addBufferization(OpPassManager &pm) {
@@ -63,12 +68,7 @@ void attnres::buildCPUPipeline(OpPassManager &pm,
   addRaisingStages(pm, options.raise, options.twoPhase, options.fuseNorm);
   if (options.outline)
     pm.addPass(attnres::createOutlineLayers());
-  addTosaLowering(pm);
-  pm.addPass(createConvertAttnResToLinalg());
-  pm.addPass(createCanonicalizerPass());
-  if (options.fuseElementwise)
-    pm.addPass(attnres::createFuseElementwise());
-  pm.addPass(createCSEPass());
+  addLinalgOnTensors(pm, options.fuseElementwise);
 
   // Buffers: results are returned in fresh buffers the caller owns.
   addBufferization(pm);

@@ -29,11 +29,9 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
     toGPU.maxVectorsPerThread = options.maxVectorsPerThread;
     pm.addPass(createConvertAttnResToGPU(toGPU));
   }
-  addTosaLowering(pm);
-  pm.addPass(createConvertAttnResToLinalg());
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(attnres::createFuseElementwise());
-  pm.addPass(createCSEPass());
+  // What is left of attnres (layer_norm, or everything with kernels=false)
+  // goes through linalg with the rest.
+  addLinalgOnTensors(pm, /*fuseElementwise=*/true);
 
   addBufferization(pm);
 

@@ -1,7 +1,6 @@
-//===- PipelineStages.h - Stages the CPU and GPU pipelines share -*- C++
-//-*-===//
+//===- PipelineStages.h - Stages both pipelines share -----------*- C++ -*-===//
 //
-// Both pipelines raise and split the aggregations the same way, lower TOSA
+// Both pipelines raise and split the aggregations the same way, lower to linalg
 // the same way and bufferize the same way; they differ in what they do with
 // the attnres ops and the loops.
 //
@@ -20,8 +19,9 @@ namespace attnres {
 void addRaisingStages(OpPassManager &pm, bool raise, bool twoPhase,
                       bool fuseNorm);
 
-/// TOSA to linalg, arith and tensor on every function.
-void addTosaLowering(OpPassManager &pm);
+/// TOSA and the remaining attnres ops to linalg (plus arith and tensor) on
+/// tensors, canonicalized, elementwise-fused if asked, CSE'd.
+void addLinalgOnTensors(OpPassManager &pm, bool fuseElementwise);
 
 /// One-shot bufferization across function boundaries (results in fresh
 /// identity-layout buffers), deallocation, bufferization ops to memref.

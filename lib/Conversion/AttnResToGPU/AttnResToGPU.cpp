@@ -89,12 +89,14 @@ public:
       lane = tid;
       row = block;
     } else {
+      // Ops are built one statement at a time throughout: as arguments of
+      // one call their order would be the host compiler's choice.
       Value threads = index(layout.threads);
       lane = arith::RemUIOp::create(b, loc, tid, threads);
-      row = arith::AddIOp::create(
-          b, loc,
-          arith::MulIOp::create(b, loc, block, index(layout.rowsPerBlock)),
-          arith::DivUIOp::create(b, loc, tid, threads));
+      Value firstRow =
+          arith::MulIOp::create(b, loc, block, index(layout.rowsPerBlock));
+      Value rowInBlock = arith::DivUIOp::create(b, loc, tid, threads);
+      row = arith::AddIOp::create(b, loc, firstRow, rowInBlock);
     }
   }
 
@@ -106,7 +108,6 @@ public:
     return vector::BroadcastOp::create(b, loc, vecType, scalar);
   }
   Value getRow() { return row; }
-  Value getLane() { return lane; }
 
   /// Vector `chunk` of this thread in a [rows, D] buffer (or, without `row`,
   /// in a [D] parameter), in f32; zeros past the end of the row.
@@ -181,9 +182,9 @@ public:
     int64_t warps = layout.warps();
     Value warpSize = index(kWarpSize);
     Value warp = arith::DivUIOp::create(b, loc, lane, warpSize);
-    Value isLeader = arith::CmpIOp::create(
-        b, loc, arith::CmpIPredicate::eq,
-        arith::RemUIOp::create(b, loc, lane, warpSize), index(0));
+    Value laneInWarp = arith::RemUIOp::create(b, loc, lane, warpSize);
+    Value isLeader = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                           laneInWarp, index(0));
     auto ifOp = scf::IfOp::create(b, loc, isLeader, /*else=*/false);
     {
       OpBuilder::InsertionGuard guard(b);
@@ -223,8 +224,8 @@ public:
                      arith::MulFOp::create(b, loc, x, f32Const(M_LOG2E)));
   }
   Value log(Value x) {
-    return arith::MulFOp::create(
-        b, loc, intrinsic("llvm.nvvm.lg2.approx.ftz.f", x), f32Const(M_LN2));
+    Value log2 = intrinsic("llvm.nvvm.lg2.approx.ftz.f", x);
+    return arith::MulFOp::create(b, loc, log2, f32Const(M_LN2));
   }
 
   /// 1 / sqrt(mean + epsilon) of a row whose squares sum to `sumSquares`.
@@ -245,19 +246,12 @@ public:
     body();
   }
 
-  Value loadScalarF32(Value buffer) {
-    Value v = memref::LoadOp::create(b, loc, buffer, row);
-    if (v.getType() != f32)
-      v = arith::ExtFOp::create(b, loc, f32, v);
-    return v;
+  /// This row's element of a per-token f32 buffer (lse: f32 for every
+  /// storage type the kernels take).
+  Value loadScalar(Value buffer) {
+    return memref::LoadOp::create(b, loc, buffer, row);
   }
-
   void storeScalar(Value v, Value buffer) {
-    Type t = cast<MemRefType>(buffer.getType()).getElementType();
-    if (t.getIntOrFloatBitWidth() < 32)
-      v = arith::TruncFOp::create(b, loc, t, v);
-    else if (t != f32)
-      v = arith::ExtFOp::create(b, loc, t, v);
     memref::StoreOp::create(b, loc, v, buffer, row);
   }
 
@@ -269,12 +263,13 @@ private:
     return arith::AddIOp::create(b, loc, lane, index(chunk * layout.threads));
   }
   Value column(int64_t chunk) {
-    return arith::MulIOp::create(b, loc, vectorIndex(chunk),
-                                 index(layout.vecWidth));
+    Value v = vectorIndex(chunk);
+    return arith::MulIOp::create(b, loc, v, index(layout.vecWidth));
   }
   Value inBounds(int64_t chunk) {
-    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
-                                 vectorIndex(chunk), index(layout.vecs));
+    Value v = vectorIndex(chunk);
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, v,
+                                 index(layout.vecs));
   }
   llvm::MaybeAlign alignment(Type storage) const {
     // Rows start at multiples of the vector (vecWidth divides D), and
@@ -310,15 +305,15 @@ MemRefType rowsType(const RowLayout &l, Type storage) {
 MemRefType paramType(const RowLayout &l, Type storage) {
   return MemRefType::get({l.dim}, storage);
 }
-MemRefType scalarsType(Type t) {
-  return MemRefType::get({ShapedType::kDynamic}, t);
+MemRefType scalarsType(MLIRContext *ctx) {
+  return MemRefType::get({ShapedType::kDynamic}, Float32Type::get(ctx));
 }
 
 /// Creates `name` in `module` with `argTypes`, a workgroup scratch of
 /// `scratchFloats` f32 when the row spans several warps (plus `extraShared`
 /// more), and a body builder past the row guard.
 void createShell(KernelShell &shell, gpu::GPUModuleOp module, StringRef name,
-                 ArrayRef<Type> argTypes, const RowLayout &layout, Type storage,
+                 ArrayRef<Type> argTypes, const RowLayout &layout,
                  int64_t reductionWidth, int64_t extraShared) {
   MLIRContext *ctx = module.getContext();
   OpBuilder b = OpBuilder::atBlockEnd(module.getBody());
@@ -405,8 +400,9 @@ void buildPhase2Kernel(KernelShell &k, const RowLayout &l, bool norm,
   for (int64_t c = 0; c < l.chunks; ++c) {
     ps.push_back(r.load(p, c));
     squares = vector::FMAOp::create(b, loc, ps.back(), ps.back(), squares);
-    Value qk = arith::MulFOp::create(b, loc, r.load(q, c, false),
-                                     r.load(key, c, false));
+    Value qc = r.load(q, c, false);
+    Value kc = r.load(key, c, false);
+    Value qk = arith::MulFOp::create(b, loc, qc, kc);
     dots = vector::FMAOp::create(b, loc, ps.back(), qk, dots);
   }
   SmallVector<Value> sums =
@@ -414,10 +410,10 @@ void buildPhase2Kernel(KernelShell &k, const RowLayout &l, bool norm,
   Value logit =
       arith::MulFOp::create(b, loc, sums[1], r.inverseRMS(sums[0], eps));
   // a = sigmoid(logit - lse): saturates where exp(logit) would overflow.
-  Value diff = arith::SubFOp::create(b, loc, r.loadScalarF32(lse), logit);
-  Value weight = arith::DivFOp::create(
-      b, loc, r.f32Const(1),
-      arith::AddFOp::create(b, loc, r.f32Const(1), r.exp(diff)));
+  Value diff = arith::SubFOp::create(b, loc, r.loadScalar(lse), logit);
+  Value one = r.f32Const(1);
+  Value denominator = arith::AddFOp::create(b, loc, one, r.exp(diff));
+  Value weight = arith::DivFOp::create(b, loc, one, denominator);
   Value weightVec = r.splat(weight);
 
   SmallVector<Value> hs;
@@ -472,8 +468,9 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
       Value v = r.load(sources[i], c);
       squares = r.horizontalSum(arith::MulFOp::create(b, loc, v, v), squares);
       for (int64_t j = 0; j < s; ++j) {
-        Value qk = arith::MulFOp::create(b, loc, r.load(queries[j], c, false),
-                                         r.load(keys[j], c, false));
+        Value qc = r.load(queries[j], c, false);
+        Value kc = r.load(keys[j], c, false);
+        Value qk = arith::MulFOp::create(b, loc, qc, kc);
         dots[j] =
             r.horizontalSum(arith::MulFOp::create(b, loc, v, qk), dots[j]);
       }
@@ -627,8 +624,6 @@ public:
 
   /// The kernel module, created on first use.
   gpu::GPUModuleOp kernelModule() {
-    if (!module)
-      return {};
     if (auto existing = module.lookupSymbol<gpu::GPUModuleOp>(kGPUKernelModule))
       return existing;
     OpBuilder::InsertionGuard guard(b);
@@ -683,14 +678,14 @@ private:
 /// Finds or builds the kernel `name`; `build` fills a fresh shell.
 gpu::GPUFuncOp getOrCreateKernel(Launcher &launcher, StringRef name,
                                  ArrayRef<Type> argTypes,
-                                 const RowLayout &layout, Type storage,
+                                 const RowLayout &layout,
                                  int64_t reductionWidth, int64_t extraShared,
                                  function_ref<void(KernelShell &)> build) {
   gpu::GPUModuleOp module = launcher.kernelModule();
   if (auto existing = module.lookupSymbol<gpu::GPUFuncOp>(name))
     return existing;
   KernelShell shell(module.getContext());
-  createShell(shell, module, name, argTypes, layout, storage, reductionWidth,
+  createShell(shell, module, name, argTypes, layout, reductionWidth,
               extraShared);
   build(shell);
   return shell.func;
@@ -713,9 +708,16 @@ Value f32Attr(RewriterBase &b, Location loc, FloatAttr attr) {
                                    b.getF32FloatAttr(attr.getValueAsDouble()));
 }
 
-struct RMSNormToGPU : OpRewritePattern<RMSNormOp> {
-  RMSNormToGPU(MLIRContext *ctx, int64_t maxChunks)
-      : OpRewritePattern(ctx), maxChunks(maxChunks) {}
+/// A pattern that builds row kernels; `maxChunks` is the pass's
+/// max-vectors-per-thread.
+template <typename OpTy> struct KernelPattern : OpRewritePattern<OpTy> {
+  KernelPattern(MLIRContext *ctx, int64_t maxChunks)
+      : OpRewritePattern<OpTy>(ctx), maxChunks(maxChunks) {}
+  int64_t maxChunks;
+};
+
+struct RMSNormToGPU : KernelPattern<RMSNormOp> {
+  using KernelPattern::KernelPattern;
 
   LogicalResult matchAndRewrite(RMSNormOp op,
                                 PatternRewriter &rewriter) const override {
@@ -731,7 +733,7 @@ struct RMSNormToGPU : OpRewritePattern<RMSNormOp> {
     SmallVector<Type> argTypes = {rowsType(l, storage), paramType(l, storage),
                                   rowsType(l, storage), f32};
     gpu::GPUFuncOp kernel = getOrCreateKernel(
-        launch, "rms_norm_" + l.suffix(storage), argTypes, l, storage, 1, 0,
+        launch, "rms_norm_" + l.suffix(storage), argTypes, l, 1, 0,
         [&](KernelShell &k) { buildRMSNormKernel(k, l); });
     Value x = launch.readRows(op.getInput());
     Value g = launch.readParam(op.getWeight(), l.dim);
@@ -745,12 +747,10 @@ struct RMSNormToGPU : OpRewritePattern<RMSNormOp> {
     rewriter.replaceOp(op, result);
     return success();
   }
-  int64_t maxChunks;
 };
 
-struct Phase2ToGPU : OpRewritePattern<Phase2Op> {
-  Phase2ToGPU(MLIRContext *ctx, int64_t maxChunks)
-      : OpRewritePattern(ctx), maxChunks(maxChunks) {}
+struct Phase2ToGPU : KernelPattern<Phase2Op> {
+  using KernelPattern::KernelPattern;
 
   LogicalResult matchAndRewrite(Phase2Op op,
                                 PatternRewriter &rewriter) const override {
@@ -758,7 +758,6 @@ struct Phase2ToGPU : OpRewritePattern<Phase2Op> {
     if (failed(checkLowerable(rewriter, op, type)))
       return failure();
     Type storage = type.getElementType();
-    auto lseType = cast<RankedTensorType>(op.getLse().getType());
     RowLayout l = RowLayout::get(type.getShape().back(), storage, maxChunks,
                                  /*oneRowPerBlock=*/false);
     bool norm = static_cast<bool>(op.getNormWeight());
@@ -769,7 +768,7 @@ struct Phase2ToGPU : OpRewritePattern<Phase2Op> {
     Location loc = op.getLoc();
     Type f32 = rewriter.getF32Type();
     SmallVector<Type> argTypes = {
-        rowsType(l, storage),  scalarsType(lseType.getElementType()),
+        rowsType(l, storage),  scalarsType(rewriter.getContext()),
         rowsType(l, storage),  paramType(l, storage),
         paramType(l, storage), f32};
     if (norm)
@@ -781,11 +780,10 @@ struct Phase2ToGPU : OpRewritePattern<Phase2Op> {
     std::string name = "phase2_" + l.suffix(storage);
     if (norm)
       name += writeResult ? "_norm" : "_norm_only";
-    if (lseType.getElementType() != f32)
-      name += "_lse" + std::to_string(lseType.getElementTypeBitWidth());
-    gpu::GPUFuncOp kernel = getOrCreateKernel(
-        launch, name, argTypes, l, storage, 2, 0,
-        [&](KernelShell &k) { buildPhase2Kernel(k, l, norm, writeResult); });
+    gpu::GPUFuncOp kernel =
+        getOrCreateKernel(launch, name, argTypes, l, 2, 0, [&](KernelShell &k) {
+          buildPhase2Kernel(k, l, norm, writeResult);
+        });
 
     SmallVector<Value> operands = {
         launch.readRows(op.getState()),
@@ -814,14 +812,12 @@ struct Phase2ToGPU : OpRewritePattern<Phase2Op> {
     rewriter.replaceOp(op, results);
     return success();
   }
-  int64_t maxChunks;
 };
 
 /// Phase 1 and the one-shot aggregation share a kernel: n sources scored for
 /// s layers. `block_attn_res` is s = 1 over all its sources, without lse.
-template <typename OpTy> struct AggregateToGPU : OpRewritePattern<OpTy> {
-  AggregateToGPU(MLIRContext *ctx, int64_t maxChunks)
-      : OpRewritePattern<OpTy>(ctx), maxChunks(maxChunks) {}
+template <typename OpTy> struct AggregateToGPU : KernelPattern<OpTy> {
+  using KernelPattern<OpTy>::KernelPattern;
 
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
@@ -841,30 +837,25 @@ template <typename OpTy> struct AggregateToGPU : OpRewritePattern<OpTy> {
       return failure();
     Type storage = type.getElementType();
     int64_t n = sources.size(), s = queries.size();
-    RowLayout l = RowLayout::get(type.getShape().back(), storage, maxChunks,
-                                 /*oneRowPerBlock=*/true);
+    RowLayout l =
+        RowLayout::get(type.getShape().back(), storage, this->maxChunks,
+                       /*oneRowPerBlock=*/true);
     Launcher launch(rewriter, op);
     Location loc = op.getLoc();
     Type f32 = rewriter.getF32Type();
-    Type lseElement = f32;
-    if constexpr (isPhase1)
-      lseElement = cast<RankedTensorType>(op.getLse().front().getType())
-                       .getElementType();
 
     SmallVector<Type> argTypes(n, rowsType(l, storage));
     argTypes.append(2 * s, paramType(l, storage));
     argTypes.push_back(f32);
     argTypes.append(s, rowsType(l, storage));
     if (isPhase1)
-      argTypes.append(s, scalarsType(lseElement));
+      argTypes.append(s, scalarsType(rewriter.getContext()));
     std::string name = (isPhase1 ? "phase1_" : "block_attn_res_") +
                        l.suffix(storage) + "_n" + std::to_string(n);
     if (isPhase1)
       name += "_s" + std::to_string(s);
-    if (lseElement != f32)
-      name += "_lse" + std::to_string(lseElement.getIntOrFloatBitWidth());
     gpu::GPUFuncOp kernel = getOrCreateKernel(
-        launch, name, argTypes, l, storage, s + 1, n * s,
+        launch, name, argTypes, l, s + 1, n * s,
         [&](KernelShell &k) { buildAggregateKernel(k, l, n, s, isPhase1); });
 
     SmallVector<Value> operands;
@@ -888,7 +879,6 @@ template <typename OpTy> struct AggregateToGPU : OpRewritePattern<OpTy> {
     rewriter.replaceOp(op, results);
     return success();
   }
-  int64_t maxChunks;
 };
 
 /// What bufferization's deallocation needs to know of a launch: it reads and
@@ -913,6 +903,11 @@ struct LaunchFuncMemoryEffects
   }
 };
 
+/// The ops --attnres-to-gpu turns into kernels.
+bool hasKernel(Operation *op) {
+  return isa<RMSNormOp, Phase1Op, Phase2Op, BlockAttnResOp>(op);
+}
+
 struct ConvertAttnResToGPUPass
     : attnres::impl::ConvertAttnResToGPUBase<ConvertAttnResToGPUPass> {
   using Base::Base;
@@ -933,7 +928,7 @@ struct ConvertAttnResToGPUPass
     config.enableFolding(false);
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {
-      if (isa<RMSNormOp, Phase1Op, Phase2Op, BlockAttnResOp>(op))
+      if (hasKernel(op))
         ops.push_back(op);
     });
     if (failed(applyOpPatternsGreedily(ops, std::move(patterns), config)))
@@ -941,7 +936,7 @@ struct ConvertAttnResToGPUPass
     // What the kernels cannot take (f64, a dynamic feature size) is an
     // error, not a silent CPU fallback on a GPU target.
     WalkResult result = getOperation().walk([&](Operation *op) {
-      if (!isa<RMSNormOp, Phase1Op, Phase2Op, BlockAttnResOp>(op))
+      if (!hasKernel(op))
         return WalkResult::advance();
       op->emitError("cannot lower to a GPU kernel: the kernels take f32, f16 "
                     "or bf16 tensors with a static last dimension");
