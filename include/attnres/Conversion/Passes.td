@@ -133,10 +133,13 @@ def ConvertAllocToGPUManaged : Pass<"attnres-alloc-to-gpu-managed",
     %b = memref.alloc(%n) : memref<?x64xf32>
     memref.dealloc %b : memref<?x64xf32>
     ```
-    After:
+    After (the free in the async form gpu-to-llvm lowers, waited for at
+    once):
     ```mlir
     %b = gpu.alloc host_shared (%n) : memref<?x64xf32>
-    gpu.dealloc %b : memref<?x64xf32>
+    %t0 = gpu.wait async
+    %t1 = gpu.dealloc async [%t0] %b : memref<?x64xf32>
+    gpu.wait [%t1]
     ```
   }];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];

@@ -42,9 +42,16 @@ struct DeallocToManaged : OpRewritePattern<memref::DeallocOp> {
                                 PatternRewriter &rewriter) const override {
     if (!op.getMemref().getDefiningOp<gpu::AllocOp>())
       return rewriter.notifyMatchFailure(op, "not a GPU buffer");
-    rewriter.replaceOpWithNewOp<gpu::DeallocOp>(
-        op, /*asyncToken=*/Type(), /*asyncDependencies=*/ValueRange(),
-        op.getMemref());
+    // gpu-to-llvm lowers gpu.dealloc only in its async form: free on a
+    // fresh stream and wait for it, which keeps the free synchronous.
+    Location loc = op.getLoc();
+    Type token = rewriter.getType<gpu::AsyncTokenType>();
+    Value stream =
+        gpu::WaitOp::create(rewriter, loc, token, ValueRange()).getAsyncToken();
+    Value freed = gpu::DeallocOp::create(rewriter, loc, token,
+                                         ValueRange{stream}, op.getMemref())
+                      .getAsyncToken();
+    rewriter.replaceOpWithNewOp<gpu::WaitOp>(op, Type(), ValueRange{freed});
     return success();
   }
 };
