@@ -1,0 +1,322 @@
+//===- CUDA.cpp - The mgpu* functions on the CUDA driver API --------------===//
+//
+// MLIR's gpu-to-llvm lowering calls mgpuModuleLoad, mgpuLaunchKernel,
+// mgpuMemAlloc and friends; upstream implements them in
+// libmlir_cuda_runtime, which links libcuda and which Debian does not ship.
+// These open the driver at run time instead, so that the runtime loads on
+// machines without one and says so when asked for a GPU.
+//
+// Compiled code has no way to receive an error from these calls: a driver
+// error is reported on stderr with the call that failed, and the process
+// aborts rather than run on with a null module or buffer.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Runtime/CUDA.h"
+#include "CUDADriver.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <mutex>
+
+using namespace attnres::cuda;
+
+namespace {
+
+std::string errorName(const Driver &d, CUresult r) {
+  const char *name = nullptr;
+  if (d.cuGetErrorName && d.cuGetErrorName(r, &name) == kSuccess && name)
+    return name;
+  return "CUDA error " + std::to_string(r);
+}
+
+template <typename Fn>
+bool resolve(void *lib, const char *symbol, Fn &fn, std::string &why) {
+  fn = reinterpret_cast<Fn>(dlsym(lib, symbol));
+  if (!fn)
+    why = std::string("the driver library has no ") + symbol +
+          " (a driver older than CUDA 11?)";
+  return fn != nullptr;
+}
+
+[[noreturn]] void fail(const char *call, const std::string &why) {
+  std::fprintf(stderr, "attnres: CUDA: %s failed: %s\n", call, why.c_str());
+  std::abort();
+}
+
+const Driver &driver() {
+  std::string why;
+  const Driver *d = processDriver(why);
+  if (!d)
+    fail("opening the driver", why);
+  return *d;
+}
+
+/// Makes the device's primary context current for one wrapper call, as
+/// MLIR's own wrappers do: compiled code may call from any thread.
+class ScopedContext {
+public:
+  explicit ScopedContext(const Driver &d) : d(d) {
+    check(d.cuCtxPushCurrent(d.context), "cuCtxPushCurrent");
+  }
+  ~ScopedContext() {
+    CUcontext popped;
+    check(d.cuCtxPopCurrent(&popped), "cuCtxPopCurrent");
+  }
+  void check(CUresult r, const char *call) const {
+    if (r != kSuccess)
+      fail(call, errorName(d, r));
+  }
+
+private:
+  const Driver &d;
+};
+
+} // namespace
+
+const Driver *attnres::cuda::open(const char *library, int ordinal,
+                                  std::string &why) {
+  void *lib = dlopen(library, RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    const char *err = dlerror();
+    why = std::string("no NVIDIA driver: cannot open ") + library + " (" +
+          (err ? err : "dlopen failed") + ")";
+    return nullptr;
+  }
+  auto *d = new Driver();
+  bool ok = resolve(lib, "cuInit", d->cuInit, why) &&
+            resolve(lib, "cuGetErrorName", d->cuGetErrorName, why) &&
+            resolve(lib, "cuDeviceGetCount", d->cuDeviceGetCount, why) &&
+            resolve(lib, "cuDeviceGet", d->cuDeviceGet, why) &&
+            resolve(lib, "cuDeviceGetName", d->cuDeviceGetName, why) &&
+            resolve(lib, "cuDevicePrimaryCtxRetain",
+                    d->cuDevicePrimaryCtxRetain, why) &&
+            resolve(lib, "cuCtxPushCurrent_v2", d->cuCtxPushCurrent, why) &&
+            resolve(lib, "cuCtxPopCurrent_v2", d->cuCtxPopCurrent, why) &&
+            resolve(lib, "cuModuleLoadData", d->cuModuleLoadData, why) &&
+            resolve(lib, "cuModuleUnload", d->cuModuleUnload, why) &&
+            resolve(lib, "cuModuleGetFunction", d->cuModuleGetFunction, why) &&
+            resolve(lib, "cuLaunchKernel", d->cuLaunchKernel, why) &&
+            resolve(lib, "cuStreamCreate", d->cuStreamCreate, why) &&
+            resolve(lib, "cuStreamDestroy_v2", d->cuStreamDestroy, why) &&
+            resolve(lib, "cuStreamSynchronize", d->cuStreamSynchronize, why) &&
+            resolve(lib, "cuStreamWaitEvent", d->cuStreamWaitEvent, why) &&
+            resolve(lib, "cuEventCreate", d->cuEventCreate, why) &&
+            resolve(lib, "cuEventDestroy_v2", d->cuEventDestroy, why) &&
+            resolve(lib, "cuEventSynchronize", d->cuEventSynchronize, why) &&
+            resolve(lib, "cuEventRecord", d->cuEventRecord, why) &&
+            resolve(lib, "cuMemAlloc_v2", d->cuMemAlloc, why) &&
+            resolve(lib, "cuMemAllocManaged", d->cuMemAllocManaged, why) &&
+            resolve(lib, "cuMemFree_v2", d->cuMemFree, why) &&
+            resolve(lib, "cuMemcpyAsync", d->cuMemcpyAsync, why) &&
+            resolve(lib, "cuMemsetD32Async", d->cuMemsetD32Async, why) &&
+            resolve(lib, "cuMemsetD16Async", d->cuMemsetD16Async, why);
+  auto give = [&](std::string reason) -> const Driver * {
+    why = std::move(reason);
+    delete d;
+    dlclose(lib);
+    return nullptr;
+  };
+  if (!ok)
+    return give(why);
+  if (CUresult r = d->cuInit(0); r != kSuccess)
+    return give("no CUDA device: cuInit: " + errorName(*d, r));
+  int count = 0;
+  if (CUresult r = d->cuDeviceGetCount(&count); r != kSuccess)
+    return give("no CUDA device: cuDeviceGetCount: " + errorName(*d, r));
+  if (ordinal < 0 || ordinal >= count)
+    return give("no CUDA device " + std::to_string(ordinal) + ": the driver " +
+                "sees " + std::to_string(count));
+  CUdevice device;
+  if (CUresult r = d->cuDeviceGet(&device, ordinal); r != kSuccess)
+    return give("no CUDA device: cuDeviceGet: " + errorName(*d, r));
+  char name[256] = {};
+  if (d->cuDeviceGetName(name, sizeof(name) - 1, device) == kSuccess)
+    d->deviceName = name;
+  if (CUresult r = d->cuDevicePrimaryCtxRetain(&d->context, device);
+      r != kSuccess)
+    return give("CUDA device " + std::to_string(ordinal) +
+                " has no usable context: " + errorName(*d, r));
+  return d;
+}
+
+const Driver *attnres::cuda::processDriver(std::string &why) {
+  static std::once_flag once;
+  static const Driver *d = nullptr;
+  static std::string failure;
+  std::call_once(once, [] {
+    const char *library = std::getenv("ATTNRES_LIBCUDA");
+    const char *ordinal = std::getenv("ATTNRES_CUDA_DEVICE");
+    d = open(library && *library ? library : "libcuda.so.1",
+             ordinal ? std::atoi(ordinal) : 0, failure);
+  });
+  if (!d)
+    why = failure;
+  return d;
+}
+
+extern "C" int attnres_cuda_available(char *what, size_t capacity) {
+  std::string why;
+  const Driver *d = processDriver(why);
+  std::string line = d ? "CUDA device: " + d->deviceName : why;
+  if (what && capacity) {
+    std::strncpy(what, line.c_str(), capacity - 1);
+    what[capacity - 1] = '\0';
+  }
+  return d != nullptr;
+}
+
+//===----------------------------------------------------------------------===//
+// The entry points of MLIR's GPU lowering (signatures as in upstream's
+// CudaRuntimeWrappers.cpp).
+//===----------------------------------------------------------------------===//
+
+extern "C" void *mgpuModuleLoad(void *data, size_t /*gpuBlobSize*/) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  CUmodule module = nullptr;
+  scope.check(d.cuModuleLoadData(&module, data), "cuModuleLoadData");
+  return module;
+}
+
+/// PTX (`format=isa`): the driver compiles it on load.
+extern "C" void *mgpuModuleLoadJIT(void *data, int /*optLevel*/) {
+  return mgpuModuleLoad(data, 0);
+}
+
+extern "C" void mgpuModuleUnload(void *module) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuModuleUnload(module), "cuModuleUnload");
+}
+
+extern "C" void *mgpuModuleGetFunction(void *module, const char *name) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  CUfunction function = nullptr;
+  scope.check(d.cuModuleGetFunction(&function, module, name),
+              "cuModuleGetFunction");
+  return function;
+}
+
+extern "C" void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                                 intptr_t gridZ, intptr_t blockX,
+                                 intptr_t blockY, intptr_t blockZ, int32_t smem,
+                                 void *stream, void **params, void **extra,
+                                 size_t /*paramsCount*/) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuLaunchKernel(function, gridX, gridY, gridZ, blockX, blockY,
+                               blockZ, smem, stream, params, extra),
+              "cuLaunchKernel");
+}
+
+extern "C" void *mgpuStreamCreate() {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  CUstream stream = nullptr;
+  // CU_STREAM_NON_BLOCKING: no implicit sync with the legacy stream.
+  scope.check(d.cuStreamCreate(&stream, 1), "cuStreamCreate");
+  return stream;
+}
+
+extern "C" void mgpuStreamDestroy(void *stream) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuStreamDestroy(stream), "cuStreamDestroy");
+}
+
+extern "C" void mgpuStreamSynchronize(void *stream) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuStreamSynchronize(stream), "cuStreamSynchronize");
+}
+
+extern "C" void mgpuStreamWaitEvent(void *stream, void *event) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuStreamWaitEvent(stream, event, 0), "cuStreamWaitEvent");
+}
+
+extern "C" void *mgpuEventCreate() {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  CUevent event = nullptr;
+  // CU_EVENT_DISABLE_TIMING: these events only order work.
+  scope.check(d.cuEventCreate(&event, 2), "cuEventCreate");
+  return event;
+}
+
+extern "C" void mgpuEventDestroy(void *event) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuEventDestroy(event), "cuEventDestroy");
+}
+
+extern "C" void mgpuEventSynchronize(void *event) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuEventSynchronize(event), "cuEventSynchronize");
+}
+
+extern "C" void mgpuEventRecord(void *event, void *stream) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuEventRecord(event, stream), "cuEventRecord");
+}
+
+/// `isHostShared` (gpu.alloc host_shared, what --attnres-gpu-pipeline
+/// allocates) is managed memory, reachable from host code too.
+extern "C" void *mgpuMemAlloc(uint64_t sizeBytes, void * /*stream*/,
+                              bool isHostShared) {
+  if (sizeBytes == 0)
+    return nullptr;
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  CUdeviceptr ptr = 0;
+  if (isHostShared)
+    // CU_MEM_ATTACH_GLOBAL: any stream may touch it.
+    scope.check(d.cuMemAllocManaged(&ptr, sizeBytes, 1), "cuMemAllocManaged");
+  else
+    scope.check(d.cuMemAlloc(&ptr, sizeBytes), "cuMemAlloc");
+  return reinterpret_cast<void *>(ptr);
+}
+
+extern "C" void mgpuMemFree(void *ptr, void * /*stream*/) {
+  if (!ptr)
+    return;
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuMemFree(reinterpret_cast<CUdeviceptr>(ptr)), "cuMemFree");
+}
+
+extern "C" void mgpuMemcpy(void *dst, void *src, size_t sizeBytes,
+                           void *stream) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(dst),
+                              reinterpret_cast<CUdeviceptr>(src), sizeBytes,
+                              stream),
+              "cuMemcpyAsync");
+}
+
+extern "C" void mgpuMemset32(void *dst, unsigned value, size_t count,
+                             void *stream) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuMemsetD32Async(reinterpret_cast<CUdeviceptr>(dst), value,
+                                 count, stream),
+              "cuMemsetD32Async");
+}
+
+extern "C" void mgpuMemset16(void *dst, unsigned short value, size_t count,
+                             void *stream) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuMemsetD16Async(reinterpret_cast<CUdeviceptr>(dst), value,
+                                 count, stream),
+              "cuMemsetD16Async");
+}

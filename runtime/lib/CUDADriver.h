@@ -1,0 +1,76 @@
+//===- CUDADriver.h - The CUDA driver API, opened with dlopen ---*- C++ -*-===//
+//
+// The part of the driver API the mgpu* functions use, declared here instead
+// of taken from cuda.h: the runtime builds and starts where no CUDA is
+// installed. Only the types' sizes matter to the ABI.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_RUNTIME_LIB_CUDADRIVER_H
+#define ATTNRES_RUNTIME_LIB_CUDADRIVER_H
+
+#include <cstddef>
+#include <string>
+
+namespace attnres::cuda {
+
+using CUresult = int;
+using CUdevice = int;
+using CUdeviceptr = unsigned long long;
+using CUcontext = void *;
+using CUmodule = void *;
+using CUfunction = void *;
+using CUstream = void *;
+using CUevent = void *;
+
+constexpr CUresult kSuccess = 0;
+
+/// Entry points of libcuda.so.1, by their versioned symbol names.
+struct Driver {
+  CUresult (*cuInit)(unsigned);
+  CUresult (*cuGetErrorName)(CUresult, const char **);
+  CUresult (*cuDeviceGetCount)(int *);
+  CUresult (*cuDeviceGet)(CUdevice *, int);
+  CUresult (*cuDeviceGetName)(char *, int, CUdevice);
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*cuCtxPushCurrent)(CUcontext);
+  CUresult (*cuCtxPopCurrent)(CUcontext *);
+  CUresult (*cuModuleLoadData)(CUmodule *, const void *);
+  CUresult (*cuModuleUnload)(CUmodule);
+  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, CUstream, void **,
+                             void **);
+  CUresult (*cuStreamCreate)(CUstream *, unsigned);
+  CUresult (*cuStreamDestroy)(CUstream);
+  CUresult (*cuStreamSynchronize)(CUstream);
+  CUresult (*cuStreamWaitEvent)(CUstream, CUevent, unsigned);
+  CUresult (*cuEventCreate)(CUevent *, unsigned);
+  CUresult (*cuEventDestroy)(CUevent);
+  CUresult (*cuEventSynchronize)(CUevent);
+  CUresult (*cuEventRecord)(CUevent, CUstream);
+  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*cuMemAllocManaged)(CUdeviceptr *, size_t, unsigned);
+  CUresult (*cuMemFree)(CUdeviceptr);
+  CUresult (*cuMemcpyAsync)(CUdeviceptr, CUdeviceptr, size_t, CUstream);
+  CUresult (*cuMemsetD32Async)(CUdeviceptr, unsigned, size_t, CUstream);
+  CUresult (*cuMemsetD16Async)(CUdeviceptr, unsigned short, size_t, CUstream);
+
+  /// The device's primary context, current on the calling thread while a
+  /// wrapper runs.
+  CUcontext context = nullptr;
+  std::string deviceName;
+};
+
+/// Opens `library`, initializes the driver and retains device `ordinal`'s
+/// primary context. Null with `why` set when any step fails.
+const Driver *open(const char *library, int ordinal, std::string &why);
+
+/// The process's driver: opened once, from ATTNRES_LIBCUDA (default
+/// libcuda.so.1) and ATTNRES_CUDA_DEVICE (default 0). Null with `why` set
+/// when there is none.
+const Driver *processDriver(std::string &why);
+
+} // namespace attnres::cuda
+
+#endif // ATTNRES_RUNTIME_LIB_CUDADRIVER_H

@@ -1,0 +1,143 @@
+//===- CUDATest.cpp - The runtime's CUDA layer without a GPU --------------===//
+//
+// ctest runs each test in its own process, so each may give the runtime its
+// own driver through ATTNRES_LIBCUDA before the first CUDA call.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Runtime/CUDA.h"
+#include "CUDADriver.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <string>
+#include <vector>
+
+extern "C" {
+void *mgpuModuleLoad(void *data, size_t size);
+void mgpuModuleUnload(void *module);
+void *mgpuModuleGetFunction(void *module, const char *name);
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t smem, void *stream,
+                      void **params, void **extra, size_t paramsCount);
+void *mgpuStreamCreate();
+void mgpuStreamDestroy(void *stream);
+void mgpuStreamSynchronize(void *stream);
+void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared);
+void mgpuMemFree(void *ptr, void *stream);
+void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void *stream);
+void mgpuMemset32(void *dst, unsigned value, size_t count, void *stream);
+}
+
+namespace {
+
+using attnres::cuda::open;
+
+TEST(CUDATest, MissingDriverSaysSo) {
+  std::string why;
+  EXPECT_EQ(open("/nonexistent/libcuda.so.1", 0, why), nullptr);
+  EXPECT_EQ(
+      why.rfind("no NVIDIA driver: cannot open /nonexistent/libcuda.so.1", 0),
+      0u)
+      << why;
+}
+
+TEST(CUDATest, DriverWithoutDeviceSaysSo) {
+  setenv("FAKE_CUDA_DEVICES", "0", 1);
+  std::string why;
+  EXPECT_EQ(open(FAKE_CUDA_DRIVER, 0, why), nullptr);
+  EXPECT_EQ(why, "no CUDA device: cuInit: CUDA_ERROR_NO_DEVICE");
+}
+
+TEST(CUDATest, DeviceOrdinalOutOfRangeSaysSo) {
+  setenv("FAKE_CUDA_DEVICES", "2", 1);
+  std::string why;
+  EXPECT_EQ(open(FAKE_CUDA_DRIVER, 2, why), nullptr);
+  EXPECT_EQ(why, "no CUDA device 2: the driver sees 2");
+  const attnres::cuda::Driver *d = open(FAKE_CUDA_DRIVER, 1, why);
+  ASSERT_NE(d, nullptr) << why;
+  EXPECT_EQ(d->deviceName, "Fake GPU");
+}
+
+TEST(CUDATest, AvailabilityReportsTheMissingDriver) {
+  setenv("ATTNRES_LIBCUDA", "/nonexistent/libcuda.so.1", 1);
+  char what[256];
+  EXPECT_EQ(attnres_cuda_available(what, sizeof(what)), 0);
+  EXPECT_NE(std::strstr(what, "no NVIDIA driver"), nullptr) << what;
+  // A short buffer gets a terminated prefix.
+  char small[8];
+  EXPECT_EQ(attnres_cuda_available(small, sizeof(small)), 0);
+  EXPECT_STREQ(small, "no NVID");
+}
+
+TEST(CUDATest, WrappersDriveTheDriver) {
+  setenv("ATTNRES_LIBCUDA", FAKE_CUDA_DRIVER, 1);
+  char what[256];
+  ASSERT_EQ(attnres_cuda_available(what, sizeof(what)), 1) << what;
+  EXPECT_STREQ(what, "CUDA device: Fake GPU");
+
+  void *stream = mgpuStreamCreate();
+  auto *data = static_cast<float *>(mgpuMemAlloc(16 * sizeof(float), nullptr,
+                                                 /*isHostShared=*/true));
+  ASSERT_NE(data, nullptr);
+  float one = 1.5f;
+  unsigned bits;
+  std::memcpy(&bits, &one, sizeof(bits));
+  mgpuMemset32(data, bits, 16, stream);
+  float copy[16];
+  mgpuMemcpy(copy, data, sizeof(copy), stream);
+  EXPECT_EQ(copy[15], 1.5f);
+
+  static const char image[] = "fake cubin";
+  void *module = mgpuModuleLoad(const_cast<char *>(image), sizeof(image));
+  void *function = mgpuModuleGetFunction(module, "scale");
+  int64_t n = 10;
+  float factor = 4.0f;
+  void *params[] = {&data, &n, &factor};
+  mgpuLaunchKernel(function, 2, 3, 4, 128, 2, 1, 0, stream, params, nullptr, 3);
+  mgpuStreamSynchronize(stream);
+  EXPECT_EQ(data[0], 6.0f);
+  EXPECT_EQ(data[9], 6.0f);
+  EXPECT_EQ(data[10], 1.5f);
+
+  void *fake = dlopen(FAKE_CUDA_DRIVER, RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(fake, nullptr);
+  auto lastLaunch = reinterpret_cast<void (*)(unsigned *)>(
+      dlsym(fake, "fake_cuda_last_launch"));
+  auto depth =
+      reinterpret_cast<int (*)()>(dlsym(fake, "fake_cuda_context_depth"));
+  unsigned dims[6];
+  lastLaunch(dims);
+  EXPECT_EQ(std::vector<unsigned>(dims, dims + 6),
+            (std::vector<unsigned>{2, 3, 4, 128, 2, 1}));
+  // Every wrapper pops the context it pushed.
+  EXPECT_EQ(depth(), 0);
+
+  EXPECT_EQ(mgpuMemAlloc(0, nullptr, true), nullptr);
+  mgpuMemFree(nullptr, nullptr);
+  mgpuMemFree(data, nullptr);
+  mgpuModuleUnload(module);
+  mgpuStreamDestroy(stream);
+}
+
+TEST(CUDATest, DriverErrorsNameTheCall) {
+  setenv("ATTNRES_LIBCUDA", FAKE_CUDA_DRIVER, 1);
+  static const char image[] = "fake cubin";
+  void *module = mgpuModuleLoad(const_cast<char *>(image), sizeof(image));
+  EXPECT_DEATH(mgpuModuleGetFunction(module, "missing"),
+               "attnres: CUDA: cuModuleGetFunction failed: "
+               "CUDA_ERROR_NOT_FOUND");
+}
+
+TEST(CUDATest, NoDriverStopsCompiledCodeWithTheReason) {
+  setenv("ATTNRES_LIBCUDA", "/nonexistent/libcuda.so.1", 1);
+  EXPECT_DEATH(mgpuStreamCreate(),
+               "attnres: CUDA: opening the driver failed: no NVIDIA driver");
+}
+
+} // namespace

@@ -1,0 +1,161 @@
+//===- FakeCUDADriver.cpp - A CUDA driver on the host, for tests ----------===//
+//
+// The runtime's mgpu* functions open libcuda.so.1 at run time; the tests give
+// them this library instead (ATTNRES_LIBCUDA), so that the no-device paths
+// and the wrappers' plumbing (arguments, contexts, streams, managed memory)
+// are tested on machines without a GPU. Memory is host memory; "kernels" are
+// host functions looked up by name. FAKE_CUDA_DEVICES sets the device count
+// (default 1; 0 makes cuInit fail as the real driver does without a GPU).
+//
+//===----------------------------------------------------------------------===//
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+using CUresult = int;
+constexpr CUresult kSuccess = 0, kInvalidValue = 1, kNoDevice = 100,
+                   kNotFound = 500;
+
+int devices() {
+  const char *n = std::getenv("FAKE_CUDA_DEVICES");
+  return n ? std::atoi(n) : 1;
+}
+
+int contextDepth = 0;
+unsigned lastDims[6] = {};
+
+/// A host "kernel": scale(float *data, int64_t n, float factor).
+void scale(void **params) {
+  float *data = *static_cast<float **>(params[0]);
+  int64_t n = *static_cast<int64_t *>(params[1]);
+  float factor = *static_cast<float *>(params[2]);
+  for (int64_t i = 0; i < n; ++i)
+    data[i] *= factor;
+}
+
+} // namespace
+
+extern "C" {
+
+CUresult cuInit(unsigned) { return devices() > 0 ? kSuccess : kNoDevice; }
+CUresult cuGetErrorName(CUresult r, const char **name) {
+  switch (r) {
+  case kNoDevice:
+    *name = "CUDA_ERROR_NO_DEVICE";
+    return kSuccess;
+  case kNotFound:
+    *name = "CUDA_ERROR_NOT_FOUND";
+    return kSuccess;
+  case kInvalidValue:
+    *name = "CUDA_ERROR_INVALID_VALUE";
+    return kSuccess;
+  }
+  return kInvalidValue;
+}
+CUresult cuDeviceGetCount(int *count) {
+  *count = devices();
+  return kSuccess;
+}
+CUresult cuDeviceGet(int *device, int ordinal) {
+  *device = ordinal;
+  return kSuccess;
+}
+CUresult cuDeviceGetName(char *name, int len, int) {
+  std::strncpy(name, "Fake GPU", len);
+  return kSuccess;
+}
+CUresult cuDevicePrimaryCtxRetain(void **ctx, int) {
+  static int context;
+  *ctx = &context;
+  return kSuccess;
+}
+CUresult cuCtxPushCurrent_v2(void *) {
+  ++contextDepth;
+  return kSuccess;
+}
+CUresult cuCtxPopCurrent_v2(void **) {
+  --contextDepth;
+  return kSuccess;
+}
+CUresult cuModuleLoadData(void **module, const void *image) {
+  *module = const_cast<void *>(image);
+  return kSuccess;
+}
+CUresult cuModuleUnload(void *) { return kSuccess; }
+CUresult cuModuleGetFunction(void **function, void *, const char *name) {
+  if (std::string(name) != "scale")
+    return kNotFound;
+  *function = reinterpret_cast<void *>(&scale);
+  return kSuccess;
+}
+CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
+                        unsigned bx, unsigned by, unsigned bz, unsigned, void *,
+                        void **params, void **) {
+  unsigned dims[6] = {gx, gy, gz, bx, by, bz};
+  std::memcpy(lastDims, dims, sizeof(dims));
+  reinterpret_cast<void (*)(void **)>(function)(params);
+  return kSuccess;
+}
+CUresult cuStreamCreate(void **stream, unsigned) {
+  *stream = new int;
+  return kSuccess;
+}
+CUresult cuStreamDestroy_v2(void *stream) {
+  delete static_cast<int *>(stream);
+  return kSuccess;
+}
+CUresult cuStreamSynchronize(void *) { return kSuccess; }
+CUresult cuStreamWaitEvent(void *, void *, unsigned) { return kSuccess; }
+CUresult cuEventCreate(void **event, unsigned) {
+  *event = new int;
+  return kSuccess;
+}
+CUresult cuEventDestroy_v2(void *event) {
+  delete static_cast<int *>(event);
+  return kSuccess;
+}
+CUresult cuEventSynchronize(void *) { return kSuccess; }
+CUresult cuEventRecord(void *, void *) { return kSuccess; }
+CUresult cuMemAlloc_v2(unsigned long long *ptr, size_t size) {
+  *ptr = reinterpret_cast<uintptr_t>(std::malloc(size));
+  return kSuccess;
+}
+CUresult cuMemAllocManaged(unsigned long long *ptr, size_t size, unsigned) {
+  return cuMemAlloc_v2(ptr, size);
+}
+CUresult cuMemFree_v2(unsigned long long ptr) {
+  std::free(reinterpret_cast<void *>(ptr));
+  return kSuccess;
+}
+CUresult cuMemcpyAsync(unsigned long long dst, unsigned long long src,
+                       size_t size, void *) {
+  std::memcpy(reinterpret_cast<void *>(dst), reinterpret_cast<void *>(src),
+              size);
+  return kSuccess;
+}
+CUresult cuMemsetD32Async(unsigned long long dst, unsigned value, size_t n,
+                          void *) {
+  auto *p = reinterpret_cast<uint32_t *>(dst);
+  for (size_t i = 0; i < n; ++i)
+    p[i] = value;
+  return kSuccess;
+}
+CUresult cuMemsetD16Async(unsigned long long dst, unsigned short value,
+                          size_t n, void *) {
+  auto *p = reinterpret_cast<uint16_t *>(dst);
+  for (size_t i = 0; i < n; ++i)
+    p[i] = value;
+  return kSuccess;
+}
+
+/// For the tests: the last launch's grid and block, and how many contexts
+/// are pushed now.
+void fake_cuda_last_launch(unsigned *dims) {
+  std::memcpy(dims, lastDims, sizeof(lastDims));
+}
+int fake_cuda_context_depth() { return contextDepth; }
+}
