@@ -458,14 +458,26 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
   int64_t logitBase = l.warps() > 1 ? (s + 1) * l.warps() : 0;
 
   // Pass 1: each source once, scored for every layer. Lane 0 keeps the
-  // logits in shared memory for the whole row.
-  // The sums are reduced to scalars chunk by chunk: S vector accumulators
-  // would cost S * vecWidth registers.
-  for (int64_t i = 0; i < n; ++i) {
+  // logits in shared memory for the whole row. The sums are reduced to
+  // scalars chunk by chunk: S vector accumulators would cost S * vecWidth
+  // registers. The sources are visited by a loop, not unrolled: unrolled,
+  // LLVM keeps every layer's query-key products live from one source to
+  // the next (S x chunks vectors per thread), and ptxas spills.
+  {
+    auto loop = scf::ForOp::create(b, loc, r.index(0), r.index(n), r.index(1));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    Value i = loop.getInductionVar();
+    Value source = sources[0];
+    for (int64_t k = 1; k < n; ++k) {
+      Value isK = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, i,
+                                        r.index(k));
+      source = arith::SelectOp::create(b, loc, isK, sources[k], source);
+    }
     Value squares = r.f32Const(0);
     SmallVector<Value> dots(s, squares);
     for (int64_t c = 0; c < l.chunks; ++c) {
-      Value v = r.load(sources[i], c);
+      Value v = r.load(source, c);
       squares = r.horizontalSum(arith::MulFOp::create(b, loc, v, v), squares);
       for (int64_t j = 0; j < s; ++j) {
         Value qc = r.load(queries[j], c, false);
@@ -482,8 +494,9 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
     r.onLeader([&] {
       for (int64_t j = 0; j < s; ++j) {
         Value logit = arith::MulFOp::create(b, loc, sums[j + 1], scale);
-        memref::StoreOp::create(b, loc, logit, logits,
-                                r.index(logitBase + j * n + i));
+        Value slot =
+            arith::AddIOp::create(b, loc, r.index(logitBase + j * n), i);
+        memref::StoreOp::create(b, loc, logit, logits, slot);
       }
     });
   }

@@ -40,6 +40,9 @@ func.func @rms_norm(%x: tensor<2x8x64xf32>, %g: tensor<64xf32>) -> tensor<2x8x64
 // CHECK: gpu.func @phase1_4096xbf16_n3_s2
 // CHECK-SAME: workgroup(%{{.*}} : memref<18xf32, #gpu.address_space<workgroup>>)
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// Pass 1 visits the blocks by a loop, choosing the block with selects.
+// CHECK: scf.for %[[I:.*]] = %c0{{.*}} to %c3{{.*}} step %c1
+// CHECK: arith.select
 // CHECK: vector.load {{.*}} : memref<?x4096xbf16>, vector<8xbf16>
 // CHECK: arith.extf {{.*}} : vector<8xbf16> to vector<8xf32>
 // CHECK: gpu.shuffle xor
