@@ -1,0 +1,345 @@
+//===- CUDAKernelsTest.cpp - The attnres kernels on a GPU, against C++ ----===//
+//
+// Runs the kernels of --attnres-to-gpu (built into PTX at build time from
+// gpu-kernels.mlir) through the runtime's mgpu* functions and compares them
+// with a double-precision reference of the formulas, on random data. Skips,
+// saying why, where the runtime finds no CUDA device.
+//
+// Tolerances: f32 storage 1e-4 relative (the kernels' exp, log and rsqrt are
+// the hardware's approximations, and their sums run in another order);
+// bf16 2e-2 and f16 2e-3 (one rounding of the result to storage).
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Runtime/CUDA.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern "C" {
+void *mgpuModuleLoad(void *data, size_t size);
+void mgpuModuleUnload(void *module);
+void *mgpuModuleGetFunction(void *module, const char *name);
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t smem, void *stream,
+                      void **params, void **extra, size_t paramsCount);
+void *mgpuStreamCreate();
+void mgpuStreamDestroy(void *stream);
+void mgpuStreamSynchronize(void *stream);
+void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared);
+void mgpuMemFree(void *ptr, void *stream);
+}
+
+namespace {
+
+enum class Storage { F32, BF16, F16 };
+
+size_t bytesOf(Storage s) { return s == Storage::F32 ? 4 : 2; }
+
+uint16_t toBF16(float f) {
+  uint32_t bits;
+  std::memcpy(&bits, &f, 4);
+  bits += 0x7fff + ((bits >> 16) & 1); // round to nearest even
+  return bits >> 16;
+}
+float fromBF16(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+/// A managed buffer of `rows x cols` values in `storage`, with float views.
+struct Buffer {
+  Buffer(Storage storage, int64_t rows, int64_t cols)
+      : storage(storage), rows(rows), cols(cols) {
+    data = mgpuMemAlloc(rows * cols * bytesOf(storage), nullptr, true);
+  }
+  ~Buffer() { mgpuMemFree(data, nullptr); }
+  float get(int64_t i) const {
+    switch (storage) {
+    case Storage::F32:
+      return static_cast<float *>(data)[i];
+    case Storage::BF16:
+      return fromBF16(static_cast<uint16_t *>(data)[i]);
+    case Storage::F16:
+      return float(static_cast<_Float16 *>(data)[i]);
+    }
+    return 0;
+  }
+  void set(int64_t i, float v) {
+    switch (storage) {
+    case Storage::F32:
+      static_cast<float *>(data)[i] = v;
+      break;
+    case Storage::BF16:
+      static_cast<uint16_t *>(data)[i] = toBF16(v);
+      break;
+    case Storage::F16:
+      static_cast<_Float16 *>(data)[i] = _Float16(v);
+      break;
+    }
+  }
+  std::vector<double> row(int64_t r) const {
+    std::vector<double> out(cols);
+    for (int64_t c = 0; c < cols; ++c)
+      out[c] = get(r * cols + c);
+    return out;
+  }
+  void fill(std::mt19937 &rng, float mean, float stddev) {
+    std::normal_distribution<float> dist(mean, stddev);
+    for (int64_t i = 0; i < rows * cols; ++i)
+      set(i, dist(rng));
+  }
+
+  Storage storage;
+  int64_t rows, cols;
+  void *data;
+};
+
+/// Kernel arguments as gpu-to-llvm passes them: a memref is its descriptor's
+/// fields (allocated and aligned pointers, offset, sizes, strides).
+class Arguments {
+public:
+  void rows(const Buffer &b) { memref(b.data, {b.rows, b.cols}); }
+  void vector(const Buffer &b) { memref(b.data, {b.rows * b.cols}); }
+  void scalars(const Buffer &b) { memref(b.data, {b.rows * b.cols}); }
+  void f32(float v) {
+    floats.push_back(v);
+    params.push_back(&floats.back());
+  }
+  void **data() { return params.data(); }
+  size_t size() const { return params.size(); }
+
+private:
+  void memref(void *p, std::vector<int64_t> sizes) {
+    pointers.push_back(p);
+    params.push_back(&pointers.back());
+    params.push_back(&pointers.back());
+    integer(0);
+    for (int64_t s : sizes)
+      integer(s);
+    int64_t stride = 1;
+    std::vector<int64_t> strides(sizes.size());
+    for (size_t d = sizes.size(); d-- > 0;) {
+      strides[d] = stride;
+      stride *= sizes[d];
+    }
+    for (int64_t s : strides)
+      integer(s);
+  }
+  void integer(int64_t v) {
+    ints.push_back(v);
+    params.push_back(&ints.back());
+  }
+  std::deque<void *> pointers;
+  std::deque<int64_t> ints;
+  std::deque<float> floats;
+  std::vector<void *> params;
+};
+
+double inverseRMS(const std::vector<double> &x, double eps) {
+  double ss = 0;
+  for (double v : x)
+    ss += v * v;
+  return 1.0 / std::sqrt(ss / x.size() + eps);
+}
+
+double logit(const std::vector<double> &x, const std::vector<double> &q,
+             const std::vector<double> &k, double eps) {
+  double dot = 0;
+  for (size_t d = 0; d < x.size(); ++d)
+    dot += q[d] * k[d] * x[d];
+  return dot * inverseRMS(x, eps);
+}
+
+class CUDAKernelsTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    char what[512];
+    if (!attnres_cuda_available(what, sizeof(what)))
+      GTEST_SKIP() << "needs a GPU: " << what;
+    std::ifstream in(GPU_KERNELS_PTX);
+    ASSERT_TRUE(in) << "cannot read " << GPU_KERNELS_PTX;
+    std::stringstream text;
+    text << in.rdbuf();
+    ptx = text.str();
+    module = mgpuModuleLoad(ptx.data(), ptx.size() + 1);
+    stream = mgpuStreamCreate();
+  }
+  void TearDown() override {
+    if (stream)
+      mgpuStreamDestroy(stream);
+    if (module)
+      mgpuModuleUnload(module);
+  }
+
+  /// Launches `name` over `rows` rows with the block size its PTX declares
+  /// (.maxntid), `rowsPerBlock` rows to a block.
+  void launch(const std::string &name, int64_t rows, int64_t rowsPerBlock,
+              Arguments &args) {
+    size_t entry = ptx.find(".entry " + name + "(");
+    ASSERT_NE(entry, std::string::npos) << name;
+    size_t ntid = ptx.find(".maxntid ", entry);
+    ASSERT_NE(ntid, std::string::npos);
+    int64_t threads = std::stoll(ptx.substr(ntid + 9));
+    void *function = mgpuModuleGetFunction(module, name.c_str());
+    int64_t grid = (rows + rowsPerBlock - 1) / rowsPerBlock;
+    mgpuLaunchKernel(function, grid, 1, 1, threads, 1, 1, 0, stream,
+                     args.data(), nullptr, args.size());
+    mgpuStreamSynchronize(stream);
+  }
+
+  void expectNear(const Buffer &got, int64_t row,
+                  const std::vector<double> &want, double tol,
+                  const char *what) {
+    for (size_t c = 0; c < want.size(); ++c) {
+      double g = got.get(row * got.cols + c);
+      ASSERT_LE(std::abs(g - want[c]), tol * std::max(1.0, std::abs(want[c])))
+          << what << " row " << row << " column " << c;
+    }
+  }
+
+  void checkBlock(Storage storage, const std::string &suffix, double tol);
+
+  std::string ptx;
+  void *module = nullptr;
+  void *stream = nullptr;
+};
+
+/// Phase 1 (three blocks, two layers), phase 2 with its norm, and an RMSNorm,
+/// each against the formulas on the inputs as stored.
+void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
+                                 double tol) {
+  const int64_t rows = 37, dim = 4096, n = 3, s = 2;
+  const double eps = 1e-6, normEps = 1e-5;
+  std::mt19937 rng(7);
+  std::vector<std::unique_ptr<Buffer>> blocks, queries, keys;
+  for (int i = 0; i < n; ++i) {
+    blocks.push_back(std::make_unique<Buffer>(storage, rows, dim));
+    // Different scales, so the softmax over depth is far from uniform.
+    blocks.back()->fill(rng, 0.1f * i, 1.0f + i);
+  }
+  for (int j = 0; j < s; ++j) {
+    queries.push_back(std::make_unique<Buffer>(storage, 1, dim));
+    keys.push_back(std::make_unique<Buffer>(storage, 1, dim));
+    queries.back()->fill(rng, 0.0f, 0.05f);
+    keys.back()->fill(rng, 1.0f, 0.1f);
+  }
+  Buffer p(storage, rows, dim), g(storage, 1, dim);
+  p.fill(rng, 0.0f, 2.0f);
+  g.fill(rng, 1.0f, 0.2f);
+
+  // Phase 1.
+  std::vector<std::unique_ptr<Buffer>> outputs, lses;
+  Arguments a1;
+  for (auto &b : blocks)
+    a1.rows(*b);
+  for (auto &q : queries)
+    a1.vector(*q);
+  for (auto &k : keys)
+    a1.vector(*k);
+  a1.f32(eps);
+  for (int j = 0; j < s; ++j) {
+    outputs.push_back(std::make_unique<Buffer>(storage, rows, dim));
+    a1.rows(*outputs.back());
+  }
+  for (int j = 0; j < s; ++j) {
+    lses.push_back(std::make_unique<Buffer>(Storage::F32, rows, 1));
+    a1.scalars(*lses.back());
+  }
+  launch("phase1_4096x" + suffix + "_n3_s2", rows, 1, a1);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<std::vector<double>> b;
+    for (auto &block : blocks)
+      b.push_back(block->row(r));
+    for (int j = 0; j < s; ++j) {
+      std::vector<double> q = queries[j]->row(0), k = keys[j]->row(0);
+      std::vector<double> l;
+      double max = -INFINITY;
+      for (auto &bi : b) {
+        l.push_back(logit(bi, q, k, eps));
+        max = std::max(max, l.back());
+      }
+      double total = 0;
+      for (double li : l)
+        total += std::exp(li - max);
+      double lse = max + std::log(total);
+      std::vector<double> out(dim, 0.0);
+      for (int i = 0; i < n; ++i)
+        for (int64_t d = 0; d < dim; ++d)
+          out[d] += std::exp(l[i] - lse) * b[i][d];
+      expectNear(*outputs[j], r, out, tol, "phase1 output");
+      expectNear(*lses[j], r, {lse}, 1e-4, "phase1 lse");
+    }
+  }
+
+  // Phase 2 of layer 1 with its norm, from the kernel's own phase-1 state.
+  Buffer h(storage, rows, dim), y(storage, rows, dim);
+  Arguments a2;
+  a2.rows(*outputs[1]);
+  a2.scalars(*lses[1]);
+  a2.rows(p);
+  a2.vector(*queries[1]);
+  a2.vector(*keys[1]);
+  a2.f32(eps);
+  a2.vector(g);
+  a2.f32(normEps);
+  a2.rows(h);
+  a2.rows(y);
+  launch("phase2_4096x" + suffix + "_norm", rows, 1, a2);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<double> state = outputs[1]->row(r), pr = p.row(r);
+    double sp = logit(pr, queries[1]->row(0), keys[1]->row(0), eps);
+    double weight = 1.0 / (1.0 + std::exp(lses[1]->get(r) - sp));
+    std::vector<double> merged(dim), normed(dim);
+    for (int64_t d = 0; d < dim; ++d)
+      merged[d] = state[d] + weight * (pr[d] - state[d]);
+    double scale = inverseRMS(merged, normEps);
+    std::vector<double> gr = g.row(0);
+    for (int64_t d = 0; d < dim; ++d)
+      normed[d] = merged[d] * scale * gr[d];
+    expectNear(h, r, merged, tol, "phase2 merged");
+    expectNear(y, r, normed, tol, "phase2 normalized");
+  }
+}
+
+TEST_F(CUDAKernelsTest, BlockF32) { checkBlock(Storage::F32, "f32", 1e-4); }
+
+TEST_F(CUDAKernelsTest, BlockBF16) { checkBlock(Storage::BF16, "bf16", 2e-2); }
+
+/// A warp per row, four rows to a block, the last rows and the last vector
+/// of each lane predicated.
+TEST_F(CUDAKernelsTest, NormF16WithTails) {
+  const int64_t rows = 37, dim = 1000;
+  std::mt19937 rng(11);
+  Buffer x(Storage::F16, rows, dim), g(Storage::F16, 1, dim),
+      y(Storage::F16, rows, dim);
+  x.fill(rng, 0.5f, 3.0f);
+  g.fill(rng, 1.0f, 0.2f);
+  Arguments args;
+  args.rows(x);
+  args.vector(g);
+  args.rows(y);
+  args.f32(1e-5f);
+  launch("rms_norm_1000xf16", rows, 4, args);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<double> xr = x.row(r), gr = g.row(0), want(dim);
+    double scale = inverseRMS(xr, 1e-5);
+    for (int64_t d = 0; d < dim; ++d)
+      want[d] = xr[d] * scale * gr[d];
+    expectNear(y, r, want, 2e-3, "rms_norm");
+  }
+}
+
+} // namespace
