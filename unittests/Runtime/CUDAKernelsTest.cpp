@@ -11,6 +11,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "BesideTest.h"
+#include "KernelLaunch.h"
 #include "attnres/Runtime/CUDA.h"
 
 #include <gtest/gtest.h>
@@ -18,27 +20,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
-
-extern "C" {
-void *mgpuModuleLoad(void *data, size_t size);
-void mgpuModuleUnload(void *module);
-void *mgpuModuleGetFunction(void *module, const char *name);
-void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
-                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
-                      intptr_t blockZ, int32_t smem, void *stream,
-                      void **params, void **extra, size_t paramsCount);
-void *mgpuStreamCreate();
-void mgpuStreamDestroy(void *stream);
-void mgpuStreamSynchronize(void *stream);
-void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared);
-void mgpuMemFree(void *ptr, void *stream);
-}
 
 namespace {
 
@@ -107,45 +93,12 @@ struct Buffer {
   void *data;
 };
 
-/// Kernel arguments as gpu-to-llvm passes them: a memref is its descriptor's
-/// fields (allocated and aligned pointers, offset, sizes, strides).
-class Arguments {
+/// Kernel arguments from test buffers.
+class Arguments : public attnres::gpu::KernelArguments {
 public:
-  void rows(const Buffer &b) { memref(b.data, {b.rows, b.cols}); }
-  void vector(const Buffer &b) { memref(b.data, {b.rows * b.cols}); }
-  void scalars(const Buffer &b) { memref(b.data, {b.rows * b.cols}); }
-  void f32(float v) {
-    floats.push_back(v);
-    params.push_back(&floats.back());
-  }
-  void **data() { return params.data(); }
-  size_t size() const { return params.size(); }
-
-private:
-  void memref(void *p, std::vector<int64_t> sizes) {
-    pointers.push_back(p);
-    params.push_back(&pointers.back());
-    params.push_back(&pointers.back());
-    integer(0);
-    for (int64_t s : sizes)
-      integer(s);
-    int64_t stride = 1;
-    std::vector<int64_t> strides(sizes.size());
-    for (size_t d = sizes.size(); d-- > 0;) {
-      strides[d] = stride;
-      stride *= sizes[d];
-    }
-    for (int64_t s : strides)
-      integer(s);
-  }
-  void integer(int64_t v) {
-    ints.push_back(v);
-    params.push_back(&ints.back());
-  }
-  std::deque<void *> pointers;
-  std::deque<int64_t> ints;
-  std::deque<float> floats;
-  std::vector<void *> params;
+  void rows(const Buffer &b) { KernelArguments::rows(b.data, b.rows, b.cols); }
+  void vector(const Buffer &b) { KernelArguments::vector(b.data, b.cols); }
+  void scalars(const Buffer &b) { KernelArguments::vector(b.data, b.rows); }
 };
 
 double inverseRMS(const std::vector<double> &x, double eps) {
@@ -169,8 +122,9 @@ protected:
     char what[512];
     if (!attnres_cuda_available(what, sizeof(what)))
       GTEST_SKIP() << "needs a GPU: " << what;
-    std::ifstream in(GPU_KERNELS_PTX);
-    ASSERT_TRUE(in) << "cannot read " << GPU_KERNELS_PTX;
+    std::string path = besideTest(GPU_KERNELS_PTX_NAME);
+    std::ifstream in(path);
+    ASSERT_TRUE(in) << "cannot read " << path;
     std::stringstream text;
     text << in.rdbuf();
     ptx = text.str();
@@ -184,19 +138,12 @@ protected:
       mgpuModuleUnload(module);
   }
 
-  /// Launches `name` over `rows` rows with the block size its PTX declares
-  /// (.maxntid), `rowsPerBlock` rows to a block.
+  /// Launches `name` over `rows` rows and waits for it.
   void launch(const std::string &name, int64_t rows, int64_t rowsPerBlock,
               Arguments &args) {
-    size_t entry = ptx.find(".entry " + name + "(");
-    ASSERT_NE(entry, std::string::npos) << name;
-    size_t ntid = ptx.find(".maxntid ", entry);
-    ASSERT_NE(ntid, std::string::npos);
-    int64_t threads = std::stoll(ptx.substr(ntid + 9));
-    void *function = mgpuModuleGetFunction(module, name.c_str());
-    int64_t grid = (rows + rowsPerBlock - 1) / rowsPerBlock;
-    mgpuLaunchKernel(function, grid, 1, 1, threads, 1, 1, 0, stream,
-                     args.data(), nullptr, args.size());
+    ASSERT_NE(attnres::gpu::blockThreads(ptx, name), 0) << name;
+    attnres::gpu::launchRows(module, ptx, name, rows, rowsPerBlock, stream,
+                             args);
     mgpuStreamSynchronize(stream);
   }
 

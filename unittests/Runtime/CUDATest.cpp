@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Runtime/CUDA.h"
+#include "BesideTest.h"
 #include "CUDADriver.h"
 
 #include <gtest/gtest.h>
@@ -38,6 +39,9 @@ namespace {
 
 using attnres::cuda::open;
 
+/// The host-side driver, built next to this test.
+const std::string kFakeDriver = besideTest(FAKE_CUDA_DRIVER_NAME);
+
 TEST(CUDATest, MissingDriverSaysSo) {
   std::string why;
   EXPECT_EQ(open("/nonexistent/libcuda.so.1", 0, why), nullptr);
@@ -50,16 +54,16 @@ TEST(CUDATest, MissingDriverSaysSo) {
 TEST(CUDATest, DriverWithoutDeviceSaysSo) {
   setenv("FAKE_CUDA_DEVICES", "0", 1);
   std::string why;
-  EXPECT_EQ(open(FAKE_CUDA_DRIVER, 0, why), nullptr);
+  EXPECT_EQ(open(kFakeDriver.c_str(), 0, why), nullptr);
   EXPECT_EQ(why, "no CUDA device: cuInit: CUDA_ERROR_NO_DEVICE");
 }
 
 TEST(CUDATest, DeviceOrdinalOutOfRangeSaysSo) {
   setenv("FAKE_CUDA_DEVICES", "2", 1);
   std::string why;
-  EXPECT_EQ(open(FAKE_CUDA_DRIVER, 2, why), nullptr);
+  EXPECT_EQ(open(kFakeDriver.c_str(), 2, why), nullptr);
   EXPECT_EQ(why, "no CUDA device 2: the driver sees 2");
-  const attnres::cuda::Driver *d = open(FAKE_CUDA_DRIVER, 1, why);
+  const attnres::cuda::Driver *d = open(kFakeDriver.c_str(), 1, why);
   ASSERT_NE(d, nullptr) << why;
   EXPECT_EQ(d->deviceName, "Fake GPU");
 }
@@ -76,7 +80,7 @@ TEST(CUDATest, AvailabilityReportsTheMissingDriver) {
 }
 
 TEST(CUDATest, WrappersDriveTheDriver) {
-  setenv("ATTNRES_LIBCUDA", FAKE_CUDA_DRIVER, 1);
+  setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
   char what[256];
   ASSERT_EQ(attnres_cuda_available(what, sizeof(what)), 1) << what;
   EXPECT_STREQ(what, "CUDA device: Fake GPU");
@@ -105,7 +109,7 @@ TEST(CUDATest, WrappersDriveTheDriver) {
   EXPECT_EQ(data[9], 6.0f);
   EXPECT_EQ(data[10], 1.5f);
 
-  void *fake = dlopen(FAKE_CUDA_DRIVER, RTLD_NOW | RTLD_NOLOAD);
+  void *fake = dlopen(kFakeDriver.c_str(), RTLD_NOW | RTLD_NOLOAD);
   ASSERT_NE(fake, nullptr);
   auto lastLaunch = reinterpret_cast<void (*)(unsigned *)>(
       dlsym(fake, "fake_cuda_last_launch"));
@@ -126,7 +130,7 @@ TEST(CUDATest, WrappersDriveTheDriver) {
 }
 
 TEST(CUDATest, DriverErrorsNameTheCall) {
-  setenv("ATTNRES_LIBCUDA", FAKE_CUDA_DRIVER, 1);
+  setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
   static const char image[] = "fake cubin";
   void *module = mgpuModuleLoad(const_cast<char *>(image), sizeof(image));
   EXPECT_DEATH(mgpuModuleGetFunction(module, "missing"),

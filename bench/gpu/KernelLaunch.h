@@ -1,0 +1,107 @@
+//===- KernelLaunch.h - Launching attnres kernels by hand -------*- C++ -*-===//
+//
+// What the GPU test and the kernel benchmark share: the kernels' argument
+// convention (gpu-to-llvm passes a memref as its descriptor's fields) and a
+// launch at the block size the kernel's PTX declares.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNRES_BENCH_GPU_KERNELLAUNCH_H
+#define ATTNRES_BENCH_GPU_KERNELLAUNCH_H
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+extern "C" {
+void *mgpuModuleLoad(void *data, size_t size);
+void mgpuModuleUnload(void *module);
+void *mgpuModuleGetFunction(void *module, const char *name);
+void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
+                      intptr_t gridZ, intptr_t blockX, intptr_t blockY,
+                      intptr_t blockZ, int32_t smem, void *stream,
+                      void **params, void **extra, size_t paramsCount);
+void *mgpuStreamCreate();
+void mgpuStreamDestroy(void *stream);
+void mgpuStreamSynchronize(void *stream);
+void *mgpuMemAlloc(uint64_t sizeBytes, void *stream, bool isHostShared);
+void mgpuMemFree(void *ptr, void *stream);
+void mgpuMemcpy(void *dst, void *src, size_t sizeBytes, void *stream);
+void mgpuMemset32(void *dst, unsigned value, size_t count, void *stream);
+void mgpuMemset16(void *dst, unsigned short value, size_t count, void *stream);
+}
+
+namespace attnres::gpu {
+
+/// Kernel arguments: memrefs as (allocated, aligned, offset, sizes...,
+/// strides...) of an identity layout, f32 scalars as themselves.
+class KernelArguments {
+public:
+  /// A [rows, cols] buffer.
+  void rows(void *data, int64_t rows, int64_t cols) {
+    memref(data, {rows, cols});
+  }
+  /// A [n] buffer (a per-feature vector, or per-token scalars).
+  void vector(void *data, int64_t n) { memref(data, {n}); }
+  void f32(float v) {
+    floats.push_back(v);
+    params.push_back(&floats.back());
+  }
+  void **data() { return params.data(); }
+  size_t size() const { return params.size(); }
+
+private:
+  void memref(void *p, const std::vector<int64_t> &sizes) {
+    pointers.push_back(p);
+    params.push_back(&pointers.back());
+    params.push_back(&pointers.back());
+    integer(0);
+    for (int64_t s : sizes)
+      integer(s);
+    std::vector<int64_t> strides(sizes.size());
+    int64_t stride = 1;
+    for (size_t d = sizes.size(); d-- > 0;) {
+      strides[d] = stride;
+      stride *= sizes[d];
+    }
+    for (int64_t s : strides)
+      integer(s);
+  }
+  void integer(int64_t v) {
+    ints.push_back(v);
+    params.push_back(&ints.back());
+  }
+  // Deques: the params point into them, so elements must not move.
+  std::deque<void *> pointers;
+  std::deque<int64_t> ints;
+  std::deque<float> floats;
+  std::vector<void *> params;
+};
+
+/// The threads per block `name` was built for (its `.maxntid`), or 0 when
+/// the PTX has no such kernel.
+inline int64_t blockThreads(const std::string &ptx, const std::string &name) {
+  size_t entry = ptx.find(".entry " + name + "(");
+  if (entry == std::string::npos)
+    return 0;
+  size_t ntid = ptx.find(".maxntid ", entry);
+  return ntid == std::string::npos ? 0 : std::stoll(ptx.substr(ntid + 9));
+}
+
+/// Launches `name` from `module` over `rows` rows, `rowsPerBlock` to a
+/// block (1 unless the row is a single warp), without waiting.
+inline void launchRows(void *module, const std::string &ptx,
+                       const std::string &name, int64_t rows,
+                       int64_t rowsPerBlock, void *stream,
+                       KernelArguments &args) {
+  void *function = mgpuModuleGetFunction(module, name.c_str());
+  int64_t grid = (rows + rowsPerBlock - 1) / rowsPerBlock;
+  mgpuLaunchKernel(function, grid, 1, 1, blockThreads(ptx, name), 1, 1, 0,
+                   stream, args.data(), nullptr, args.size());
+}
+
+} // namespace attnres::gpu
+
+#endif // ATTNRES_BENCH_GPU_KERNELLAUNCH_H
