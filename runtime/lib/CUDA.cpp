@@ -77,8 +77,8 @@ private:
 
 } // namespace
 
-const Driver *attnres::cuda::open(const char *library, int ordinal,
-                                  std::string &why) {
+std::unique_ptr<const Driver>
+attnres::cuda::open(const char *library, int ordinal, std::string &why) {
   void *lib = dlopen(library, RTLD_NOW | RTLD_LOCAL);
   if (!lib) {
     const char *err = dlerror();
@@ -86,7 +86,7 @@ const Driver *attnres::cuda::open(const char *library, int ordinal,
           (err ? err : "dlopen failed") + ")";
     return nullptr;
   }
-  auto *d = new Driver();
+  auto d = std::make_unique<Driver>();
   bool ok = resolve(lib, "cuInit", d->cuInit, why) &&
             resolve(lib, "cuGetErrorName", d->cuGetErrorName, why) &&
             resolve(lib, "cuDeviceGetCount", d->cuDeviceGetCount, why) &&
@@ -114,9 +114,8 @@ const Driver *attnres::cuda::open(const char *library, int ordinal,
             resolve(lib, "cuMemcpyAsync", d->cuMemcpyAsync, why) &&
             resolve(lib, "cuMemsetD32Async", d->cuMemsetD32Async, why) &&
             resolve(lib, "cuMemsetD16Async", d->cuMemsetD16Async, why);
-  auto give = [&](std::string reason) -> const Driver * {
+  auto give = [&](std::string reason) -> std::unique_ptr<const Driver> {
     why = std::move(reason);
-    delete d;
     dlclose(lib);
     return nullptr;
   };
@@ -140,7 +139,7 @@ const Driver *attnres::cuda::open(const char *library, int ordinal,
       r != kSuccess)
     return give("CUDA device " + std::to_string(ordinal) +
                 " has no usable context: " + errorName(*d, r));
-  return d;
+  return std::move(d);
 }
 
 const Driver *attnres::cuda::processDriver(std::string &why) {
@@ -151,7 +150,8 @@ const Driver *attnres::cuda::processDriver(std::string &why) {
     const char *library = std::getenv("ATTNRES_LIBCUDA");
     const char *ordinal = std::getenv("ATTNRES_CUDA_DEVICE");
     d = open(library && *library ? library : "libcuda.so.1",
-             ordinal ? std::atoi(ordinal) : 0, failure);
+             ordinal ? std::atoi(ordinal) : 0, failure)
+            .release();
   });
   if (!d)
     why = failure;

@@ -10,6 +10,7 @@
 #define ATTNRES_RUNTIME_LIB_CUDADRIVER_H
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace attnres::cuda {
@@ -64,11 +65,13 @@ struct Driver {
 
 /// Opens `library`, initializes the driver and retains device `ordinal`'s
 /// primary context. Null with `why` set when any step fails.
-const Driver *open(const char *library, int ordinal, std::string &why);
+std::unique_ptr<const Driver> open(const char *library, int ordinal,
+                                   std::string &why);
 
 /// The process's driver: opened once, from ATTNRES_LIBCUDA (default
-/// libcuda.so.1) and ATTNRES_CUDA_DEVICE (default 0). Null with `why` set
-/// when there is none.
+/// libcuda.so.1) and ATTNRES_CUDA_DEVICE (default 0), and never closed
+/// (models unload their GPU modules from static destructors). Null with
+/// `why` set when there is none.
 const Driver *processDriver(std::string &why);
 
 } // namespace attnres::cuda

@@ -46,7 +46,8 @@ TEST(CUDATest, DeviceOrdinalOutOfRangeSaysSo) {
   std::string why;
   EXPECT_EQ(open(kFakeDriver.c_str(), 2, why), nullptr);
   EXPECT_EQ(why, "no CUDA device 2: the driver sees 2");
-  const attnres::cuda::Driver *d = open(kFakeDriver.c_str(), 1, why);
+  std::unique_ptr<const attnres::cuda::Driver> d =
+      open(kFakeDriver.c_str(), 1, why);
   ASSERT_NE(d, nullptr) << why;
   EXPECT_EQ(d->deviceName, "Fake GPU");
 }
