@@ -158,6 +158,20 @@ const Driver *attnres::cuda::processDriver(std::string &why) {
   return d;
 }
 
+namespace {
+thread_local RunAllocations *currentRun = nullptr;
+} // namespace
+
+RunAllocations::RunAllocations() : outer(currentRun) { currentRun = this; }
+
+RunAllocations::~RunAllocations() {
+  currentRun = outer;
+  for (void *ptr : live)
+    mgpuMemFree(ptr, nullptr);
+}
+
+RunAllocations *RunAllocations::current() { return currentRun; }
+
 extern "C" int attnres_cuda_available(char *what, size_t capacity) {
   std::string why;
   const Driver *d = processDriver(why);
@@ -174,12 +188,22 @@ extern "C" int attnres_cuda_available(char *what, size_t capacity) {
 // CudaRuntimeWrappers.cpp).
 //===----------------------------------------------------------------------===//
 
-extern "C" void *mgpuModuleLoad(void *data, size_t /*gpuBlobSize*/) {
-  const Driver &d = driver();
-  ScopedContext scope(d);
+namespace {
+/// What mgpuModuleLoad hands out. The GPU lowering loads an artifact's
+/// modules from a global constructor, that is while it is being dlopen'ed,
+/// before anyone could ask whether a GPU is there; the image goes to the
+/// driver at the first function lookup instead, so that an artifact for
+/// CUDA loads on a machine without one and the runtime can say why it
+/// cannot run.
+struct LazyModule {
+  const void *image;
+  std::once_flag once;
   CUmodule module = nullptr;
-  scope.check(d.cuModuleLoadData(&module, data), "cuModuleLoadData");
-  return module;
+};
+} // namespace
+
+extern "C" void *mgpuModuleLoad(void *data, size_t /*gpuBlobSize*/) {
+  return new LazyModule{data, {}, nullptr};
 }
 
 /// PTX (`format=isa`): the driver compiles it on load.
@@ -187,17 +211,26 @@ extern "C" void *mgpuModuleLoadJIT(void *data, int /*optLevel*/) {
   return mgpuModuleLoad(data, 0);
 }
 
-extern "C" void mgpuModuleUnload(void *module) {
-  const Driver &d = driver();
-  ScopedContext scope(d);
-  scope.check(d.cuModuleUnload(module), "cuModuleUnload");
+extern "C" void mgpuModuleUnload(void *handle) {
+  auto *lazy = static_cast<LazyModule *>(handle);
+  if (lazy->module) {
+    const Driver &d = driver();
+    ScopedContext scope(d);
+    scope.check(d.cuModuleUnload(lazy->module), "cuModuleUnload");
+  }
+  delete lazy;
 }
 
-extern "C" void *mgpuModuleGetFunction(void *module, const char *name) {
+extern "C" void *mgpuModuleGetFunction(void *handle, const char *name) {
+  auto *lazy = static_cast<LazyModule *>(handle);
   const Driver &d = driver();
   ScopedContext scope(d);
+  std::call_once(lazy->once, [&] {
+    scope.check(d.cuModuleLoadData(&lazy->module, lazy->image),
+                "cuModuleLoadData");
+  });
   CUfunction function = nullptr;
-  scope.check(d.cuModuleGetFunction(&function, module, name),
+  scope.check(d.cuModuleGetFunction(&function, lazy->module, name),
               "cuModuleGetFunction");
   return function;
 }
@@ -282,12 +315,16 @@ extern "C" void *mgpuMemAlloc(uint64_t sizeBytes, void * /*stream*/,
     scope.check(d.cuMemAllocManaged(&ptr, sizeBytes, 1), "cuMemAllocManaged");
   else
     scope.check(d.cuMemAlloc(&ptr, sizeBytes), "cuMemAlloc");
+  if (RunAllocations *run = RunAllocations::current())
+    run->live.insert(reinterpret_cast<void *>(ptr));
   return reinterpret_cast<void *>(ptr);
 }
 
 extern "C" void mgpuMemFree(void *ptr, void * /*stream*/) {
   if (!ptr)
     return;
+  if (RunAllocations *run = RunAllocations::current())
+    run->live.erase(ptr);
   const Driver &d = driver();
   ScopedContext scope(d);
   scope.check(d.cuMemFree(reinterpret_cast<CUdeviceptr>(ptr)), "cuMemFree");

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <unordered_set>
 
 namespace attnres::cuda {
 
@@ -73,6 +74,24 @@ std::unique_ptr<const Driver> open(const char *library, int ordinal,
 /// (models unload their GPU modules from static destructors). Null with
 /// `why` set when there is none.
 const Driver *processDriver(std::string &why);
+
+/// The managed buffers compiled code allocates (mgpuMemAlloc) on this thread
+/// while the scope lives: those it does not free itself, a model's results,
+/// are freed with the scope, after the runtime has copied them out.
+class RunAllocations {
+public:
+  RunAllocations();
+  ~RunAllocations();
+  RunAllocations(const RunAllocations &) = delete;
+  RunAllocations &operator=(const RunAllocations &) = delete;
+
+  /// The innermost live scope of this thread, if any.
+  static RunAllocations *current();
+  std::unordered_set<void *> live;
+
+private:
+  RunAllocations *outer;
+};
 
 } // namespace attnres::cuda
 

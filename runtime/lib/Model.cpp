@@ -7,9 +7,11 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Runtime/Model.h"
+#include "CUDADriver.h"
 #include "Memory.h"
 #include "PackedProducts.h"
 #include "attnres/Runtime/Artifact.h"
+#include "attnres/Runtime/CUDA.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -22,6 +24,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include <cerrno>
@@ -74,6 +77,8 @@ mlir::attnres::runtime::encodeSignature(const Signature &signature) {
   os << kMagic << ' ' << ATTNRES_ABI_VERSION << '\n';
   if (signature.needsBLAS)
     os << "needs blas\n";
+  if (signature.needsCUDA)
+    os << "needs cuda\n";
   auto emit = [&](const char *kind, const TensorInfo &t) {
     os << kind << ' ' << int(t.dtype) << ' ' << t.shape.size();
     for (int64_t d : t.shape)
@@ -105,9 +110,12 @@ std::string mlir::attnres::runtime::decodeSignature(const char *text,
     if (kind == "needs") {
       std::string what;
       is >> what;
-      if (what != "blas")
+      if (what == "blas")
+        signature.needsBLAS = true;
+      else if (what == "cuda")
+        signature.needsCUDA = true;
+      else
         return "needs '" + what + "', which this runtime does not provide";
-      signature.needsBLAS = true;
       continue;
     }
     if (kind != "in" && kind != "out")
@@ -186,12 +194,17 @@ struct LoadedLibrary {
   void *handle = nullptr;
   void *weights = nullptr;
   size_t weightsSize = 0;
+  /// A CUDA artifact's weights, copied into managed memory, where kernels
+  /// and host code alike read them.
+  void *managedWeights = nullptr;
 
   ~LoadedLibrary() {
     if (handle)
       dlclose(handle);
     if (weights)
       munmap(weights, weightsSize);
+    if (managedWeights)
+      mgpuMemFree(managedWeights, nullptr);
   }
 };
 } // namespace
@@ -300,12 +313,30 @@ extern "C" attnres_model *attnres_model_load(const char *path) {
   std::string error = decodeSignature(text, std::strlen(text), signature);
   if (error.empty() && signature.needsBLAS)
     error = loadBLAS();
+  if (error.empty() && signature.needsCUDA) {
+    char why[512];
+    if (!attnres_cuda_available(why, sizeof why))
+      error = std::string("it runs on a CUDA device, and none is usable "
+                          "here: ") +
+              why;
+  }
   using BindFn = void (*)(const char *);
   if (auto bind = reinterpret_cast<BindFn>(dlsym(handle, kBindWeightsSymbol));
       bind && error.empty()) {
     error = mapWeights(file, *library);
+    if (error.empty() && signature.needsCUDA && library->weights) {
+      // Kernels cannot read the mapped file; the copy replaces it.
+      library->managedWeights =
+          mgpuMemAlloc(library->weightsSize, nullptr, /*isHostShared=*/true);
+      std::memcpy(library->managedWeights, library->weights,
+                  library->weightsSize);
+      munmap(library->weights, library->weightsSize);
+      library->weights = nullptr;
+    }
     if (error.empty())
-      bind(static_cast<const char *>(library->weights));
+      bind(static_cast<const char *>(library->managedWeights
+                                         ? library->managedWeights
+                                         : library->weights));
   }
   if (!error.empty()) {
     setLastError("cannot load " + where + ": " + error);
@@ -330,6 +361,10 @@ extern "C" void attnres_model_destroy(attnres_model *model) { delete model; }
 extern "C" size_t
 attnres_model_packed_weight_bytes(const attnres_model *model) {
   return model->packedProducts ? model->packedProducts->packedBytes() : 0;
+}
+
+extern "C" const char *attnres_model_device(const attnres_model *model) {
+  return model->signature.needsCUDA ? "cuda" : "cpu";
 }
 
 extern "C" int attnres_model_num_inputs(const attnres_model *model) {
@@ -410,6 +445,11 @@ extern "C" int attnres_model_run(attnres_model *model,
     }
   }
 
+  // Managed buffers of a CUDA model's run, the input copies among them;
+  // freed last, after the results are copied out.
+  std::optional<attnres::cuda::RunAllocations> managed;
+  if (sig.needsCUDA)
+    managed.emplace();
   // The compiled code may update its arguments in place: pass copies.
   std::vector<std::vector<char>> buffers;
   std::vector<Descriptor> argDescs;
@@ -417,11 +457,18 @@ extern "C" int attnres_model_run(attnres_model *model,
     const attnres_tensor &in = inputs[n];
     size_t bytes =
         size_t(numElements(in.shape, in.rank)) * attnres_dtype_size(in.dtype);
-    buffers.emplace_back(std::max<size_t>(bytes, 1));
+    void *copy = nullptr;
+    if (sig.needsCUDA) {
+      copy = mgpuMemAlloc(std::max<size_t>(bytes, 1), nullptr,
+                          /*isHostShared=*/true);
+    } else {
+      buffers.emplace_back(std::max<size_t>(bytes, 1));
+      copy = buffers.back().data();
+    }
     if (bytes)
-      std::memcpy(buffers.back().data(), in.data, bytes);
+      std::memcpy(copy, in.data, bytes);
     Descriptor d(in.rank);
-    auto ptr = reinterpret_cast<int64_t>(buffers.back().data());
+    auto ptr = reinterpret_cast<int64_t>(copy);
     d.fields[0] = d.fields[1] = ptr;
     int64_t stride = 1;
     for (int64_t i = int64_t(in.rank) - 1; i >= 0; --i) {
@@ -490,19 +537,23 @@ extern "C" int attnres_model_run(attnres_model *model,
       }
     }
   }
-  // The scope frees the results' buffers, and anything the lowering failed
+  // The scopes free the results' buffers, and anything the lowering failed
   // to deallocate.
   return 0;
 }
 
 const std::vector<std::string> &mlir::attnres::runtime::runtimeFunctionNames() {
   static const std::vector<std::string> names = {
-      "_mlir_memref_to_llvm_alloc",
-      "_mlir_memref_to_llvm_aligned_alloc",
-      "_mlir_memref_to_llvm_free",
-      "memrefCopy",
+      "_mlir_memref_to_llvm_alloc", "_mlir_memref_to_llvm_aligned_alloc",
+      "_mlir_memref_to_llvm_free", "memrefCopy",
       "_mlir_ciface_attnres_sgemm_batched",
-      "_mlir_ciface_attnres_sgemm_batched_overwrite",
-      "attnres_parallel_for"};
+      "_mlir_ciface_attnres_sgemm_batched_overwrite", "attnres_parallel_for",
+      // The GPU lowering's, in CUDA.cpp.
+      "mgpuModuleLoad", "mgpuModuleLoadJIT", "mgpuModuleUnload",
+      "mgpuModuleGetFunction", "mgpuLaunchKernel", "mgpuStreamCreate",
+      "mgpuStreamDestroy", "mgpuStreamSynchronize", "mgpuStreamWaitEvent",
+      "mgpuEventCreate", "mgpuEventDestroy", "mgpuEventSynchronize",
+      "mgpuEventRecord", "mgpuMemAlloc", "mgpuMemFree", "mgpuMemcpy",
+      "mgpuMemset32", "mgpuMemset16"};
   return names;
 }

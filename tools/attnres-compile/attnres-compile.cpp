@@ -35,9 +35,29 @@ static cl::opt<std::string> outputPath("o",
                                        cl::cat(category));
 static cl::opt<std::string>
     target("target",
-           cl::desc("What to generate code for: cpu (the default; CUDA "
-                    "artifacts are not supported yet)"),
+           cl::desc("What to generate code for: cpu (the default), or cuda: "
+                    "the model's kernels as cubins embedded in the library, "
+                    "launched through the runtime on a CUDA device "
+                    "(attnres-compile needs the CUDA toolkit's ptxas: "
+                    "CUDA_HOME, else /usr/local/cuda)"),
            cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string>
+    chip("chip",
+         cl::desc("With --target=cuda: the GPU architecture of the cubins "
+                  "(sm_80, sm_90, ...)"),
+         cl::init("sm_90"), cl::cat(category));
+static cl::opt<std::string> cudaPath(
+    "cuda-path",
+    cl::desc("With --target=cuda: the CUDA toolkit whose ptxas and libdevice "
+             "compile the kernels; default $CUDA_ROOT, $CUDA_HOME or "
+             "$CUDA_PATH, else the folder above the ptxas in PATH, else "
+             "/usr/local/cuda"),
+    cl::value_desc("dir"), cl::init(""), cl::cat(category));
+static cl::opt<std::string>
+    features("features",
+             cl::desc("With --target=cuda: the PTX features, e.g. +ptx80 (the "
+                      "default; sm_80 also takes +ptx70)"),
+             cl::init("+ptx80"), cl::cat(category));
 static cl::opt<std::string>
     cpu("cpu",
         cl::desc("The CPU to tune and select instructions for: native (this "
@@ -87,10 +107,30 @@ int main(int argc, char **argv) {
       "attnres-compile: compile a model into a shared library that "
       "libattnres_runtime runs\n\n"
       "  attnres-compile model.onnx -o model.so\n"
-      "  attnres-run model.so --inputs in.npz --outputs out.npz\n");
-  if (target != "cpu")
-    return fail("--target=" + target +
-                " is not supported; this release compiles for --target=cpu");
+      "  attnres-run model.so --inputs in.npz --outputs out.npz\n"
+      "  attnres-compile model.onnx --target=cuda --chip=sm_80 "
+      "--features=+ptx70 -o model.so\n");
+  if (target != "cpu" && target != "cuda")
+    return fail("unknown --target=" + target + " (cpu or cuda)");
+  if (target == "cuda" && !pipeline.empty())
+    return fail("--target=cuda chooses the pipeline (attnres-gpu-pipeline); "
+                "pass a GPU pipeline with --pipeline alone instead");
+  std::string lowering = pipeline;
+  if (target == "cuda") {
+    unsigned version = 0;
+    StringRef arch = StringRef(chip).consume_front("sm_")
+                         ? StringRef(chip).drop_front(3)
+                         : StringRef();
+    arch.consume_back("a");
+    if (arch.getAsInteger(10, version) || version < 70)
+      return fail("--chip=" + chip +
+                  " is not a CUDA architecture that the kernels support "
+                  "(sm_70 or newer, as sm_80 or sm_90)");
+    if (llvm::Error error = attnres::useCUDAToolkit(cudaPath))
+      return fail(llvm::toString(std::move(error)));
+    lowering = "builtin.module(attnres-gpu-pipeline{chip=" + chip +
+               " features=" + features + "})";
+  }
   if (optLevel > 3)
     return fail("--opt-level must be 0 to 3, got " + llvm::Twine(optLevel));
 
@@ -104,6 +144,8 @@ int main(int argc, char **argv) {
   registerAllExtensions(registry);
   attnres::registerAllDialects(registry);
   MLIRContext context(registry);
+  // A failing GPU serialization would print the whole kernel module.
+  context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
 
@@ -122,7 +164,7 @@ int main(int argc, char **argv) {
   double importSeconds = seconds(start);
 
   auto lowerStart = Clock::now();
-  auto signature = attnres::lowerForExecution(*module, entryName, pipeline);
+  auto signature = attnres::lowerForExecution(*module, entryName, lowering);
   if (!signature)
     return fail(llvm::toString(signature.takeError()));
   double lowerSeconds = seconds(lowerStart);

@@ -81,7 +81,8 @@ TEST(CUDATest, WrappersDriveTheDriver) {
   mgpuMemcpy(copy, data, sizeof(copy), stream);
   EXPECT_EQ(copy[15], 1.5f);
 
-  static const char image[] = "fake cubin";
+  static const char image[] = "\x7f"
+                              "ELF, a fake cubin";
   void *module = mgpuModuleLoad(const_cast<char *>(image), sizeof(image));
   void *function = mgpuModuleGetFunction(module, "scale");
   int64_t n = 10;
@@ -115,11 +116,38 @@ TEST(CUDATest, WrappersDriveTheDriver) {
 
 TEST(CUDATest, DriverErrorsNameTheCall) {
   setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
-  static const char image[] = "fake cubin";
+  static const char image[] = "\x7f"
+                              "ELF, a fake cubin";
   void *module = mgpuModuleLoad(const_cast<char *>(image), sizeof(image));
   EXPECT_DEATH(mgpuModuleGetFunction(module, "missing"),
                "attnres: CUDA: cuModuleGetFunction failed: "
                "CUDA_ERROR_NOT_FOUND");
+}
+
+// Artifacts load their modules from global constructors, while dlopen runs:
+// that must not need a driver, or a CUDA artifact could not even say that
+// there is no GPU.
+TEST(CUDATest, ModulesLoadOnFirstUse) {
+  setenv("ATTNRES_LIBCUDA", "/nonexistent/libcuda.so.1", 1);
+  static const char image[] = "\x7f"
+                              "ELF, a fake cubin";
+  void *module = mgpuModuleLoad(const_cast<char *>(image), sizeof(image));
+  ASSERT_NE(module, nullptr);
+  mgpuModuleUnload(module);
+  EXPECT_DEATH(
+      mgpuModuleGetFunction(
+          mgpuModuleLoad(const_cast<char *>(image), sizeof(image)), "scale"),
+      "attnres: CUDA: opening the driver failed: no NVIDIA driver");
+}
+
+TEST(CUDATest, ImagesThatAreNotCubinsAreRefused) {
+  setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
+  static const char image[] = "not a cubin";
+  void *module = mgpuModuleLoad(const_cast<char *>(image), sizeof(image));
+  EXPECT_DEATH(mgpuModuleGetFunction(module, "scale"),
+               "attnres: CUDA: cuModuleLoadData failed: "
+               "CUDA_ERROR_INVALID_IMAGE");
+  mgpuModuleUnload(module);
 }
 
 TEST(CUDATest, NoDriverStopsCompiledCodeWithTheReason) {

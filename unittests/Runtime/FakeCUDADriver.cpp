@@ -7,9 +7,18 @@
 // host functions looked up by name. FAKE_CUDA_DEVICES sets the device count
 // (default 1; 0 makes cuInit fail as the real driver does without a GPU).
 //
+// Whole CUDA artifacts run on it too, to test the host side of compiled
+// models (module loading, buffers, launches) without a GPU: with
+// FAKE_CUDA_ANY_KERNEL=1 every other kernel name is a kernel that does
+// nothing, and FAKE_CUDA_REPORT=1 prints at exit what the process did:
+// modules loaded and unloaded, launches, buffers allocated and still live.
+// Images must be cubins (ELF) or PTX, and launches fit a real GPU's limits,
+// or the call fails as the driver would.
+//
 //===----------------------------------------------------------------------===//
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -18,7 +27,7 @@ namespace {
 
 using CUresult = int;
 constexpr CUresult kSuccess = 0, kInvalidValue = 1, kNoDevice = 100,
-                   kNotFound = 500;
+                   kInvalidImage = 200, kNotFound = 500;
 
 int devices() {
   const char *n = std::getenv("FAKE_CUDA_DEVICES");
@@ -27,6 +36,19 @@ int devices() {
 
 int contextDepth = 0;
 unsigned lastDims[6] = {};
+
+struct Report {
+  long loads = 0, unloads = 0, launches = 0, allocations = 0, live = 0;
+  ~Report() {
+    if (std::getenv("FAKE_CUDA_REPORT"))
+      std::fprintf(stderr,
+                   "fake-cuda: %ld modules loaded, %ld unloaded, %ld "
+                   "launches, %ld buffers allocated, %ld live\n",
+                   loads, unloads, launches, allocations, live);
+  }
+} report;
+
+void noop(void **) {}
 
 /// A host "kernel": scale(float *data, int64_t n, float factor).
 void scale(void **params) {
@@ -52,6 +74,9 @@ CUresult cuGetErrorName(CUresult r, const char **name) {
     return kSuccess;
   case kInvalidValue:
     *name = "CUDA_ERROR_INVALID_VALUE";
+    return kSuccess;
+  case kInvalidImage:
+    *name = "CUDA_ERROR_INVALID_IMAGE";
     return kSuccess;
   }
   return kInvalidValue;
@@ -82,21 +107,40 @@ CUresult cuCtxPopCurrent_v2(void **) {
   return kSuccess;
 }
 CUresult cuModuleLoadData(void **module, const void *image) {
+  auto *bytes = static_cast<const char *>(image);
+  if (std::memcmp(bytes,
+                  "\x7f"
+                  "ELF",
+                  4) != 0 &&
+      !std::strstr(bytes, ".version"))
+    return kInvalidImage;
+  ++report.loads;
   *module = const_cast<void *>(image);
   return kSuccess;
 }
-CUresult cuModuleUnload(void *) { return kSuccess; }
+CUresult cuModuleUnload(void *) {
+  ++report.unloads;
+  return kSuccess;
+}
 CUresult cuModuleGetFunction(void **function, void *, const char *name) {
-  if (std::string(name) != "scale")
+  if (std::string(name) == "scale")
+    *function = reinterpret_cast<void *>(&scale);
+  else if (std::getenv("FAKE_CUDA_ANY_KERNEL"))
+    *function = reinterpret_cast<void *>(&noop);
+  else
     return kNotFound;
-  *function = reinterpret_cast<void *>(&scale);
   return kSuccess;
 }
 CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
-                        unsigned bx, unsigned by, unsigned bz, unsigned, void *,
-                        void **params, void **) {
+                        unsigned bx, unsigned by, unsigned bz, unsigned smem,
+                        void *, void **params, void **) {
+  // The limits of every GPU since sm_70.
+  if (!gx || !gy || !gz || !bx || !by || !bz || gy > 65535 || gz > 65535 ||
+      bz > 64 || uint64_t(bx) * by * bz > 1024 || smem > 227 * 1024)
+    return kInvalidValue;
   unsigned dims[6] = {gx, gy, gz, bx, by, bz};
   std::memcpy(lastDims, dims, sizeof(dims));
+  ++report.launches;
   reinterpret_cast<void (*)(void **)>(function)(params);
   return kSuccess;
 }
@@ -122,6 +166,8 @@ CUresult cuEventSynchronize(void *) { return kSuccess; }
 CUresult cuEventRecord(void *, void *) { return kSuccess; }
 CUresult cuMemAlloc_v2(unsigned long long *ptr, size_t size) {
   *ptr = reinterpret_cast<uintptr_t>(std::malloc(size));
+  ++report.allocations;
+  ++report.live;
   return kSuccess;
 }
 CUresult cuMemAllocManaged(unsigned long long *ptr, size_t size, unsigned) {
@@ -129,6 +175,7 @@ CUresult cuMemAllocManaged(unsigned long long *ptr, size_t size, unsigned) {
 }
 CUresult cuMemFree_v2(unsigned long long ptr) {
   std::free(reinterpret_cast<void *>(ptr));
+  --report.live;
   return kSuccess;
 }
 CUresult cuMemcpyAsync(unsigned long long dst, unsigned long long src,

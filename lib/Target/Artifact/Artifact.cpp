@@ -14,6 +14,7 @@
 #include "attnres/Pipelines/Pipelines.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/IR/Builders.h"
@@ -23,8 +24,11 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Export.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -41,6 +45,8 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/TargetParser/Host.h"
+
+#include <cstdlib>
 
 using namespace mlir;
 using namespace mlir::attnres;
@@ -241,6 +247,16 @@ mlir::attnres::lowerForExecution(ModuleOp module, StringRef entry,
     return signature.takeError();
   MLIRContext *context = module.getContext();
   fn->setAttr("llvm.emit_c_interface", UnitAttr::get(context));
+  // What gpu-module-to-binary needs to turn a GPU pipeline's kernels into
+  // cubins, whichever tool made the context.
+  DialectRegistry targets;
+  NVVM::registerNVVMTargetInterfaceExternalModels(targets);
+  registerBuiltinDialectTranslation(targets);
+  registerLLVMDialectTranslation(targets);
+  registerNVVMDialectTranslation(targets);
+  registerGPUDialectTranslation(targets);
+  gpu::registerOffloadingLLVMTranslationInterfaceExternalModels(targets);
+  context->appendDialectRegistry(targets);
 
   PassManager pm(context);
   if (pipeline.empty()) {
@@ -271,6 +287,7 @@ mlir::attnres::lowerForExecution(ModuleOp module, StringRef entry,
   signature->needsBLAS =
       module.lookupSymbol("_mlir_ciface_attnres_sgemm_batched") ||
       module.lookupSymbol("_mlir_ciface_attnres_sgemm_batched_overwrite");
+  signature->needsCUDA = !module.getOps<gpu::BinaryOp>().empty();
   auto ciface =
       module.lookupSymbol<LLVM::LLVMFuncOp>(("_mlir_ciface_" + entry).str());
   if (!ciface)
@@ -278,6 +295,41 @@ mlir::attnres::lowerForExecution(ModuleOp module, StringRef entry,
   addPackedEntry(module, ciface);
   addSignature(module, *signature);
   return signature;
+}
+
+llvm::Error mlir::attnres::useCUDAToolkit(StringRef path) {
+  std::string folder = path.str(), how = "--cuda-path";
+  for (const char *variable : {"CUDA_ROOT", "CUDA_HOME", "CUDA_PATH"}) {
+    const char *value = std::getenv(variable);
+    if (folder.empty() && value && *value) {
+      folder = value;
+      how = std::string("$") + variable;
+    }
+  }
+  if (folder.empty()) {
+    if (auto ptxas = llvm::sys::findProgramByName("ptxas")) {
+      folder =
+          llvm::sys::path::parent_path(llvm::sys::path::parent_path(*ptxas))
+              .str();
+      how = "the ptxas in PATH";
+    } else {
+      folder = "/usr/local/cuda";
+      how = "the default";
+    }
+  }
+  llvm::SmallString<256> libdevice(folder), ptxas(folder);
+  llvm::sys::path::append(libdevice, "nvvm", "libdevice", "libdevice.10.bc");
+  llvm::sys::path::append(ptxas, "bin", "ptxas");
+  for (StringRef needed : {libdevice.str(), ptxas.str()})
+    if (!llvm::sys::fs::exists(needed))
+      return makeError("no CUDA toolkit at '" + folder + "' (" + how + "): '" +
+                       needed +
+                       "' is missing; install the CUDA toolkit, or name its "
+                       "folder with --cuda-path or CUDA_HOME");
+  // The NVVM serialization reads the toolkit from the environment, first
+  // CUDA_ROOT.
+  ::setenv("CUDA_ROOT", folder.c_str(), /*overwrite=*/1);
+  return llvm::Error::success();
 }
 
 //===----------------------------------------------------------------------===//
@@ -331,6 +383,29 @@ mlir::attnres::createTargetMachine(StringRef cpu, unsigned optLevel) {
 }
 
 namespace {
+/// The bytes of a splat or i1 `value` as LLVM lays out the global (i1 as a
+/// byte per element), made in `storage`; nothing for other values.
+std::optional<ArrayRef<char>> expandedBytes(Attribute value,
+                                            std::vector<char> &storage) {
+  auto dense = dyn_cast_or_null<DenseElementsAttr>(value);
+  if (!dense || !dense.getElementType().isIntOrFloat())
+    return std::nullopt;
+  int64_t count = dense.getNumElements();
+  if (dense.getElementType().isInteger(1)) {
+    for (bool bit : dense.getValues<bool>())
+      storage.push_back(char(bit));
+    return ArrayRef<char>(storage);
+  }
+  unsigned width = dense.getElementType().getIntOrFloatBitWidth();
+  if (!dense.isSplat() || width % 8 != 0)
+    return std::nullopt;
+  ArrayRef<char> element = dense.getRawData().take_front(width / 8);
+  storage.reserve(size_t(count) * element.size());
+  for (int64_t i = 0; i < count; ++i)
+    storage.insert(storage.end(), element.begin(), element.end());
+  return ArrayRef<char>(storage);
+}
+
 /// The bytes of `value` as LLVM would lay out the global, or nothing when
 /// they are not available as one block (splats, i1, elided resources).
 std::optional<ArrayRef<char>> rawBytes(Attribute value) {
@@ -412,7 +487,8 @@ struct TempFiles {
 } // namespace
 
 ExternalWeights mlir::attnres::externalizeWeights(ModuleOp module,
-                                                  uint64_t minBytes) {
+                                                  uint64_t minBytes,
+                                                  bool expand) {
   ExternalWeights weights;
   MLIRContext *context = module.getContext();
   auto ptr = LLVM::LLVMPointerType::get(context);
@@ -422,6 +498,10 @@ ExternalWeights mlir::attnres::externalizeWeights(ModuleOp module,
     if (!global.getConstant())
       continue;
     std::optional<ArrayRef<char>> bytes = rawBytes(global.getValueAttr());
+    if (!bytes && expand) {
+      weights.expanded.emplace_back();
+      bytes = expandedBytes(global.getValueAttr(), weights.expanded.back());
+    }
     if (!bytes || bytes->size() < minBytes)
       continue;
     uint64_t align = std::max<uint64_t>(global.getAlignment().value_or(64), 64);
@@ -499,7 +579,19 @@ mlir::attnres::writeSharedLibrary(ModuleOp module, StringRef path,
     linker = *found;
   }
 
-  ExternalWeights weights = externalizeWeights(module, /*minBytes=*/1024);
+  // Kernels read device-reachable memory only: a CUDA artifact's every
+  // constant goes to the weights, which the runtime copies into managed
+  // memory.
+  bool cuda = !module.getOps<gpu::BinaryOp>().empty();
+  ExternalWeights weights =
+      cuda ? externalizeWeights(module, /*minBytes=*/0, /*expand=*/true)
+           : externalizeWeights(module, /*minBytes=*/1024);
+  if (cuda)
+    for (auto global : module.getOps<LLVM::GlobalOp>())
+      if (global.getConstant() &&
+          isa_and_nonnull<ElementsAttr>(global.getValueAttr()))
+        return makeError("the constant '" + global.getSymName() +
+                         "' cannot be placed in GPU-reachable memory");
   registerBuiltinDialectTranslation(*module.getContext());
   registerLLVMDialectTranslation(*module.getContext());
   llvm::LLVMContext llvmContext;

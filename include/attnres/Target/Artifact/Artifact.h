@@ -53,12 +53,17 @@ struct ExternalWeights {
   /// from the start of the weights.
   std::vector<std::pair<llvm::ArrayRef<char>, uint64_t>> pieces;
   uint64_t size = 0;
+  /// The bytes of expanded constants, which pieces may point into.
+  std::vector<std::vector<char>> expanded;
 };
 
 /// Moves every constant global of at least `minBytes` out of `module`, a
 /// module lowerForExecution has lowered, and adds the function that binds
-/// them; nothing changes when there are none.
-ExternalWeights externalizeWeights(ModuleOp module, uint64_t minBytes);
+/// them; nothing changes when there are none. Splat and i1 constants stay
+/// (LLVM makes them cheaply) unless `expand` asks for them too, laid out as
+/// LLVM would: a GPU artifact's kernels can read nothing else.
+ExternalWeights externalizeWeights(ModuleOp module, uint64_t minBytes,
+                                   bool expand = false);
 
 struct SharedLibraryOptions {
   /// LLVM optimization and code generation level, 0 to 3.
@@ -77,6 +82,14 @@ struct SharedLibraryOptions {
 /// writers.
 llvm::Error writeSharedLibrary(ModuleOp module, llvm::StringRef path,
                                const SharedLibraryOptions &options);
+
+/// Points the NVVM serialization at the CUDA toolkit whose ptxas and
+/// libdevice compile a GPU pipeline's kernels: `path` if given, else
+/// $CUDA_ROOT, $CUDA_HOME or $CUDA_PATH, else the folder above the ptxas in
+/// PATH, else /usr/local/cuda. Fails, saying where it looked, when that
+/// folder lacks either; without libdevice, ptxas would only report the
+/// math functions as unresolved.
+llvm::Error useCUDAToolkit(llvm::StringRef path);
 
 /// This machine's CPU name and features as LLVM sees them: what "native"
 /// compiles for.

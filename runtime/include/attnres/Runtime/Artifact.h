@@ -62,6 +62,9 @@ struct Signature {
   std::vector<TensorInfo> inputs, outputs;
   /// The compiled code calls cblas_sgemm through the runtime.
   bool needsBLAS = false;
+  /// The compiled code launches CUDA kernels (attnres-compile
+  /// --target=cuda): its inputs, weights and buffers live in managed memory.
+  bool needsCUDA = false;
 };
 
 /// One line per tensor after a version line, names length-prefixed so any

@@ -72,6 +72,11 @@ typedef struct attnres_model attnres_model;
 attnres_model *attnres_model_load(const char *path);
 void attnres_model_destroy(attnres_model *model);
 
+/* Where the model runs: "cuda" for one compiled with attnres-compile
+ * --target=cuda (loading it fails where no CUDA device is usable), else
+ * "cpu". */
+const char *attnres_model_device(const attnres_model *model);
+
 int attnres_model_num_inputs(const attnres_model *model);
 int attnres_model_num_outputs(const attnres_model *model);
 /* The i-th input or output, or NULL when i is out of range. The pointers
