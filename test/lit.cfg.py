@@ -69,3 +69,8 @@ if config.cuda_bin_dir:
     # gpu-module-to-binary links libdevice (for the math of the loops the GPU
     # pipeline maps to kernels) from the toolkit CUDA_HOME names.
     config.environment["CUDA_HOME"] = os.path.dirname(config.cuda_bin_dir)
+
+# The host-side CUDA driver of the unit tests: CUDA artifacts run on it
+# (kernels do nothing) to test their host side here, without a GPU.
+config.substitutions.append(("%fake_libcuda", os.path.join(
+    config.attnres_obj_root, "unittests", "libattnres_fake_cuda.so")))

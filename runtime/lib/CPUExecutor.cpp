@@ -183,6 +183,8 @@ CPUExecutor::run(const NamedArrays &inputs) {
   return outputs;
 }
 
+std::string CPUExecutor::device() const { return attnres_model_device(model); }
+
 size_t CPUExecutor::packedWeightBytes() const {
   return attnres_model_packed_weight_bytes(model);
 }

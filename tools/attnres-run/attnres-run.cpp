@@ -22,6 +22,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
@@ -120,6 +121,23 @@ static cl::opt<unsigned> optLevel(
              "3; 2 by default: half the compile time of 3 on deep models "
              "for the same run time (bench/RESULTS.md)"),
     cl::init(2), cl::cat(category));
+static cl::opt<std::string> device(
+    "device",
+    cl::desc("Where to run: cpu, or cuda (compiled as attnres-compile "
+             "--target=cuda, through the cache or, with --no-cache or "
+             "--pipeline, into a temporary file). A .so runs where it was "
+             "compiled for; --device only checks that"),
+    cl::init(""), cl::cat(category));
+static cl::opt<std::string>
+    chip("chip",
+         cl::desc("With --device=cuda: the GPU architecture to compile for, "
+                  "as attnres-compile --chip"),
+         cl::init("sm_90"), cl::cat(category));
+static cl::opt<std::string>
+    features("features",
+             cl::desc("With --device=cuda: the PTX features, as "
+                      "attnres-compile --features"),
+             cl::init("+ptx80"), cl::cat(category));
 static cl::opt<std::string> dumpDepthWeights(
     "dump-depth-weights",
     cl::desc("Also write the softmax weights over depth of every "
@@ -177,9 +195,9 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(
       argc, argv,
-      "attnres-run: run a model on the CPU on .npz inputs: a .so from "
-      "attnres-compile, or a .onnx/.mlir model compiled into a cache "
-      "(--cache-dir) or with the JIT (--no-cache)\n\n"
+      "attnres-run: run a model on .npz inputs, on the CPU or a CUDA "
+      "device: a .so from attnres-compile, or a .onnx/.mlir model compiled "
+      "into a cache (--cache-dir) or with the JIT (--no-cache)\n\n"
       "Environment:\n"
       "  ATTNRES_BLAS=PATH     the BLAS library with cblas_sgemm (default: "
       "OpenBLAS's usual names)\n"
@@ -187,9 +205,19 @@ int main(int argc, char **argv) {
       "not in oneDNN on copies packed once\n"
       "  OPENBLAS_NUM_THREADS  the default of --threads\n"
       "  OPENBLAS_CORETYPE     OpenBLAS's kernels (default: chosen from the "
-      "CPU's instruction set)\n");
+      "CPU's instruction set)\n"
+      "  ATTNRES_LIBCUDA=PATH  the CUDA driver (default libcuda.so.1)\n"
+      "  ATTNRES_CUDA_DEVICE=N the CUDA device (default 0)\n"
+      "  CUDA_HOME             the CUDA toolkit that compiles for "
+      "--device=cuda\n");
   if (repeat == 0)
     return fail("--repeat must be at least 1");
+  if (!device.empty() && device != "cpu" && device != "cuda")
+    return fail("unknown --device=" + device + " (cpu or cuda)");
+  bool cuda = device == "cuda";
+  if (cuda && !StringRef(modelPath).ends_with(".so"))
+    if (llvm::Error error = attnres::useCUDAToolkit(""))
+      return fail(llvm::toString(std::move(error)));
 
   using Clock = std::chrono::steady_clock;
   auto seconds = [](Clock::duration d) {
@@ -205,6 +233,8 @@ int main(int argc, char **argv) {
   registerAllExtensions(registry);
   attnres::registerAllDialects(registry);
   MLIRContext context(registry);
+  // A failing GPU serialization would print the whole kernel module.
+  context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
 
@@ -230,7 +260,9 @@ int main(int argc, char **argv) {
         // machine's native code to another.
         "cpu=" + (cpu == "native" ? attnres::hostCPUDescription()
                                   : std::string(cpu)),
-        "depth-weights=" + std::to_string(!dumpDepthWeights.empty())};
+        "depth-weights=" + std::to_string(!dumpDepthWeights.empty()),
+        "device=" +
+            (cuda ? "cuda:" + chip + ":" + features : std::string("cpu"))};
     for (const std::string &spec : inputShapes) {
       std::string error = attnres::parseInputShapeSpec(spec, options);
       if (!error.empty())
@@ -250,7 +282,10 @@ int main(int argc, char **argv) {
     }
 
     // The module to compile, and the pipeline to lower it with.
+    std::string gpuOptions = "chip=" + chip + " features=" + features;
     std::string lowering = pipeline;
+    if (cuda && pipeline.empty())
+      lowering = "builtin.module(attnres-gpu-pipeline{" + gpuOptions + "})";
     auto prepare = [&]() -> OwningOpRef<ModuleOp> {
       OwningOpRef<ModuleOp> module =
           attnres::loadModel(modelPath, &context, sourceMgr, options);
@@ -268,7 +303,9 @@ int main(int argc, char **argv) {
                         "depth weights failed\n";
         return nullptr;
       }
-      lowering = "builtin.module(attnres-cpu-pipeline{raise=false})";
+      lowering = cuda ? "builtin.module(attnres-gpu-pipeline{raise=false " +
+                            gpuOptions + "})"
+                      : "builtin.module(attnres-cpu-pipeline{raise=false})";
       return module;
     };
 
@@ -280,7 +317,31 @@ int main(int argc, char **argv) {
                       "without a cache\n";
     // A --pipeline may read files (pseudo-queries) that the key cannot
     // see, so it is compiled afresh every time.
-    if (noCache || dir.empty() || !pipeline.empty()) {
+    if ((noCache || dir.empty() || !pipeline.empty()) && cuda) {
+      // CUDA code runs from an artifact only (its weights must be copied to
+      // the device): one in a temporary file, removed once loaded.
+      OwningOpRef<ModuleOp> module = prepare();
+      if (!module)
+        return 1;
+      auto signature = attnres::lowerForExecution(*module, entryName, lowering);
+      if (!signature)
+        return fail(llvm::toString(signature.takeError()));
+      llvm::SmallString<256> temporary;
+      if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
+              "attnres-run", "so", temporary))
+        return fail("cannot create a temporary file: " + ec.message());
+      llvm::FileRemover remover(temporary);
+      attnres::SharedLibraryOptions libraryOptions;
+      libraryOptions.optLevel = optLevel;
+      if (llvm::Error error =
+              attnres::writeSharedLibrary(*module, temporary, libraryOptions))
+        return fail(llvm::toString(std::move(error)));
+      auto loaded = attnres::CPUExecutor::load(temporary);
+      if (!loaded)
+        return fail(llvm::toString(loaded.takeError()));
+      executor = std::move(*loaded);
+      how = "CUDA artifact, no cache";
+    } else if (noCache || dir.empty() || !pipeline.empty()) {
       OwningOpRef<ModuleOp> module = prepare();
       if (!module)
         return 1;
@@ -336,6 +397,12 @@ int main(int argc, char **argv) {
     }
   }
   double compileSeconds = seconds(Clock::now() - start);
+  if (!device.empty() && executor->device() != device)
+    return fail("'" + modelPath + "' runs on " + executor->device() +
+                ", not on --device=" + device +
+                (executor->device() == "cuda"
+                     ? " (it was compiled with --target=cuda)"
+                     : " (compile it with attnres-compile --target=cuda)"));
 
   if (unsigned threads = threadsOption())
     attnres_set_num_threads(int(std::min<unsigned>(threads, 4096)));

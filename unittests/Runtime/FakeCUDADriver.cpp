@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <string>
 
 namespace {
@@ -39,12 +40,16 @@ unsigned lastDims[6] = {};
 
 struct Report {
   long loads = 0, unloads = 0, launches = 0, allocations = 0, live = 0;
+  std::set<std::string> kernels;
   ~Report() {
-    if (std::getenv("FAKE_CUDA_REPORT"))
-      std::fprintf(stderr,
-                   "fake-cuda: %ld modules loaded, %ld unloaded, %ld "
-                   "launches, %ld buffers allocated, %ld live\n",
-                   loads, unloads, launches, allocations, live);
+    if (!std::getenv("FAKE_CUDA_REPORT"))
+      return;
+    std::fprintf(stderr,
+                 "fake-cuda: %ld modules loaded, %ld unloaded, %ld "
+                 "launches, %ld buffers allocated, %ld live\n",
+                 loads, unloads, launches, allocations, live);
+    for (const std::string &name : kernels)
+      std::fprintf(stderr, "fake-cuda: kernel %s\n", name.c_str());
   }
 } report;
 
@@ -129,6 +134,7 @@ CUresult cuModuleGetFunction(void **function, void *, const char *name) {
     *function = reinterpret_cast<void *>(&noop);
   else
     return kNotFound;
+  report.kernels.insert(name);
   return kSuccess;
 }
 CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,

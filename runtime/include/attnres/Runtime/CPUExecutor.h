@@ -59,6 +59,9 @@ public:
   /// Bytes of weights packed for the products so far
   /// (attnres_model_packed_weight_bytes).
   size_t packedWeightBytes() const;
+  /// Where the model runs: "cpu", or "cuda" for an artifact compiled with
+  /// --target=cuda (attnres_model_device).
+  std::string device() const;
 
 private:
   CPUExecutor() = default;
