@@ -87,33 +87,35 @@ attnres::cuda::open(const char *library, int ordinal, std::string &why) {
     return nullptr;
   }
   auto d = std::make_unique<Driver>();
-  bool ok = resolve(lib, "cuInit", d->cuInit, why) &&
-            resolve(lib, "cuGetErrorName", d->cuGetErrorName, why) &&
-            resolve(lib, "cuDeviceGetCount", d->cuDeviceGetCount, why) &&
-            resolve(lib, "cuDeviceGet", d->cuDeviceGet, why) &&
-            resolve(lib, "cuDeviceGetName", d->cuDeviceGetName, why) &&
-            resolve(lib, "cuDevicePrimaryCtxRetain",
-                    d->cuDevicePrimaryCtxRetain, why) &&
-            resolve(lib, "cuCtxPushCurrent_v2", d->cuCtxPushCurrent, why) &&
-            resolve(lib, "cuCtxPopCurrent_v2", d->cuCtxPopCurrent, why) &&
-            resolve(lib, "cuModuleLoadData", d->cuModuleLoadData, why) &&
-            resolve(lib, "cuModuleUnload", d->cuModuleUnload, why) &&
-            resolve(lib, "cuModuleGetFunction", d->cuModuleGetFunction, why) &&
-            resolve(lib, "cuLaunchKernel", d->cuLaunchKernel, why) &&
-            resolve(lib, "cuStreamCreate", d->cuStreamCreate, why) &&
-            resolve(lib, "cuStreamDestroy_v2", d->cuStreamDestroy, why) &&
-            resolve(lib, "cuStreamSynchronize", d->cuStreamSynchronize, why) &&
-            resolve(lib, "cuStreamWaitEvent", d->cuStreamWaitEvent, why) &&
-            resolve(lib, "cuEventCreate", d->cuEventCreate, why) &&
-            resolve(lib, "cuEventDestroy_v2", d->cuEventDestroy, why) &&
-            resolve(lib, "cuEventSynchronize", d->cuEventSynchronize, why) &&
-            resolve(lib, "cuEventRecord", d->cuEventRecord, why) &&
-            resolve(lib, "cuMemAlloc_v2", d->cuMemAlloc, why) &&
-            resolve(lib, "cuMemAllocManaged", d->cuMemAllocManaged, why) &&
-            resolve(lib, "cuMemFree_v2", d->cuMemFree, why) &&
-            resolve(lib, "cuMemcpyAsync", d->cuMemcpyAsync, why) &&
-            resolve(lib, "cuMemsetD32Async", d->cuMemsetD32Async, why) &&
-            resolve(lib, "cuMemsetD16Async", d->cuMemsetD16Async, why);
+  bool ok =
+      resolve(lib, "cuInit", d->cuInit, why) &&
+      resolve(lib, "cuGetErrorName", d->cuGetErrorName, why) &&
+      resolve(lib, "cuDeviceGetCount", d->cuDeviceGetCount, why) &&
+      resolve(lib, "cuDeviceGet", d->cuDeviceGet, why) &&
+      resolve(lib, "cuDeviceGetName", d->cuDeviceGetName, why) &&
+      resolve(lib, "cuDeviceGetAttribute", d->cuDeviceGetAttribute, why) &&
+      resolve(lib, "cuDevicePrimaryCtxRetain", d->cuDevicePrimaryCtxRetain,
+              why) &&
+      resolve(lib, "cuCtxPushCurrent_v2", d->cuCtxPushCurrent, why) &&
+      resolve(lib, "cuCtxPopCurrent_v2", d->cuCtxPopCurrent, why) &&
+      resolve(lib, "cuModuleLoadData", d->cuModuleLoadData, why) &&
+      resolve(lib, "cuModuleUnload", d->cuModuleUnload, why) &&
+      resolve(lib, "cuModuleGetFunction", d->cuModuleGetFunction, why) &&
+      resolve(lib, "cuLaunchKernel", d->cuLaunchKernel, why) &&
+      resolve(lib, "cuStreamCreate", d->cuStreamCreate, why) &&
+      resolve(lib, "cuStreamDestroy_v2", d->cuStreamDestroy, why) &&
+      resolve(lib, "cuStreamSynchronize", d->cuStreamSynchronize, why) &&
+      resolve(lib, "cuStreamWaitEvent", d->cuStreamWaitEvent, why) &&
+      resolve(lib, "cuEventCreate", d->cuEventCreate, why) &&
+      resolve(lib, "cuEventDestroy_v2", d->cuEventDestroy, why) &&
+      resolve(lib, "cuEventSynchronize", d->cuEventSynchronize, why) &&
+      resolve(lib, "cuEventRecord", d->cuEventRecord, why) &&
+      resolve(lib, "cuMemAlloc_v2", d->cuMemAlloc, why) &&
+      resolve(lib, "cuMemAllocManaged", d->cuMemAllocManaged, why) &&
+      resolve(lib, "cuMemFree_v2", d->cuMemFree, why) &&
+      resolve(lib, "cuMemcpyAsync", d->cuMemcpyAsync, why) &&
+      resolve(lib, "cuMemsetD32Async", d->cuMemsetD32Async, why) &&
+      resolve(lib, "cuMemsetD16Async", d->cuMemsetD16Async, why);
   auto give = [&](std::string reason) -> std::unique_ptr<const Driver> {
     why = std::move(reason);
     dlclose(lib);
@@ -135,6 +137,11 @@ attnres::cuda::open(const char *library, int ordinal, std::string &why) {
   char name[256] = {};
   if (d->cuDeviceGetName(name, sizeof(name) - 1, device) == kSuccess)
     d->deviceName = name;
+  // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR and _MINOR.
+  int major = 0, minor = 0;
+  if (d->cuDeviceGetAttribute(&major, 75, device) == kSuccess &&
+      d->cuDeviceGetAttribute(&minor, 76, device) == kSuccess)
+    d->computeCapability = 10 * major + minor;
   if (CUresult r = d->cuDevicePrimaryCtxRetain(&d->context, device);
       r != kSuccess)
     return give("CUDA device " + std::to_string(ordinal) +
@@ -181,6 +188,12 @@ extern "C" int attnres_cuda_available(char *what, size_t capacity) {
     what[capacity - 1] = '\0';
   }
   return d != nullptr;
+}
+
+extern "C" int attnres_cuda_compute_capability(void) {
+  std::string why;
+  const Driver *d = processDriver(why);
+  return d ? d->computeCapability : 0;
 }
 
 //===----------------------------------------------------------------------===//

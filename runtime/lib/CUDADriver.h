@@ -34,6 +34,7 @@ struct Driver {
   CUresult (*cuDeviceGetCount)(int *);
   CUresult (*cuDeviceGet)(CUdevice *, int);
   CUresult (*cuDeviceGetName)(char *, int, CUdevice);
+  CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
   CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
   CUresult (*cuCtxPushCurrent)(CUcontext);
   CUresult (*cuCtxPopCurrent)(CUcontext *);
@@ -62,6 +63,8 @@ struct Driver {
   /// wrapper runs.
   CUcontext context = nullptr;
   std::string deviceName;
+  /// 10 * major + minor: 90 for an H100.
+  int computeCapability = 0;
 };
 
 /// Opens `library`, initializes the driver and retains device `ordinal`'s

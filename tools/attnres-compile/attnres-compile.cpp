@@ -74,7 +74,9 @@ static cl::opt<std::string> entryName("entry", cl::desc("Function to compile"),
 static cl::opt<std::string> pipeline(
     "pipeline",
     cl::desc("Textual pass pipeline replacing the default lowering, e.g. "
-             "'builtin.module(attnres-cpu-pipeline{blas=false})'"),
+             "'builtin.module(attnres-cpu-pipeline{blas=false})'; with "
+             "--target=cuda it must end in attnres-gpu-pipeline (whose "
+             "options then replace --chip and --features)"),
     cl::value_desc("pipeline"), cl::init(""), cl::cat(category));
 static cl::opt<unsigned> optLevel(
     "opt-level",
@@ -112,9 +114,6 @@ int main(int argc, char **argv) {
       "--features=+ptx70 -o model.so\n");
   if (target != "cpu" && target != "cuda")
     return fail("unknown --target=" + target + " (cpu or cuda)");
-  if (target == "cuda" && !pipeline.empty())
-    return fail("--target=cuda chooses the pipeline (attnres-gpu-pipeline); "
-                "pass a GPU pipeline with --pipeline alone instead");
   std::string lowering = pipeline;
   if (target == "cuda") {
     unsigned version = 0;
@@ -128,8 +127,9 @@ int main(int argc, char **argv) {
                   "(sm_70 or newer, as sm_80 or sm_90)");
     if (llvm::Error error = attnres::useCUDAToolkit(cudaPath))
       return fail(llvm::toString(std::move(error)));
-    lowering = "builtin.module(attnres-gpu-pipeline{chip=" + chip +
-               " features=" + features + "})";
+    if (lowering.empty())
+      lowering = "builtin.module(attnres-gpu-pipeline{chip=" + chip +
+                 " features=" + features + "})";
   }
   if (optLevel > 3)
     return fail("--opt-level must be 0 to 3, got " + llvm::Twine(optLevel));
@@ -167,6 +167,12 @@ int main(int argc, char **argv) {
   auto signature = attnres::lowerForExecution(*module, entryName, lowering);
   if (!signature)
     return fail(llvm::toString(signature.takeError()));
+  if (signature->needsCUDA != (target == "cuda"))
+    return fail(signature->needsCUDA
+                    ? "the --pipeline made GPU code; compile it with "
+                      "--target=cuda"
+                    : "the --pipeline made no GPU code for --target=cuda; "
+                      "end it with attnres-gpu-pipeline");
   double lowerSeconds = seconds(lowerStart);
 
   auto codegenStart = Clock::now();

@@ -9,6 +9,7 @@
 
 #include "attnres/InitAttnRes.h"
 #include "attnres/Runtime/CPUExecutor.h"
+#include "attnres/Runtime/CUDA.h"
 #include "attnres/Target/Artifact/Artifact.h"
 #include "attnres/Target/ONNX/ONNXImport.h"
 #include "attnres/Transforms/Passes.h"
@@ -131,8 +132,9 @@ static cl::opt<std::string> device(
 static cl::opt<std::string>
     chip("chip",
          cl::desc("With --device=cuda: the GPU architecture to compile for, "
-                  "as attnres-compile --chip"),
-         cl::init("sm_90"), cl::cat(category));
+                  "as attnres-compile --chip; by default the device's "
+                  "(ATTNRES_CUDA_DEVICE), else sm_90"),
+         cl::init(""), cl::cat(category));
 static cl::opt<std::string>
     features("features",
              cl::desc("With --device=cuda: the PTX features, as "
@@ -215,6 +217,10 @@ int main(int argc, char **argv) {
   if (!device.empty() && device != "cpu" && device != "cuda")
     return fail("unknown --device=" + device + " (cpu or cuda)");
   bool cuda = device == "cuda";
+  if (cuda && chip.empty()) {
+    int capability = attnres_cuda_compute_capability();
+    chip = "sm_" + std::to_string(capability ? capability : 90);
+  }
   if (cuda && !StringRef(modelPath).ends_with(".so"))
     if (llvm::Error error = attnres::useCUDAToolkit(""))
       return fail(llvm::toString(std::move(error)));

@@ -50,6 +50,7 @@ TEST(CUDATest, DeviceOrdinalOutOfRangeSaysSo) {
       open(kFakeDriver.c_str(), 1, why);
   ASSERT_NE(d, nullptr) << why;
   EXPECT_EQ(d->deviceName, "Fake GPU");
+  EXPECT_EQ(d->computeCapability, 90);
 }
 
 TEST(CUDATest, AvailabilityReportsTheMissingDriver) {
@@ -57,6 +58,7 @@ TEST(CUDATest, AvailabilityReportsTheMissingDriver) {
   char what[256];
   EXPECT_EQ(attnres_cuda_available(what, sizeof(what)), 0);
   EXPECT_NE(std::strstr(what, "no NVIDIA driver"), nullptr) << what;
+  EXPECT_EQ(attnres_cuda_compute_capability(), 0);
   // A short buffer gets a terminated prefix.
   char small[8];
   EXPECT_EQ(attnres_cuda_available(small, sizeof(small)), 0);
@@ -68,6 +70,7 @@ TEST(CUDATest, WrappersDriveTheDriver) {
   char what[256];
   ASSERT_EQ(attnres_cuda_available(what, sizeof(what)), 1) << what;
   EXPECT_STREQ(what, "CUDA device: Fake GPU");
+  EXPECT_EQ(attnres_cuda_compute_capability(), 90);
 
   void *stream = mgpuStreamCreate();
   auto *data = static_cast<float *>(mgpuMemAlloc(16 * sizeof(float), nullptr,

@@ -98,6 +98,13 @@ CUresult cuDeviceGetName(char *name, int len, int) {
   std::strncpy(name, "Fake GPU", len);
   return kSuccess;
 }
+/// Reports compute capability 9.0, an H100's.
+CUresult cuDeviceGetAttribute(int *value, int attribute, int) {
+  if (attribute != 75 && attribute != 76)
+    return kInvalidValue;
+  *value = attribute == 75 ? 9 : 0;
+  return kSuccess;
+}
 CUresult cuDevicePrimaryCtxRetain(void **ctx, int) {
   static int context;
   *ctx = &context;

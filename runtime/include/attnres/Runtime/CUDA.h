@@ -31,6 +31,11 @@ extern "C" {
 /// device: ...").
 int attnres_cuda_available(char *what, size_t capacity);
 
+/// The device's compute capability as 10 * major + minor (90 for an H100,
+/// 80 for an A100), the number of the sm_XY its cubins are compiled for; 0
+/// when there is no device.
+int attnres_cuda_compute_capability(void);
+
 /* The entry points of MLIR's GPU lowering that the runtime implements (the
  * signatures of upstream's CudaRuntimeWrappers.cpp), for programs that load
  * and launch kernels themselves, like bench/gpu. Each aborts with the failing
