@@ -74,3 +74,5 @@ if config.cuda_bin_dir:
 # (kernels do nothing) to test their host side here, without a GPU.
 config.substitutions.append(("%fake_libcuda", os.path.join(
     config.attnres_obj_root, "unittests", "libattnres_fake_cuda.so")))
+config.substitutions.append(("%fake_libcublas", os.path.join(
+    config.attnres_obj_root, "unittests", "libattnres_fake_cublas.so")))

@@ -34,6 +34,11 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
   addLinalgOnTensors(pm, /*fuseElementwise=*/true);
 
   addBufferization(pm);
+  if (options.cublas) {
+    attnres::ConvertLinalgToBLASOptions blas;
+    blas.callee = attnres::kCublasSgemmBatchedFn.str();
+    pm.addPass(attnres::createConvertLinalgToBLAS(blas));
+  }
 
   // Everything else runs as GPU loops over managed buffers: the parallel
   // dimensions of each linalg op map to blocks and threads.

@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GemmLayout.h"
 #include "PackedProducts.h"
 
 #include "attnres/Runtime/Artifact.h"
@@ -26,6 +27,10 @@
 namespace {
 // CBLAS's enumerators, fixed by the reference interface.
 enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
+using mlir::attnres::runtime::blasLayout;
+using mlir::attnres::runtime::fitsBlasInt;
+using mlir::attnres::runtime::loopProduct;
+using mlir::attnres::runtime::Memref3;
 using mlir::attnres::runtime::PackedProducts;
 using SgemmFn = void (*)(int, int, int, int, int, int, float, const float *,
                          int, const float *, int, float, float *, int);
@@ -98,31 +103,6 @@ void openBLAS() {
               "ATTNRES_BLAS to its path";
 }
 
-struct Memref3 {
-  float *allocated, *data;
-  int64_t offset, sizes[3], strides[3];
-};
-
-/// CBLAS takes sizes and leading dimensions as int; a value past INT_MAX
-/// would wrap into a wrong (or negative) one.
-bool fitsBlasInt(int64_t v) { return v >= 0 && v <= INT_MAX; }
-
-/// The leading dimension and transpose flag for a matrix whose element (i, j)
-/// is at i * s0 + j * s1, or false when neither layout is BLAS-compatible.
-bool blasLayout(int64_t s0, int64_t s1, int64_t rows, int64_t cols, int &trans,
-                int &ld) {
-  if (s1 == 1 && s0 >= std::max<int64_t>(cols, 1) && fitsBlasInt(s0)) {
-    trans = NoTrans;
-    ld = int(s0);
-    return true;
-  }
-  if (s0 == 1 && s1 >= std::max<int64_t>(rows, 1) && fitsBlasInt(s1)) {
-    trans = Trans;
-    ld = int(s1);
-    return true;
-  }
-  return false;
-}
 } // namespace
 
 std::string mlir::attnres::runtime::loadBLAS() {
@@ -140,7 +120,8 @@ static void sgemmBatched(Memref3 *a, Memref3 *b, Memref3 *c, float beta) {
   const float *pa = a->data + a->offset;
   const float *pb = b->data + b->offset;
   float *pc = c->data + c->offset;
-  int ta, tb, tc, lda, ldb, ldc;
+  bool ta, tb, tc;
+  int lda, ldb, ldc;
   // Sizes or strides past int are a layout BLAS cannot express either: the
   // loops below handle them exactly. The glue has no error channel (the
   // compiled code calls it as void), and a slow correct result beats
@@ -148,8 +129,7 @@ static void sgemmBatched(Memref3 *a, Memref3 *b, Memref3 *c, float beta) {
   bool blas = sgemm && fitsBlasInt(m) && fitsBlasInt(n) && fitsBlasInt(k) &&
               blasLayout(a->strides[1], a->strides[2], m, k, ta, lda) &&
               blasLayout(b->strides[1], b->strides[2], k, n, tb, ldb) &&
-              blasLayout(c->strides[1], c->strides[2], m, n, tc, ldc) &&
-              tc == NoTrans;
+              blasLayout(c->strides[1], c->strides[2], m, n, tc, ldc) && !tc;
   // Products by a model's weights: oneDNN on a copy packed once, while it
   // takes them; what remains goes on below.
   int64_t done = 0;
@@ -173,21 +153,11 @@ static void sgemmBatched(Memref3 *a, Memref3 *b, Memref3 *c, float beta) {
     const float *ai = pa + i * a->strides[0];
     const float *bi = pb + i * b->strides[0] + col * b->strides[2];
     float *ci = pc + i * c->strides[0] + col * c->strides[2];
-    if (blas) {
-      sgemm(RowMajor, ta, tb, int(m), int(cols), int(k), 1.0f, ai, lda, bi, ldb,
-            beta, ci, ldc);
-      return;
-    }
-    // Layouts BLAS cannot express (e.g. broadcast strides of 0).
-    for (int64_t r = 0; r < m; ++r)
-      for (int64_t j = 0; j < cols; ++j) {
-        float &out = ci[r * c->strides[1] + j * c->strides[2]];
-        float acc = beta == 0.0f ? 0.0f : out;
-        for (int64_t x = 0; x < k; ++x)
-          acc += ai[r * a->strides[1] + x * a->strides[2]] *
-                 bi[x * b->strides[1] + j * b->strides[2]];
-        out = acc;
-      }
+    if (blas)
+      sgemm(RowMajor, ta ? Trans : NoTrans, tb ? Trans : NoTrans, int(m),
+            int(cols), int(k), 1.0f, ai, lda, bi, ldb, beta, ci, ldc);
+    else
+      loopProduct(*a, *b, *c, beta, i, col, cols);
   };
   int threads = mlir::attnres::runtime::numThreads();
   if (threads <= 1 || double(batch - done) * m * n * k <

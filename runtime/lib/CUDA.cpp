@@ -42,12 +42,14 @@ bool resolve(void *lib, const char *symbol, Fn &fn, std::string &why) {
   return fn != nullptr;
 }
 
-[[noreturn]] void fail(const char *call, const std::string &why) {
+} // namespace
+
+void attnres::cuda::fail(const char *call, const std::string &why) {
   std::fprintf(stderr, "attnres: CUDA: %s failed: %s\n", call, why.c_str());
   std::abort();
 }
 
-const Driver &driver() {
+const Driver &attnres::cuda::driver() {
   std::string why;
   const Driver *d = processDriver(why);
   if (!d)
@@ -55,27 +57,19 @@ const Driver &driver() {
   return *d;
 }
 
-/// Makes the device's primary context current for one wrapper call, as
-/// MLIR's own wrappers do: compiled code may call from any thread.
-class ScopedContext {
-public:
-  explicit ScopedContext(const Driver &d) : d(d) {
-    check(d.cuCtxPushCurrent(d.context), "cuCtxPushCurrent");
-  }
-  ~ScopedContext() {
-    CUcontext popped;
-    check(d.cuCtxPopCurrent(&popped), "cuCtxPopCurrent");
-  }
-  void check(CUresult r, const char *call) const {
-    if (r != kSuccess)
-      fail(call, errorName(d, r));
-  }
+ScopedContext::ScopedContext(const Driver &d) : d(d) {
+  check(d.cuCtxPushCurrent(d.context), "cuCtxPushCurrent");
+}
 
-private:
-  const Driver &d;
-};
+ScopedContext::~ScopedContext() {
+  CUcontext popped;
+  check(d.cuCtxPopCurrent(&popped), "cuCtxPopCurrent");
+}
 
-} // namespace
+void ScopedContext::check(CUresult r, const char *call) const {
+  if (r != kSuccess)
+    fail(call, errorName(d, r));
+}
 
 std::unique_ptr<const Driver>
 attnres::cuda::open(const char *library, int ordinal, std::string &why) {

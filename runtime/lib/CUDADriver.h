@@ -78,6 +78,28 @@ std::unique_ptr<const Driver> open(const char *library, int ordinal,
 /// `why` set when there is none.
 const Driver *processDriver(std::string &why);
 
+/// Reports a failed driver call (or a missing driver) on stderr and aborts:
+/// compiled code has no way to receive an error.
+[[noreturn]] void fail(const char *call, const std::string &why);
+
+/// The process's driver, or fail() saying why there is none.
+const Driver &driver();
+
+/// Makes the device's primary context current for one wrapper call, as
+/// MLIR's own wrappers do: compiled code may call from any thread.
+class ScopedContext {
+public:
+  explicit ScopedContext(const Driver &d);
+  ~ScopedContext();
+  ScopedContext(const ScopedContext &) = delete;
+  ScopedContext &operator=(const ScopedContext &) = delete;
+  /// fail()s with the driver's name of `r` unless it is success.
+  void check(CUresult r, const char *call) const;
+
+private:
+  const Driver &d;
+};
+
 /// The managed buffers compiled code allocates (mgpuMemAlloc) on this thread
 /// while the scope lives: those it does not free itself, a model's results,
 /// are freed with the scope, after the runtime has copied them out.

@@ -79,6 +79,8 @@ mlir::attnres::runtime::encodeSignature(const Signature &signature) {
     os << "needs blas\n";
   if (signature.needsCUDA)
     os << "needs cuda\n";
+  if (signature.needsCUBLAS)
+    os << "needs cublas\n";
   auto emit = [&](const char *kind, const TensorInfo &t) {
     os << kind << ' ' << int(t.dtype) << ' ' << t.shape.size();
     for (int64_t d : t.shape)
@@ -114,6 +116,8 @@ std::string mlir::attnres::runtime::decodeSignature(const char *text,
         signature.needsBLAS = true;
       else if (what == "cuda")
         signature.needsCUDA = true;
+      else if (what == "cublas")
+        signature.needsCUBLAS = true;
       else
         return "needs '" + what + "', which this runtime does not provide";
       continue;
@@ -320,6 +324,8 @@ extern "C" attnres_model *attnres_model_load(const char *path) {
                           "here: ") +
               why;
   }
+  if (error.empty() && signature.needsCUBLAS)
+    error = loadCUBLAS();
   using BindFn = void (*)(const char *);
   if (auto bind = reinterpret_cast<BindFn>(dlsym(handle, kBindWeightsSymbol));
       bind && error.empty()) {
@@ -547,7 +553,10 @@ const std::vector<std::string> &mlir::attnres::runtime::runtimeFunctionNames() {
       "_mlir_memref_to_llvm_alloc", "_mlir_memref_to_llvm_aligned_alloc",
       "_mlir_memref_to_llvm_free", "memrefCopy",
       "_mlir_ciface_attnres_sgemm_batched",
-      "_mlir_ciface_attnres_sgemm_batched_overwrite", "attnres_parallel_for",
+      "_mlir_ciface_attnres_sgemm_batched_overwrite",
+      "_mlir_ciface_attnres_cublas_sgemm_batched",
+      "_mlir_ciface_attnres_cublas_sgemm_batched_overwrite",
+      "attnres_parallel_for",
       // The GPU lowering's, in CUDA.cpp.
       "mgpuModuleLoad", "mgpuModuleLoadJIT", "mgpuModuleUnload",
       "mgpuModuleGetFunction", "mgpuLaunchKernel", "mgpuStreamCreate",

@@ -40,11 +40,10 @@ void registerLaunchFuncMemoryEffects(DialectRegistry &registry);
 /// The gpu.module that --attnres-to-gpu puts its kernels in.
 constexpr llvm::StringLiteral kGPUKernelModule = "attnres_kernels";
 
-/// The runtime functions that --attnres-linalg-to-blas calls: C += A B, and
-/// C = A B where the product's output was only zero-filled.
-constexpr llvm::StringLiteral kSgemmBatchedFn = "attnres_sgemm_batched";
-constexpr llvm::StringLiteral kSgemmBatchedOverwriteFn =
-    "attnres_sgemm_batched_overwrite";
+/// The runtime function that --attnres-linalg-to-blas calls on the GPU:
+/// cuBLAS's batched sgemm (the CPU's is the pass's default callee).
+constexpr llvm::StringLiteral kCublasSgemmBatchedFn =
+    "attnres_cublas_sgemm_batched";
 
 /// The runtime function that --attnres-parallel-to-runtime calls.
 constexpr llvm::StringLiteral kParallelForFn = "attnres_parallel_for";

@@ -197,6 +197,14 @@ def ConvertLinalgToBLAS : Pass<"attnres-linalg-to-blas", "ModuleOp"> {
     call @attnres_sgemm_batched_overwrite(%0, %1, %2) : (...) -> ()
     ```
   }];
+  let options = [
+    Option<"callee", "callee", "std::string",
+           /*default=*/"\"attnres_sgemm_batched\"",
+           "The runtime function called, and with `_overwrite` appended its "
+           "beta = 0 variant: attnres_sgemm_batched (OpenBLAS), or "
+           "attnres_cublas_sgemm_batched (cuBLAS, on managed buffers; what "
+           "--attnres-gpu-pipeline uses)">,
+  ];
   let dependentDialects = [
     "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",

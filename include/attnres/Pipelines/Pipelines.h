@@ -126,6 +126,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       *this, "max-vectors-per-thread",
       llvm::cl::desc("--attnres-to-gpu's max-vectors-per-thread"),
       llvm::cl::init(4)};
+  PassOptions::Option<bool> cublas{
+      *this, "cublas",
+      llvm::cl::desc("f32 matrix products as calls to cuBLAS (which the "
+                     "runtime loads), not mapped loops"),
+      llvm::cl::init(true)};
 };
 
 /// Appends the CUDA lowering: the same raising and two-phase split as the CPU

@@ -454,9 +454,12 @@ struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
 
 struct ConvertLinalgToBLASPass
     : attnres::impl::ConvertLinalgToBLASBase<ConvertLinalgToBLASPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
+    std::string overwrite = callee + "_overwrite";
     bool any = false;
     module.walk([&](linalg::BatchMatmulOp) { any = true; });
     if (!any)
@@ -467,7 +470,7 @@ struct ConvertLinalgToBLASPass
     OpBuilder b(module.getBodyRegion());
     MemRefType t = dynamicStridedType(ctx);
     SmallVector<func::FuncOp> declared;
-    for (StringRef name : {kSgemmBatchedFn, kSgemmBatchedOverwriteFn}) {
+    for (StringRef name : {StringRef(callee), StringRef(overwrite)}) {
       if (SymbolTable::lookupSymbolIn(module, name))
         continue;
       auto decl = func::FuncOp::create(b, module.getLoc(), name,
@@ -482,9 +485,8 @@ struct ConvertLinalgToBLASPass
     fills.add<CopyOfFillToFill, EraseFilledOnlyBuffer, FoldTransposeIntoProduct,
               FoldProductIntoTranspose>(ctx);
     RewritePatternSet products(ctx);
-    products.add<BatchMatmulToBLAS>(
-        ctx, SymbolRefAttr::get(ctx, kSgemmBatchedFn),
-        SymbolRefAttr::get(ctx, kSgemmBatchedOverwriteFn));
+    products.add<BatchMatmulToBLAS>(ctx, SymbolRefAttr::get(ctx, callee),
+                                    SymbolRefAttr::get(ctx, overwrite));
     if (failed(applyPatternsGreedily(module, std::move(fills))) ||
         failed(applyPatternsGreedily(module, std::move(products)))) {
       signalPassFailure();

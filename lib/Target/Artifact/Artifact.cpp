@@ -288,6 +288,10 @@ mlir::attnres::lowerForExecution(ModuleOp module, StringRef entry,
       module.lookupSymbol("_mlir_ciface_attnres_sgemm_batched") ||
       module.lookupSymbol("_mlir_ciface_attnres_sgemm_batched_overwrite");
   signature->needsCUDA = !module.getOps<gpu::BinaryOp>().empty();
+  signature->needsCUBLAS =
+      module.lookupSymbol("_mlir_ciface_attnres_cublas_sgemm_batched") ||
+      module.lookupSymbol(
+          "_mlir_ciface_attnres_cublas_sgemm_batched_overwrite");
   auto ciface =
       module.lookupSymbol<LLVM::LLVMFuncOp>(("_mlir_ciface_" + entry).str());
   if (!ciface)

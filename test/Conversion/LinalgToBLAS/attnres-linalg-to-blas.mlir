@@ -1,4 +1,13 @@
 // RUN: attnres-opt %s --split-input-file --attnres-linalg-to-blas | FileCheck %s
+// The GPU pipeline's callee: the same rewrite, other names.
+// RUN: attnres-opt %s --split-input-file --attnres-linalg-to-blas="callee=attnres_cublas_sgemm_batched" | FileCheck %s --check-prefix=CUBLAS
+// CUBLAS-LABEL: func.func private @attnres_cublas_sgemm_batched(memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>
+// CUBLAS-LABEL: func.func @bmm
+// CUBLAS:         call @attnres_cublas_sgemm_batched(
+// CUBLAS-NOT:     call @attnres_sgemm_batched
+// CUBLAS-LABEL: func.func private @attnres_cublas_sgemm_batched_overwrite
+// CUBLAS-LABEL: func.func @zero_filled
+// CUBLAS:         call @attnres_cublas_sgemm_batched_overwrite(
 
 // CHECK-LABEL: func.func private @attnres_sgemm_batched(memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>, memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>) attributes {llvm.emit_c_interface}
 // CHECK-LABEL: func.func @bmm

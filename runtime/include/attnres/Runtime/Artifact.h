@@ -65,6 +65,8 @@ struct Signature {
   /// The compiled code launches CUDA kernels (attnres-compile
   /// --target=cuda): its inputs, weights and buffers live in managed memory.
   bool needsCUDA = false;
+  /// ... and calls cuBLAS for its matrix products.
+  bool needsCUBLAS = false;
 };
 
 /// One line per tensor after a version line, names length-prefixed so any
@@ -90,6 +92,10 @@ void attachWeights(attnres_model *model, const void *weights, size_t size);
 
 /// Finds OpenBLAS (ATTNRES_BLAS, then the usual sonames); "" or why not.
 std::string loadBLAS();
+
+/// Finds cuBLAS (ATTNRES_CUBLAS, then the sonames of CUDA 13 to 11, then
+/// the nvidia/cublas/lib folders of Python installations); "" or why not.
+std::string loadCUBLAS();
 
 /// The threads a run uses, for its parallel loops and its matrix products:
 /// what attnres_set_num_threads asked for, else OpenBLAS's count (all cores,

@@ -1,0 +1,205 @@
+//===- CUBLAS.cpp - The GPU's matrix products, on cuBLAS ------------------===//
+//
+// attnres_cublas_sgemm_batched (C += A x B) and its _overwrite variant
+// (C = A x B): what --attnres-linalg-to-blas calls in the GPU pipeline, on
+// the managed buffers of a CUDA artifact, as one cublasSgemmStridedBatched.
+// cuBLAS is opened at run time, like the driver, so the runtime loads where
+// it is not installed; a model that needs it says so when loaded.
+//
+// cuBLAS is column-major: the row-major C = A B is computed as the
+// column-major C^T = B^T A^T, which reads the same memory with the operands
+// and the sizes m and n swapped.
+//
+//===----------------------------------------------------------------------===//
+
+#include "CUDADriver.h"
+#include "GemmLayout.h"
+#include "attnres/Runtime/Artifact.h"
+
+#include <dlfcn.h>
+#include <glob.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <vector>
+
+using namespace attnres::cuda;
+using mlir::attnres::runtime::blasLayout;
+using mlir::attnres::runtime::fitsBlasInt;
+using mlir::attnres::runtime::loopProduct;
+using mlir::attnres::runtime::Memref3;
+
+namespace {
+
+using cublasHandle_t = void *;
+using cublasStatus_t = int;
+// cublasOperation_t.
+constexpr int kOpN = 0, kOpT = 1;
+
+struct CuBLAS {
+  cublasStatus_t (*create)(cublasHandle_t *) = nullptr;
+  cublasStatus_t (*setStream)(cublasHandle_t, CUstream) = nullptr;
+  cublasStatus_t (*sgemmStridedBatched)(cublasHandle_t, int, int, int, int, int,
+                                        const float *, const float *, int,
+                                        long long, const float *, int,
+                                        long long, const float *, float *, int,
+                                        long long, int) = nullptr;
+  const char *(*statusName)(cublasStatus_t) = nullptr;
+
+  /// One handle and stream for the process, made on first use (they need
+  /// the device); calls take turns on them.
+  std::mutex mutex;
+  cublasHandle_t handle = nullptr;
+  CUstream stream = nullptr;
+};
+
+CuBLAS cublas;
+std::string cublasError;
+std::once_flag cublasOnce;
+
+/// The libcublas.so.* of Python installations: pip's nvidia-cublas wheels
+/// (which PyTorch installs) keep it in site-packages/nvidia/cublas/lib, or
+/// nvidia/cu13/lib for CUDA 13.
+std::vector<std::string> pythonCandidates() {
+  std::vector<std::string> prefixes;
+  for (const char *variable : {"VIRTUAL_ENV", "CONDA_PREFIX"})
+    if (const char *value = std::getenv(variable); value && *value)
+      prefixes.push_back(value);
+  if (const char *home = std::getenv("HOME"); home && *home)
+    prefixes.push_back(std::string(home) + "/.local");
+  for (const char *prefix : {"/usr/local", "/usr", "/opt/conda"})
+    prefixes.push_back(prefix);
+  std::vector<std::string> found;
+  for (const std::string &prefix : prefixes)
+    for (const char *packages : {"site-packages", "dist-packages"})
+      for (const char *folder : {"cublas", "cu1*"}) {
+        std::string pattern = prefix + "/lib/python3*/" + packages +
+                              "/nvidia/" + folder + "/lib/libcublas.so.*";
+        glob_t matches;
+        if (glob(pattern.c_str(), 0, nullptr, &matches) == 0)
+          for (size_t i = 0; i < matches.gl_pathc; ++i)
+            found.push_back(matches.gl_pathv[i]);
+        globfree(&matches);
+      }
+  return found;
+}
+
+bool resolve(void *lib) {
+  cublas.create =
+      reinterpret_cast<decltype(cublas.create)>(dlsym(lib, "cublasCreate_v2"));
+  cublas.setStream = reinterpret_cast<decltype(cublas.setStream)>(
+      dlsym(lib, "cublasSetStream_v2"));
+  cublas.sgemmStridedBatched =
+      reinterpret_cast<decltype(cublas.sgemmStridedBatched)>(
+          dlsym(lib, "cublasSgemmStridedBatched"));
+  cublas.statusName = reinterpret_cast<decltype(cublas.statusName)>(
+      dlsym(lib, "cublasGetStatusName"));
+  return cublas.create && cublas.setStream && cublas.sgemmStridedBatched;
+}
+
+void openCUBLAS() {
+  std::string tried;
+  auto attempt = [&](const std::string &name) {
+    // A wheel's libcublas finds its libcublasLt beside it only if that is
+    // loaded first.
+    if (size_t slash = name.rfind('/'); slash != std::string::npos) {
+      std::string lt = name.substr(0, slash) + "/libcublasLt" +
+                       name.substr(name.find(".so", slash));
+      dlopen(lt.c_str(), RTLD_NOW | RTLD_GLOBAL);
+    }
+    if (void *lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+      if (resolve(lib))
+        return true;
+      dlclose(lib);
+    }
+    tried += (tried.empty() ? "" : ", ") + name;
+    return false;
+  };
+  if (const char *path = std::getenv("ATTNRES_CUBLAS"); path && *path) {
+    if (!attempt(path))
+      cublasError = std::string("ATTNRES_CUBLAS=") + path +
+                    " is not a cuBLAS library with cublasSgemmStridedBatched";
+    return;
+  }
+  std::vector<std::string> candidates = {"libcublas.so.13", "libcublas.so.12",
+                                         "libcublas.so.11", "libcublas.so"};
+  for (std::string &path : pythonCandidates())
+    candidates.push_back(std::move(path));
+  for (const std::string &name : candidates)
+    if (attempt(name))
+      return;
+  cublasError = "the model's matrix products need cuBLAS, and none was found "
+                "(tried " +
+                tried +
+                "); install it (the CUDA toolkit, or pip's "
+                "nvidia-cublas-cu12) or set ATTNRES_CUBLAS to its path";
+}
+
+void check(cublasStatus_t status, const char *call) {
+  if (status == 0)
+    return;
+  const char *name = cublas.statusName ? cublas.statusName(status) : nullptr;
+  fail(call, name ? name : "cuBLAS status " + std::to_string(status));
+}
+
+/// C = A B + beta C per batch; beta is 1 or 0 (C is then not read).
+void sgemmBatched(const Memref3 &a, const Memref3 &b, const Memref3 &c,
+                  float beta) {
+  int64_t batch = c.sizes[0], m = c.sizes[1], n = c.sizes[2], k = a.sizes[2];
+  if (batch == 0 || m == 0 || n == 0)
+    return;
+  bool ta, tb, tc;
+  int lda, ldb, ldc;
+  bool expressible = fitsBlasInt(batch) && fitsBlasInt(m) && fitsBlasInt(n) &&
+                     fitsBlasInt(k) && k > 0 &&
+                     blasLayout(a.strides[1], a.strides[2], m, k, ta, lda) &&
+                     blasLayout(b.strides[1], b.strides[2], k, n, tb, ldb) &&
+                     blasLayout(c.strides[1], c.strides[2], m, n, tc, ldc) &&
+                     !tc;
+  if (!expressible) {
+    // Managed memory: the host may compute what cuBLAS cannot express
+    // (broadcast strides, no reduction); every launch before has finished.
+    for (int64_t i = 0; i < batch; ++i)
+      loopProduct(a, b, c, beta, i, 0, n);
+    return;
+  }
+  if (std::string error = mlir::attnres::runtime::loadCUBLAS(); !error.empty())
+    fail("loading cuBLAS", error);
+  const Driver &d = driver();
+  std::lock_guard<std::mutex> lock(cublas.mutex);
+  ScopedContext scope(d);
+  if (!cublas.handle) {
+    check(cublas.create(&cublas.handle), "cublasCreate");
+    // CU_STREAM_NON_BLOCKING, as the kernels' streams.
+    scope.check(d.cuStreamCreate(&cublas.stream, 1), "cuStreamCreate");
+    check(cublas.setStream(cublas.handle, cublas.stream), "cublasSetStream");
+  }
+  const float one = 1.0f;
+  check(cublas.sgemmStridedBatched(
+            cublas.handle, tb ? kOpT : kOpN, ta ? kOpT : kOpN, int(n), int(m),
+            int(k), &one, b.data + b.offset, ldb, b.strides[0],
+            a.data + a.offset, lda, a.strides[0], &beta, c.data + c.offset, ldc,
+            c.strides[0], int(batch)),
+        "cublasSgemmStridedBatched");
+  // Synchronous, like the launches: host code may read C next.
+  scope.check(d.cuStreamSynchronize(cublas.stream), "cuStreamSynchronize");
+}
+
+} // namespace
+
+std::string mlir::attnres::runtime::loadCUBLAS() {
+  std::call_once(cublasOnce, openCUBLAS);
+  return cublasError;
+}
+
+extern "C" void
+_mlir_ciface_attnres_cublas_sgemm_batched(Memref3 *a, Memref3 *b, Memref3 *c) {
+  sgemmBatched(*a, *b, *c, 1.0f);
+}
+
+extern "C" void
+_mlir_ciface_attnres_cublas_sgemm_batched_overwrite(Memref3 *a, Memref3 *b,
+                                                    Memref3 *c) {
+  sgemmBatched(*a, *b, *c, 0.0f);
+}
