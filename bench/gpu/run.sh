@@ -1,7 +1,8 @@
 #!/bin/bash
 # One prepared GPU slot: the GPU tests, then the kernel benchmark. Built on
 # the development machine (no GPU); run on the GPU machine from a copy of the
-# tree that carries build/lib, build/unittests and build/bench/gpu:
+# tree that carries build/lib, build/unittests (with gpu-models/, the CUDA
+# artifacts of the model test) and build/bench/gpu:
 #
 #   bench/gpu/run.sh [BUILD_DIR]          # full sweep, under 8 min on an H100
 #   QUICK=1 bench/gpu/run.sh [BUILD_DIR]  # one token count, S = 2 and 8
@@ -18,10 +19,24 @@ echo "== device"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
   echo "(nvidia-smi not found)"
 
-echo "== GPU tests (the kernels against a double-precision reference)"
-# CUDATest (the fake-driver tests) needs a process per test; ctest runs it
-# on the development machine.
-"$build/unittests/AttnResGPUTests" --gtest_filter='CUDAKernelsTest.*' --gtest_brief=1
+# cuBLAS for the whole-model test: the runtime looks in the usual places
+# and Python's site-packages; ask Python where its wheel put it otherwise.
+if [ -z "${ATTNRES_CUBLAS:-}" ]; then
+  found=$(python3 -c 'import glob, os, nvidia
+m = [f for p in nvidia.__path__ for f in sorted(glob.glob(os.path.join(p, "*", "lib", "libcublas.so.*")))]
+print(m[0] if m else "")' 2>/dev/null)
+  if [ -n "$found" ]; then
+    export ATTNRES_CUBLAS=$found
+    echo "cuBLAS: $found"
+  fi
+fi
+
+echo "== GPU tests (the kernels against a double-precision reference; whole"
+echo "   CUDA artifacts against the same models compiled for the CPU)"
+# CUDATest and CUBLASTest (the fake-driver tests) need a process per test;
+# ctest runs them on the development machine.
+"$build/unittests/AttnResGPUTests" \
+  --gtest_filter='CUDAKernelsTest.*:*CUDAModelsTest*' --gtest_brief=1
 tests=$?
 
 echo "== kernel benchmark"
