@@ -15,6 +15,7 @@
 #include "CUDADriver.h"
 #include "GemmLayout.h"
 #include "attnres/Runtime/Artifact.h"
+#include "attnres/Runtime/CUDA.h"
 
 #include <dlfcn.h>
 #include <glob.h>
@@ -47,11 +48,10 @@ struct CuBLAS {
                                         long long, int) = nullptr;
   const char *(*statusName)(cublasStatus_t) = nullptr;
 
-  /// One handle and stream for the process, made on first use (they need
-  /// the device); calls take turns on them.
+  /// One handle for the process, made on first use (it needs the device);
+  /// calls take turns on it.
   std::mutex mutex;
   cublasHandle_t handle = nullptr;
-  CUstream stream = nullptr;
 };
 
 CuBLAS cublas;
@@ -169,12 +169,11 @@ void sgemmBatched(const Memref3 &a, const Memref3 &b, const Memref3 &c,
   const Driver &d = driver();
   std::lock_guard<std::mutex> lock(cublas.mutex);
   ScopedContext scope(d);
-  if (!cublas.handle) {
+  if (!cublas.handle)
     check(cublas.create(&cublas.handle), "cublasCreate");
-    // CU_STREAM_NON_BLOCKING, as the kernels' streams.
-    scope.check(d.cuStreamCreate(&cublas.stream, 1), "cuStreamCreate");
-    check(cublas.setStream(cublas.handle, cublas.stream), "cublasSetStream");
-  }
+  // A stream of the kernels' pool.
+  void *stream = mgpuStreamCreate();
+  check(cublas.setStream(cublas.handle, stream), "cublasSetStream");
   const float one = 1.0f;
   check(cublas.sgemmStridedBatched(
             cublas.handle, tb ? kOpT : kOpN, ta ? kOpT : kOpN, int(n), int(m),
@@ -183,7 +182,8 @@ void sgemmBatched(const Memref3 &a, const Memref3 &b, const Memref3 &c,
             c.strides[0], int(batch)),
         "cublasSgemmStridedBatched");
   // Synchronous, like the launches: host code may read C next.
-  scope.check(d.cuStreamSynchronize(cublas.stream), "cuStreamSynchronize");
+  scope.check(d.cuStreamSynchronize(stream), "cuStreamSynchronize");
+  mgpuStreamDestroy(stream);
 }
 
 } // namespace

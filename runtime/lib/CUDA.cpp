@@ -21,6 +21,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <mutex>
+#include <vector>
 
 using namespace attnres::cuda;
 
@@ -254,7 +255,32 @@ extern "C" void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
               "cuLaunchKernel");
 }
 
+namespace {
+/// The lowered code creates a stream for every launch and destroys it once
+/// it has waited for it; to the driver a new stream costs about what a
+/// small kernel does, so destroyed streams wait in a per-thread pool for
+/// the next launch instead (work left on one runs before the next, in
+/// order).
+struct StreamPool {
+  std::vector<CUstream> idle;
+  ~StreamPool() {
+    if (idle.empty())
+      return;
+    const Driver &d = driver();
+    ScopedContext scope(d);
+    for (CUstream stream : idle)
+      scope.check(d.cuStreamDestroy(stream), "cuStreamDestroy");
+  }
+};
+thread_local StreamPool streamPool;
+} // namespace
+
 extern "C" void *mgpuStreamCreate() {
+  if (!streamPool.idle.empty()) {
+    CUstream stream = streamPool.idle.back();
+    streamPool.idle.pop_back();
+    return stream;
+  }
   const Driver &d = driver();
   ScopedContext scope(d);
   CUstream stream = nullptr;
@@ -264,9 +290,7 @@ extern "C" void *mgpuStreamCreate() {
 }
 
 extern "C" void mgpuStreamDestroy(void *stream) {
-  const Driver &d = driver();
-  ScopedContext scope(d);
-  scope.check(d.cuStreamDestroy(stream), "cuStreamDestroy");
+  streamPool.idle.push_back(stream);
 }
 
 extern "C" void mgpuStreamSynchronize(void *stream) {

@@ -11,7 +11,8 @@
 // models (module loading, buffers, launches) without a GPU: with
 // FAKE_CUDA_ANY_KERNEL=1 every other kernel name is a kernel that does
 // nothing, and FAKE_CUDA_REPORT=1 prints at exit what the process did:
-// modules loaded and unloaded, launches, buffers allocated and still live.
+// modules loaded and unloaded, launches, buffers allocated and still live,
+// streams created and destroyed.
 // Images must be cubins (ELF) or PTX, and launches fit a real GPU's limits,
 // or the call fails as the driver would.
 //
@@ -39,15 +40,18 @@ int contextDepth = 0;
 unsigned lastDims[6] = {};
 
 struct Report {
-  long loads = 0, unloads = 0, launches = 0, allocations = 0, live = 0;
+  long loads = 0, unloads = 0, launches = 0, allocations = 0, live = 0,
+       streams = 0, streamsDestroyed = 0;
   std::set<std::string> kernels;
   ~Report() {
     if (!std::getenv("FAKE_CUDA_REPORT"))
       return;
     std::fprintf(stderr,
                  "fake-cuda: %ld modules loaded, %ld unloaded, %ld "
-                 "launches, %ld buffers allocated, %ld live\n",
-                 loads, unloads, launches, allocations, live);
+                 "launches, %ld buffers allocated, %ld live, %ld streams "
+                 "created, %ld destroyed\n",
+                 loads, unloads, launches, allocations, live, streams,
+                 streamsDestroyed);
     for (const std::string &name : kernels)
       std::fprintf(stderr, "fake-cuda: kernel %s\n", name.c_str());
   }
@@ -159,10 +163,12 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
 }
 CUresult cuStreamCreate(void **stream, unsigned) {
   *stream = new int;
+  ++report.streams;
   return kSuccess;
 }
 CUresult cuStreamDestroy_v2(void *stream) {
   delete static_cast<int *>(stream);
+  ++report.streamsDestroyed;
   return kSuccess;
 }
 CUresult cuStreamSynchronize(void *) { return kSuccess; }
