@@ -6,10 +6,13 @@
 // user links; every output must agree. Skips, saying why, where the runtime
 // finds no CUDA device, or one without cubins here (sm_8x and sm_9x).
 //
-// Tolerance: 2e-3 of the largest reference magnitude per output, for f32
-// models. The GPU's exp, log and rsqrt are the hardware's approximations
-// and its sums run in another order; a wrong buffer, a skipped launch or a
-// kernel reading stale memory gives errors of the outputs' own size.
+// Tolerance, of the largest reference magnitude per output: 2e-3 for f32
+// models (the GPU's exp, log and rsqrt are the hardware's approximations
+// and its sums run in another order), 1e-2 for f16 and 3e-2 for bf16
+// streams, about ten times what another fusion of the same model gives on
+// the CPU (6.5e-4 and 3.7e-3 with the split and fused norm off). A wrong
+// buffer, a skipped launch or a kernel reading stale memory gives errors of
+// the outputs' own size.
 //
 //===----------------------------------------------------------------------===//
 
@@ -106,7 +109,12 @@ struct Outputs {
   }
 };
 
-class CUDAModelsTest : public ::testing::TestWithParam<const char *> {
+struct TestModel {
+  const char *name;
+  double tolerance;
+};
+
+class CUDAModelsTest : public ::testing::TestWithParam<TestModel> {
 protected:
   void SetUp() override {
     char what[256];
@@ -122,7 +130,7 @@ protected:
 };
 
 TEST_P(CUDAModelsTest, MatchesTheCPU) {
-  std::string base = besideTest(std::string("gpu-models/") + GetParam());
+  std::string base = besideTest(std::string("gpu-models/") + GetParam().name);
   if (access((base + ".cpu.so").c_str(), R_OK) != 0)
     GTEST_SKIP() << base << ".cpu.so was not built (no ptxas at build time)";
   ModelPtr cpu(attnres_model_load((base + ".cpu.so").c_str()));
@@ -175,7 +183,7 @@ TEST_P(CUDAModelsTest, MatchesTheCPU) {
         at = e;
       }
     }
-    EXPECT_LE(worst, 2e-3 * scale)
+    EXPECT_LE(worst, GetParam().tolerance * scale)
         << name << "[" << at << "]: GPU " << h[at] << ", CPU " << w[at]
         << " (largest |CPU| " << scale << ")";
   }
@@ -183,13 +191,15 @@ TEST_P(CUDAModelsTest, MatchesTheCPU) {
 
 // The models of unittests/CMakeLists.txt: an AttnRes export raised to the
 // dialect (phase 1, phase 2, the one-shot aggregation, LayerNorm), and
-// Llama-style models rewritten to Block AttnRes (phase 2 fused with
-// RMSNorm, RoPE, causal masks, grouped-query attention).
-INSTANTIATE_TEST_SUITE_P(Models, CUDAModelsTest,
-                         ::testing::Values("gpt2_attnres_n4", "llama_rope",
-                                           "llama_dynamo_mask"),
-                         [](const auto &info) {
-                           return std::string(info.param);
-                         });
+// exports rewritten to Block AttnRes (phase 2 fused with RMSNorm, RoPE,
+// causal masks, grouped-query attention; f16 and bf16 streams).
+INSTANTIATE_TEST_SUITE_P(
+    Models, CUDAModelsTest,
+    ::testing::Values(TestModel{"gpt2_attnres_n4", 2e-3},
+                      TestModel{"llama_rope", 2e-3},
+                      TestModel{"llama_dynamo_mask", 2e-3},
+                      TestModel{"qwen2_dynamo_fp16", 1e-2},
+                      TestModel{"falcon_dynamo_bf16", 3e-2}),
+    [](const auto &info) { return std::string(info.param.name); });
 
 } // namespace

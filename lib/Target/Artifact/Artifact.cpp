@@ -636,6 +636,11 @@ mlir::attnres::writeSharedLibrary(ModuleOp module, StringRef path,
   // Undefined runtime functions resolve when the runtime loads the library.
   llvm::SmallVector<StringRef> args = {linker,   "-shared", "-o",
                                        *library, *object,   "-lm"};
+#ifdef ATTNRES_COMPILER_RT_BUILTINS
+  // Only the members the object needs are taken from the archive.
+  if (llvm::sys::fs::exists(ATTNRES_COMPILER_RT_BUILTINS))
+    args.push_back(ATTNRES_COMPILER_RT_BUILTINS);
+#endif
   std::optional<StringRef> redirects[] = {std::nullopt, StringRef(*log),
                                           StringRef(*log)};
   std::string error;
