@@ -40,6 +40,23 @@ TEST(SignatureTest, RoundTripsAnyName) {
   EXPECT_EQ(out.outputs[0].shape, in.outputs[0].shape);
 }
 
+// A CUDA artifact's needs travel too; each alone.
+TEST(SignatureTest, RoundTripsNeeds) {
+  for (int needs = 0; needs < 8; ++needs) {
+    Signature in = sample(), out;
+    in.needsBLAS = needs & 1;
+    in.needsCUDA = needs & 2;
+    in.needsCUBLAS = needs & 4;
+    ASSERT_EQ(decode(encodeSignature(in), out), "");
+    EXPECT_EQ(out.needsBLAS, in.needsBLAS) << needs;
+    EXPECT_EQ(out.needsCUDA, in.needsCUDA) << needs;
+    EXPECT_EQ(out.needsCUBLAS, in.needsCUBLAS) << needs;
+  }
+  Signature out;
+  EXPECT_EQ(decode("attnres-artifact 1\nneeds rocm\n", out),
+            "needs 'rocm', which this runtime does not provide");
+}
+
 TEST(SignatureTest, RefusesOtherVersionsAndDamage) {
   Signature out;
   std::string text = encodeSignature(sample());
