@@ -221,9 +221,6 @@ int main(int argc, char **argv) {
     int capability = attnres_cuda_compute_capability();
     chip = "sm_" + std::to_string(capability ? capability : 90);
   }
-  if (cuda && !StringRef(modelPath).ends_with(".so"))
-    if (llvm::Error error = attnres::useCUDAToolkit(""))
-      return fail(llvm::toString(std::move(error)));
 
   using Clock = std::chrono::steady_clock;
   auto seconds = [](Clock::duration d) {
@@ -293,6 +290,12 @@ int main(int argc, char **argv) {
     if (cuda && pipeline.empty())
       lowering = "builtin.module(attnres-gpu-pipeline{" + gpuOptions + "})";
     auto prepare = [&]() -> OwningOpRef<ModuleOp> {
+      // Only compiling needs the CUDA toolkit, not a cache hit.
+      if (cuda)
+        if (llvm::Error error = attnres::useCUDAToolkit("")) {
+          fail(llvm::toString(std::move(error)));
+          return nullptr;
+        }
       OwningOpRef<ModuleOp> module =
           attnres::loadModel(modelPath, &context, sourceMgr, options);
       if (!module || dumpDepthWeights.empty() || !pipeline.empty())
@@ -339,6 +342,7 @@ int main(int argc, char **argv) {
       llvm::FileRemover remover(temporary);
       attnres::SharedLibraryOptions libraryOptions;
       libraryOptions.optLevel = optLevel;
+      libraryOptions.cpu = cpu;
       if (llvm::Error error =
               attnres::writeSharedLibrary(*module, temporary, libraryOptions))
         return fail(llvm::toString(std::move(error)));
