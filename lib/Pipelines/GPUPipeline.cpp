@@ -44,7 +44,10 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
   // dimensions of each linalg op map to blocks and threads.
   OpPassManager &loops = pm.nest<func::FuncOp>();
   loops.addPass(createConvertLinalgToParallelLoopsPass());
-  loops.addPass(createGpuMapParallelLoopsPass());
+  loops.addPass(attnres::createTileLoopsForGPU());
+  GpuMapParallelLoopsPassOptions mapping;
+  mapping.mappingPolicyStr = "innermost-first";
+  loops.addPass(createGpuMapParallelLoopsPass(mapping));
   loops.addPass(createConvertParallelLoopToGpuPass());
   loops.addPass(createConvertAllocToGPUManaged());
   pm.addPass(createGpuKernelOutliningPass());

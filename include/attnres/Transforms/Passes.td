@@ -108,6 +108,47 @@ def TileAttention : Pass<"attnres-tile-attention", "::mlir::func::FuncOp"> {
                            "::mlir::scf::SCFDialect"];
 }
 
+def TileLoopsForGPU : Pass<"attnres-tile-loops-for-gpu",
+                            "::mlir::func::FuncOp"> {
+  let summary = "Tile parallel loops so their inner dimensions become threads";
+  let description = [{
+    Before `gpu-map-parallel-loops`: each outermost `scf.parallel` (what
+    `convert-linalg-to-parallel-loops` makes of a linalg op) is tiled over
+    its last two dimensions into a tile of at most `threads` iterations,
+    the innermost dimension first (a static trip count smaller than the
+    budget is taken whole and leaves the rest to the dimension before it).
+    Mapped innermost-first, the tile loop becomes the threads of a block
+    and the loop of tiles the grid, with consecutive threads on
+    consecutive elements. Without it every iteration is a block of one
+    thread: a warp runs one lane, and an SM holds at most 32 of them.
+
+    Left alone: loops inside a `gpu.launch`, and loops whose tile would be
+    a single iteration.
+
+    Before:
+    ```mlir
+    scf.parallel (%i, %j) = (%c0, %c0) to (%c16, %c1024) step (%c1, %c1) {
+      ...
+    }
+    ```
+    After (`threads=256`):
+    ```mlir
+    scf.parallel (%i, %j) = (%c0, %c0) to (%c16, %c1024) step (%c1, %c256) {
+      scf.parallel (%ti, %tj) = (%c0, %c0) to (%c1, %c256) step (%c1, %c1) {
+        ...
+      }
+    }
+    ```
+  }];
+  let options = [
+    Option<"threads", "threads", "int64_t", /*default=*/"256",
+           "Iterations of a tile: the threads of a block (at most 1024)">,
+  ];
+  let dependentDialects = ["::mlir::affine::AffineDialect",
+                           "::mlir::arith::ArithDialect",
+                           "::mlir::scf::SCFDialect"];
+}
+
 def FuseElementwise : Pass<"attnres-fuse-elementwise"> {
   let summary = "Fuse elementwise linalg producers into their consumers";
   let description = [{
