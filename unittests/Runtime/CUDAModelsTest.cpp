@@ -114,6 +114,9 @@ struct TestModel {
   double tolerance;
 };
 
+// What gtest prints of a parameter, in test listings too.
+void PrintTo(const TestModel &model, std::ostream *os) { *os << model.name; }
+
 class CUDAModelsTest : public ::testing::TestWithParam<TestModel> {
 protected:
   void SetUp() override {

@@ -125,6 +125,7 @@ TEST(CUDATest, DriverErrorsNameTheCall) {
   EXPECT_DEATH(mgpuModuleGetFunction(module, "missing"),
                "attnres: CUDA: cuModuleGetFunction failed: "
                "CUDA_ERROR_NOT_FOUND");
+  mgpuModuleUnload(module);
 }
 
 // Artifacts load their modules from global constructors, while dlopen runs:
