@@ -318,6 +318,28 @@ int main(int argc, char **argv) {
       return module;
     };
 
+    // Compiles the model into a shared library at `path`; false once the
+    // error is reported.
+    auto writeArtifact = [&](StringRef path) {
+      OwningOpRef<ModuleOp> module = prepare();
+      if (!module)
+        return false;
+      auto signature = attnres::lowerForExecution(*module, entryName, lowering);
+      if (!signature) {
+        fail(llvm::toString(signature.takeError()));
+        return false;
+      }
+      attnres::SharedLibraryOptions libraryOptions;
+      libraryOptions.optLevel = optLevel;
+      libraryOptions.cpu = cpu;
+      if (llvm::Error error =
+              attnres::writeSharedLibrary(*module, path, libraryOptions)) {
+        fail(llvm::toString(std::move(error)));
+        return false;
+      }
+      return true;
+    };
+
     std::string dir =
         cacheDir.empty() ? attnres::defaultCacheDir() : std::string(cacheDir);
     if (!noCache && dir.empty())
@@ -329,23 +351,13 @@ int main(int argc, char **argv) {
     if ((noCache || dir.empty() || !pipeline.empty()) && cuda) {
       // CUDA code runs from an artifact only (its weights must be copied to
       // the device): one in a temporary file, removed once loaded.
-      OwningOpRef<ModuleOp> module = prepare();
-      if (!module)
-        return 1;
-      auto signature = attnres::lowerForExecution(*module, entryName, lowering);
-      if (!signature)
-        return fail(llvm::toString(signature.takeError()));
       llvm::SmallString<256> temporary;
       if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
               "attnres-run", "so", temporary))
         return fail("cannot create a temporary file: " + ec.message());
       llvm::FileRemover remover(temporary);
-      attnres::SharedLibraryOptions libraryOptions;
-      libraryOptions.optLevel = optLevel;
-      libraryOptions.cpu = cpu;
-      if (llvm::Error error =
-              attnres::writeSharedLibrary(*module, temporary, libraryOptions))
-        return fail(llvm::toString(std::move(error)));
+      if (!writeArtifact(temporary))
+        return 1;
       auto loaded = attnres::CPUExecutor::load(temporary);
       if (!loaded)
         return fail(llvm::toString(loaded.takeError()));
@@ -384,19 +396,8 @@ int main(int argc, char **argv) {
         }
       }
       if (!executor) {
-        OwningOpRef<ModuleOp> module = prepare();
-        if (!module)
+        if (!writeArtifact(entry))
           return 1;
-        auto signature =
-            attnres::lowerForExecution(*module, entryName, lowering);
-        if (!signature)
-          return fail(llvm::toString(signature.takeError()));
-        attnres::SharedLibraryOptions libraryOptions;
-        libraryOptions.optLevel = optLevel;
-        libraryOptions.cpu = cpu;
-        if (llvm::Error error =
-                attnres::writeSharedLibrary(*module, entry, libraryOptions))
-          return fail(llvm::toString(std::move(error)));
         attnres::pruneCache(dir, uint64_t(cacheLimit) << 20, entry);
         auto compiled = attnres::CPUExecutor::load(entry);
         if (!compiled)

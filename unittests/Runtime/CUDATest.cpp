@@ -25,6 +25,10 @@ using attnres::cuda::open;
 /// The host-side driver, built next to this test.
 const std::string kFakeDriver = besideTest(FAKE_CUDA_DRIVER_NAME);
 
+/// What the fake driver takes for a cubin: it starts as an ELF file does.
+char kFakeCubin[] = "\x7f"
+                    "ELF, a fake cubin";
+
 TEST(CUDATest, MissingDriverSaysSo) {
   std::string why;
   EXPECT_EQ(open("/nonexistent/libcuda.so.1", 0, why), nullptr);
@@ -84,9 +88,7 @@ TEST(CUDATest, WrappersDriveTheDriver) {
   mgpuMemcpy(copy, data, sizeof(copy), stream);
   EXPECT_EQ(copy[15], 1.5f);
 
-  static const char image[] = "\x7f"
-                              "ELF, a fake cubin";
-  void *module = mgpuModuleLoad(const_cast<char *>(image), sizeof(image));
+  void *module = mgpuModuleLoad(kFakeCubin, sizeof(kFakeCubin));
   void *function = mgpuModuleGetFunction(module, "scale");
   int64_t n = 10;
   float factor = 4.0f;
@@ -119,9 +121,7 @@ TEST(CUDATest, WrappersDriveTheDriver) {
 
 TEST(CUDATest, DriverErrorsNameTheCall) {
   setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
-  static const char image[] = "\x7f"
-                              "ELF, a fake cubin";
-  void *module = mgpuModuleLoad(const_cast<char *>(image), sizeof(image));
+  void *module = mgpuModuleLoad(kFakeCubin, sizeof(kFakeCubin));
   EXPECT_DEATH(mgpuModuleGetFunction(module, "missing"),
                "attnres: CUDA: cuModuleGetFunction failed: "
                "CUDA_ERROR_NOT_FOUND");
@@ -133,15 +133,12 @@ TEST(CUDATest, DriverErrorsNameTheCall) {
 // there is no GPU.
 TEST(CUDATest, ModulesLoadOnFirstUse) {
   setenv("ATTNRES_LIBCUDA", "/nonexistent/libcuda.so.1", 1);
-  static const char image[] = "\x7f"
-                              "ELF, a fake cubin";
-  void *module = mgpuModuleLoad(const_cast<char *>(image), sizeof(image));
+  void *module = mgpuModuleLoad(kFakeCubin, sizeof(kFakeCubin));
   ASSERT_NE(module, nullptr);
   mgpuModuleUnload(module);
-  EXPECT_DEATH(
-      mgpuModuleGetFunction(
-          mgpuModuleLoad(const_cast<char *>(image), sizeof(image)), "scale"),
-      "attnres: CUDA: opening the driver failed: no NVIDIA driver");
+  EXPECT_DEATH(mgpuModuleGetFunction(
+                   mgpuModuleLoad(kFakeCubin, sizeof(kFakeCubin)), "scale"),
+               "attnres: CUDA: opening the driver failed: no NVIDIA driver");
 }
 
 TEST(CUDATest, ImagesThatAreNotCubinsAreRefused) {

@@ -388,26 +388,26 @@ mlir::attnres::createTargetMachine(StringRef cpu, unsigned optLevel) {
 
 namespace {
 /// The bytes of a splat or i1 `value` as LLVM lays out the global (i1 as a
-/// byte per element), made in `storage`; nothing for other values.
-std::optional<ArrayRef<char>> expandedBytes(Attribute value,
-                                            std::vector<char> &storage) {
+/// byte per element); nothing for other values.
+std::optional<std::vector<char>> expandedBytes(Attribute value) {
   auto dense = dyn_cast_or_null<DenseElementsAttr>(value);
   if (!dense || !dense.getElementType().isIntOrFloat())
     return std::nullopt;
   int64_t count = dense.getNumElements();
+  std::vector<char> bytes;
   if (dense.getElementType().isInteger(1)) {
     for (bool bit : dense.getValues<bool>())
-      storage.push_back(char(bit));
-    return ArrayRef<char>(storage);
+      bytes.push_back(char(bit));
+    return bytes;
   }
   unsigned width = dense.getElementType().getIntOrFloatBitWidth();
   if (!dense.isSplat() || width % 8 != 0)
     return std::nullopt;
   ArrayRef<char> element = dense.getRawData().take_front(width / 8);
-  storage.reserve(size_t(count) * element.size());
+  bytes.reserve(size_t(count) * element.size());
   for (int64_t i = 0; i < count; ++i)
-    storage.insert(storage.end(), element.begin(), element.end());
-  return ArrayRef<char>(storage);
+    bytes.insert(bytes.end(), element.begin(), element.end());
+  return bytes;
 }
 
 /// The bytes of `value` as LLVM would lay out the global, or nothing when
@@ -502,10 +502,13 @@ ExternalWeights mlir::attnres::externalizeWeights(ModuleOp module,
     if (!global.getConstant())
       continue;
     std::optional<ArrayRef<char>> bytes = rawBytes(global.getValueAttr());
-    if (!bytes && expand) {
-      weights.expanded.emplace_back();
-      bytes = expandedBytes(global.getValueAttr(), weights.expanded.back());
-    }
+    if (!bytes && expand)
+      if (std::optional<std::vector<char>> made =
+              expandedBytes(global.getValueAttr())) {
+        // Moving the outer vector later keeps this one's buffer in place.
+        weights.expanded.push_back(std::move(*made));
+        bytes = ArrayRef<char>(weights.expanded.back());
+      }
     if (!bytes || bytes->size() < minBytes)
       continue;
     uint64_t align = std::max<uint64_t>(global.getAlignment().value_or(64), 64);
