@@ -6,6 +6,11 @@ reports the max absolute and relative error of every output.
         [--rtol 1e-4] [--atol 1e-5] [--input-shape NAME=DIMS ...]
         [--paths cache,jit,artifact] [--attnres-compile PATH]
 
+--run-shapes compiles the model once, with its dynamic dims, and runs that
+one artifact at each given set of input shapes (repeat the flag; each is
+NAME=DIMS[,NAME=DIMS...]), comparing every run with onnxruntime on the same
+inputs: one artifact serves every shape.
+
 --paths runs the model more than one way (attnres-run's cache, the JIT of
 --no-cache, a .so from attnres-compile); each must be within the tolerance
 of onnxruntime and of the first.
@@ -45,10 +50,10 @@ NUMPY_TYPES = {
 }
 
 
-def random_inputs(model_path, fixed):
+def random_inputs(model_path, fixed, seed=0):
     graph = onnx.load(model_path, load_external_data=False).graph
     initializers = {t.name for t in graph.initializer}
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     inputs = {}
     for info in graph.input:
         if info.name in initializers:
@@ -73,6 +78,85 @@ def random_inputs(model_path, fixed):
     return inputs
 
 
+def report(results, want, names, opts, label=""):
+    """Prints one line per output and path; whether all are within tolerance."""
+    ok = True
+    first = next(iter(results))
+    for path, got in results.items():
+        prefix = f"[{path}] " if len(results) > 1 else ""
+        prefix = label + prefix
+        for name in names:
+            if name not in got:
+                print(f"{prefix}{name}: missing from attnres-run's outputs "
+                      f"FAIL")
+                ok = False
+                continue
+            w, g = want[name], got[name]
+            if w.shape != g.shape or w.dtype != g.dtype:
+                print(f"{prefix}{name}: attnres-run gives "
+                      f"{g.dtype}{list(g.shape)}, onnxruntime "
+                      f"{w.dtype}{list(w.shape)} FAIL")
+                ok = False
+                continue
+            w64, g64 = w.astype(np.float64), g.astype(np.float64)
+            err = np.abs(g64 - w64)
+            rel = err / np.maximum(np.abs(w64), np.finfo(np.float32).tiny)
+            within = bool(np.all(err <= opts.atol + opts.rtol * np.abs(w64)))
+            same = ""
+            if path != first and name in results[first]:
+                # The paths compile the same LLVM IR for the same CPU.
+                diff = np.abs(g64 - results[first][name].astype(np.float64))
+                same = f" vs {first} max_abs_diff={diff.max():.3g}"
+                within &= bool(np.all(diff <= opts.atol +
+                                      opts.rtol * np.abs(w64)))
+            print(f"{prefix}{name}: {w.dtype}{list(w.shape)} "
+                  f"max_abs_err={err.max():.3g} "
+                  f"max_rel_err={rel.max():.3g} "
+                  f"(atol={opts.atol:g}, rtol={opts.rtol:g}){same} "
+                  f"{'OK' if within else 'FAIL'}")
+            ok &= within
+    return ok
+
+
+def run_shapes(opts):
+    """Compiles the model once and runs the artifact at every shape."""
+    with tempfile.TemporaryDirectory() as tmp:
+        artifact = os.path.join(tmp, "model.so")
+        pipeline_args = ["--pipeline", opts.pipeline] if opts.pipeline else []
+        build = subprocess.run(
+            [opts.attnres_compile, opts.model, "-o", artifact] + pipeline_args,
+            capture_output=True, text=True)
+        if build.returncode:
+            sys.stderr.write(build.stderr)
+            print(f"compare_ort: attnres-compile failed with status "
+                  f"{build.returncode}")
+            return 2
+        session = onnxruntime.InferenceSession(opts.model)
+        names = [o.name for o in session.get_outputs()]
+        ok = True
+        for index, spec in enumerate(opts.run_shapes):
+            fixed = {}
+            for part in spec.split(","):
+                name, dims = part.split("=")
+                fixed[name] = [int(d) for d in dims.split("x")]
+            feeds = random_inputs(opts.model, fixed, seed=index)
+            inputs_path = os.path.join(tmp, f"inputs-{index}.npz")
+            out_path = os.path.join(tmp, f"outputs-{index}.npz")
+            np.savez(inputs_path, **feeds)
+            want = dict(zip(names, session.run(None, feeds)))
+            run = subprocess.run(
+                [opts.attnres_run, artifact, "--inputs", inputs_path,
+                 "--outputs", out_path], capture_output=True, text=True)
+            if run.returncode:
+                sys.stderr.write(run.stderr)
+                print(f"compare_ort: attnres-run at {spec} failed with "
+                      f"status {run.returncode}")
+                return 2
+            ok &= report({"artifact": dict(np.load(out_path))}, want, names,
+                         opts, label=f"{spec}: ")
+    return 0 if ok else 1
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,7 +176,12 @@ def main():
                         "--no-cache), artifact (attnres-compile, then "
                         "attnres-run on the .so)")
     parser.add_argument("--attnres-compile", default=DEFAULT_COMPILE)
+    parser.add_argument("--run-shapes", action="append", default=[],
+                        metavar="NAME=DIMS[,NAME=DIMS...]",
+                        help="compile once, run at each of these shapes")
     opts = parser.parse_args()
+    if opts.run_shapes:
+        return run_shapes(opts)
 
     fixed = {}
     for spec in opts.input_shape:
@@ -148,40 +237,7 @@ def main():
                 return 2
             results[path] = dict(np.load(out_path))
 
-    ok = True
-    first = next(iter(results))
-    for path, got in results.items():
-        prefix = f"[{path}] " if len(results) > 1 else ""
-        for name in names:
-            if name not in got:
-                print(f"{prefix}{name}: missing from attnres-run's outputs "
-                      f"FAIL")
-                ok = False
-                continue
-            w, g = want[name], got[name]
-            if w.shape != g.shape or w.dtype != g.dtype:
-                print(f"{prefix}{name}: attnres-run gives "
-                      f"{g.dtype}{list(g.shape)}, onnxruntime "
-                      f"{w.dtype}{list(w.shape)} FAIL")
-                ok = False
-                continue
-            w64, g64 = w.astype(np.float64), g.astype(np.float64)
-            err = np.abs(g64 - w64)
-            rel = err / np.maximum(np.abs(w64), np.finfo(np.float32).tiny)
-            within = bool(np.all(err <= opts.atol + opts.rtol * np.abs(w64)))
-            same = ""
-            if path != first and name in results[first]:
-                # The paths compile the same LLVM IR for the same CPU.
-                diff = np.abs(g64 - results[first][name].astype(np.float64))
-                same = f" vs {first} max_abs_diff={diff.max():.3g}"
-                within &= bool(np.all(diff <= opts.atol +
-                                      opts.rtol * np.abs(w64)))
-            print(f"{prefix}{name}: {w.dtype}{list(w.shape)} "
-                  f"max_abs_err={err.max():.3g} "
-                  f"max_rel_err={rel.max():.3g} "
-                  f"(atol={opts.atol:g}, rtol={opts.rtol:g}){same} "
-                  f"{'OK' if within else 'FAIL'}")
-            ok &= within
+    return 0 if report(results, want, names, opts) else 1
     return 0 if ok else 1
 
 

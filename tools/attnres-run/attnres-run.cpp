@@ -54,8 +54,11 @@ static cl::opt<std::string>
                 cl::value_desc("file.npz"), cl::cat(category));
 static cl::list<std::string> inputShapes(
     "input-shape",
-    cl::desc("Fix a dynamic input shape of a .onnx model (NAME=1x16); "
-             "without it, dynamic dims take the shapes of the given inputs"),
+    cl::desc("Specialise a .onnx model to one input shape (NAME=1x16). "
+             "Without it the model is compiled once with its dynamic dims "
+             "and serves every shape; fixing them lets the compiler fold "
+             "shape arithmetic and pick static tile sizes, worth it for a "
+             "model that always sees one shape"),
     cl::value_desc("NAME=DIMS"), cl::cat(category));
 static cl::opt<std::string> entryName("entry", cl::desc("Function to run"),
                                       cl::init("main"), cl::cat(category));
@@ -272,18 +275,6 @@ int main(int argc, char **argv) {
         return fail("--input-shape: " + error);
       keyOptions.push_back("input-shape=" + spec);
     }
-    if (StringRef(modelPath).ends_with(".onnx")) {
-      // Dynamic dims take the shapes of the arrays the user passed.
-      for (const auto &[name, array] : *inputs) {
-        options.inputShapeHints[name] =
-            llvm::SmallVector<int64_t>(array.shape.begin(), array.shape.end());
-        std::string dims;
-        for (int64_t d : array.shape)
-          dims += std::to_string(d) + "x";
-        keyOptions.push_back("hint=" + name + "=" + dims);
-      }
-    }
-
     // The module to compile, and the pipeline to lower it with.
     std::string gpuOptions = "chip=" + chip + " features=" + features;
     std::string lowering = pipeline;

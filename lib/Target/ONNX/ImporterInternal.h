@@ -69,6 +69,24 @@ struct HostTensor {
   std::optional<HostTensor> broadcastTo(ArrayRef<int64_t> shape) const;
 };
 
+/// An integer tensor of rank 0 or 1 some of whose elements are known only
+/// when the model runs: what shape subgraphs (Shape, Gather, Concat, Add, ...)
+/// compute from the dynamic dims of graph inputs. Each element is an
+/// IntegerAttr when known at import time, else an `index` Value computed at
+/// run time (tensor.dim and arith), so that consumers of shapes (Reshape,
+/// Expand, ConstantOfShape, Range, Slice) build ops with dynamic sizes
+/// instead of reading a shape tensor back from memory.
+struct SymbolicInts {
+  /// [] for a scalar, [n] for a vector of n elements.
+  SmallVector<int64_t> shape;
+  /// The ONNX element type: an integer type, i1 for comparisons.
+  Type elementType;
+  SmallVector<OpFoldResult> elements;
+
+  /// Whether every element is known at import time.
+  bool isConstant() const;
+};
+
 /// Folding is reserved for shape-sized tensors (masks and rotary tables of
 /// modest length included); weights and anything larger stay in the IR.
 /// Every fold checks its result against this before computing it.
@@ -151,6 +169,11 @@ public:
   const HostTensor *constant(unsigned i);
   /// Input `i` as a list of integers when it is a known constant.
   std::optional<SmallVector<int64_t>> constantInts(unsigned i);
+  /// Input `i` as symbolic integers: a shape computation on dynamic dims, or
+  /// a constant integer tensor of rank <= 1 (its elements as attributes).
+  std::optional<SymbolicInts> symbolicInts(unsigned i);
+  /// Whether input `i` is a shape computation on dynamic dims.
+  bool isSymbolic(unsigned i) const;
 
   const onnx::AttributeProto *attr(StringRef name) const;
   int64_t intAttr(StringRef name, int64_t defaultValue) const;
@@ -162,6 +185,9 @@ public:
   bool hasOutput(unsigned i) const;
   void setOutput(unsigned i, Value value);
   void setConstantOutput(unsigned i, HostTensor value);
+  /// Defines output `i` as symbolic integers; a constant when all of them are
+  /// known.
+  void setSymbolicOutput(unsigned i, SymbolicInts value);
   /// Defines output `i` as a constant of any size (e.g. a Constant node).
   void setConstantOutput(unsigned i, ElementsAttr value);
   /// Converts a tensor attribute (Constant's `value`) like an initializer.
@@ -178,6 +204,13 @@ public:
 private:
   GraphImporter &graph;
 };
+
+/// Imports `n` as arithmetic on symbolic integers when it computes on shape
+/// values (SymbolicInts) and nothing else: Gather, Slice, Concat, Unsqueeze,
+/// Squeeze, Reshape, Cast, Identity, Add, Sub, Mul, Div, Mod, Neg, Min, Max,
+/// Equal, Not, Where, Size. Returns nullopt when it does not apply (the op's
+/// handler then imports the node), else whether it succeeded.
+std::optional<LogicalResult> importSymbolicShapeOp(NodeImporter &n);
 
 using OpHandler = std::function<LogicalResult(NodeImporter &)>;
 

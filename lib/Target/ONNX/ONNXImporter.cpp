@@ -12,11 +12,13 @@
 #include "attnres/Dialect/AttnRes/AttnResDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/Verifier.h"
@@ -101,6 +103,13 @@ public:
   void defineConstant(StringRef name, ElementsAttr value) {
     constants[name] = value;
   }
+  void defineSymbolic(StringRef name, SymbolicInts value) {
+    symbolics[name] = std::move(value);
+  }
+  const SymbolicInts *symbolicOf(StringRef name) const {
+    auto it = symbolics.find(name);
+    return it == symbolics.end() ? nullptr : &it->second;
+  }
   FailureOr<ElementsAttr> convertTensor(const onnx::TensorProto &tensor);
   LogicalResult dynamicShapeError(InFlightDiagnostic diag, StringRef what);
   Location nodeLoc(const onnx::NodeProto &node, size_t index) const;
@@ -137,6 +146,9 @@ private:
   llvm::StringMap<ElementsAttr> constants;
   llvm::StringMap<std::optional<HostTensor>> hostCache;
   llvm::StringMap<Value> materialized;
+  /// Shape computations on dynamic dims, materialized as tensors only where
+  /// a consumer reads them as data.
+  llvm::StringMap<SymbolicInts> symbolics;
   /// Graph inputs with dynamic dims and the model's names for their dims
   /// (dim_param, or "?"), for error messages.
   SmallVector<std::pair<std::string, SmallVector<std::string>>> dynamicInputs;
@@ -424,12 +436,6 @@ GraphImporter::convertInputType(const onnx::ValueInfoProto &info) {
                              << i << " to " << fixed[i]
                              << " but the model fixes it to " << shape[i]);
     shape.assign(fixed.begin(), fixed.end());
-  } else if (auto hint = options.inputShapeHints.find(name);
-             hint != options.inputShapeHints.end() &&
-             hint->second.size() == shape.size()) {
-    for (auto [dim, hinted] : llvm::zip(shape, hint->second))
-      if (ShapedType::isDynamic(dim))
-        dim = hinted;
   }
   SmallVector<int64_t> staticDims(
       llvm::make_filter_range(shape, [](int64_t d) { return d >= 0; }));
@@ -673,6 +679,23 @@ Value GraphImporter::valueOf(StringRef name, ImplicitLocOpBuilder &b) {
     return v;
   if (Value v = materialized.lookup(name))
     return v;
+  if (const SymbolicInts *sym = symbolicOf(name)) {
+    SmallVector<Value> elements;
+    for (OpFoldResult e : sym->elements) {
+      Value index = getValueOrCreateConstantIndexOp(b, b.getLoc(), e);
+      elements.push_back(
+          sym->elementType.isInteger(1)
+              ? arith::CmpIOp::create(b, arith::CmpIPredicate::ne, index,
+                                      arith::ConstantIndexOp::create(b, 0))
+                    .getResult()
+              : arith::IndexCastOp::create(b, sym->elementType, index)
+                    .getResult());
+    }
+    Value v = tensor::FromElementsOp::create(
+        b, RankedTensorType::get(sym->shape, sym->elementType), elements);
+    materialized[name] = v;
+    return v;
+  }
   auto it = constants.find(name);
   if (it == constants.end())
     return nullptr;
@@ -790,9 +813,16 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     StringRef domain = canonicalDomain(node.domain());
     NodeImporter importer(*this, node, b, opsetOf(domain));
     Operation *previousLast = entry->empty() ? nullptr : &entry->back();
-    if (failed(checkInputTypes(importer)) ||
-        failed((*getOpRegistry().lookup(domain, node.op_type(),
-                                        importer.opset))(importer)) ||
+    if (failed(checkInputTypes(importer)))
+      return nullptr;
+    // Shape arithmetic on dynamic dims stays symbolic; everything else goes
+    // to the op's handler.
+    std::optional<LogicalResult> symbolic =
+        domain.empty() ? importSymbolicShapeOp(importer) : std::nullopt;
+    if ((symbolic && failed(*symbolic)) ||
+        (!symbolic &&
+         failed((*getOpRegistry().lookup(domain, node.op_type(),
+                                         importer.opset))(importer))) ||
         failed(checkNodeResults(importer)) ||
         failed(verifyNewOps(importer, entry, previousLast)))
       return nullptr;
@@ -858,6 +888,8 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
 Type GraphImporter::elementTypeOfName(StringRef name) const {
   if (Value v = values.lookup(name))
     return cast<ShapedType>(v.getType()).getElementType();
+  if (const SymbolicInts *sym = symbolicOf(name))
+    return sym->elementType;
   auto it = constants.find(name);
   return it == constants.end()
              ? Type()
@@ -941,7 +973,7 @@ LogicalResult GraphImporter::checkNodeResults(NodeImporter &importer) {
     if (!importer.hasOutput(i))
       continue;
     const std::string &name = node.output(i);
-    if (constants.contains(name))
+    if (constants.contains(name) || symbolics.contains(name))
       continue;
     Value v = values.lookup(name);
     if (!v)
@@ -1043,6 +1075,42 @@ RankedTensorType NodeImporter::inputType(unsigned i) {
 
 const HostTensor *NodeImporter::constant(unsigned i) {
   return hasInput(i) ? graph.constantOf(node.input(i)) : nullptr;
+}
+
+bool SymbolicInts::isConstant() const {
+  return llvm::all_of(elements,
+                      [](OpFoldResult e) { return isa<Attribute>(e); });
+}
+
+bool NodeImporter::isSymbolic(unsigned i) const {
+  return hasInput(i) && graph.symbolicOf(node.input(i));
+}
+
+std::optional<SymbolicInts> NodeImporter::symbolicInts(unsigned i) {
+  if (!hasInput(i))
+    return std::nullopt;
+  if (const SymbolicInts *sym = graph.symbolicOf(node.input(i)))
+    return *sym;
+  const HostTensor *c = constant(i);
+  if (!c || c->isFloat() || c->shape.size() > 1)
+    return std::nullopt;
+  SymbolicInts r{c->shape, c->elementType, {}};
+  for (int64_t v : c->ints)
+    r.elements.push_back(b.getIndexAttr(v));
+  return r;
+}
+
+void NodeImporter::setSymbolicOutput(unsigned i, SymbolicInts value) {
+  if (!hasOutput(i))
+    return;
+  if (!value.isConstant()) {
+    graph.defineSymbolic(node.output(i), std::move(value));
+    return;
+  }
+  HostTensor r = HostTensor::empty(value.elementType, value.shape);
+  for (OpFoldResult e : value.elements)
+    r.ints.push_back(*getConstantIntValue(e));
+  graph.defineConstant(node.output(i), std::move(r));
 }
 
 std::optional<SmallVector<int64_t>> NodeImporter::constantInts(unsigned i) {

@@ -6,10 +6,13 @@
 
 #include "OpBuilders.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 using namespace mlir;
 using namespace mlir::attnres;
@@ -68,6 +71,57 @@ bool reshapeable(ArrayRef<int64_t> shape) {
   return llvm::count_if(shape, ShapedType::isDynamic) <= 1;
 }
 
+SmallVector<int64_t> staticShapeOf(ArrayRef<OpFoldResult> sizes) {
+  SmallVector<int64_t> shape;
+  for (OpFoldResult size : sizes)
+    shape.push_back(getConstantIntValue(size).value_or(ShapedType::kDynamic));
+  return shape;
+}
+
+OpFoldResult productOf(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> sizes) {
+  int64_t known = 1;
+  Value dynamic;
+  for (OpFoldResult size : sizes) {
+    if (std::optional<int64_t> c = getConstantIntValue(size)) {
+      known *= *c;
+      continue;
+    }
+    dynamic =
+        dynamic
+            ? arith::MulIOp::create(b, dynamic, cast<Value>(size)).getResult()
+            : cast<Value>(size);
+  }
+  if (!dynamic)
+    return b.getIndexAttr(known);
+  if (known == 1)
+    return dynamic;
+  return arith::MulIOp::create(b, dynamic,
+                               arith::ConstantIndexOp::create(b, known))
+      .getResult();
+}
+
+SmallVector<OpFoldResult> mixedSizes(ImplicitLocOpBuilder &b, Value v) {
+  return tensor::getMixedSizes(b, b.getLoc(), v);
+}
+
+Value reshapeTo(ImplicitLocOpBuilder &b, Value v,
+                ArrayRef<OpFoldResult> sizes) {
+  // Several dynamic dims cannot be told apart by their element count alone
+  // ([?, 4, ?] could regroup as [?, ?] either way): they are given.
+  SmallVector<int64_t> shape = staticShapeOf(sizes);
+  if (reshapeable(shape))
+    return reshape(b, v, shape);
+  // tensor.reshape with the sizes as a tensor: a collapse and an
+  // expand_shape with several dynamic dims in one group would say the same,
+  // but LLVM 22's expand-strided-metadata crashes on such expansions.
+  SmallVector<Value> dims;
+  for (OpFoldResult size : sizes)
+    dims.push_back(getValueOrCreateConstantIndexOp(b, b.getLoc(), size));
+  Value shapeTensor = tensor::FromElementsOp::create(b, dims);
+  return tensor::ReshapeOp::create(
+      b, RankedTensorType::get(shape, elementTypeOf(v)), v, shapeTensor);
+}
+
 /// Prepends unit dims so that `v` has `rank` dims (numpy broadcasting).
 FailureOr<Value> expandRank(NodeImporter &n, Value v, int64_t rank) {
   RankedTensorType type = typeOf(v);
@@ -75,9 +129,9 @@ FailureOr<Value> expandRank(NodeImporter &n, Value v, int64_t rank) {
     return v;
   SmallVector<int64_t> shape(rank - type.getRank(), 1);
   llvm::append_range(shape, type.getShape());
-  if (!reshapeable(shape))
-    return LogicalResult(n.dynamicShapeError("broadcasting an operand"));
-  return reshape(n.b, v, shape);
+  SmallVector<OpFoldResult> sizes(rank - type.getRank(), n.b.getIndexAttr(1));
+  llvm::append_range(sizes, mixedSizes(n.b, v));
+  return reshapeTo(n.b, v, sizes);
 }
 
 /// Equalizes ranks and returns the broadcast result shape.

@@ -36,6 +36,19 @@ Value reshape(ImplicitLocOpBuilder &b, Value v, ArrayRef<int64_t> shape);
 /// Whether `shape` can be the target of one tosa.reshape.
 bool reshapeable(ArrayRef<int64_t> shape);
 
+/// `v` reshaped to `sizes`, known or computed at run time: reshape() where at
+/// most one is dynamic, else tensor.reshape (a view, no copy).
+Value reshapeTo(ImplicitLocOpBuilder &b, Value v, ArrayRef<OpFoldResult> sizes);
+
+/// The static shape of `sizes`: constants stay, run-time sizes are dynamic.
+SmallVector<int64_t> staticShapeOf(ArrayRef<OpFoldResult> sizes);
+
+/// The product of `sizes`, folded where they are known.
+OpFoldResult productOf(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> sizes);
+
+/// The sizes of `v`'s dims: attributes where static, tensor.dim otherwise.
+SmallVector<OpFoldResult> mixedSizes(ImplicitLocOpBuilder &b, Value v);
+
 /// Prepends unit dims so that `v` has `rank` dims (numpy broadcasting).
 FailureOr<Value> expandRank(NodeImporter &n, Value v, int64_t rank);
 

@@ -34,10 +34,6 @@ struct ONNXImportOptions {
   /// Static shapes for graph inputs, by input name; they replace the model's
   /// dimensions (dynamic or not) and must keep the input's rank.
   llvm::StringMap<llvm::SmallVector<int64_t>> inputShapes;
-  /// Shapes of the data a caller is about to feed (attnres-run's arrays):
-  /// they fill in only the model's dynamic dims, and names or ranks that do
-  /// not fit are ignored, leaving the mismatch to the caller's own checks.
-  llvm::StringMap<llvm::SmallVector<int64_t>> inputShapeHints;
   /// Initializers of at least this many bytes are stored as dense_resource
   /// blobs instead of inline dense attributes.
   uint64_t resourceThresholdBytes = 64 * 1024;

@@ -11,11 +11,13 @@
 #include "attnres/Dialect/AttnRes/AttnResOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 #include <cmath>
 
@@ -42,19 +44,12 @@ LogicalResult importShape(NodeImporter &n) {
     n.setConstantOutput(0, std::move(r));
     return success();
   }
-  // Dynamic: read the sizes at run time; consumers that need them constant
-  // report the dynamic input.
-  SmallVector<Value> elements;
-  for (int64_t i = start; i < end; ++i) {
-    Value d = tensor::DimOp::create(n.b, (*in)[0], i);
-    elements.push_back(
-        arith::IndexCastOp::create(n.b, n.b.getI64Type(), d).getResult());
-  }
-  n.setOutput(0, tensor::FromElementsOp::create(
-                     n.b,
-                     RankedTensorType::get({int64_t(elements.size())},
-                                           n.b.getI64Type()),
-                     elements));
+  // Dynamic: the sizes are read at run time, as symbolic integers that
+  // consumers of shapes build dynamic ops from.
+  SymbolicInts r{{end - start}, n.b.getI64Type(), {}};
+  for (int64_t i = start; i < end; ++i)
+    r.elements.push_back(tensor::getMixedSize(n.b, n.b.getLoc(), (*in)[0], i));
+  n.setSymbolicOutput(0, std::move(r));
   return success();
 }
 
@@ -62,12 +57,10 @@ LogicalResult importSize(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
   if (failed(in))
     return failure();
-  RankedTensorType type = typeOf((*in)[0]);
-  if (!type.hasStaticShape())
-    return n.dynamicShapeError("Size");
-  HostTensor r = HostTensor::empty(n.b.getI64Type(), {});
-  r.ints.push_back(type.getNumElements());
-  n.setConstantOutput(0, std::move(r));
+  n.setSymbolicOutput(
+      0, SymbolicInts{{},
+                      n.b.getI64Type(),
+                      {productOf(n.b, mixedSizes(n.b, (*in)[0]))}});
   return success();
 }
 
@@ -103,7 +96,40 @@ LogicalResult importConstant(NodeImporter &n) {
   return success();
 }
 
+/// The fill value of ConstantOfShape (0.0f when absent).
+FailureOr<HostTensor> constantOfShapeFill(NodeImporter &n) {
+  HostTensor fill = HostTensor::empty(n.b.getF32Type(), {});
+  fill.floats.push_back(0.0);
+  if (const onnx::AttributeProto *a = n.attr("value")) {
+    FailureOr<ElementsAttr> attr = n.convertTensor(a->t());
+    if (failed(attr))
+      return failure();
+    std::optional<HostTensor> host = HostTensor::fromAttr(*attr);
+    if (!host || host->size() != 1)
+      return LogicalResult(n.error() << "value must hold exactly one element");
+    fill = *host;
+  }
+  return fill;
+}
+
 LogicalResult importConstantOfShape(NodeImporter &n) {
+  std::optional<SymbolicInts> sizes = n.symbolicInts(0);
+  if (sizes && !sizes->isConstant()) {
+    // Sizes known at run time: a linalg.fill of an empty tensor.
+    if (sizes->shape.size() != 1)
+      return n.error() << "the shape must be a 1-D tensor";
+    FailureOr<HostTensor> fill = constantOfShapeFill(n);
+    if (failed(fill))
+      return failure();
+    Type et = fill->elementType;
+    if (et.isUnsignedInteger())
+      return n.error() << "an unsigned fill value needs a constant shape";
+    Value init = tensor::EmptyOp::create(n.b, sizes->elements, et);
+    Value value = arith::ConstantOp::create(
+        n.b, cast<TypedAttr>(fill->toAttr().getSplatValue<Attribute>()));
+    n.setOutput(0, linalg::FillOp::create(n.b, value, init).getResult(0));
+    return success();
+  }
   FailureOr<SmallVector<int64_t>> shape =
       requireConstantInts(n, 0, "ConstantOfShape's shape");
   if (failed(shape))
@@ -115,17 +141,10 @@ LogicalResult importConstantOfShape(NodeImporter &n) {
     llvm::interleaveComma(*shape, diag);
     return diag << "] has a negative dimension or more than 2^32 elements";
   }
-  HostTensor fill = HostTensor::empty(n.b.getF32Type(), {});
-  fill.floats.push_back(0.0);
-  if (const onnx::AttributeProto *a = n.attr("value")) {
-    FailureOr<ElementsAttr> attr = n.convertTensor(a->t());
-    if (failed(attr))
-      return failure();
-    std::optional<HostTensor> host = HostTensor::fromAttr(*attr);
-    if (!host || host->size() != 1)
-      return n.error() << "value must hold exactly one element";
-    fill = *host;
-  }
+  FailureOr<HostTensor> fillOr = constantOfShapeFill(n);
+  if (failed(fillOr))
+    return failure();
+  HostTensor fill = *fillOr;
   auto type = RankedTensorType::get(*shape, fill.elementType);
   if (*numElements <= kMaxFoldedElements) {
     HostTensor r = HostTensor::empty(fill.elementType, *shape);
@@ -140,11 +159,57 @@ LogicalResult importConstantOfShape(NodeImporter &n) {
   return success();
 }
 
+/// Range over integer bounds known at run time: start + i * delta for i in
+/// [0, max(0, ceil((limit - start) / delta))).
+LogicalResult importSymbolicRange(NodeImporter &n) {
+  std::optional<SymbolicInts> start = n.symbolicInts(0),
+                              limit = n.symbolicInts(1),
+                              delta = n.symbolicInts(2);
+  if (!start || !limit || !delta)
+    return n.dynamicShapeError("Range's bounds");
+  if (start->elements.size() != 1 || limit->elements.size() != 1 ||
+      delta->elements.size() != 1)
+    return n.error() << "start, limit and delta must be scalars";
+  std::optional<int64_t> step = getConstantIntValue(delta->elements[0]);
+  if (!step || *step == 0)
+    return n.error() << "delta must be a nonzero constant when the bounds "
+                        "are known only at run time";
+  ImplicitLocOpBuilder &b = n.b;
+  auto index = [&](OpFoldResult v) {
+    return getValueOrCreateConstantIndexOp(b, b.getLoc(), v);
+  };
+  Value first = index(start->elements[0]), last = index(limit->elements[0]);
+  Value stepValue = arith::ConstantIndexOp::create(b, *step);
+  Value span = arith::SubIOp::create(b, last, first);
+  Value count =
+      arith::MaxSIOp::create(b, arith::CeilDivSIOp::create(b, span, stepValue),
+                             arith::ConstantIndexOp::create(b, 0));
+  Type et = start->elementType;
+  Value init = tensor::EmptyOp::create(b, ArrayRef<OpFoldResult>{count}, et);
+  auto type = cast<RankedTensorType>(init.getType());
+  SmallVector<AffineMap> maps{b.getMultiDimIdentityMap(1)};
+  n.setOutput(
+      0, linalg::GenericOp::create(
+             b, type, ValueRange{}, init, maps,
+             SmallVector<utils::IteratorType>{utils::IteratorType::parallel},
+             [&](OpBuilder &nb, Location loc, ValueRange) {
+               Value i = linalg::IndexOp::create(nb, loc, 0);
+               Value v = arith::AddIOp::create(
+                   nb, loc, first,
+                   arith::MulIOp::create(nb, loc, i, stepValue));
+               linalg::YieldOp::create(
+                   nb, loc,
+                   arith::IndexCastOp::create(nb, loc, et, v).getResult());
+             })
+             .getResult(0));
+  return success();
+}
+
 LogicalResult importRange(NodeImporter &n) {
   const HostTensor *start = n.constant(0), *limit = n.constant(1),
                    *delta = n.constant(2);
   if (!start || !limit || !delta)
-    return n.dynamicShapeError("Range's bounds");
+    return importSymbolicRange(n);
   if (start->size() != 1 || limit->size() != 1 || delta->size() != 1)
     return n.error() << "start, limit and delta must be scalars";
   if (start->elementType != limit->elementType ||
@@ -230,7 +295,6 @@ LogicalResult importTrilu(NodeImporter &n) {
                   .getResult(0));
   return success();
 }
-
 
 } // namespace
 

@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 
 #include <cmath>
 
@@ -27,6 +28,78 @@ using namespace mlir::attnres::onnx_import;
 
 namespace {
 
+/// Slice where a bound or a sliced dim is known only at run time: a
+/// tensor.extract_slice with offsets and sizes computed as ONNX clamps them.
+/// Run-time bounds come from shape arithmetic and are taken as
+/// non-negative (a negative one would count from the end).
+LogicalResult importDynamicSlice(NodeImporter &n, Value x,
+                                 ArrayRef<OpFoldResult> starts,
+                                 ArrayRef<OpFoldResult> ends,
+                                 ArrayRef<int64_t> axes,
+                                 ArrayRef<int64_t> steps) {
+  ImplicitLocOpBuilder &b = n.b;
+  int64_t rank = typeOf(x).getRank();
+  SmallVector<OpFoldResult> dims = mixedSizes(b, x);
+  SmallVector<OpFoldResult> offsets(rank, b.getIndexAttr(0)), sizes(dims),
+      strides(rank, b.getIndexAttr(1));
+  auto index = [&](OpFoldResult v) {
+    return getValueOrCreateConstantIndexOp(b, b.getLoc(), v);
+  };
+  for (size_t i = 0; i < axes.size(); ++i) {
+    FailureOr<int64_t> axis = n.normalizeAxis(axes[i], rank);
+    if (failed(axis))
+      return failure();
+    if (steps[i] <= 0)
+      return n.error() << "step " << steps[i]
+                       << " is not supported (only positive steps)";
+    std::optional<int64_t> staticDim = getConstantIntValue(dims[*axis]),
+                           start = getConstantIntValue(starts[i]),
+                           end = getConstantIntValue(ends[i]);
+    strides[*axis] = b.getIndexAttr(steps[i]);
+    if (staticDim && start && end) {
+      auto clampIndex = [&](int64_t v) {
+        return std::clamp<int64_t>(v < 0 ? v + *staticDim : v, 0, *staticDim);
+      };
+      int64_t s = clampIndex(*start), e = clampIndex(*end);
+      offsets[*axis] = b.getIndexAttr(s);
+      sizes[*axis] = b.getIndexAttr(e > s ? 1 + (e - s - 1) / steps[i] : 0);
+      continue;
+    }
+    Value dim = index(dims[*axis]);
+    Value zero = arith::ConstantIndexOp::create(b, 0);
+    auto clampIndex = [&](OpFoldResult v) -> Value {
+      std::optional<int64_t> c = getConstantIntValue(v);
+      if (c && *c >= kMaxDim)
+        return dim;
+      Value raw = c ? arith::ConstantIndexOp::create(b, *c).getResult()
+                    : cast<Value>(v);
+      if (c && *c < 0)
+        raw = arith::AddIOp::create(b, raw, dim);
+      return arith::MinSIOp::create(b, arith::MaxSIOp::create(b, raw, zero),
+                                    dim);
+    };
+    Value s = clampIndex(starts[i]), e = clampIndex(ends[i]);
+    Value step = arith::ConstantIndexOp::create(b, steps[i]);
+    Value span =
+        arith::MaxSIOp::create(b, arith::SubIOp::create(b, e, s), zero);
+    offsets[*axis] = getAsOpFoldResult(s);
+    sizes[*axis] = getAsOpFoldResult(
+        arith::CeilDivSIOp::create(b, span, step).getResult());
+  }
+  if (llvm::any_of(sizes,
+                   [](OpFoldResult s) { return isConstantIntValue(s, 0); })) {
+    // Empty: a constant, as in the static case, that Concat drops; its
+    // other dims do not matter, as it holds nothing.
+    SmallVector<int64_t> shape;
+    for (OpFoldResult size : sizes)
+      shape.push_back(getConstantIntValue(size).value_or(1));
+    n.setConstantOutput(0, HostTensor::empty(elementTypeOf(x), shape));
+    return success();
+  }
+  n.setOutput(0, tensor::ExtractSliceOp::create(b, x, offsets, sizes, strides));
+  return success();
+}
+
 LogicalResult importSlice(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 3);
   if (failed(in))
@@ -34,6 +107,35 @@ LogicalResult importSlice(NodeImporter &n) {
   Value x = (*in)[0];
   SmallVector<int64_t> shape(typeOf(x).getShape());
   int64_t rank = shape.size();
+  std::optional<SymbolicInts> symStarts = n.symbolicInts(1),
+                              symEnds = n.symbolicInts(2);
+  if (symStarts && symEnds &&
+      (llvm::any_of(shape, ShapedType::isDynamic) || !symStarts->isConstant() ||
+       !symEnds->isConstant())) {
+    SmallVector<int64_t> axes, steps(symStarts->elements.size(), 1);
+    if (n.hasInput(3)) {
+      FailureOr<SmallVector<int64_t>> a =
+          requireConstantInts(n, 3, "Slice's axes");
+      if (failed(a))
+        return failure();
+      axes = *a;
+    } else {
+      for (size_t i = 0; i < symStarts->elements.size(); ++i)
+        axes.push_back(i);
+    }
+    if (n.hasInput(4)) {
+      FailureOr<SmallVector<int64_t>> s =
+          requireConstantInts(n, 4, "Slice's steps");
+      if (failed(s))
+        return failure();
+      steps = *s;
+    }
+    if (axes.size() != symStarts->elements.size() ||
+        symEnds->elements.size() != axes.size() || steps.size() != axes.size())
+      return n.error() << "starts, ends, axes and steps differ in length";
+    return importDynamicSlice(n, x, symStarts->elements, symEnds->elements,
+                              axes, steps);
+  }
   FailureOr<SmallVector<int64_t>> starts =
       requireConstantInts(n, 1, "Slice's starts");
   FailureOr<SmallVector<int64_t>> ends =
@@ -210,9 +312,14 @@ LogicalResult importGather(NodeImporter &n) {
   Value gathered = tosa::GatherOp::create(
       n.b, RankedTensorType::get({outer, w, inner}, elementTypeOf(data)),
       values, idx);
-  if (!reshapeable(outShape))
-    return n.dynamicShapeError("Gather's result shape");
-  n.setOutput(0, reshape(n.b, gathered, outShape));
+  // The result's sizes are the data's and the indices' own, which the
+  // flattened gather no longer carries when several are dynamic.
+  SmallVector<OpFoldResult> dataSizes = mixedSizes(n.b, data);
+  SmallVector<OpFoldResult> outSizes(dataSizes.begin(),
+                                     dataSizes.begin() + *axis);
+  llvm::append_range(outSizes, mixedSizes(n.b, indices));
+  outSizes.append(dataSizes.begin() + *axis + 1, dataSizes.end());
+  n.setOutput(0, reshapeTo(n.b, gathered, outSizes));
   return success();
 }
 

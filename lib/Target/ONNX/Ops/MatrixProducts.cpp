@@ -17,6 +17,8 @@
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
 
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+
 #include <cmath>
 
 using namespace mlir;
@@ -54,8 +56,7 @@ LogicalResult importMatMul(NodeImporter &n) {
     sa.insert(sa.begin(), 1);
   if (vecC)
     sc.push_back(1);
-  int64_t m = sa[sa.size() - 2], k = sa.back(), k2 = sc[sc.size() - 2],
-          nn = sc.back();
+  int64_t k = sa.back(), k2 = sc[sc.size() - 2], nn = sc.back();
   if (!ShapedType::isDynamic(k) && !ShapedType::isDynamic(k2) && k != k2)
     return n.error() << "inner dimensions " << k << " and " << k2
                      << " do not match";
@@ -65,12 +66,28 @@ LogicalResult importMatMul(NodeImporter &n) {
   if (failed(batch))
     return n.error() << "batch dimensions do not broadcast";
 
-  Value result;
-  SmallVector<int64_t> outShape(*batch);
+  // The result's sizes, for reshapes that several dynamic dims make
+  // ambiguous: batch dims broadcast as numpy does, rows of A, columns of C.
+  SmallVector<OpFoldResult> aSizes = mixedSizes(n.b, a),
+                            cSizes = mixedSizes(n.b, c);
+  if (vecA)
+    aSizes.insert(aSizes.begin(), n.b.getIndexAttr(1));
+  if (vecC)
+    cSizes.push_back(n.b.getIndexAttr(1));
+  SmallVector<OpFoldResult> batchSizes;
+  for (int64_t i = batch->size(); i > 0; --i) {
+    int64_t ia = int64_t(batchA.size()) - i, ic = int64_t(batchC.size()) - i;
+    OpFoldResult da = ia >= 0 ? aSizes[ia] : n.b.getIndexAttr(1);
+    OpFoldResult dc = ic >= 0 ? cSizes[ic] : n.b.getIndexAttr(1);
+    batchSizes.push_back(isConstantIntValue(da, 1) ? dc : da);
+  }
+  SmallVector<OpFoldResult> outSizes(batchSizes);
   if (!vecA)
-    outShape.push_back(m);
+    outSizes.push_back(aSizes[aSizes.size() - 2]);
   if (!vecC)
-    outShape.push_back(nn);
+    outSizes.push_back(cSizes.back());
+
+  Value result;
   if (product(batchC) == 1 && llvm::none_of(batchC, ShapedType::isDynamic)) {
     // The common x @ W: fold A's batch dims into its rows.
     SmallVector<int64_t> rows{1, ShapedType::kDynamic, k};
@@ -112,22 +129,18 @@ LogicalResult importMatMul(NodeImporter &n) {
       llvm::append_range(full, s);
       return full;
     };
-    if (!reshapeable(rankExpanded(sa)) || !reshapeable(rankExpanded(sc)))
+    if ((!reshapeable(rankExpanded(sa)) && rankExpanded(sa) != sa) ||
+        (!reshapeable(rankExpanded(sc)) && rankExpanded(sc) != sc))
       return n.dynamicShapeError("MatMul's operand shape");
     Value a3 = broadcastTo(a, sa, b3), c3 = broadcastTo(c, sc, b3);
-    int64_t flat = llvm::none_of(b3, ShapedType::isDynamic)
-                       ? product(b3)
-                       : ShapedType::kDynamic;
-    SmallVector<int64_t> shapeA{flat, m, k}, shapeC{flat, k2, nn};
-    if (!reshapeable(shapeA) || !reshapeable(shapeC))
-      return n.dynamicShapeError("MatMul's operand shape");
-    Value a3Flat = reshape(n.b, a3, shapeA);
-    Value c3Flat = reshape(n.b, c3, shapeC);
+    OpFoldResult flat = productOf(n.b, batchSizes);
+    Value a3Flat =
+        reshapeTo(n.b, a3, {flat, aSizes[aSizes.size() - 2], aSizes.back()});
+    Value c3Flat =
+        reshapeTo(n.b, c3, {flat, cSizes[cSizes.size() - 2], cSizes.back()});
     result = batchMatmul(n, a3Flat, c3Flat);
   }
-  if (!reshapeable(outShape))
-    return n.dynamicShapeError("MatMul's result shape");
-  n.setOutput(0, reshape(n.b, result, outShape));
+  n.setOutput(0, reshapeTo(n.b, result, outSizes));
   return success();
 }
 

@@ -81,10 +81,11 @@ LogicalResult importReduce(NodeImporter &n, ReduceKind kind,
   }
   }
   if (!n.intAttr("keepdims", 1)) {
-    SmallVector<int64_t> shape = dropAxes(typeOf(r).getShape(), *axes);
-    if (!reshapeable(shape))
-      return n.dynamicShapeError("dropping reduced axes");
-    r = reshape(n.b, r, shape);
+    SmallVector<OpFoldResult> sizes;
+    for (auto [i, size] : llvm::enumerate(mixedSizes(n.b, r)))
+      if (!llvm::is_contained(*axes, int64_t(i)))
+        sizes.push_back(size);
+    r = reshapeTo(n.b, r, sizes);
   }
   n.setOutput(0, r);
   return success();
@@ -353,9 +354,9 @@ LogicalResult importArgMax(NodeImporter &n) {
               idx);
   idx = tosa::CastOp::create(n.b, RankedTensorType::get(dropped, i64), idx);
   if (keepdims) {
-    if (!reshapeable(kept))
-      return n.dynamicShapeError("keeping ArgMax's reduced axis");
-    idx = reshape(n.b, idx, kept);
+    SmallVector<OpFoldResult> sizes = mixedSizes(n.b, idx);
+    sizes.insert(sizes.begin() + *axis, n.b.getIndexAttr(1));
+    idx = reshapeTo(n.b, idx, sizes);
   }
   n.setOutput(0, idx);
   return success();

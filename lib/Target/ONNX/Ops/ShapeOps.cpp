@@ -11,11 +11,13 @@
 #include "attnres/Dialect/AttnRes/AttnResOps.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
 #include "llvm/Support/CheckedArithmetic.h"
 
 #include <cmath>
@@ -26,17 +28,18 @@ using namespace mlir::attnres::onnx_import;
 
 namespace {
 
-/// Output = input with a new shape; folds constants.
-LogicalResult reshapeTo(NodeImporter &n, ArrayRef<int64_t> shape) {
+/// Output = input with new sizes; folds constants.
+LogicalResult defineReshaped(NodeImporter &n, ArrayRef<OpFoldResult> sizes) {
+  SmallVector<int64_t> shape = staticShapeOf(sizes);
   if (const HostTensor *c = n.constant(0)) {
-    HostTensor r = *c;
-    r.shape.assign(shape.begin(), shape.end());
-    n.setConstantOutput(0, std::move(r));
-    return success();
+    if (llvm::none_of(shape, ShapedType::isDynamic)) {
+      HostTensor r = *c;
+      r.shape.assign(shape.begin(), shape.end());
+      n.setConstantOutput(0, std::move(r));
+      return success();
+    }
   }
-  if (!reshapeable(shape))
-    return n.dynamicShapeError("the result shape");
-  n.setOutput(0, reshape(n.b, n.input(0), shape));
+  n.setOutput(0, reshapeTo(n.b, n.input(0), sizes));
   return success();
 }
 
@@ -44,58 +47,75 @@ LogicalResult importReshape(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
   if (failed(in))
     return failure();
-  FailureOr<SmallVector<int64_t>> target =
-      requireConstantInts(n, 1, "Reshape's target shape");
-  if (failed(target))
-    return failure();
-  ArrayRef<int64_t> inShape = typeOf((*in)[0]).getShape();
+  std::optional<SymbolicInts> target = n.symbolicInts(1);
+  if (!target || target->shape.size() != 1)
+    return n.dynamicShapeError("Reshape's target shape");
+  Value x = (*in)[0];
+  ArrayRef<int64_t> inShape = typeOf(x).getShape();
+  SmallVector<OpFoldResult> inSizes = mixedSizes(n.b, x);
   bool allowZero = n.intAttr("allowzero", 0);
-  SmallVector<int64_t> shape;
+  SmallVector<OpFoldResult> sizes;
   int64_t inferred = -1, known = 1;
-  for (auto [i, d] : llvm::enumerate(*target)) {
+  for (auto [i, e] : llvm::enumerate(target->elements)) {
+    std::optional<int64_t> d = getConstantIntValue(e);
+    if (!d) {
+      // Computed at run time from the input's dims: a size, not a marker.
+      sizes.push_back(e);
+      continue;
+    }
     // Checked before zeros copy input dims: a raw INT64_MIN is not the
     // dynamic marker it happens to equal.
-    if (d < -1)
-      return n.error() << "invalid target dimension " << d;
-    if (d == 0 && !allowZero) {
+    if (*d < -1)
+      return n.error() << "invalid target dimension " << *d;
+    if (*d == 0 && !allowZero) {
       if (i >= inShape.size())
         return n.error() << "target dimension " << i
                          << " copies an input dimension that does not exist";
-      d = inShape[i];
+      sizes.push_back(inSizes[i]);
+      if (!ShapedType::isDynamic(inShape[i]))
+        known *= inShape[i];
+      continue;
     }
-    if (ShapedType::isDynamic(d)) {
-      // A 0 that copied a dynamic input dim: stays dynamic.
-    } else if (d == -1) {
+    if (*d == -1) {
       if (inferred >= 0)
         return n.error() << "the target shape has more than one -1";
       inferred = i;
-    } else if (d < -1) {
-      return n.error() << "invalid target dimension " << d;
-    } else {
-      if (d > kMaxDim || (d && known > kMaxTensorElements / d))
-        return n.error() << "target dimension " << d << " is absurdly large";
-      known *= d;
+      sizes.push_back(OpFoldResult());
+      continue;
     }
-    shape.push_back(d);
+    if (*d > kMaxDim || (*d && known > kMaxTensorElements / *d))
+      return n.error() << "target dimension " << *d << " is absurdly large";
+    known *= *d;
+    sizes.push_back(n.b.getIndexAttr(*d));
   }
+  bool staticIn = llvm::none_of(inShape, ShapedType::isDynamic);
+  bool staticOut = llvm::all_of(sizes, [](OpFoldResult s) {
+    return !s || getConstantIntValue(s).has_value();
+  });
   if (inferred >= 0) {
-    bool staticIn = llvm::none_of(inShape, ShapedType::isDynamic) &&
-                    llvm::none_of(shape, ShapedType::isDynamic);
-    if (staticIn) {
+    if (staticIn && staticOut) {
       if (known == 0 || product(inShape) % known)
         return n.error() << "cannot reshape " << product(inShape)
                          << " elements to the target shape";
-      shape[inferred] = product(inShape) / known;
+      sizes[inferred] = n.b.getIndexAttr(product(inShape) / known);
     } else {
-      shape[inferred] = ShapedType::kDynamic;
+      SmallVector<OpFoldResult> others;
+      for (OpFoldResult s : sizes)
+        if (s)
+          others.push_back(s);
+      Value total = getValueOrCreateConstantIndexOp(n.b, n.b.getLoc(),
+                                                    productOf(n.b, inSizes));
+      Value rest = getValueOrCreateConstantIndexOp(n.b, n.b.getLoc(),
+                                                   productOf(n.b, others));
+      sizes[inferred] = arith::DivUIOp::create(n.b, total, rest).getResult();
     }
-  } else if (llvm::none_of(inShape, ShapedType::isDynamic) &&
-             llvm::none_of(shape, ShapedType::isDynamic) &&
-             product(inShape) != product(shape)) {
-    return n.error() << "cannot reshape " << product(inShape) << " elements to "
-                     << product(shape);
+  } else if (staticIn && staticOut) {
+    SmallVector<int64_t> shape = staticShapeOf(sizes);
+    if (product(inShape) != product(shape))
+      return n.error() << "cannot reshape " << product(inShape)
+                       << " elements to " << product(shape);
   }
-  return reshapeTo(n, shape);
+  return defineReshaped(n, sizes);
 }
 
 /// The axes of Squeeze/Unsqueeze: an input since opset 13.
@@ -115,10 +135,11 @@ LogicalResult importUnsqueeze(NodeImporter &n) {
   FailureOr<SmallVector<int64_t>> sorted = normalizeAxes(n, *axes, rank);
   if (failed(sorted))
     return failure();
-  SmallVector<int64_t> shape;
+  SmallVector<OpFoldResult> inSizes = mixedSizes(n.b, (*in)[0]), sizes;
   for (int64_t i = 0, j = 0; i < rank; ++i)
-    shape.push_back(llvm::is_contained(*sorted, i) ? 1 : inShape[j++]);
-  return reshapeTo(n, shape);
+    sizes.push_back(llvm::is_contained(*sorted, i) ? n.b.getIndexAttr(1)
+                                                   : inSizes[j++]);
+  return defineReshaped(n, sizes);
 }
 
 LogicalResult importSqueeze(NodeImporter &n) {
@@ -139,7 +160,11 @@ LogicalResult importSqueeze(NodeImporter &n) {
     if (inShape[axis] != 1)
       return n.error() << "cannot squeeze axis " << axis << " of size "
                        << inShape[axis];
-  return reshapeTo(n, dropAxes(inShape, *sorted));
+  SmallVector<OpFoldResult> sizes;
+  for (auto [i, size] : llvm::enumerate(mixedSizes(n.b, (*in)[0])))
+    if (!llvm::is_contained(*sorted, int64_t(i)))
+      sizes.push_back(size);
+  return defineReshaped(n, sizes);
 }
 
 LogicalResult importFlatten(NodeImporter &n) {
@@ -152,11 +177,9 @@ LogicalResult importFlatten(NodeImporter &n) {
     axis += s.size();
   if (axis < 0 || axis > int64_t(s.size()))
     return n.error() << "axis out of range";
-  auto flat = [](ArrayRef<int64_t> d) {
-    return llvm::any_of(d, ShapedType::isDynamic) ? ShapedType::kDynamic
-                                                  : product(d);
-  };
-  return reshapeTo(n, {flat(s.take_front(axis)), flat(s.drop_front(axis))});
+  SmallVector<OpFoldResult> sizes = mixedSizes(n.b, (*in)[0]);
+  return defineReshaped(n, {productOf(n.b, ArrayRef(sizes).take_front(axis)),
+                            productOf(n.b, ArrayRef(sizes).drop_front(axis))});
 }
 
 LogicalResult importTranspose(NodeImporter &n) {
@@ -285,8 +308,9 @@ LogicalResult importConcat(NodeImporter &n) {
   }
   // TOSA has no empty tensors: empty inputs (a zero-width folded constant)
   // contribute nothing.
-  SmallVector<Value> nonEmpty(llvm::make_filter_range(
-      inputs, [](Value v) { return typeOf(v).getNumElements() != 0; }));
+  SmallVector<Value> nonEmpty(llvm::make_filter_range(inputs, [](Value v) {
+    return !llvm::is_contained(typeOf(v).getShape(), 0);
+  }));
   if (nonEmpty.empty())
     nonEmpty.push_back(inputs[0]);
   if (nonEmpty.size() == 1) {
@@ -336,8 +360,23 @@ LogicalResult importSplit(NodeImporter &n, bool numOutputsAttr) {
     return n.error() << "split sizes do not add up to " << total << " over "
                      << n.numOutputs() << " outputs";
   SmallVector<int64_t> start(shape.size(), 0), size(shape);
-  if (llvm::any_of(shape, ShapedType::isDynamic))
-    return n.dynamicShapeError("Split's input shape");
+  if (llvm::any_of(shape, ShapedType::isDynamic)) {
+    // Other dims known at run time: views with their sizes.
+    SmallVector<OpFoldResult> offsets(shape.size(), n.b.getIndexAttr(0)),
+        dims = mixedSizes(n.b, x), strides(shape.size(), n.b.getIndexAttr(1));
+    int64_t offset = 0;
+    for (auto [i, s] : llvm::enumerate(sizes)) {
+      if (s == 0)
+        return n.error() << "output #" << i << " is empty; empty tensors are "
+                         << "not supported at run time";
+      offsets[*axis] = n.b.getIndexAttr(offset);
+      dims[*axis] = n.b.getIndexAttr(s);
+      n.setOutput(
+          i, tensor::ExtractSliceOp::create(n.b, x, offsets, dims, strides));
+      offset += s;
+    }
+    return success();
+  }
   for (auto [i, s] : llvm::enumerate(sizes)) {
     size[*axis] = s;
     // An empty part has no data: a constant, which TOSA never sees unless
@@ -479,16 +518,16 @@ LogicalResult importExpand(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
   if (failed(in))
     return failure();
-  FailureOr<SmallVector<int64_t>> target =
-      requireConstantInts(n, 1, "Expand's shape");
-  if (failed(target))
-    return failure();
-  for (int64_t d : *target)
-    if (d < 0 || d > kMaxDim)
+  std::optional<SymbolicInts> target = n.symbolicInts(1);
+  if (!target || target->shape.size() != 1)
+    return n.dynamicShapeError("Expand's shape");
+  SmallVector<int64_t> targetShape = staticShapeOf(target->elements);
+  for (int64_t d : targetShape)
+    if (!ShapedType::isDynamic(d) && (d < 0 || d > kMaxDim))
       return n.error() << "invalid target dimension " << d;
   Value x = (*in)[0];
   FailureOr<SmallVector<int64_t>> shape =
-      broadcastShapes(typeOf(x).getShape(), *target);
+      broadcastShapes(typeOf(x).getShape(), targetShape);
   if (failed(shape))
     return n.error() << "input does not broadcast to the requested shape";
   if (const HostTensor *c = n.constant(0)) {
@@ -501,19 +540,50 @@ LogicalResult importExpand(NodeImporter &n) {
   if (failed(expanded))
     return failure();
   ArrayRef<int64_t> from = typeOf(*expanded).getShape();
-  SmallVector<int64_t> multiples;
-  for (auto [f, t] : llvm::zip(from, *shape)) {
-    if (ShapedType::isDynamic(t) && f != t)
-      return n.dynamicShapeError("Expand's shape");
-    multiples.push_back(f == t ? 1 : t);
-  }
-  if (llvm::all_of(multiples, [](int64_t m) { return m == 1; })) {
-    n.setOutput(0, *expanded);
+  if (llvm::none_of(*shape, ShapedType::isDynamic)) {
+    SmallVector<int64_t> multiples;
+    for (auto [f, t] : llvm::zip(from, *shape))
+      multiples.push_back(f == t ? 1 : t);
+    if (llvm::all_of(multiples, [](int64_t m) { return m == 1; })) {
+      n.setOutput(0, *expanded);
+      return success();
+    }
+    n.setOutput(0, tosa::TileOp::create(
+                       n.b, RankedTensorType::get(*shape, elementTypeOf(x)),
+                       *expanded, tosa::getTosaConstShape(n.b, multiples)));
     return success();
   }
-  n.setOutput(0, tosa::TileOp::create(
-                     n.b, RankedTensorType::get(*shape, elementTypeOf(x)),
-                     *expanded, tosa::getTosaConstShape(n.b, multiples)));
+  // Sizes known only at run time: a broadcasting linalg.generic. A dim of
+  // the input that is 1 is broadcast; a dynamic one is taken to match the
+  // target (numpy's rule leaves max(in, target), which a size-1 input
+  // reaching a larger target would break: exporters expand masks and
+  // position tables whose dynamic dims are the sequence's own).
+  int64_t rank = shape->size();
+  SmallVector<OpFoldResult> inSizes = mixedSizes(n.b, *expanded), sizes;
+  int64_t skipped = rank - int64_t(target->elements.size());
+  SmallVector<AffineExpr> inExprs;
+  for (int64_t d = 0; d < rank; ++d) {
+    OpFoldResult want =
+        d >= skipped ? target->elements[d - skipped] : n.b.getIndexAttr(1);
+    bool broadcast = from[d] == 1 && !isConstantIntValue(want, 1);
+    sizes.push_back(broadcast ? want : inSizes[d]);
+    inExprs.push_back(broadcast ? n.b.getAffineConstantExpr(0)
+                                : n.b.getAffineDimExpr(d));
+  }
+  Type et = elementTypeOf(x);
+  auto resultType = RankedTensorType::get(staticShapeOf(sizes), et);
+  Value init = tensor::EmptyOp::create(n.b, sizes, et);
+  SmallVector<AffineMap> maps{
+      AffineMap::get(rank, 0, inExprs, n.b.getContext()),
+      n.b.getMultiDimIdentityMap(rank)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  n.setOutput(0, linalg::GenericOp::create(
+                     n.b, resultType, *expanded, init, maps, iterators,
+                     [](OpBuilder &b, Location loc, ValueRange args) {
+                       linalg::YieldOp::create(b, loc, args[0]);
+                     })
+                     .getResult(0));
   return success();
 }
 
