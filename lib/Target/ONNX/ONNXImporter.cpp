@@ -783,6 +783,7 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
 
   SmallVector<Type> argTypes;
   SmallVector<std::string> argNames;
+  SmallVector<SmallVector<StringRef>> argDimNames;
   for (const onnx::ValueInfoProto &input : graph.input()) {
     // IR version 3 models list initializers as inputs too.
     if (constants.contains(input.name()))
@@ -792,6 +793,18 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
       return nullptr;
     argTypes.push_back(*type);
     argNames.push_back(input.name());
+    // The names of dynamic dims, which tie one input's to another's.
+    SmallVector<StringRef> dimNames;
+    bool named = false;
+    for (auto [d, dim] :
+         llvm::enumerate(input.type().tensor_type().shape().dim())) {
+      bool keep = type->isDynamicDim(d) && !dim.dim_param().empty();
+      dimNames.push_back(keep ? StringRef(dim.dim_param()) : StringRef());
+      named |= keep;
+    }
+    argDimNames.push_back(named && int64_t(dimNames.size()) == type->getRank()
+                              ? dimNames
+                              : SmallVector<StringRef>());
   }
 
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
@@ -802,6 +815,9 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   Block *entry = func.addEntryBlock();
   for (auto [i, name] : llvm::enumerate(argNames)) {
     func.setArgAttr(i, "onnx.name", moduleBuilder.getStringAttr(name));
+    if (!argDimNames[i].empty())
+      func.setArgAttr(i, kDimNamesAttr,
+                      moduleBuilder.getStrArrayAttr(argDimNames[i]));
     values[name] = entry->getArgument(i);
   }
 

@@ -8,9 +8,11 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
 
@@ -100,8 +102,181 @@ OpFoldResult productOf(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> sizes) {
       .getResult();
 }
 
+/// The dims of the graph input `arg` as the model names them (onnx.dims).
+static StringRef dimName(BlockArgument arg, int64_t d) {
+  auto func = dyn_cast<func::FuncOp>(arg.getOwner()->getParentOp());
+  if (!func)
+    return {};
+  auto names =
+      func.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(), kDimNamesAttr);
+  if (!names || d >= int64_t(names.size()))
+    return {};
+  auto name = dyn_cast<StringAttr>(names[d]);
+  return name ? name.getValue() : StringRef();
+}
+
+/// tensor.dim of `v` at `d`: an existing one in `v`'s block, else a new one
+/// where `v` is defined, so that every reader of the size shares one value.
+static Value dimOp(ImplicitLocOpBuilder &b, Value v, int64_t d) {
+  Block *block = v.getParentBlock();
+  for (Operation *user : v.getUsers())
+    if (auto dim = dyn_cast<tensor::DimOp>(user))
+      if (dim->getBlock() == block && dim.getConstantIndex() == d)
+        return dim;
+  OpBuilder::InsertionGuard guard(b);
+  if (auto arg = dyn_cast<BlockArgument>(v))
+    b.setInsertionPointToStart(arg.getOwner());
+  else
+    b.setInsertionPointAfter(v.getDefiningOp());
+  return tensor::DimOp::create(b, v, d);
+}
+
+static OpFoldResult dimSize(ImplicitLocOpBuilder &b, Value v, int64_t d,
+                            int depth);
+
+/// A size read from IR (a tensor.dim, perhaps) as its canonical value.
+static OpFoldResult canonicalSize(ImplicitLocOpBuilder &b, OpFoldResult size,
+                                  int depth) {
+  if (auto value = dyn_cast<Value>(size))
+    if (auto dim = value.getDefiningOp<tensor::DimOp>())
+      if (std::optional<int64_t> index = dim.getConstantIndex())
+        return dimSize(b, dim.getSource(), *index, depth + 1);
+  return size;
+}
+
+/// Dim `d` of `v`, traced back through the ops the importer builds to the
+/// graph inputs' dims, so that sizes equal by construction are one value
+/// (B*T*32 / (B*T*8) then folds to 4), and graph inputs' dims of one name
+/// (a batch, a sequence) are one value across inputs.
+static OpFoldResult dimSize(ImplicitLocOpBuilder &b, Value v, int64_t d,
+                            int depth) {
+  auto type = cast<RankedTensorType>(v.getType());
+  if (!type.isDynamicDim(d))
+    return b.getIndexAttr(type.getDimSize(d));
+  auto same = [&](Value from, int64_t dim) {
+    return dimSize(b, from, dim, depth + 1);
+  };
+  if (auto arg = dyn_cast<BlockArgument>(v)) {
+    StringRef name = dimName(arg, d);
+    if (!name.empty())
+      for (BlockArgument other : arg.getOwner()->getArguments())
+        for (int64_t od = 0,
+                     e = cast<RankedTensorType>(other.getType()).getRank();
+             od < e; ++od)
+          if (dimName(other, od) == name)
+            return dimOp(b, other, od);
+    return dimOp(b, v, d);
+  }
+  Operation *op = v.getDefiningOp();
+  if (depth > 256 || !op)
+    return dimOp(b, v, d);
+  auto sizeAt = [&](ArrayRef<OpFoldResult> sizes) {
+    return canonicalSize(b, sizes[d], depth);
+  };
+  if (auto empty = dyn_cast<tensor::EmptyOp>(op))
+    return sizeAt(empty.getMixedSizes());
+  if (auto slice = dyn_cast<tensor::ExtractSliceOp>(op);
+      slice && slice.getSourceType().getRank() == type.getRank())
+    return sizeAt(slice.getMixedSizes());
+  if (auto expand = dyn_cast<tensor::ExpandShapeOp>(op))
+    return sizeAt(expand.getMixedOutputShape());
+  if (auto reshape = dyn_cast<tensor::ReshapeOp>(op))
+    if (auto shape = reshape.getShape().getDefiningOp<tensor::FromElementsOp>())
+      return canonicalSize(b, shape.getElements()[d], depth);
+  if (auto dps = dyn_cast<DestinationStyleOpInterface>(op))
+    if (auto result = dyn_cast<OpResult>(v))
+      return same(dps.getDpsInits()[result.getResultNumber()], d);
+  if (auto transpose = dyn_cast<tosa::TransposeOp>(op))
+    return same(transpose.getInput1(), transpose.getPerms()[d]);
+  if (auto matmul = dyn_cast<tosa::MatMulOp>(op)) {
+    Value a = matmul.getA(), c = matmul.getB();
+    if (d == 0)
+      return same(cast<RankedTensorType>(a.getType()).isDynamicDim(0) ? a : c,
+                  0);
+    return d == 1 ? same(a, 1) : same(c, 2);
+  }
+  if (auto gather = dyn_cast<tosa::GatherOp>(op))
+    return d == 1 ? same(gather.getIndices(), 1) : same(gather.getValues(), d);
+  if (auto reshape = dyn_cast<tosa::ReshapeOp>(op)) {
+    // One dynamic dim on each side, the rest equal in product: the same
+    // size ([?, 32] and [1, ?, 32]).
+    auto in = cast<RankedTensorType>(reshape.getInput1().getType());
+    auto dynamicDims = [](RankedTensorType t) {
+      SmallVector<int64_t> dims;
+      for (int64_t i = 0; i < t.getRank(); ++i)
+        if (t.isDynamicDim(i))
+          dims.push_back(i);
+      return dims;
+    };
+    auto staticProduct = [](RankedTensorType t) {
+      int64_t p = 1;
+      for (int64_t s : t.getShape())
+        if (!ShapedType::isDynamic(s))
+          p *= s;
+      return p;
+    };
+    SmallVector<int64_t> inDynamic = dynamicDims(in);
+    if (inDynamic.size() == 1 && dynamicDims(type).size() == 1 &&
+        staticProduct(in) == staticProduct(type))
+      return same(reshape.getInput1(), inDynamic[0]);
+  }
+  if (auto concat = dyn_cast<tosa::ConcatOp>(op);
+      concat && concat.getAxis() != d)
+    return same(concat.getInput1()[0], d);
+  if (auto tile = dyn_cast<tosa::TileOp>(op)) {
+    SmallVector<int64_t> multiples;
+    if (succeeded(tile.getConstantMultiples(multiples)) && multiples[d] == 1)
+      return same(tile.getInput1(), d);
+  }
+  // tosa.mul broadcasts like the others but, with its shift operand, has
+  // none of their traits.
+  bool elementwise =
+      op->hasTrait<OpTrait::ResultsBroadcastableShape>() ||
+      op->hasTrait<OpTrait::SameOperandsAndResultShape>() ||
+      isa<tosa::MulOp>(op) ||
+      isa<tosa::ReduceSumOp, tosa::ReduceMaxOp, tosa::ReduceMinOp,
+          tosa::ReduceProductOp, tosa::ReduceAllOp, tosa::ReduceAnyOp>(op);
+  if (elementwise)
+    for (Value operand : op->getOperands())
+      if (auto t = dyn_cast<RankedTensorType>(operand.getType());
+          t && t.getRank() == type.getRank() && t.isDynamicDim(d))
+        return same(operand, d);
+  return dimOp(b, v, d);
+}
+
+OpFoldResult quotientOf(ImplicitLocOpBuilder &b,
+                        ArrayRef<OpFoldResult> numerator,
+                        ArrayRef<OpFoldResult> denominator) {
+  SmallVector<OpFoldResult> top(numerator), bottom;
+  int64_t known = 1;
+  for (OpFoldResult size : denominator) {
+    if (std::optional<int64_t> c = getConstantIntValue(size)) {
+      known *= *c;
+      continue;
+    }
+    auto it = llvm::find(top, size);
+    if (it != top.end())
+      top.erase(it);
+    else
+      bottom.push_back(size);
+  }
+  OpFoldResult q = productOf(b, top);
+  std::optional<int64_t> c = getConstantIntValue(q);
+  if (bottom.empty() && c && known && *c % known == 0)
+    return b.getIndexAttr(*c / known);
+  bottom.push_back(b.getIndexAttr(known));
+  return arith::DivUIOp::create(
+             b, getValueOrCreateConstantIndexOp(b, b.getLoc(), q),
+             getValueOrCreateConstantIndexOp(b, b.getLoc(),
+                                             productOf(b, bottom)))
+      .getResult();
+}
+
 SmallVector<OpFoldResult> mixedSizes(ImplicitLocOpBuilder &b, Value v) {
-  return tensor::getMixedSizes(b, b.getLoc(), v);
+  SmallVector<OpFoldResult> sizes;
+  for (int64_t d = 0, e = typeOf(v).getRank(); d < e; ++d)
+    sizes.push_back(dimSize(b, v, d, 0));
+  return sizes;
 }
 
 Value reshapeTo(ImplicitLocOpBuilder &b, Value v,
@@ -181,8 +356,8 @@ Value mulScalar(NodeImporter &n, Value x, double c) {
 Value mapElementwise(ImplicitLocOpBuilder &b, Value x,
                      function_ref<Value(OpBuilder &, Location, Value)> fn) {
   RankedTensorType type = typeOf(x);
-  Value init = tensor::EmptyOp::create(
-      b, tensor::getMixedSizes(b, b.getLoc(), x), type.getElementType());
+  Value init =
+      tensor::EmptyOp::create(b, mixedSizes(b, x), type.getElementType());
   SmallVector<AffineMap> maps(2, b.getMultiDimIdentityMap(type.getRank()));
   SmallVector<utils::IteratorType> iterators(type.getRank(),
                                              utils::IteratorType::parallel);

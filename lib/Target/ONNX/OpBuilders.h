@@ -46,7 +46,16 @@ SmallVector<int64_t> staticShapeOf(ArrayRef<OpFoldResult> sizes);
 /// The product of `sizes`, folded where they are known.
 OpFoldResult productOf(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> sizes);
 
-/// The sizes of `v`'s dims: attributes where static, tensor.dim otherwise.
+/// numerator / denominator (products of sizes), with equal run-time sizes
+/// cancelled first, so that what is static folds.
+OpFoldResult quotientOf(ImplicitLocOpBuilder &b,
+                        ArrayRef<OpFoldResult> numerator,
+                        ArrayRef<OpFoldResult> denominator);
+
+/// The sizes of `v`'s dims: attributes where static, else run-time values
+/// traced back to the graph inputs' dims, so that sizes equal by
+/// construction are one value (graph inputs' dims of one onnx.dims name
+/// too).
 SmallVector<OpFoldResult> mixedSizes(ImplicitLocOpBuilder &b, Value v);
 
 /// Prepends unit dims so that `v` has `rank` dims (numpy broadcasting).

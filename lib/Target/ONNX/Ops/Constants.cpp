@@ -48,7 +48,7 @@ LogicalResult importShape(NodeImporter &n) {
   // consumers of shapes build dynamic ops from.
   SymbolicInts r{{end - start}, n.b.getI64Type(), {}};
   for (int64_t i = start; i < end; ++i)
-    r.elements.push_back(tensor::getMixedSize(n.b, n.b.getLoc(), (*in)[0], i));
+    r.elements.push_back(mixedSizes(n.b, (*in)[0])[i]);
   n.setSymbolicOutput(0, std::move(r));
   return success();
 }
@@ -267,8 +267,8 @@ LogicalResult importTrilu(NodeImporter &n) {
     n.setConstantOutput(0, std::move(r));
     return success();
   }
-  Value init = tensor::EmptyOp::create(
-      n.b, tensor::getMixedSizes(n.b, n.b.getLoc(), x), type.getElementType());
+  Value init =
+      tensor::EmptyOp::create(n.b, mixedSizes(n.b, x), type.getElementType());
   SmallVector<AffineMap> maps(2, n.b.getMultiDimIdentityMap(rank));
   SmallVector<utils::IteratorType> iterators(rank,
                                              utils::IteratorType::parallel);

@@ -100,6 +100,9 @@ LogicalResult importDynamicSlice(NodeImporter &n, Value x,
   return success();
 }
 
+LogicalResult importGatherByExtract(NodeImporter &n, Value data, Value indices,
+                                    int64_t axis);
+
 LogicalResult importSlice(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 3);
   if (failed(in))
@@ -272,7 +275,7 @@ LogicalResult importGather(NodeImporter &n) {
     return success();
   }
   if (llvm::any_of(ds, ShapedType::isDynamic))
-    return n.dynamicShapeError("Gather's data shape");
+    return importGatherByExtract(n, data, indices, *axis);
   // tosa.gather reads values [N, K, C] at indices [N, W]: N are the axes
   // before `axis`, C those after it, W the flattened indices.
   int64_t outer = product(ds.take_front(*axis));
@@ -379,8 +382,8 @@ Value materialize(NodeImporter &n, const HostTensor &t) {
 
 /// Dimension `d` of `v` as an index, for bounds used inside loop bodies.
 Value dimIndex(NodeImporter &n, Value v, int64_t d) {
-  return getValueOrCreateConstantIndexOp(
-      n.b, n.b.getLoc(), tensor::getMixedSize(n.b, n.b.getLoc(), v, d));
+  return getValueOrCreateConstantIndexOp(n.b, n.b.getLoc(),
+                                         mixedSizes(n.b, v)[d]);
 }
 
 /// An integer index read at run time, as an index wrapped like ONNX's
@@ -407,6 +410,44 @@ Value readIndex(OpBuilder &b, Location loc, Value raw, Value size) {
                                      arith::ConstantIndexOp::create(b, loc, 1));
   return arith::MinSIOp::create(b, loc, arith::MaxSIOp::create(b, loc, i, zero),
                                 last);
+}
+
+/// Gather from data with dynamic dims, which tosa.gather's flattening to
+/// [N, K, C] cannot size: each result element read with tensor.extract,
+/// indices wrapped and clamped as GatherElements' are.
+LogicalResult importGatherByExtract(NodeImporter &n, Value data, Value indices,
+                                    int64_t axis) {
+  int64_t dataRank = typeOf(data).getRank(),
+          indexRank = typeOf(indices).getRank();
+  int64_t rank = dataRank - 1 + indexRank;
+  SmallVector<OpFoldResult> dataSizes = mixedSizes(n.b, data);
+  SmallVector<OpFoldResult> sizes(dataSizes.begin(), dataSizes.begin() + axis);
+  llvm::append_range(sizes, mixedSizes(n.b, indices));
+  sizes.append(dataSizes.begin() + axis + 1, dataSizes.end());
+  Value size = dimIndex(n, data, axis);
+  Value init = tensor::EmptyOp::create(n.b, sizes, elementTypeOf(data));
+  SmallVector<AffineExpr> indexExprs;
+  for (int64_t d = 0; d < indexRank; ++d)
+    indexExprs.push_back(n.b.getAffineDimExpr(axis + d));
+  SmallVector<AffineMap> maps{
+      AffineMap::get(rank, 0, indexExprs, n.b.getContext()),
+      n.b.getMultiDimIdentityMap(rank)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  auto gather = linalg::GenericOp::create(
+      n.b, init.getType(), indices, init, maps, iterators,
+      [&](OpBuilder &b, Location loc, ValueRange args) {
+        SmallVector<Value> at;
+        for (int64_t d = 0; d < axis; ++d)
+          at.push_back(linalg::IndexOp::create(b, loc, d));
+        at.push_back(readIndex(b, loc, args[0], size));
+        for (int64_t d = axis + 1; d < dataRank; ++d)
+          at.push_back(linalg::IndexOp::create(b, loc, d - 1 + indexRank));
+        linalg::YieldOp::create(
+            b, loc, tensor::ExtractOp::create(b, loc, data, at).getResult());
+      });
+  n.setOutput(0, gather.getResult(0));
+  return success();
 }
 
 LogicalResult importGatherElements(NodeImporter &n) {
@@ -451,9 +492,8 @@ LogicalResult importGatherElements(NodeImporter &n) {
   Value idx = *checked ? materialize(n, **checked) : indices;
   Value size = *checked ? Value() : dimIndex(n, data, *axis);
   auto type = RankedTensorType::get(is, elementTypeOf(data));
-  Value init = tensor::EmptyOp::create(
-      n.b, tensor::getMixedSizes(n.b, n.b.getLoc(), indices),
-      type.getElementType());
+  Value init = tensor::EmptyOp::create(n.b, mixedSizes(n.b, indices),
+                                       type.getElementType());
   SmallVector<AffineMap> maps(2, n.b.getMultiDimIdentityMap(rank));
   SmallVector<utils::IteratorType> iterators(rank,
                                              utils::IteratorType::parallel);
@@ -547,9 +587,9 @@ LogicalResult importGatherND(NodeImporter &n) {
       sizes[j] = dimIndex(n, data, batch + j);
   SmallVector<OpFoldResult> outSizes;
   for (int64_t d = 0; d < q - 1; ++d)
-    outSizes.push_back(tensor::getMixedSize(n.b, n.b.getLoc(), indices, d));
+    outSizes.push_back(mixedSizes(n.b, indices)[d]);
   for (int64_t d = batch + m; d < r; ++d)
-    outSizes.push_back(tensor::getMixedSize(n.b, n.b.getLoc(), data, d));
+    outSizes.push_back(mixedSizes(n.b, data)[d]);
   auto type = RankedTensorType::get(outShape, elementTypeOf(data));
   Value init = tensor::EmptyOp::create(n.b, outSizes, type.getElementType());
   SmallVector<AffineMap> maps = {n.b.getMultiDimIdentityMap(outRank)};

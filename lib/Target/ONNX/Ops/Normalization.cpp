@@ -267,8 +267,7 @@ LogicalResult importCumSum(NodeImporter &n) {
                                              utils::IteratorType::parallel);
   iterators.push_back(utils::IteratorType::reduction);
   Value zero = arith::ConstantOp::create(n.b, n.b.getZeroAttr(et));
-  Value empty = tensor::EmptyOp::create(
-      n.b, tensor::getMixedSizes(n.b, n.b.getLoc(), x), et);
+  Value empty = tensor::EmptyOp::create(n.b, mixedSizes(n.b, x), et);
   Value init = linalg::FillOp::create(n.b, zero, empty).getResult(0);
   arith::CmpIPredicate summed =
       reverse

@@ -103,11 +103,7 @@ LogicalResult importReshape(NodeImporter &n) {
       for (OpFoldResult s : sizes)
         if (s)
           others.push_back(s);
-      Value total = getValueOrCreateConstantIndexOp(n.b, n.b.getLoc(),
-                                                    productOf(n.b, inSizes));
-      Value rest = getValueOrCreateConstantIndexOp(n.b, n.b.getLoc(),
-                                                   productOf(n.b, others));
-      sizes[inferred] = arith::DivUIOp::create(n.b, total, rest).getResult();
+      sizes[inferred] = quotientOf(n.b, inSizes, others);
     }
   } else if (staticIn && staticOut) {
     SmallVector<int64_t> shape = staticShapeOf(sizes);
