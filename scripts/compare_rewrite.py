@@ -165,6 +165,11 @@ def main():
     parser.add_argument("--min-mean-square", type=float, default=None)
     parser.add_argument("--pseudo-queries", default=None)
     parser.add_argument("--oracle", default=None)
+    parser.add_argument("--input-shape", action="append", default=[],
+                        metavar="NAME=DIMS",
+                        help="the shape of the random input NAME (a model "
+                        "with dynamic dims is compiled with them dynamic; "
+                        "default 1 for each dynamic dim)")
     parser.add_argument("--against-unsplit", action="store_true",
                         help="also lower with attnres-cpu-pipeline"
                         "{two-phase=false} and compare the default (two-phase,"
@@ -199,7 +204,11 @@ def main():
         scaled_path = opts.oracle or os.path.join(tmp, "scaled.onnx")
         if not opts.oracle:
             onnx.save(model, scaled_path)
-        feeds = compare_ort.random_inputs(opts.model, {})
+        fixed = {}
+        for spec in opts.input_shape:
+            name, dims = spec.split("=")
+            fixed[name] = [int(d) for d in dims.split("x")]
+        feeds = compare_ort.random_inputs(opts.model, fixed)
         inputs = os.path.join(tmp, "inputs.npz")
         np.savez(inputs, **feeds)
         import onnxruntime

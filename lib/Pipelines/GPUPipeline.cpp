@@ -16,6 +16,7 @@
 #include "mlir/Dialect/GPU/Pipelines/Passes.h"
 #include "mlir/Dialect/GPU/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Transforms/Passes.h"
 
@@ -52,6 +53,10 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
   loops.addPass(createConvertAllocToGPUManaged());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createCanonicalizerPass());
+  // Host-side reshapes to run-time sizes (memref.reshape, from dynamic
+  // shapes) become reinterpret_casts, which the NVVM pipeline's host
+  // lowering handles; it has no pattern for memref.reshape itself.
+  pm.addPass(memref::createExpandOpsPass());
 
   gpu::GPUToNVVMPipelineOptions nvvm;
   nvvm.cubinChip = options.chip;

@@ -37,6 +37,11 @@ RankedTensorType typeOf(Value v) {
   return dyn_cast<RankedTensorType>(v.getType());
 }
 
+/// Whether a tosa.reshape to or from `type` determines its sizes.
+bool atMostOneDynamic(RankedTensorType type) {
+  return llvm::count_if(type.getShape(), ShapedType::isDynamic) <= 1;
+}
+
 /// `v` through casts between float types (the softmax computed in f32).
 Value stripCasts(Value v) {
   while (auto cast = v.getDefiningOp<tosa::CastOp>())
@@ -60,7 +65,8 @@ Value stripUnitReshapes(Value v) {
     };
     RankedTensorType from = typeOf(reshape.getInput1()),
                      to = typeOf(reshape.getResult());
-    if (!from || !to || !from.hasStaticShape() || !to.hasStaticShape() ||
+    // Unit dims added or removed; a single dynamic dim cannot move.
+    if (!from || !to || !atMostOneDynamic(from) || !atMostOneDynamic(to) ||
         drop(from.getShape()) != drop(to.getShape()))
       return v;
     v = reshape.getInput1();
@@ -209,7 +215,7 @@ std::optional<Scores> matchScores(Value logits) {
       return std::nullopt;
     Value keys = flat.getInput1();
     RankedTensorType kt = typeOf(keys);
-    if (!kt || !kt.hasStaticShape() ||
+    if (!kt || kt.getRank() == 0 || kt.isDynamicDim(kt.getRank() - 1) ||
         kt.getShape().back() != bt.getShape()[1] ||
         typeOf(flat.getResult()).getShape().back() != kt.getShape().back())
       return std::nullopt;
@@ -267,8 +273,10 @@ std::optional<std::pair<Value, Value>> matchWeightedSum(Operation *user,
 /// stacked beforehand come back as slices.
 std::optional<SmallVector<Value>> unstack(OpBuilder &b, Value stacked,
                                           bool build) {
+  // The source count and the features are static; the tokens need not be.
   RankedTensorType type = typeOf(stacked);
-  if (!type || type.getRank() < 2 || !type.hasStaticShape())
+  if (!type || type.getRank() < 2 || type.isDynamicDim(0) ||
+      type.isDynamicDim(type.getRank() - 1))
     return std::nullopt;
   SmallVector<Value> parts;
   if (auto concat = stacked.getDefiningOp<tosa::ConcatOp>()) {
@@ -283,7 +291,7 @@ std::optional<SmallVector<Value>> unstack(OpBuilder &b, Value stacked,
   SmallVector<Value> sources;
   for (Value part : parts) {
     RankedTensorType pt = typeOf(part);
-    if (!pt || !pt.hasStaticShape())
+    if (!pt || pt.isDynamicDim(0))
       return std::nullopt;
     auto reshape = part.getDefiningOp<tosa::ReshapeOp>();
     if (pt.getShape()[0] == 1 && reshape &&
@@ -291,7 +299,10 @@ std::optional<SmallVector<Value>> unstack(OpBuilder &b, Value stacked,
       sources.push_back(reshape.getInput1());
       continue;
     }
-    // A stacked value whose sources have no SSA name of their own: slice.
+    // A stacked value whose sources have no SSA name of their own: slice
+    // (static shapes only: tosa.slice takes constant sizes).
+    if (!pt.hasStaticShape())
+      return std::nullopt;
     if (!build) {
       for (int64_t i = 0; i < pt.getShape()[0]; ++i)
         sources.push_back(Value());
@@ -453,15 +464,19 @@ struct RaiseAggregationPass
                                match.keyNorm.getEpsilon().convertToFloat());
     RankedTensorType weightedType = typeOf(match.weighted);
     if (weightedType != sourceType) {
-      if (!weightedType.hasStaticShape() ||
+      if (!atMostOneDynamic(weightedType) ||
           weightedType.getElementType() != sourceType.getElementType() ||
-          weightedType.getNumElements() != sourceType.getNumElements())
+          (weightedType.hasStaticShape() && sourceType.hasStaticShape() &&
+           weightedType.getNumElements() != sourceType.getNumElements()))
         return weightedOp->emitError("internal error: the weighted sum has "
                                      "type ")
                << weightedType << ", the sources " << sourceType;
-      result = tosa::ReshapeOp::create(
-          rewriter, loc, weightedType, result,
-          tosa::getTosaConstShape(ib, weightedType.getShape()));
+      SmallVector<int64_t> shape(weightedType.getShape());
+      for (int64_t &d : shape)
+        if (ShapedType::isDynamic(d))
+          d = -1;
+      result = tosa::ReshapeOp::create(rewriter, loc, weightedType, result,
+                                       tosa::getTosaConstShape(ib, shape));
     }
     rewriter.replaceAllUsesWith(match.weighted, result);
     return success();

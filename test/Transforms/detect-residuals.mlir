@@ -152,3 +152,20 @@ func.func @two_streams(%a0: tensor<2x8xf32>, %b0: tensor<2x8xf32>, %g: tensor<8x
   %yb = attnres.rms_norm %b1, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
   return %ya, %yb : tensor<2x8xf32>, tensor<2x8xf32>
 }
+
+// -----
+
+// The first case with dynamic token dims: detection reads no sizes but D.
+func.func @prenorm_dynamic(%h0: tensor<?x8xf32>, %g: tensor<8xf32>) -> tensor<?x8xf32> {
+  %n0 = attnres.rms_norm %h0, %g epsilon = 1.0e-6 : tensor<?x8xf32>, tensor<8xf32>
+  %f0 = tosa.tanh %n0 : (tensor<?x8xf32>) -> tensor<?x8xf32>
+  // expected-remark @below {{residual layer 0 of 2: reads the stream through attnres.rms_norm}}
+  %h1 = tosa.add %h0, %f0 : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
+  %n1 = attnres.layer_norm %h1, %g, %g epsilon = 1.0e-5 : tensor<?x8xf32>, tensor<8xf32>
+  %f1 = tosa.sigmoid %n1 : (tensor<?x8xf32>) -> tensor<?x8xf32>
+  // expected-remark @below {{residual layer 1 of 2: reads the stream through attnres.layer_norm}}
+  %h2 = tosa.add %f1, %h1 : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
+  // expected-remark @below {{final norm of the residual stream (2 layers, D = 8)}}
+  %y = attnres.rms_norm %h2, %g epsilon = 1.0e-6 : tensor<?x8xf32>, tensor<8xf32>
+  return %y : tensor<?x8xf32>
+}

@@ -80,3 +80,22 @@ func.func @fused(%b0: tensor<2x8xf32>, %p: tensor<2x8xf32>, %q: tensor<8xf32>) -
   %h, %y = attnres.phase2 %o, %lse, %p query %q key_norm %q epsilon = 1.0e-06 norm %q epsilon = 1.0e-05 : tensor<2x8xf32>, tensor<8xf32>
   return %y : tensor<2x8xf32>
 }
+
+// -----
+
+// The first case with dynamic token dims (batch, sequence): the pass reads
+// no sizes but D.
+// CHECK-LABEL: func.func @fuse_dynamic
+// CHECK-SAME: (%[[B0:[^:]*]]: tensor<?x8xf32>, %[[P:[^:]*]]: tensor<?x8xf32>, %[[Q:[^:]*]]: tensor<8xf32>, %[[K:[^:]*]]: tensor<8xf32>, %[[G0:[^:]*]]: tensor<8xf32>, %[[G1:[^:]*]]: tensor<8xf32>)
+// CHECK: %[[O:.*]]:2, %[[L:.*]]:2 = attnres.phase1
+// CHECK: %[[Y0:.*]] = attnres.rms_norm %[[O]]#0, %[[G0]]
+// CHECK: %{{.*}}, %[[Y1:.*]] = attnres.phase2 %[[O]]#1, %[[L]]#1, %[[P]] query %[[Q]] key_norm %[[K]] epsilon = 9.99999997E-7 norm %[[G1]] epsilon = 9.99999974E-6 : tensor<?x8xf32>, tensor<8xf32>
+// CHECK-NOT: attnres.rms_norm
+// CHECK: return %[[Y0]], %[[Y1]]
+func.func @fuse_dynamic(%b0: tensor<?x8xf32>, %p: tensor<?x8xf32>, %q: tensor<8xf32>, %k: tensor<8xf32>, %g0: tensor<8xf32>, %g1: tensor<8xf32>) -> (tensor<?x8xf32>, tensor<?x8xf32>) {
+  %o:2, %lse:2 = attnres.phase1 %b0 queries(%q, %q) key_norms(%k, %k) epsilon = 1.0e-06 : tensor<?x8xf32>, tensor<8xf32>
+  %y0 = attnres.rms_norm %o#0, %g0 epsilon = 1.0e-05 : tensor<?x8xf32>, tensor<8xf32>
+  %h1 = attnres.phase2 %o#1, %lse#1, %p query %q key_norm %k epsilon = 1.0e-06 : tensor<?x8xf32>, tensor<8xf32>
+  %y1 = attnres.rms_norm %h1, %g1 epsilon = 1.0e-05 : tensor<?x8xf32>, tensor<8xf32>
+  return %y0, %y1 : tensor<?x8xf32>, tensor<?x8xf32>
+}

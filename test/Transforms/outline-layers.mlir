@@ -92,3 +92,44 @@ func.func @single(%x: tensor<4x8xf32>, %g: tensor<8xf32>) -> tensor<4x8xf32> {
   %h1 = tosa.add %x, %t0 : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
   return %h1 : tensor<4x8xf32>
 }
+
+// -----
+
+// The first case with dynamic token dims (batch, sequence): the pass reads
+// no sizes but D.
+// CHECK-LABEL: func.func @same_dynamic
+// CHECK-SAME: (%[[X:[^:]*]]: tensor<?x8xf32>, %[[G0:[^:]*]]: tensor<8xf32>, %[[G1:[^:]*]]: tensor<8xf32>)
+// CHECK-DAG: %[[W0:.*]] = "tosa.const"() <{values = dense<1.000000e+00> : tensor<4x8xf32>}>
+// CHECK-DAG: %[[W1:.*]] = "tosa.const"() <{values = dense<2.000000e+00> : tensor<4x8xf32>}>
+// CHECK: %[[E:.*]] = tosa.exp %[[X]]
+// CHECK: %[[H1:.*]] = call @same_dynamic_layer0(%[[E]], %[[G0]], %[[W0]])
+// CHECK: %[[H2:.*]] = call @same_dynamic_layer0(%[[H1]], %[[G1]], %[[W1]])
+// CHECK: return %[[H2]]
+// CHECK-NOT: func.func private @same_dynamic_layer1
+// CHECK-LABEL: func.func private @same_dynamic_layer0
+// CHECK-SAME: (%[[A:[^:]*]]: tensor<?x8xf32>, %[[G:[^:]*]]: tensor<8xf32>, %[[W:[^:]*]]: tensor<4x8xf32>) -> tensor<?x8xf32>
+// CHECK-SAME: attributes {attnres.layer, no_inline}
+// CHECK: %[[S:.*]] = "tosa.const"() <{values = dense<5.000000e-01> : tensor<1x1xf32>}>
+// CHECK: %[[N:.*]] = attnres.rms_norm %[[A]], %[[G]]
+// CHECK: %[[T:.*]] = tosa.sub %[[N]], %[[W]]
+// CHECK: %[[U:.*]] = tosa.sub %[[T]], %[[S]]
+// CHECK: %[[Y:.*]] = tosa.add %[[A]], %[[U]]
+// CHECK: return %[[Y]]
+// MIN-LABEL: func.func @same_dynamic
+// MIN-NOT: call
+func.func @same_dynamic(%x: tensor<?x8xf32>, %g0: tensor<8xf32>, %g1: tensor<8xf32>) -> tensor<?x8xf32> {
+  %w0 = "tosa.const"() <{values = dense<1.0> : tensor<4x8xf32>}> : () -> tensor<4x8xf32>
+  %w1 = "tosa.const"() <{values = dense<2.0> : tensor<4x8xf32>}> : () -> tensor<4x8xf32>
+  %e = tosa.exp %x : (tensor<?x8xf32>) -> tensor<?x8xf32>
+  %n0 = attnres.rms_norm %e, %g0 epsilon = 1.0e-05 : tensor<?x8xf32>, tensor<8xf32>
+  %t0 = tosa.sub %n0, %w0 : (tensor<?x8xf32>, tensor<4x8xf32>) -> tensor<?x8xf32>
+  %s0 = "tosa.const"() <{values = dense<0.5> : tensor<1x1xf32>}> : () -> tensor<1x1xf32>
+  %u0 = tosa.sub %t0, %s0 : (tensor<?x8xf32>, tensor<1x1xf32>) -> tensor<?x8xf32>
+  %h1 = tosa.add %e, %u0 : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
+  %n1 = attnres.rms_norm %h1, %g1 epsilon = 1.0e-05 : tensor<?x8xf32>, tensor<8xf32>
+  %t1 = tosa.sub %n1, %w1 : (tensor<?x8xf32>, tensor<4x8xf32>) -> tensor<?x8xf32>
+  %s1 = "tosa.const"() <{values = dense<0.5> : tensor<1x1xf32>}> : () -> tensor<1x1xf32>
+  %u1 = tosa.sub %t1, %s1 : (tensor<?x8xf32>, tensor<1x1xf32>) -> tensor<?x8xf32>
+  %h2 = tosa.add %h1, %u1 : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
+  return %h2 : tensor<?x8xf32>
+}

@@ -459,3 +459,57 @@ func.func @softmax_in_f32(%x0: tensor<1x2x4xbf16>, %x1: tensor<1x2x4xbf16>) -> t
   } -> tensor<1x2x4xbf16>
   return %h : tensor<1x2x4xbf16>
 }
+
+// -----
+
+#score = affine_map<(d0, d1, d2, d3) -> (d3)>
+#full = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#token = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2)>
+#alpha = affine_map<(d0, d1, d2, d3) -> (d3, d0, d1)>
+#stack = affine_map<(d0, d1, d2, d3) -> (d3, d0, d1, d2)>
+// The first case with a dynamic sequence: raising reads no sizes but D and
+// the number of sources.
+// CHECK-LABEL: func.func @einsum_dynamic
+// CHECK-SAME: (%[[X0:[^:]*]]: tensor<1x?x4xf32>, %[[X1:[^:]*]]: tensor<1x?x4xf32>, %[[X2:[^:]*]]: tensor<1x?x4xf32>)
+// CHECK-DAG: %[[Q:.*]] = "tosa.const"() <{values = dense<[5.000000e-01, -1.000000e+00, 2.000000e+00, 2.500000e-01]>
+// CHECK-DAG: %[[G:.*]] = "tosa.const"() <{values = dense<[1.000000e+00, 5.000000e-01, 1.500000e+00, 1.000000e+00]>
+// CHECK: %[[H:.*]] = attnres.block_attn_res %[[X0]], %[[X1]], %[[X2]] query %[[Q]] key_norm %[[G]] epsilon = 9.99999997E-7 : tensor<1x?x4xf32>, tensor<4xf32>
+// CHECK-NEXT: return %[[H]]
+// CHECK-NOT: linalg.generic
+func.func @einsum_dynamic(%x0: tensor<1x?x4xf32>, %x1: tensor<1x?x4xf32>, %x2: tensor<1x?x4xf32>) -> tensor<1x?x4xf32> {
+  %shift = "tosa.const"() <{values = dense<0> : tensor<1xi8>}> : () -> tensor<1xi8>
+  %zero = arith.constant 0.0 : f32
+  %q = "tosa.const"() <{values = dense<[0.5, -1.0, 2.0, 0.25]> : tensor<4xf32>}> : () -> tensor<4xf32>
+  %g = "tosa.const"() <{values = dense<[1.0, 0.5, 1.5, 1.0]> : tensor<4xf32>}> : () -> tensor<4xf32>
+  %s4 = tosa.const_shape {values = dense<[1, 1, -1, 4]> : tensor<4xindex>} : () -> !tosa.shape<4>
+  %u0 = tosa.reshape %x0, %s4 : (tensor<1x?x4xf32>, !tosa.shape<4>) -> tensor<1x1x?x4xf32>
+  %u1 = tosa.reshape %x1, %s4 : (tensor<1x?x4xf32>, !tosa.shape<4>) -> tensor<1x1x?x4xf32>
+  %u2 = tosa.reshape %x2, %s4 : (tensor<1x?x4xf32>, !tosa.shape<4>) -> tensor<1x1x?x4xf32>
+  %v = tosa.concat %u0, %u1, %u2 {axis = 0 : i32} : (tensor<1x1x?x4xf32>, tensor<1x1x?x4xf32>, tensor<1x1x?x4xf32>) -> tensor<3x1x?x4xf32>
+  %k = attnres.rms_norm %v, %g epsilon = 1.0e-06 : tensor<3x1x?x4xf32>, tensor<4xf32>
+  %c1 = arith.constant 1 : index
+  %t = tensor.dim %x0, %c1 : tensor<1x?x4xf32>
+  %se = tensor.empty(%t) : tensor<3x1x?xf32>
+  %sz = linalg.fill ins(%zero : f32) outs(%se : tensor<3x1x?xf32>) -> tensor<3x1x?xf32>
+  %s = linalg.generic {indexing_maps = [#score, #full, #token], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%q, %k : tensor<4xf32>, tensor<3x1x?x4xf32>) outs(%sz : tensor<3x1x?xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %m = arith.mulf %in, %in_0 : f32
+    %ad = arith.addf %out, %m : f32
+    linalg.yield %ad : f32
+  } -> tensor<3x1x?xf32>
+  %sm_mx = tosa.reduce_max %s {axis = 0 : i32} : (tensor<3x1x?xf32>) -> tensor<1x1x?xf32>
+  %sm_sub = tosa.sub %s, %sm_mx : (tensor<3x1x?xf32>, tensor<1x1x?xf32>) -> tensor<3x1x?xf32>
+  %sm_e = tosa.exp %sm_sub : (tensor<3x1x?xf32>) -> tensor<3x1x?xf32>
+  %sm_sum = tosa.reduce_sum %sm_e {axis = 0 : i32} : (tensor<3x1x?xf32>) -> tensor<1x1x?xf32>
+  %sm_r = tosa.reciprocal %sm_sum : (tensor<1x1x?xf32>) -> tensor<1x1x?xf32>
+  %a = tosa.mul %sm_e, %sm_r, %shift : (tensor<3x1x?xf32>, tensor<1x1x?xf32>, tensor<1xi8>) -> tensor<3x1x?xf32>
+  %he = tensor.empty(%t) : tensor<1x?x4xf32>
+  %hz = linalg.fill ins(%zero : f32) outs(%he : tensor<1x?x4xf32>) -> tensor<1x?x4xf32>
+  %h = linalg.generic {indexing_maps = [#alpha, #stack, #token], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%a, %v : tensor<3x1x?xf32>, tensor<3x1x?x4xf32>) outs(%hz : tensor<1x?x4xf32>) {
+  ^bb0(%in: f32, %in_0: f32, %out: f32):
+    %m = arith.mulf %in, %in_0 : f32
+    %ad = arith.addf %out, %m : f32
+    linalg.yield %ad : f32
+  } -> tensor<1x?x4xf32>
+  return %h : tensor<1x?x4xf32>
+}

@@ -327,3 +327,28 @@ func.func @rms_bf16_inexact_mean(%x: tensor<2x24xbf16>) -> tensor<2x24xbf16> {
   %n = tosa.mul %x, %r, %shift : (tensor<2x24xbf16>, tensor<2x1xbf16>, tensor<1xi8>) -> tensor<2x24xbf16>
   return %n : tensor<2x24xbf16>
 }
+
+// -----
+
+// The first case with dynamic token dims (batch, sequence): the pass reads
+// no sizes but D.
+// Llama, dynamo exporter: x * rsqrt(mean(x * x) + eps) * w.
+// CHECK-LABEL: func.func @rms_rsqrt_dynamic
+// CHECK-SAME: (%[[X:.*]]: tensor<?x?x8xf32>, %[[W:.*]]: tensor<8xf32>)
+// CHECK: %[[N:.*]] = attnres.rms_norm %[[X]], %[[W]] epsilon = 9.99999997E-7 : tensor<?x?x8xf32>, tensor<8xf32>
+// CHECK-NEXT: return %[[N]]
+func.func @rms_rsqrt_dynamic(%x: tensor<?x?x8xf32>, %w: tensor<8xf32>) -> tensor<?x?x8xf32> {
+  %shift = "tosa.const"() <{values = dense<0> : tensor<1xi8>}> : () -> tensor<1xi8>
+  %inv_d = "tosa.const"() <{values = dense<1.250000e-01> : tensor<1x1x1xf32>}> : () -> tensor<1x1x1xf32>
+  %eps = "tosa.const"() <{values = dense<1.000000e-06> : tensor<1x1x1xf32>}> : () -> tensor<1x1x1xf32>
+  %sq = tosa.mul %x, %x, %shift : (tensor<?x?x8xf32>, tensor<?x?x8xf32>, tensor<1xi8>) -> tensor<?x?x8xf32>
+  %sum = tosa.reduce_sum %sq {axis = 2 : i32} : (tensor<?x?x8xf32>) -> tensor<?x?x1xf32>
+  %ms = tosa.mul %sum, %inv_d, %shift : (tensor<?x?x1xf32>, tensor<1x1x1xf32>, tensor<1xi8>) -> tensor<?x?x1xf32>
+  %v = tosa.add %ms, %eps : (tensor<?x?x1xf32>, tensor<1x1x1xf32>) -> tensor<?x?x1xf32>
+  %r = tosa.rsqrt %v : (tensor<?x?x1xf32>) -> tensor<?x?x1xf32>
+  %n = tosa.mul %x, %r, %shift : (tensor<?x?x8xf32>, tensor<?x?x1xf32>, tensor<1xi8>) -> tensor<?x?x8xf32>
+  %shape = tosa.const_shape {values = dense<[1, 1, 8]> : tensor<3xindex>} : () -> !tosa.shape<3>
+  %w3 = tosa.reshape %w, %shape : (tensor<8xf32>, !tosa.shape<3>) -> tensor<1x1x8xf32>
+  %y = tosa.mul %w3, %n, %shift : (tensor<1x1x8xf32>, tensor<?x?x8xf32>, tensor<1xi8>) -> tensor<?x?x8xf32>
+  return %y : tensor<?x?x8xf32>
+}

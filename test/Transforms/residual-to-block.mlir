@@ -6,6 +6,17 @@
 // RUN: %python -c "import numpy as np; q = np.arange(48, dtype=np.float32).reshape(6, 8) / 64; np.savez('%t.npz', queries=q, key_norm_weights=1 + q)"
 // RUN: attnres-opt %s --attnres-residual-to-block="num-blocks=2 pseudo-queries=%t.npz key-norm-epsilon=1e-5" --mlir-print-debuginfo --mlir-print-local-scope 2>&1 | FileCheck %s --check-prefix=NPZ
 
+// Dynamic token dims: the same rewrite of the same stream with its rows
+// known only at run time (the pass reads no size but D).
+// RUN: sed 's/2x8xf32/?x8xf32/g' %s | attnres-opt --attnres-residual-to-block=num-blocks=2 2>/dev/null | FileCheck %s --check-prefix=DYN
+// DYN-LABEL: func.func @stream(%arg0: tensor<?x8xf32>, %arg1: tensor<8xf32>) -> tensor<?x8xf32>
+// DYN: attnres.block_attn_res %arg0 query %{{.*}} : tensor<?x8xf32>, tensor<8xf32>
+// DYN: %[[P1:.*]] = tosa.add {{.*}} -> tensor<?x8xf32>
+// DYN: %[[B1:.*]] = tosa.add %[[P1]]
+// DYN: attnres.block_attn_res %arg0, %[[B1]] query
+// DYN: %[[B2:.*]] = tosa.add
+// DYN: attnres.block_attn_res %arg0, %[[B1]], %[[B2]] query
+
 // Five layers h_{l+1} = h_l + tanh(rms_norm(h_l)) and a final norm.
 
 // Two blocks: the first L mod N = 1 block gets ceil(5/2) = 3 layers, the

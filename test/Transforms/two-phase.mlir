@@ -124,3 +124,31 @@ func.func @late_query(%b0: tensor<2x8xf32>, %p: tensor<2x8xf32>, %q: tensor<8xf3
   %a2 = attnres.block_attn_res %b0, %a1 query %t key_norm %k epsilon = 1.0e-06 : tensor<2x8xf32>, tensor<8xf32>
   return %a0, %a1, %a2 : tensor<2x8xf32>, tensor<2x8xf32>, tensor<2x8xf32>
 }
+
+// -----
+
+// The first case with dynamic token dims (batch, sequence): the pass reads
+// no sizes but D.
+// CHECK-LABEL: func.func @blocks_dynamic
+// CHECK-SAME: (%[[H0:[^:]*]]: tensor<?x8xf32>, %[[F0:[^:]*]]: tensor<?x8xf32>, %[[F1:[^:]*]]: tensor<?x8xf32>, %[[F2:[^:]*]]: tensor<?x8xf32>, %[[F4:[^:]*]]: tensor<?x8xf32>, %[[Q0:[^:]*]]: tensor<8xf32>, %[[Q1:[^:]*]]: tensor<8xf32>, %[[Q2:[^:]*]]: tensor<8xf32>, %[[Q3:[^:]*]]: tensor<8xf32>, %[[Q4:[^:]*]]: tensor<8xf32>, %[[QF:[^:]*]]: tensor<8xf32>, %[[K:[^:]*]]: tensor<8xf32>)
+// CHECK: %[[A0:.*]] = attnres.block_attn_res %[[H0]] query %[[Q0]]
+// CHECK: %[[O1:.*]]:3, %[[L1:.*]]:3 = attnres.phase1 %[[H0]], %[[F0]] queries(%[[Q1]], %[[Q2]], %[[Q3]]) key_norms(%[[K]], %[[K]], %[[K]]) epsilon = 9.99999997E-7 : tensor<?x8xf32>, tensor<8xf32>
+// CHECK: %[[A2:.*]] = attnres.phase2 %[[O1]]#1, %[[L1]]#1, %[[F1]] query %[[Q2]] key_norm %[[K]] epsilon = 9.99999997E-7
+// CHECK: %[[P:.*]] = tosa.add %[[F1]], %[[F2]]
+// CHECK: %[[A3:.*]] = attnres.phase2 %[[O1]]#2, %[[L1]]#2, %[[P]] query %[[Q3]]
+// CHECK: %[[B2:.*]] = tosa.add %[[P]], %[[F2]]
+// CHECK: %[[O2:.*]]:2, %[[L2:.*]]:2 = attnres.phase1 %[[H0]], %[[F0]], %[[B2]] queries(%[[Q4]], %[[QF]])
+// CHECK: %[[AF:.*]] = attnres.phase2 %[[O2]]#1, %[[L2]]#1, %[[F4]] query %[[QF]]
+// CHECK-NOT: attnres.block_attn_res
+// CHECK: return %[[A0]], %[[O1]]#0, %[[A2]], %[[A3]], %[[O2]]#0, %[[AF]]
+func.func @blocks_dynamic(%h0: tensor<?x8xf32>, %f0: tensor<?x8xf32>, %f1: tensor<?x8xf32>, %f2: tensor<?x8xf32>, %f4: tensor<?x8xf32>, %q0: tensor<8xf32>, %q1: tensor<8xf32>, %q2: tensor<8xf32>, %q3: tensor<8xf32>, %q4: tensor<8xf32>, %qf: tensor<8xf32>, %k: tensor<8xf32>) -> (tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>) {
+  %a0 = attnres.block_attn_res %h0 query %q0 key_norm %k epsilon = 1.0e-06 : tensor<?x8xf32>, tensor<8xf32>
+  %a1 = attnres.block_attn_res %h0, %f0 query %q1 key_norm %k epsilon = 1.0e-06 : tensor<?x8xf32>, tensor<8xf32>
+  %a2 = attnres.block_attn_res %h0, %f0, %f1 query %q2 key_norm %k epsilon = 1.0e-06 : tensor<?x8xf32>, tensor<8xf32>
+  %p = tosa.add %f1, %f2 : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
+  %a3 = attnres.block_attn_res %h0, %f0, %p query %q3 key_norm %k epsilon = 1.0e-06 : tensor<?x8xf32>, tensor<8xf32>
+  %b2 = tosa.add %p, %f2 : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
+  %a4 = attnres.block_attn_res %h0, %f0, %b2 query %q4 key_norm %k epsilon = 1.0e-06 : tensor<?x8xf32>, tensor<8xf32>
+  %af = attnres.block_attn_res %h0, %f0, %b2, %f4 query %qf key_norm %k epsilon = 1.0e-06 : tensor<?x8xf32>, tensor<8xf32>
+  return %a0, %a1, %a2, %a3, %a4, %af : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x8xf32>
+}

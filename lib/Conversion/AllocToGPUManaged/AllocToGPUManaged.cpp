@@ -8,6 +8,8 @@
 
 #include "attnres/Conversion/Passes.h"
 
+#include "mlir/Interfaces/FunctionInterfaces.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::attnres {
@@ -35,12 +37,33 @@ struct AllocToManaged : OpRewritePattern<memref::AllocOp> {
   }
 };
 
+/// Whether `buffer` is memory that AllocToManaged allocates. Every
+/// allocation but one with symbol operands becomes GPU memory, and compiled
+/// code frees nothing it did not allocate: a base buffer of a view, or a
+/// buffer chosen at run time (an scf.if over a dynamic broadcast), is one of
+/// them. A function's argument came from its caller and may be anything.
+bool isGPUBuffer(Value buffer) {
+  while (Operation *def = buffer.getDefiningOp()) {
+    if (auto alloc = dyn_cast<memref::AllocOp>(def))
+      return alloc.getSymbolOperands().empty();
+    if (auto metadata = dyn_cast<memref::ExtractStridedMetadataOp>(def))
+      buffer = metadata.getSource();
+    else if (auto view = dyn_cast<ViewLikeOpInterface>(def))
+      buffer = view.getViewSource();
+    else
+      break;
+  }
+  auto arg = dyn_cast<BlockArgument>(buffer);
+  return !arg || !arg.getOwner()->isEntryBlock() ||
+         !isa<FunctionOpInterface>(arg.getOwner()->getParentOp());
+}
+
 struct DeallocToManaged : OpRewritePattern<memref::DeallocOp> {
   using OpRewritePattern::OpRewritePattern;
 
   LogicalResult matchAndRewrite(memref::DeallocOp op,
                                 PatternRewriter &rewriter) const override {
-    if (!op.getMemref().getDefiningOp<gpu::AllocOp>())
+    if (!isGPUBuffer(op.getMemref()))
       return rewriter.notifyMatchFailure(op, "not a GPU buffer");
     // gpu-to-llvm lowers gpu.dealloc only in its async form: free on a
     // fresh stream and wait for it, which keeps the free synchronous.
