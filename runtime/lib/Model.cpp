@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -91,6 +92,18 @@ mlir::attnres::runtime::encodeSignature(const Signature &signature) {
     emit("in", t);
   for (const TensorInfo &t : signature.outputs)
     emit("out", t);
+  // Named and bounded dims of inputs: "dim INPUT AXIS MAX NAME".
+  for (size_t n = 0; n < signature.inputs.size(); ++n) {
+    const TensorInfo &t = signature.inputs[n];
+    for (size_t axis = 0; axis < t.shape.size(); ++axis) {
+      std::string name = axis < t.dimNames.size() ? t.dimNames[axis] : "";
+      int64_t max = axis < t.maxShape.size() ? t.maxShape[axis] : -1;
+      if (name.empty() && max < 0)
+        continue;
+      os << "dim " << n << ' ' << axis << ' ' << max << ' ' << name.size()
+         << ':' << name << '\n';
+    }
+  }
   return os.str();
 }
 
@@ -120,6 +133,24 @@ std::string mlir::attnres::runtime::decodeSignature(const char *text,
         signature.needsCUBLAS = true;
       else
         return "needs '" + what + "', which this runtime does not provide";
+      continue;
+    }
+    if (kind == "dim") {
+      size_t input = 0, axis = 0, nameSize = 0;
+      int64_t max = -1;
+      char colon = 0;
+      if (!(is >> input >> axis >> max >> nameSize) || !is.get(colon) ||
+          colon != ':' || input >= signature.inputs.size() ||
+          axis >= signature.inputs[input].shape.size() || max < -1 ||
+          nameSize > size)
+        return "bad dim entry";
+      TensorInfo &t = signature.inputs[input];
+      t.dimNames.resize(t.shape.size());
+      t.maxShape.resize(t.shape.size(), -1);
+      t.dimNames[axis].resize(nameSize);
+      if (!is.read(t.dimNames[axis].data(), std::streamsize(nameSize)))
+        return "bad dim entry";
+      t.maxShape[axis] = max;
       continue;
     }
     if (kind != "in" && kind != "out")
@@ -429,6 +460,42 @@ struct Descriptor {
 };
 } // namespace
 
+/// Dims bounded at compile time stay within their bounds, and dims of one
+/// name (a batch, a sequence) agree across inputs: the compiled code takes
+/// them as one size and would read past the smaller.
+static std::string checkNamedDims(const Signature &sig,
+                                  const attnres_tensor *inputs) {
+  std::map<std::string, std::pair<size_t, size_t>> first;
+  auto dimText = [&](size_t n, size_t axis) {
+    const std::string &name = sig.inputs[n].dimNames[axis];
+    return "input '" + sig.inputs[n].name + "' has " +
+           std::to_string(inputs[n].shape[axis]) + " in dim " +
+           std::to_string(axis) + (name.empty() ? "" : " (" + name + ")");
+  };
+  for (size_t n = 0; n < sig.inputs.size(); ++n) {
+    const TensorInfo &t = sig.inputs[n];
+    for (size_t axis = 0; axis < t.maxShape.size(); ++axis) {
+      int64_t max = t.maxShape[axis];
+      if (max >= 0 && inputs[n].shape[axis] > max)
+        return dimText(n, axis) + ", beyond the bound " + std::to_string(max) +
+               " it was compiled for (attnres-compile --max-dims)";
+    }
+    for (size_t axis = 0; axis < t.dimNames.size(); ++axis) {
+      const std::string &name = t.dimNames[axis];
+      if (name.empty())
+        continue;
+      auto [it, inserted] = first.try_emplace(name, n, axis);
+      if (inserted)
+        continue;
+      auto [n0, axis0] = it->second;
+      if (inputs[n0].shape[axis0] != inputs[n].shape[axis])
+        return dimText(n, axis) + " but " + dimText(n0, axis0) +
+               ": the model names both '" + name + "', one size";
+    }
+  }
+  return "";
+}
+
 extern "C" int attnres_model_run(attnres_model *model,
                                  const attnres_tensor *inputs,
                                  attnres_tensor *outputs) {
@@ -449,6 +516,10 @@ extern "C" int attnres_model_run(attnres_model *model,
                    describe(want.dtype, want.shape.data(), want.shape.size()));
       return 1;
     }
+  }
+  if (std::string error = checkNamedDims(sig, inputs); !error.empty()) {
+    setLastError(error);
+    return 1;
   }
 
   // Managed buffers of a CUDA model's run, the input copies among them;

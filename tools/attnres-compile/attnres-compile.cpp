@@ -69,6 +69,12 @@ static cl::list<std::string> inputShapes(
     cl::desc("Fix a dynamic input shape of a .onnx model (NAME=1x16); sizes "
              "left dynamic are taken from the inputs at run time"),
     cl::value_desc("NAME=DIMS"), cl::cat(category));
+static cl::list<std::string> maxDims(
+    "max-dims",
+    cl::desc("Upper bounds of a .onnx model's dynamic dims, by the model's "
+             "names for them (seq=4096,batch=8): each run checks its inputs "
+             "against them and refuses larger ones with the reason"),
+    cl::value_desc("NAME=BOUND,..."), cl::CommaSeparated, cl::cat(category));
 static cl::opt<std::string> entryName("entry", cl::desc("Function to compile"),
                                       cl::init("main"), cl::cat(category));
 static cl::opt<std::string> pipeline(
@@ -155,6 +161,11 @@ int main(int argc, char **argv) {
     std::string error = attnres::parseInputShapeSpec(spec, options);
     if (!error.empty())
       return fail("--input-shape: " + error);
+  }
+  for (const std::string &spec : maxDims) {
+    std::string error = attnres::parseMaxDimsSpec(spec, options);
+    if (!error.empty())
+      return fail("--max-dims: " + error);
   }
   auto start = Clock::now();
   OwningOpRef<ModuleOp> module =

@@ -60,6 +60,12 @@ static cl::list<std::string> inputShapes(
              "shape arithmetic and pick static tile sizes, worth it for a "
              "model that always sees one shape"),
     cl::value_desc("NAME=DIMS"), cl::cat(category));
+static cl::list<std::string> maxDims(
+    "max-dims",
+    cl::desc("Upper bounds of a .onnx model's dynamic dims, by the model's "
+             "names for them (seq=4096,batch=8): each run checks its inputs "
+             "against them and refuses larger ones with the reason"),
+    cl::value_desc("NAME=BOUND,..."), cl::CommaSeparated, cl::cat(category));
 static cl::opt<std::string> entryName("entry", cl::desc("Function to run"),
                                       cl::init("main"), cl::cat(category));
 static cl::opt<std::string> pipeline(
@@ -249,9 +255,9 @@ int main(int argc, char **argv) {
   // How the model was compiled, for --print-timing.
   std::string how;
   if (StringRef(modelPath).ends_with(".so")) {
-    if (!pipeline.empty() || !inputShapes.empty())
-      return fail("a .so is already compiled: --pipeline and --input-shape "
-                  "apply when it is made (attnres-compile)");
+    if (!pipeline.empty() || !inputShapes.empty() || !maxDims.empty())
+      return fail("a .so is already compiled: --pipeline, --input-shape and "
+                  "--max-dims apply when it is made (attnres-compile)");
     auto loaded = attnres::CPUExecutor::load(modelPath);
     if (!loaded)
       return fail(llvm::toString(loaded.takeError()));
@@ -274,6 +280,12 @@ int main(int argc, char **argv) {
       if (!error.empty())
         return fail("--input-shape: " + error);
       keyOptions.push_back("input-shape=" + spec);
+    }
+    for (const std::string &spec : maxDims) {
+      std::string error = attnres::parseMaxDimsSpec(spec, options);
+      if (!error.empty())
+        return fail("--max-dims: " + error);
+      keyOptions.push_back("max-dims=" + spec);
     }
     // The module to compile, and the pipeline to lower it with.
     std::string gpuOptions = "chip=" + chip + " features=" + features;

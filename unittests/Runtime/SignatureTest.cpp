@@ -57,6 +57,27 @@ TEST(SignatureTest, RoundTripsNeeds) {
             "needs 'rocm', which this runtime does not provide");
 }
 
+// Inputs' dim names (any bytes) and bounds travel; unnamed, unbounded dims
+// write nothing, and a dim entry for an input or axis that is not there is
+// damage.
+TEST(SignatureTest, RoundTripsDimNamesAndBounds) {
+  Signature in = sample(), out;
+  in.inputs[0].dimNames = {"", "seq len"};
+  in.inputs[0].maxShape = {-1, 4096};
+  std::string text = encodeSignature(in);
+  ASSERT_EQ(decode(text, out), "");
+  EXPECT_EQ(out.inputs[0].dimNames, in.inputs[0].dimNames);
+  EXPECT_EQ(out.inputs[0].maxShape, in.inputs[0].maxShape);
+  EXPECT_TRUE(out.inputs[1].dimNames.empty());
+  EXPECT_EQ(text.find("dim 0 0"), std::string::npos);
+  Signature axis, input;
+  EXPECT_EQ(decode("attnres-artifact 1\nin 6 1 -1 1:x\ndim 0 1 -1 1:s\n", axis),
+            "bad dim entry");
+  EXPECT_EQ(
+      decode("attnres-artifact 1\nin 6 1 -1 1:x\ndim 1 0 -1 1:s\n", input),
+      "bad dim entry");
+}
+
 TEST(SignatureTest, RefusesOtherVersionsAndDamage) {
   Signature out;
   std::string text = encodeSignature(sample());

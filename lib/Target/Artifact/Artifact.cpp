@@ -118,6 +118,18 @@ static llvm::Expected<runtime::Signature> readSignature(func::FuncOp fn) {
     auto info = tensorInfo(type, nameOf(fn.getArgAttrDict(i), "arg", i));
     if (!info)
       return info.takeError();
+    // The importer's names and bounds of dynamic dims, checked at run time.
+    if (auto names = fn.getArgAttrOfType<ArrayAttr>(i, "onnx.dims"))
+      for (Attribute name : names)
+        info->dimNames.push_back(
+            isa<StringAttr>(name) ? cast<StringAttr>(name).str() : "");
+    if (auto bounds =
+            fn.getArgAttrOfType<DenseI64ArrayAttr>(i, "onnx.max_dims"))
+      llvm::append_range(info->maxShape, bounds.asArrayRef());
+    if (info->dimNames.size() != info->shape.size())
+      info->dimNames.clear();
+    if (info->maxShape.size() != info->shape.size())
+      info->maxShape.clear();
     signature.inputs.push_back(std::move(*info));
   }
   for (auto [i, type] : llvm::enumerate(fn.getResultTypes())) {

@@ -75,6 +75,23 @@ std::string mlir::attnres::parseInputShapeSpec(StringRef spec,
   return "";
 }
 
+std::string mlir::attnres::parseMaxDimsSpec(StringRef spec,
+                                            ONNXImportOptions &options) {
+  SmallVector<StringRef> parts;
+  spec.split(parts, ',');
+  for (StringRef part : parts) {
+    auto [name, value] = part.split('=');
+    int64_t bound;
+    if (name.empty() || !part.contains('=') || value.getAsInteger(10, bound) ||
+        bound < 1 || bound > kMaxDim)
+      return "expected NAME=BOUND with a bound in [1, 2^32] (e.g. "
+             "seq=4096), got '" +
+             part.str() + "'";
+    options.maxDims[name] = bound;
+  }
+  return "";
+}
+
 namespace mlir::attnres::onnx_import {
 
 /// Marks a materialized constant TOSA cannot represent faithfully, with the
@@ -807,6 +824,28 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
                               : SmallVector<StringRef>());
   }
 
+  for (const auto &entry : options.maxDims) {
+    if (llvm::any_of(argDimNames, [&](ArrayRef<StringRef> dims) {
+          return llvm::is_contained(dims, entry.getKey());
+        }))
+      continue;
+    llvm::StringSet<> known;
+    for (ArrayRef<StringRef> dims : argDimNames)
+      for (StringRef dim : dims)
+        if (!dim.empty())
+          known.insert(dim);
+    InFlightDiagnostic diag = fileError();
+    diag << "--max-dims names '" << entry.getKey()
+         << "', which is no dynamic dim of a graph input";
+    SmallVector<StringRef> names(known.keys());
+    llvm::sort(names);
+    if (names.empty())
+      diag << "; the model names none";
+    else
+      diag << "; the model's are: " << llvm::join(names, ", ");
+    return nullptr;
+  }
+
   OwningOpRef<ModuleOp> module = ModuleOp::create(fileLoc);
   OpBuilder moduleBuilder(context);
   moduleBuilder.setInsertionPointToEnd(module->getBody());
@@ -818,6 +857,13 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
     if (!argDimNames[i].empty())
       func.setArgAttr(i, kDimNamesAttr,
                       moduleBuilder.getStrArrayAttr(argDimNames[i]));
+    SmallVector<int64_t> bounds;
+    for (StringRef dim : argDimNames[i])
+      bounds.push_back(options.maxDims.lookup(dim) ? options.maxDims.lookup(dim)
+                                                   : -1);
+    if (llvm::any_of(bounds, [](int64_t b) { return b > 0; }))
+      func.setArgAttr(i, "onnx.max_dims",
+                      moduleBuilder.getDenseI64ArrayAttr(bounds));
     values[name] = entry->getArgument(i);
   }
 

@@ -34,6 +34,10 @@ struct ONNXImportOptions {
   /// Static shapes for graph inputs, by input name; they replace the model's
   /// dimensions (dynamic or not) and must keep the input's rank.
   llvm::StringMap<llvm::SmallVector<int64_t>> inputShapes;
+  /// Upper bounds of dynamic dims, by the model's name of the dim
+  /// (dim_param): recorded on the function's arguments (onnx.max_dims) and
+  /// checked by the runtime before each run.
+  llvm::StringMap<int64_t> maxDims;
   /// Initializers of at least this many bytes are stored as dense_resource
   /// blobs instead of inline dense attributes.
   uint64_t resourceThresholdBytes = 64 * 1024;
@@ -43,6 +47,10 @@ struct ONNXImportOptions {
 /// Returns an error message on malformed input, an empty string on success.
 std::string parseInputShapeSpec(llvm::StringRef spec,
                                 ONNXImportOptions &options);
+
+/// Parses `spec` ("seq=4096,batch=8": names of dynamic dims and their upper
+/// bounds) into `options`. Returns an error message or "".
+std::string parseMaxDimsSpec(llvm::StringRef spec, ONNXImportOptions &options);
 
 /// Registers the dialects that imported modules use.
 void registerONNXImportDialects(DialectRegistry &registry);

@@ -56,6 +56,12 @@ struct TensorInfo {
   std::string name;
   attnres_dtype dtype;
   std::vector<int64_t> shape; // -1: dynamic
+  /// Per dim of an input, empty or none at all: the model's name of a
+  /// dynamic dim (inputs' dims of one name must agree at run time: the
+  /// compiled code takes them as one size) ...
+  std::vector<std::string> dimNames;
+  /// ... and its upper bound (attnres-compile --max-dims), -1 for none.
+  std::vector<int64_t> maxShape;
 };
 
 struct Signature {
