@@ -4,6 +4,15 @@ llama_decomposed.onnx (RMSNorm written out as Pow/ReduceMean/Sqrt/Div, SwiGLU
 MLP, causal attention) at benchmark size, without torch:
 
     make_llama.py OUT.onnx [--dim 512] [--layers 8] [--seq 128] ...
+    make_llama.py OUT.onnx --dynamic            # batch and seq dynamic
+    make_llama.py OUT.onnx --decode             # a KV-cache decode step
+
+--dynamic computes the head reshapes and the causal mask from
+Shape(input_ids) as exporters do, so one model serves every batch and
+length. --decode writes a decode step instead: input_ids [batch, seq] and
+past_key_values.<l>.key/value [batch, heads, past, head_dim] in, logits and
+present.<l>.key/value (the pasts with the new keys and values appended) out,
+the new tokens attending to every past one and causally among themselves.
 
 Weights are random (seed 0); with D=512 and 8 layers the file is ~110 MB, so
 it is generated when the benchmark runs and never committed.
@@ -16,7 +25,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
-def build(dim, layers, heads, ffn, vocab, seq, batch):
+def build(dim, layers, heads, ffn, vocab, seq, batch, dynamic=False,
+          decode=False):
+    dynamic = dynamic or decode
     rng = np.random.default_rng(0)
     nodes, inits = [], []
     counter = [0]
@@ -49,20 +60,66 @@ def build(dim, layers, heads, ffn, vocab, seq, batch):
         return node("Mul", [node("Div", [x, rms]), g])
 
     head_dim = dim // heads
-    split_heads = const(np.array([batch, seq, heads, head_dim], np.int64))
-    merge_heads = const(np.array([batch, seq, dim], np.int64))
     scale = const(np.float32(np.sqrt(head_dim)))
-    mask = const(np.triu(np.ones((seq, seq), bool), 1))
     neg_inf = const(np.float32(-np.inf))
+    inputs = [helper.make_tensor_value_info(
+        "input_ids", TensorProto.INT64,
+        ["batch", "seq"] if dynamic else [batch, seq])]
+    outputs = [helper.make_tensor_value_info(
+        "logits", TensorProto.FLOAT,
+        ["batch", "seq", vocab] if dynamic else [batch, seq, vocab])]
+    if dynamic:
+        ids_shape = node("Shape", ["input_ids"])
+        split_heads = node("Concat", [ids_shape, const(np.array(
+            [heads, head_dim], np.int64))], axis=0)
+        merge_heads = node("Concat", [ids_shape, const(np.array(
+            [dim], np.int64))], axis=0)
+        t = node("Slice", [ids_shape, const(np.array([1], np.int64)),
+                           const(np.array([2], np.int64))])
+        cols = t
+        if decode:
+            # The new tokens see every past one: the mask's columns start
+            # `past` further on.
+            past_shape = node("Shape", ["past_key_values.0.key"])
+            past = node("Slice", [past_shape, const(np.array([2], np.int64)),
+                                  const(np.array([3], np.int64))])
+            cols = node("Add", [t, past])
+        ones = node("ConstantOfShape", [node("Concat", [t, cols], axis=0)],
+                    value=helper.make_tensor("one", TensorProto.BOOL, [1],
+                                             [True]))
+        diagonal = node("Add", [past, const(np.array(1, np.int64))]) \
+            if decode else const(np.array(1, np.int64))
+        mask = node("Trilu", [ones, node("Squeeze", [diagonal])]
+                    if decode else [ones, diagonal], upper=1)
+    else:
+        split_heads = const(np.array([batch, seq, heads, head_dim], np.int64))
+        merge_heads = const(np.array([batch, seq, dim], np.int64))
+        mask = const(np.triu(np.ones((seq, seq), bool), 1))
 
     h = node("Gather", [const(rng.standard_normal((vocab, dim))
                               .astype(np.float32), "embed"), "input_ids"])
-    for _ in range(layers):
+    for layer in range(layers):
         x = rms_norm(h)
         q, k, v = (node("Transpose",
                         [node("Reshape", [node("MatMul", [x, weight(dim, dim)]),
                                           split_heads])], perm=[0, 2, 1, 3])
                    for _ in range(3))
+        if decode:
+            cache = []
+            for kind, new in (("key", k), ("value", v)):
+                past_name = f"past_key_values.{layer}.{kind}"
+                inputs.append(helper.make_tensor_value_info(
+                    past_name, TensorProto.FLOAT,
+                    ["batch", heads, "past", head_dim]))
+                full = node("Concat", [past_name, new], axis=2)
+                present = f"present.{layer}.{kind}"
+                nodes.append(helper.make_node("Identity", [full], [present],
+                                              name=present))
+                outputs.append(helper.make_tensor_value_info(
+                    present, TensorProto.FLOAT,
+                    ["batch", heads, "total", head_dim]))
+                cache.append(full)
+            k, v = cache
         kt = node("Transpose", [k], perm=[0, 1, 3, 2])
         scores = node("Div", [node("MatMul", [q, kt]), scale])
         scores = node("Where", [mask, neg_inf, scores])
@@ -79,12 +136,7 @@ def build(dim, layers, heads, ffn, vocab, seq, batch):
     logits = node("MatMul", [rms_norm(h), weight(dim, vocab)])
     nodes.append(helper.make_node("Identity", [logits], ["logits"],
                                   name="output"))
-    graph = helper.make_graph(
-        nodes, "llama",
-        [helper.make_tensor_value_info("input_ids", TensorProto.INT64,
-                                       [batch, seq])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
-                                       [batch, seq, vocab])], inits)
+    graph = helper.make_graph(nodes, "llama", inputs, outputs, inits)
     return helper.make_model(graph,
                              opset_imports=[helper.make_opsetid("", 18)])
 
@@ -99,8 +151,11 @@ def main():
     parser.add_argument("--vocab", type=int, default=1024)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--dynamic", action="store_true")
+    parser.add_argument("--decode", action="store_true")
     a = parser.parse_args()
-    model = build(a.dim, a.layers, a.heads, a.ffn, a.vocab, a.seq, a.batch)
+    model = build(a.dim, a.layers, a.heads, a.ffn, a.vocab, a.seq, a.batch,
+                  a.dynamic, a.decode)
     onnx.save(model, a.out)
 
 

@@ -240,33 +240,38 @@ LogicalResult importTrilu(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
   if (failed(in))
     return failure();
-  int64_t k = 0;
+  // k may be computed from dynamic dims (a causal mask past a KV cache).
+  OpFoldResult kSize = n.b.getIndexAttr(0);
   if (n.hasInput(1)) {
-    FailureOr<SmallVector<int64_t>> kv = requireConstantInts(n, 1, "Trilu's k");
-    if (failed(kv))
-      return failure();
-    if (kv->size() != 1)
-      return n.error() << "k must hold exactly one value, got " << kv->size();
-    k = kv->front();
+    std::optional<SymbolicInts> kv = n.symbolicInts(1);
+    if (!kv)
+      return n.dynamicShapeError("Trilu's k");
+    if (kv->elements.size() != 1)
+      return n.error() << "k must hold exactly one value, got "
+                       << kv->elements.size();
+    kSize = kv->elements.front();
   }
+  std::optional<int64_t> constantK = getConstantIntValue(kSize);
   bool upper = n.intAttr("upper", 1);
   Value x = (*in)[0];
   RankedTensorType type = typeOf(x);
   int64_t rank = type.getRank();
   if (rank < 2)
     return n.error() << "input must have rank >= 2";
-  auto keep = [&](int64_t row, int64_t col) {
-    return upper ? col - row >= k : col - row <= k;
-  };
-  if (const HostTensor *c = n.constant(0)) {
+  if (const HostTensor *c = n.constant(0); c && constantK) {
+    int64_t k = *constantK;
     HostTensor r = *c;
     int64_t rows = c->shape[rank - 2], cols = c->shape[rank - 1];
+    auto keep = [&](int64_t row, int64_t col) {
+      return upper ? col - row >= k : col - row <= k;
+    };
     for (int64_t i = 0, e = r.size(); i < e; ++i)
       if (!keep((i / cols) % rows, i % cols))
         r.isFloat() ? void(r.floats[i] = 0) : void(r.ints[i] = 0);
     n.setConstantOutput(0, std::move(r));
     return success();
   }
+  Value kValue = getValueOrCreateConstantIndexOp(n.b, n.b.getLoc(), kSize);
   Value init =
       tensor::EmptyOp::create(n.b, mixedSizes(n.b, x), type.getElementType());
   SmallVector<AffineMap> maps(2, n.b.getMultiDimIdentityMap(rank));
@@ -279,7 +284,7 @@ LogicalResult importTrilu(NodeImporter &n) {
                     Value row = linalg::IndexOp::create(b, loc, rank - 2);
                     Value col = linalg::IndexOp::create(b, loc, rank - 1);
                     Value diff = arith::SubIOp::create(b, loc, col, row);
-                    Value kc = arith::ConstantIndexOp::create(b, loc, k);
+                    Value kc = kValue;
                     Value keepIt =
                         arith::CmpIOp::create(b, loc,
                                               upper ? arith::CmpIPredicate::sge
