@@ -78,6 +78,26 @@ def random_inputs(model_path, fixed, seed=0):
     return inputs
 
 
+def compile_artifact(opts, out, extra_args):
+    """attnres-compile MODEL -o OUT; prints why and returns False on failure."""
+    build = subprocess.run([opts.attnres_compile, opts.model, "-o", out] +
+                           extra_args, capture_output=True, text=True)
+    if build.returncode:
+        sys.stderr.write(build.stderr)
+        print(f"compare_ort: attnres-compile failed with status "
+              f"{build.returncode}")
+    return build.returncode == 0
+
+
+def parse_shapes(specs):
+    """NAME=AxBxC strings as {NAME: [A, B, C]}."""
+    fixed = {}
+    for spec in specs:
+        name, dims = spec.split("=")
+        fixed[name] = [int(d) for d in dims.split("x")]
+    return fixed
+
+
 def report(results, want, names, opts, label=""):
     """Prints one line per output and path; whether all are within tolerance."""
     ok = True
@@ -123,23 +143,14 @@ def run_shapes(opts):
     with tempfile.TemporaryDirectory() as tmp:
         artifact = os.path.join(tmp, "model.so")
         pipeline_args = ["--pipeline", opts.pipeline] if opts.pipeline else []
-        build = subprocess.run(
-            [opts.attnres_compile, opts.model, "-o", artifact] + pipeline_args,
-            capture_output=True, text=True)
-        if build.returncode:
-            sys.stderr.write(build.stderr)
-            print(f"compare_ort: attnres-compile failed with status "
-                  f"{build.returncode}")
+        if not compile_artifact(opts, artifact, pipeline_args):
             return 2
         session = onnxruntime.InferenceSession(opts.model)
         names = [o.name for o in session.get_outputs()]
         ok = True
         for index, spec in enumerate(opts.run_shapes):
-            fixed = {}
-            for part in spec.split(","):
-                name, dims = part.split("=")
-                fixed[name] = [int(d) for d in dims.split("x")]
-            feeds = random_inputs(opts.model, fixed, seed=index)
+            feeds = random_inputs(opts.model, parse_shapes(spec.split(",")),
+                                  seed=index)
             inputs_path = os.path.join(tmp, f"inputs-{index}.npz")
             out_path = os.path.join(tmp, f"outputs-{index}.npz")
             np.savez(inputs_path, **feeds)
@@ -183,10 +194,7 @@ def main():
     if opts.run_shapes:
         return run_shapes(opts)
 
-    fixed = {}
-    for spec in opts.input_shape:
-        name, dims = spec.split("=")
-        fixed[name] = [int(d) for d in dims.split("x")]
+    fixed = parse_shapes(opts.input_shape)
 
     with tempfile.TemporaryDirectory() as tmp:
         if opts.inputs == "random":
@@ -214,14 +222,8 @@ def main():
                 run_args = run_args + ["--no-cache"]
             elif path == "artifact":
                 model = os.path.join(tmp, "model.so")
-                build = subprocess.run(
-                    [opts.attnres_compile, opts.model, "-o", model] +
-                    shape_args + pipeline_args,
-                    capture_output=True, text=True)
-                if build.returncode:
-                    sys.stderr.write(build.stderr)
-                    print(f"compare_ort: attnres-compile failed with status "
-                          f"{build.returncode}")
+                if not compile_artifact(opts, model,
+                                        shape_args + pipeline_args):
                     return 2
                 run_args = []
             elif path != "cache":

@@ -204,11 +204,8 @@ def main():
         scaled_path = opts.oracle or os.path.join(tmp, "scaled.onnx")
         if not opts.oracle:
             onnx.save(model, scaled_path)
-        fixed = {}
-        for spec in opts.input_shape:
-            name, dims = spec.split("=")
-            fixed[name] = [int(d) for d in dims.split("x")]
-        feeds = compare_ort.random_inputs(opts.model, fixed)
+        feeds = compare_ort.random_inputs(
+            opts.model, compare_ort.parse_shapes(opts.input_shape))
         inputs = os.path.join(tmp, "inputs.npz")
         np.savez(inputs, **feeds)
         import onnxruntime

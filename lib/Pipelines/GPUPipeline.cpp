@@ -46,6 +46,10 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
   OpPassManager &loops = pm.nest<func::FuncOp>();
   loops.addPass(createConvertLinalgToParallelLoopsPass());
   loops.addPass(attnres::createTileLoopsForGPU());
+  // A tile's bound at a dynamic size is an affine.min of the tile size and
+  // what is left; folding the constant into its map lets the GPU mapping
+  // read the block size off it.
+  loops.addPass(createCanonicalizerPass());
   GpuMapParallelLoopsPassOptions mapping;
   mapping.mappingPolicyStr = "innermost-first";
   loops.addPass(createGpuMapParallelLoopsPass(mapping));

@@ -14,6 +14,7 @@
 #include "mlir/Conversion/LLVMCommon/TypeConverter.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
@@ -110,6 +111,41 @@ unsigned splitDimension(scf::ParallelOp loop) {
   return 0;
 }
 
+/// With dynamic shapes the outer dims of a loop are a batch and a sequence
+/// whose sizes only a run knows, and a batch of 1 splits into one chunk.
+/// Collapses the leading dims that are dynamic or of one trip (and, after a
+/// lone dynamic one, the next) into one, so that the split covers all of
+/// them; returns the loop that replaces `loop`, or `loop`.
+scf::ParallelOp collapseLeadingDims(IRRewriter &rewriter,
+                                    scf::ParallelOp loop) {
+  unsigned numLoops = loop.getNumLoops(), prefix = 0;
+  bool dynamic = false;
+  for (; prefix < numLoops; ++prefix) {
+    int64_t trips =
+        staticTrips(loop.getLowerBound()[prefix], loop.getUpperBound()[prefix],
+                    loop.getStep()[prefix]);
+    if (trips > 1)
+      break;
+    dynamic |= trips < 0;
+  }
+  if (!dynamic)
+    return loop;
+  if (prefix == 1)
+    prefix = 2;
+  if (prefix < 2 || prefix > numLoops)
+    return loop;
+  SmallVector<std::vector<unsigned>> groups(1);
+  for (unsigned d = 0; d < numLoops; ++d) {
+    if (d < prefix)
+      groups.front().push_back(d);
+    else
+      groups.push_back({d});
+  }
+  Operation *next = loop->getNextNode();
+  collapseParallelLoops(rewriter, loop, groups);
+  return cast<scf::ParallelOp>(next->getPrevNode());
+}
+
 struct ConvertParallelToRuntimePass
     : attnres::impl::ConvertParallelToRuntimeBase<
           ConvertParallelToRuntimePass> {
@@ -160,7 +196,9 @@ struct ConvertParallelToRuntimePass
     SymbolTable symbols(module);
     bool declared = false;
     unsigned counter = 0;
+    IRRewriter rewriter(ctx);
     for (scf::ParallelOp loop : loops) {
+      loop = collapseLeadingDims(rewriter, loop);
       SetVector<Value> captures;
       if (!reject(loop, converter, captures).empty())
         continue;

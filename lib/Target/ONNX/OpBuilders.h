@@ -108,6 +108,18 @@ SmallVector<int64_t> stridesOf(ArrayRef<int64_t> shape);
 Value slice(NodeImporter &n, Value x, ArrayRef<int64_t> start,
             ArrayRef<int64_t> size);
 
+/// Which arithmetic a same-size elementwise op computes.
+enum class ArithKind { Add, Sub, Mul, Select };
+
+/// `operands` combined by `kind` as one linalg.generic, when the result has
+/// dynamic dims and the operands dynamic in each agree on its size (traced
+/// to one value): TOSA's lowering cannot know that and checks every dynamic
+/// dim of every operand for a broadcast from 1 at run time, an scf.if and a
+/// copy each, which at batch 1 copies every operand and keeps the loops
+/// apart. Null where that is not known (TOSA's lowering then decides).
+Value sameSizeElementwise(ImplicitLocOpBuilder &b, ArithKind kind,
+                          ArrayRef<Value> operands, RankedTensorType type);
+
 /// Emits an elementwise TOSA op over broadcast operands.
 template <typename OpTy>
 FailureOr<Value> elementwise(NodeImporter &n, SmallVector<Value> operands,
@@ -118,6 +130,17 @@ FailureOr<Value> elementwise(NodeImporter &n, SmallVector<Value> operands,
   auto type = RankedTensorType::get(
       *shape,
       resultElementType ? resultElementType : elementTypeOf(operands.back()));
+  if constexpr (std::is_same_v<OpTy, tosa::AddOp> ||
+                std::is_same_v<OpTy, tosa::SubOp> ||
+                std::is_same_v<OpTy, tosa::MulOp> ||
+                std::is_same_v<OpTy, tosa::SelectOp>) {
+    ArithKind kind = std::is_same_v<OpTy, tosa::AddOp>   ? ArithKind::Add
+                     : std::is_same_v<OpTy, tosa::SubOp> ? ArithKind::Sub
+                     : std::is_same_v<OpTy, tosa::MulOp> ? ArithKind::Mul
+                                                         : ArithKind::Select;
+    if (Value v = sameSizeElementwise(n.b, kind, operands, type))
+      return v;
+  }
   if constexpr (std::is_same_v<OpTy, tosa::MulOp>) {
     Value shift = splat(n.b, n.b.getI8Type(), {1}, 0);
     return Value(

@@ -112,40 +112,12 @@ LogicalResult importSlice(NodeImporter &n) {
   int64_t rank = shape.size();
   std::optional<SymbolicInts> symStarts = n.symbolicInts(1),
                               symEnds = n.symbolicInts(2);
-  if (symStarts && symEnds &&
-      (llvm::any_of(shape, ShapedType::isDynamic) || !symStarts->isConstant() ||
-       !symEnds->isConstant())) {
-    SmallVector<int64_t> axes, steps(symStarts->elements.size(), 1);
-    if (n.hasInput(3)) {
-      FailureOr<SmallVector<int64_t>> a =
-          requireConstantInts(n, 3, "Slice's axes");
-      if (failed(a))
-        return failure();
-      axes = *a;
-    } else {
-      for (size_t i = 0; i < symStarts->elements.size(); ++i)
-        axes.push_back(i);
-    }
-    if (n.hasInput(4)) {
-      FailureOr<SmallVector<int64_t>> s =
-          requireConstantInts(n, 4, "Slice's steps");
-      if (failed(s))
-        return failure();
-      steps = *s;
-    }
-    if (axes.size() != symStarts->elements.size() ||
-        symEnds->elements.size() != axes.size() || steps.size() != axes.size())
-      return n.error() << "starts, ends, axes and steps differ in length";
-    return importDynamicSlice(n, x, symStarts->elements, symEnds->elements,
-                              axes, steps);
-  }
-  FailureOr<SmallVector<int64_t>> starts =
-      requireConstantInts(n, 1, "Slice's starts");
-  FailureOr<SmallVector<int64_t>> ends =
-      requireConstantInts(n, 2, "Slice's ends");
-  if (failed(starts) || failed(ends))
-    return failure();
-  SmallVector<int64_t> axes, steps(starts->size(), 1);
+  if (!symStarts)
+    return n.dynamicShapeError("Slice's starts");
+  if (!symEnds)
+    return n.dynamicShapeError("Slice's ends");
+  size_t count = symStarts->elements.size();
+  SmallVector<int64_t> axes, steps(count, 1);
   if (n.hasInput(3)) {
     FailureOr<SmallVector<int64_t>> a =
         requireConstantInts(n, 3, "Slice's axes");
@@ -153,7 +125,7 @@ LogicalResult importSlice(NodeImporter &n) {
       return failure();
     axes = *a;
   } else {
-    for (size_t i = 0; i < starts->size(); ++i)
+    for (size_t i = 0; i < count; ++i)
       axes.push_back(i);
   }
   if (n.hasInput(4)) {
@@ -163,9 +135,18 @@ LogicalResult importSlice(NodeImporter &n) {
       return failure();
     steps = *s;
   }
-  if (axes.size() != starts->size() || ends->size() != starts->size() ||
-      steps.size() != starts->size())
+  if (axes.size() != count || symEnds->elements.size() != count ||
+      steps.size() != count)
     return n.error() << "starts, ends, axes and steps differ in length";
+  if (llvm::any_of(shape, ShapedType::isDynamic) || !symStarts->isConstant() ||
+      !symEnds->isConstant())
+    return importDynamicSlice(n, x, symStarts->elements, symEnds->elements,
+                              axes, steps);
+  SmallVector<int64_t> starts, ends;
+  for (auto [start, end] : llvm::zip(symStarts->elements, symEnds->elements)) {
+    starts.push_back(*getConstantIntValue(start));
+    ends.push_back(*getConstantIntValue(end));
+  }
   SmallVector<int64_t> begin(rank, 0), size(shape), stride(rank, 1);
   for (size_t i = 0; i < axes.size(); ++i) {
     FailureOr<int64_t> axis = n.normalizeAxis(axes[i], rank);
@@ -182,7 +163,7 @@ LogicalResult importSlice(NodeImporter &n) {
         v += dim;
       return std::clamp<int64_t>(v, 0, dim);
     };
-    int64_t s = clampIndex((*starts)[i]), e = clampIndex((*ends)[i]);
+    int64_t s = clampIndex(starts[i]), e = clampIndex(ends[i]);
     begin[*axis] = s;
     stride[*axis] = steps[i];
     size[*axis] = e > s ? 1 + (e - s - 1) / steps[i] : 0;

@@ -150,24 +150,8 @@ std::optional<SmallVector<SymbolicInts>> symbolicInputs(NodeImporter &n,
   return inputs;
 }
 
-std::optional<LogicalResult> importBinary(NodeImporter &n, BinaryFn fn) {
-  std::optional<SmallVector<SymbolicInts>> in = symbolicInputs(n, 2);
-  if (!in)
-    return std::nullopt;
-  std::optional<SmallVector<int64_t>> shape = broadcastSymbolic(*in);
-  if (!shape)
-    return LogicalResult(n.error() << "operand shapes do not broadcast");
-  int64_t size = shape->empty() ? 1 : (*shape)[0];
-  SymbolicInts r{
-      *shape, fn.isComparison ? n.b.getI1Type() : (*in)[0].elementType, {}};
-  for (int64_t i = 0; i < size; ++i)
-    r.elements.push_back(
-        combine(n.b, at((*in)[0], i), at((*in)[1], i), fn.fold, fn.build));
-  n.setSymbolicOutput(0, std::move(r));
-  return success();
-}
-
-std::optional<LogicalResult> importVariadic(NodeImporter &n, BinaryFn fn) {
+/// A binary op, or Min/Max over any number of inputs, folded left to right.
+std::optional<LogicalResult> importElementwise(NodeImporter &n, BinaryFn fn) {
   std::optional<SmallVector<SymbolicInts>> in =
       symbolicInputs(n, n.numInputs());
   if (!in)
@@ -176,7 +160,8 @@ std::optional<LogicalResult> importVariadic(NodeImporter &n, BinaryFn fn) {
   if (!shape)
     return LogicalResult(n.error() << "operand shapes do not broadcast");
   int64_t size = shape->empty() ? 1 : (*shape)[0];
-  SymbolicInts r{*shape, (*in)[0].elementType, {}};
+  SymbolicInts r{
+      *shape, fn.isComparison ? n.b.getI1Type() : (*in)[0].elementType, {}};
   for (int64_t i = 0; i < size; ++i) {
     OpFoldResult acc = at((*in)[0], i);
     for (const SymbolicInts &v : ArrayRef(*in).drop_front())
@@ -367,11 +352,9 @@ mlir::attnres::onnx_import::importSymbolicShapeOp(NodeImporter &n) {
     return std::nullopt;
   StringRef opType = n.node.op_type();
   if (std::optional<BinaryFn> fn = binaryFn(opType)) {
-    if (n.numInputs() == 2)
-      return importBinary(n, *fn);
-    if (opType == "Min" || opType == "Max")
-      return importVariadic(n, *fn);
-    return std::nullopt;
+    if (n.numInputs() != 2 && opType != "Min" && opType != "Max")
+      return std::nullopt;
+    return importElementwise(n, *fn);
   }
   if (opType == "Where")
     return importWhere(n);
