@@ -66,8 +66,11 @@ static cl::opt<std::string>
         cl::init("native"), cl::cat(category));
 static cl::list<std::string> inputShapes(
     "input-shape",
-    cl::desc("Fix a dynamic input shape of a .onnx model (NAME=1x16); sizes "
-             "left dynamic are taken from the inputs at run time"),
+    cl::desc("Specialise a dynamic input shape of a .onnx model "
+             "(NAME=1x16; '?' keeps a dim dynamic). Without it the artifact "
+             "takes every size its dynamic dims allow; fixing them lets the "
+             "compiler fold shape arithmetic and size loops statically, "
+             "worth it for a model that only ever sees one shape"),
     cl::value_desc("NAME=DIMS"), cl::cat(category));
 static cl::list<std::string> maxDims(
     "max-dims",

@@ -222,7 +222,9 @@ def ConvertParallelToRuntime : Pass<"attnres-parallel-to-runtime",
     and replaces the loop with a call to the runtime's
     `attnres_parallel_for(body, context, n)`, which splits the `n`
     iterations of the first dimension with more than one over its thread
-    pool. Values the loop reads from outside travel in a stack-allocated
+    pool. Leading dims whose sizes only a run knows (a batch, a sequence)
+    are first collapsed into one, with the next dim when only the first is
+    dynamic, so that a batch of 1 still splits. Values the loop reads from outside travel in a stack-allocated
     context (memref descriptors, integers, floats); constants are copied
     into the body so that LLVM still sees static bounds and vectorizes the
     inner loops.

@@ -143,3 +143,36 @@ func.func @row_sums(%x: memref<128x512xf32>, %out: memref<128xf32>) {
   }
   return
 }
+
+// -----
+
+// Dynamic batch and sequence: collapsed into one dim before the split, so
+// that a batch of 1 at run time still gives the pool the whole sequence.
+// Its work is unknown until it runs, so min-work leaves it parallel.
+// SMALL: func.func private @attnres_parallel_for
+// SMALL-LABEL: func.func @batch_and_sequence
+// SMALL: call @attnres_parallel_for
+// CHECK-LABEL: func.func @batch_and_sequence
+// CHECK-SAME: (%[[A:.*]]: memref<?x?x64xf32>, %[[B:.*]]: index, %[[T:.*]]: index)
+// CHECK: %[[B1:.*]] = arith.muli %{{.*}}, %[[B]] : index
+// CHECK: %[[BT:.*]] = arith.muli %[[B1]], %[[T]] : index
+// CHECK: %[[SPAN:.*]] = arith.subi %[[BT]], %{{.*}} : index
+// CHECK: %[[TRIPS:.*]] = arith.ceildivsi %[[SPAN]], %{{.*}} : index
+// CHECK: %[[N64:.*]] = arith.index_cast %[[TRIPS]] : index to i64
+// CHECK: call @attnres_parallel_for(%{{.*}}, %{{.*}}, %[[N64]])
+// CHECK-LABEL: func.func private @batch_and_sequence_parallel
+// CHECK: scf.parallel (%[[I:.*]], %{{.*}}) =
+// CHECK: arith.remsi %[[I]]
+// CHECK: arith.divsi %[[I]]
+func.func @batch_and_sequence(%a: memref<?x?x64xf32>, %b: index, %t: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c64 = arith.constant 64 : index
+  scf.parallel (%i, %j, %k) = (%c0, %c0, %c0) to (%b, %t, %c64) step (%c1, %c1, %c1) {
+    %x = memref.load %a[%i, %j, %k] : memref<?x?x64xf32>
+    %y = math.exp %x : f32
+    memref.store %y, %a[%i, %j, %k] : memref<?x?x64xf32>
+    scf.reduce
+  }
+  return
+}

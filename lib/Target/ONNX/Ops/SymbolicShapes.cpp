@@ -150,25 +150,40 @@ std::optional<SmallVector<SymbolicInts>> symbolicInputs(NodeImporter &n,
   return inputs;
 }
 
+/// The (empty) result of an op over `in` broadcast together; reports and
+/// returns nullopt when the shapes do not broadcast.
+std::optional<SymbolicInts>
+broadcastResult(NodeImporter &n, ArrayRef<SymbolicInts> in, Type elementType) {
+  std::optional<SmallVector<int64_t>> shape = broadcastSymbolic(in);
+  if (!shape) {
+    n.error() << "operand shapes do not broadcast";
+    return std::nullopt;
+  }
+  return SymbolicInts{*shape, elementType, {}};
+}
+
+/// How many elements `v`'s shape holds (rank 0 or 1).
+int64_t numElements(const SymbolicInts &v) {
+  return v.shape.empty() ? 1 : v.shape[0];
+}
+
 /// A binary op, or Min/Max over any number of inputs, folded left to right.
 std::optional<LogicalResult> importElementwise(NodeImporter &n, BinaryFn fn) {
   std::optional<SmallVector<SymbolicInts>> in =
       symbolicInputs(n, n.numInputs());
   if (!in)
     return std::nullopt;
-  std::optional<SmallVector<int64_t>> shape = broadcastSymbolic(*in);
-  if (!shape)
-    return LogicalResult(n.error() << "operand shapes do not broadcast");
-  int64_t size = shape->empty() ? 1 : (*shape)[0];
-  SymbolicInts r{
-      *shape, fn.isComparison ? n.b.getI1Type() : (*in)[0].elementType, {}};
-  for (int64_t i = 0; i < size; ++i) {
+  std::optional<SymbolicInts> r = broadcastResult(
+      n, *in, fn.isComparison ? n.b.getI1Type() : (*in)[0].elementType);
+  if (!r)
+    return LogicalResult(failure());
+  for (int64_t i = 0, e = numElements(*r); i < e; ++i) {
     OpFoldResult acc = at((*in)[0], i);
     for (const SymbolicInts &v : ArrayRef(*in).drop_front())
       acc = combine(n.b, acc, at(v, i), fn.fold, fn.build);
-    r.elements.push_back(acc);
+    r->elements.push_back(acc);
   }
-  n.setSymbolicOutput(0, std::move(r));
+  n.setSymbolicOutput(0, std::move(*r));
   return success();
 }
 
@@ -176,12 +191,12 @@ std::optional<LogicalResult> importWhere(NodeImporter &n) {
   std::optional<SmallVector<SymbolicInts>> in = symbolicInputs(n, 3);
   if (!in)
     return std::nullopt;
-  std::optional<SmallVector<int64_t>> shape = broadcastSymbolic(*in);
-  if (!shape)
-    return LogicalResult(n.error() << "operand shapes do not broadcast");
-  int64_t size = shape->empty() ? 1 : (*shape)[0];
-  SymbolicInts r{*shape, (*in)[1].elementType, {}};
-  for (int64_t i = 0; i < size; ++i) {
+  std::optional<SymbolicInts> result =
+      broadcastResult(n, *in, (*in)[1].elementType);
+  if (!result)
+    return LogicalResult(failure());
+  SymbolicInts &r = *result;
+  for (int64_t i = 0, e = numElements(r); i < e; ++i) {
     OpFoldResult cond = at((*in)[0], i), x = at((*in)[1], i),
                  y = at((*in)[2], i);
     if (std::optional<int64_t> c = getConstantIntValue(cond)) {
