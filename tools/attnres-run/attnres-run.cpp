@@ -60,12 +60,10 @@ static cl::list<std::string> inputShapes(
              "shape arithmetic and pick static tile sizes, worth it for a "
              "model that always sees one shape"),
     cl::value_desc("NAME=DIMS"), cl::cat(category));
-static cl::list<std::string> maxDims(
-    "max-dims",
-    cl::desc("Upper bounds of a .onnx model's dynamic dims, by the model's "
-             "names for them (seq=4096,batch=8): each run checks its inputs "
-             "against them and refuses larger ones with the reason"),
-    cl::value_desc("NAME=BOUND,..."), cl::CommaSeparated, cl::cat(category));
+static cl::list<std::string> maxDims("max-dims",
+                                     cl::desc(attnres::kMaxDimsHelp),
+                                     cl::value_desc("NAME=BOUND,..."),
+                                     cl::CommaSeparated, cl::cat(category));
 static cl::opt<std::string> entryName("entry", cl::desc("Function to run"),
                                       cl::init("main"), cl::cat(category));
 static cl::opt<std::string> pipeline(

@@ -41,12 +41,10 @@ static cl::list<std::string> inputShapes(
     cl::desc("Fix the shape of a graph input, e.g. input_ids=1x16 (use ? to "
              "keep a dimension dynamic, 'scalar' for rank 0); repeatable"),
     cl::value_desc("NAME=DIMS"), cl::cat(category));
-static cl::list<std::string> maxDims(
-    "max-dims",
-    cl::desc("Upper bounds of a .onnx model's dynamic dims, by the model's "
-             "names for them (seq=4096,batch=8): each run checks its inputs "
-             "against them and refuses larger ones with the reason"),
-    cl::value_desc("NAME=BOUND,..."), cl::CommaSeparated, cl::cat(category));
+static cl::list<std::string> maxDims("max-dims",
+                                     cl::desc(attnres::kMaxDimsHelp),
+                                     cl::value_desc("NAME=BOUND,..."),
+                                     cl::CommaSeparated, cl::cat(category));
 
 static cl::opt<std::string> entryName("entry",
                                       cl::desc("Name of the imported function"),

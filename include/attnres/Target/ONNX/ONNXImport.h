@@ -48,6 +48,12 @@ struct ONNXImportOptions {
 std::string parseInputShapeSpec(llvm::StringRef spec,
                                 ONNXImportOptions &options);
 
+/// The tools' help for --max-dims, which parseMaxDimsSpec reads.
+inline constexpr const char *kMaxDimsHelp =
+    "Upper bounds of a .onnx model's dynamic dims, by the model's names for "
+    "them (seq=4096,batch=8): each run checks its inputs against them and "
+    "refuses larger ones with the reason";
+
 /// Parses `spec` ("seq=4096,batch=8": names of dynamic dims and their upper
 /// bounds) into `options`. Returns an error message or "".
 std::string parseMaxDimsSpec(llvm::StringRef spec, ONNXImportOptions &options);
