@@ -93,6 +93,12 @@ LogicalResult importReshape(NodeImporter &n) {
     return !s || getConstantIntValue(s).has_value();
   });
   if (inferred >= 0) {
+    // Dividing by a zero dim would trap at run time: no size to infer.
+    if (llvm::any_of(sizes, [](OpFoldResult s) {
+          return s && isConstantIntValue(s, 0);
+        }))
+      return n.error() << "the target shape has a -1 next to a zero "
+                          "dimension, which leaves its size undefined";
     if (staticIn && staticOut) {
       if (known == 0 || product(inShape) % known)
         return n.error() << "cannot reshape " << product(inShape)
