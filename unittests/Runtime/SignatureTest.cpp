@@ -15,12 +15,22 @@ using namespace mlir::attnres::runtime;
 
 namespace {
 
+TensorInfo tensor(std::string name, attnres_dtype dtype,
+                  std::vector<int64_t> shape) {
+  TensorInfo t;
+  t.name = std::move(name);
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  return t;
+}
+
 Signature sample() {
   Signature s;
   s.needsBLAS = true;
-  s.inputs.push_back({"input_ids", ATTNRES_I64, {1, -1}});
-  s.inputs.push_back({"name with spaces\nand a newline", ATTNRES_F16, {}});
-  s.outputs.push_back({"logits", ATTNRES_F32, {1, -1, 32000}});
+  s.inputs.push_back(tensor("input_ids", ATTNRES_I64, {1, -1}));
+  s.inputs.push_back(
+      tensor("name with spaces\nand a newline", ATTNRES_F16, {}));
+  s.outputs.push_back(tensor("logits", ATTNRES_F32, {1, -1, 32000}));
   return s;
 }
 

@@ -100,7 +100,9 @@ static llvm::Expected<runtime::TensorInfo> tensorInfo(Type type,
                      ", which the runtime cannot pass (ranked tensors of "
                      "f16/f32/f64/i1/i8/i16/i32/i64 only)");
   }
-  runtime::TensorInfo info{std::move(name), *dtype, {}};
+  runtime::TensorInfo info;
+  info.name = std::move(name);
+  info.dtype = *dtype;
   for (int64_t d : tensor.getShape())
     info.shape.push_back(ShapedType::isDynamic(d) ? -1 : d);
   return info;
