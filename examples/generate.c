@@ -30,22 +30,25 @@ static double now_ms(void) {
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
-static int fail(const char *what) {
+static void fail(const char *what) {
   fprintf(stderr, "generate: %s: %s\n", what, attnres_last_error());
-  return 1;
 }
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: %s MODEL.so NEW_TOKENS PROMPT_TOKEN...\n",
-            argv[0]);
+    fprintf(stderr, "usage: %s MODEL.so NEW_TOKENS PROMPT_TOKEN...\n", argv[0]);
     return 2;
   }
   int new_tokens = atoi(argv[2]);
   int prompt_len = argc - 3;
   attnres_model *model = attnres_model_load(argv[1]);
-  if (!model)
-    return fail("cannot load the model");
+  if (!model) {
+    fail("cannot load the model");
+    return 1;
+  }
+  /* Everything below is freed at `done`, on success and failure alike. */
+  int status = 1, steps = 0;
+  int64_t *tokens = NULL, *mask = NULL;
 
   int num_in = attnres_model_num_inputs(model);
   int num_out = attnres_model_num_outputs(model);
@@ -60,7 +63,7 @@ int main(int argc, char **argv) {
       logits = o;
   if (logits < 0) {
     fprintf(stderr, "generate: the model has no 'logits' output\n");
-    return 1;
+    goto done;
   }
 
   /* Inputs by name; each past is fed by the present of the same suffix and
@@ -91,19 +94,19 @@ int main(int argc, char **argv) {
                 "generate: input '%s' has no output '%s' or no dynamic "
                 "length\n",
                 info->name, present);
-        return 1;
+        goto done;
       }
       for (int d = 0; d < info->rank; ++d)
         in[i].shape[d] = d == past_axis[i] ? 0 : d == 0 ? 1 : info->shape[d];
     } else {
       fprintf(stderr, "generate: unknown input '%s'\n", info->name);
-      return 1;
+      goto done;
     }
   }
 
   int total = prompt_len + new_tokens;
-  int64_t *tokens = malloc(total * sizeof *tokens);
-  int64_t *mask = malloc(total * sizeof *mask);
+  tokens = malloc(total * sizeof *tokens);
+  mask = malloc(total * sizeof *mask);
   for (int t = 0; t < prompt_len; ++t)
     tokens[t] = atoll(argv[3 + t]);
   for (int t = 0; t < total; ++t)
@@ -118,7 +121,7 @@ int main(int argc, char **argv) {
 
   int length = prompt_len; /* tokens known so far */
   int past = 0;            /* tokens the cache holds */
-  int generated = 0, steps = 0;
+  int generated = 0;
   double prefill_ms = 0, decode_ms = 0;
   while (generated < new_tokens) {
     int fresh = length - past;
@@ -136,8 +139,10 @@ int main(int argc, char **argv) {
       }
     }
     double start = now_ms();
-    if (attnres_model_run(model, in, out))
-      return fail("the decode step failed");
+    if (attnres_model_run(model, in, out)) {
+      fail("the decode step failed");
+      goto done;
+    }
     double elapsed = now_ms() - start;
     *(generated == 0 ? &prefill_ms : &decode_ms) += elapsed;
     past += fresh;
@@ -181,9 +186,10 @@ int main(int argc, char **argv) {
           "prefill: %d tokens in %.3f ms; decode: %.3f ms per token over %d "
           "tokens\n",
           prompt_len, prefill_ms,
-          new_tokens > 1 ? decode_ms / (new_tokens - 1) : 0.0,
-          new_tokens - 1);
+          new_tokens > 1 ? decode_ms / (new_tokens - 1) : 0.0, new_tokens - 1);
+  status = 0;
 
+done:
   for (int i = 0; i < num_in; ++i) {
     if (roles[i] == PAST && steps > 0)
       attnres_tensor_free(&in[i]);
@@ -198,5 +204,5 @@ int main(int argc, char **argv) {
   free(tokens);
   free(mask);
   attnres_model_destroy(model);
-  return 0;
+  return status;
 }
