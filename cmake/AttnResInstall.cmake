@@ -26,6 +26,7 @@ set(_attnres_exports
   AttnResToLinalg:ToLinalg
   AttnResLinalgToBLAS:LinalgToBLAS
   AttnResParallelToRuntime:ParallelToRuntime
+  AttnResSameShapeToLinalg:SameShapeToLinalg
   AttnResPipelines:Pipelines
   AttnResRegistration:Registration
   AttnResONNXProto:ONNXProto

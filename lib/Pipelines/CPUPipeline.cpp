@@ -39,6 +39,7 @@ void attnres::addRaisingStages(OpPassManager &pm, bool raise, bool twoPhase,
 
 void attnres::addLinalgOnTensors(OpPassManager &pm, bool fuseElementwise) {
   OpPassManager &fn = pm.nest<func::FuncOp>();
+  fn.addPass(createConvertSameShapeToLinalg());
   fn.addPass(tosa::createTosaToLinalgNamed());
   fn.addPass(tosa::createTosaToLinalg());
   fn.addPass(createTosaToArithPass());

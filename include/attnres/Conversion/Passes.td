@@ -46,6 +46,42 @@ def ConvertAttnResToLinalg : Pass<"attnres-to-linalg"> {
   ];
 }
 
+def ConvertSameShapeToLinalg : Pass<"attnres-same-shape-to-linalg"> {
+  let summary = "Lower elementwise TOSA ops of known-equal dynamic sizes to "
+                "linalg without run-time broadcast checks";
+  let description = [{
+    With dynamic shapes, `tosa-to-linalg` checks every dynamic dim of every
+    operand of an elementwise op for a broadcast from 1 at run time: an
+    `scf.if` and, when the dim is 1, a copy. At batch 1 that copies every
+    operand of every residual add and score mask, and keeps the loops from
+    fusing. The ONNX importer knows when the operands' dynamic dims are one
+    size (they trace back to the same graph input dims) and marks such
+    `tosa.add`, `tosa.sub`, `tosa.mul` (shift 0) and `tosa.select` ops with
+    `attnres.same_shape`; this pass lowers the marked ones to one
+    `linalg.generic` each, broadcasting only static unit dims. It runs
+    after the raising passes, which match TOSA, and before `tosa-to-linalg`,
+    which lowers the rest.
+
+    Before:
+    ```mlir
+    %y = tosa.add %a, %b {attnres.same_shape}
+        : (tensor<?x?x64xf32>, tensor<?x?x64xf32>) -> tensor<?x?x64xf32>
+    ```
+    After:
+    ```mlir
+    %e = tensor.empty(%d0, %d1) : tensor<?x?x64xf32>
+    %y = linalg.generic {...} ins(%a, %b : ...) outs(%e : ...) {
+      arith.addf
+    }
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::linalg::LinalgDialect",
+    "::mlir::tensor::TensorDialect",
+  ];
+}
+
 def ConvertAttnResToGPU : Pass<"attnres-to-gpu", "ModuleOp"> {
   let summary = "Lower attnres ops to hand-written GPU kernels";
   let description = [{

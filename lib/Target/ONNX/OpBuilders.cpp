@@ -272,76 +272,28 @@ OpFoldResult quotientOf(ImplicitLocOpBuilder &b,
       .getResult();
 }
 
-Value sameSizeElementwise(ImplicitLocOpBuilder &b, ArithKind kind,
-                          ArrayRef<Value> operands, RankedTensorType type) {
-  Type et = type.getElementType();
-  if (type.hasStaticShape() || !(isa<FloatType>(et) || et.isSignlessInteger()))
-    return nullptr;
-  // A select's condition is i1, its other operands of the result's type.
-  bool select = kind == ArithKind::Select;
-  for (auto [i, v] : llvm::enumerate(operands))
-    if (elementTypeOf(v) != (select && i == 0 ? b.getI1Type() : et))
-      return nullptr;
-  if (operands.size() != (select ? 3u : 2u))
-    return nullptr;
-  int64_t rank = type.getRank();
-  SmallVector<OpFoldResult> sizes;
-  for (int64_t d = 0; d < rank; ++d) {
-    if (!type.isDynamicDim(d)) {
-      sizes.push_back(b.getIndexAttr(type.getDimSize(d)));
+bool knownSameShape(ImplicitLocOpBuilder &b, ArrayRef<Value> operands,
+                    RankedTensorType type) {
+  if (type.hasStaticShape())
+    return false;
+  for (int64_t d = 0, e = type.getRank(); d < e; ++d) {
+    if (!type.isDynamicDim(d))
       continue;
-    }
     OpFoldResult size;
     for (Value v : operands) {
+      if (typeOf(v).getRank() != type.getRank())
+        return false;
       if (!typeOf(v).isDynamicDim(d))
         continue;
       OpFoldResult mine = mixedSizes(b, v)[d];
       if (size && mine != size)
-        return nullptr;
+        return false;
       size = mine;
     }
     if (!size)
-      return nullptr;
-    sizes.push_back(size);
+      return false;
   }
-  SmallVector<AffineMap> maps;
-  for (Value v : operands) {
-    SmallVector<AffineExpr> exprs;
-    for (int64_t d = 0; d < rank; ++d)
-      exprs.push_back(typeOf(v).getDimSize(d) == 1 && type.getDimSize(d) != 1
-                          ? b.getAffineConstantExpr(0)
-                          : b.getAffineDimExpr(d));
-    maps.push_back(AffineMap::get(rank, 0, exprs, b.getContext()));
-  }
-  maps.push_back(b.getMultiDimIdentityMap(rank));
-  Value init = tensor::EmptyOp::create(b, sizes, et);
-  SmallVector<utils::IteratorType> iterators(rank,
-                                             utils::IteratorType::parallel);
-  bool isFloat = isa<FloatType>(et);
-  return linalg::GenericOp::create(
-             b, init.getType(), operands, init, maps, iterators,
-             [&](OpBuilder &nb, Location loc, ValueRange args) {
-               Value x = args[0], y = args[1], r;
-               switch (kind) {
-               case ArithKind::Add:
-                 r = isFloat ? arith::AddFOp::create(nb, loc, x, y).getResult()
-                             : arith::AddIOp::create(nb, loc, x, y).getResult();
-                 break;
-               case ArithKind::Sub:
-                 r = isFloat ? arith::SubFOp::create(nb, loc, x, y).getResult()
-                             : arith::SubIOp::create(nb, loc, x, y).getResult();
-                 break;
-               case ArithKind::Mul:
-                 r = isFloat ? arith::MulFOp::create(nb, loc, x, y).getResult()
-                             : arith::MulIOp::create(nb, loc, x, y).getResult();
-                 break;
-               case ArithKind::Select:
-                 r = arith::SelectOp::create(nb, loc, x, y, args[2]);
-                 break;
-               }
-               linalg::YieldOp::create(nb, loc, r);
-             })
-      .getResult(0);
+  return true;
 }
 
 SmallVector<OpFoldResult> mixedSizes(ImplicitLocOpBuilder &b, Value v) {

@@ -108,17 +108,15 @@ SmallVector<int64_t> stridesOf(ArrayRef<int64_t> shape);
 Value slice(NodeImporter &n, Value x, ArrayRef<int64_t> start,
             ArrayRef<int64_t> size);
 
-/// Which arithmetic a same-size elementwise op computes.
-enum class ArithKind { Add, Sub, Mul, Select };
+/// Whether the operands' dynamic dims are known to be one size for each dim
+/// of `type` (traced to the same values): then the op is marked
+/// attnres.same_shape, which attnres-same-shape-to-linalg lowers without
+/// TOSA's run-time broadcast checks.
+bool knownSameShape(ImplicitLocOpBuilder &b, ArrayRef<Value> operands,
+                    RankedTensorType type);
 
-/// `operands` combined by `kind` as one linalg.generic, when the result has
-/// dynamic dims and the operands dynamic in each agree on its size (traced
-/// to one value): TOSA's lowering cannot know that and checks every dynamic
-/// dim of every operand for a broadcast from 1 at run time, an scf.if and a
-/// copy each, which at batch 1 copies every operand and keeps the loops
-/// apart. Null where that is not known (TOSA's lowering then decides).
-Value sameSizeElementwise(ImplicitLocOpBuilder &b, ArithKind kind,
-                          ArrayRef<Value> operands, RankedTensorType type);
+/// The attribute that marks such ops.
+constexpr llvm::StringLiteral kSameShapeAttr = "attnres.same_shape";
 
 /// Emits an elementwise TOSA op over broadcast operands.
 template <typename OpTy>
@@ -130,24 +128,21 @@ FailureOr<Value> elementwise(NodeImporter &n, SmallVector<Value> operands,
   auto type = RankedTensorType::get(
       *shape,
       resultElementType ? resultElementType : elementTypeOf(operands.back()));
+  Operation *op;
+  if constexpr (std::is_same_v<OpTy, tosa::MulOp>) {
+    Value shift = splat(n.b, n.b.getI8Type(), {1}, 0);
+    op = tosa::MulOp::create(n.b, type, operands[0], operands[1], shift);
+  } else {
+    op = OpTy::create(n.b, type, operands);
+  }
   if constexpr (std::is_same_v<OpTy, tosa::AddOp> ||
                 std::is_same_v<OpTy, tosa::SubOp> ||
                 std::is_same_v<OpTy, tosa::MulOp> ||
                 std::is_same_v<OpTy, tosa::SelectOp>) {
-    ArithKind kind = std::is_same_v<OpTy, tosa::AddOp>   ? ArithKind::Add
-                     : std::is_same_v<OpTy, tosa::SubOp> ? ArithKind::Sub
-                     : std::is_same_v<OpTy, tosa::MulOp> ? ArithKind::Mul
-                                                         : ArithKind::Select;
-    if (Value v = sameSizeElementwise(n.b, kind, operands, type))
-      return v;
+    if (knownSameShape(n.b, operands, type))
+      op->setAttr(kSameShapeAttr, n.b.getUnitAttr());
   }
-  if constexpr (std::is_same_v<OpTy, tosa::MulOp>) {
-    Value shift = splat(n.b, n.b.getI8Type(), {1}, 0);
-    return Value(
-        tosa::MulOp::create(n.b, type, operands[0], operands[1], shift));
-  } else {
-    return Value(OpTy::create(n.b, type, operands).getResult());
-  }
+  return op->getResult(0);
 }
 
 // Shorthands for ops whose operand is known to be valid.
