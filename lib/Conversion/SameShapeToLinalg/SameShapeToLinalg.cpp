@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Conversion/Passes.h"
+#include "attnres/Dialect/AttnRes/AttnResDialect.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -24,14 +25,12 @@ using namespace mlir;
 
 namespace {
 
-constexpr llvm::StringLiteral kSameShapeAttr = "attnres.same_shape";
-
 template <typename OpTy> struct SameShapeToGeneric : OpRewritePattern<OpTy> {
   using OpRewritePattern<OpTy>::OpRewritePattern;
 
   LogicalResult matchAndRewrite(OpTy op,
                                 PatternRewriter &rewriter) const override {
-    if (!op->hasAttr(kSameShapeAttr))
+    if (!op->hasAttr(attnres::kSameShapeAttrName))
       return rewriter.notifyMatchFailure(op, "not marked by the importer");
     SmallVector<Value> operands(op->getOperands());
     if constexpr (std::is_same_v<OpTy, tosa::MulOp>) {

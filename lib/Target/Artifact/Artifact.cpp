@@ -12,6 +12,7 @@
 #include "attnres/Target/Artifact/Artifact.h"
 
 #include "attnres/Pipelines/Pipelines.h"
+#include "attnres/Target/ONNX/ONNXImport.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -121,12 +122,12 @@ static llvm::Expected<runtime::Signature> readSignature(func::FuncOp fn) {
     if (!info)
       return info.takeError();
     // The importer's names and bounds of dynamic dims, checked at run time.
-    if (auto names = fn.getArgAttrOfType<ArrayAttr>(i, "onnx.dims"))
+    if (auto names = fn.getArgAttrOfType<ArrayAttr>(i, kDimNamesAttrName))
       for (Attribute name : names)
         info->dimNames.push_back(
             isa<StringAttr>(name) ? cast<StringAttr>(name).str() : "");
     if (auto bounds =
-            fn.getArgAttrOfType<DenseI64ArrayAttr>(i, "onnx.max_dims"))
+            fn.getArgAttrOfType<DenseI64ArrayAttr>(i, kMaxDimsAttrName))
       llvm::append_range(info->maxShape, bounds.asArrayRef());
     if (info->dimNames.size() != info->shape.size())
       info->dimNames.clear();

@@ -69,11 +69,6 @@ struct HostTensor {
   std::optional<HostTensor> broadcastTo(ArrayRef<int64_t> shape) const;
 };
 
-/// The func argument attribute that holds the model's names of a graph
-/// input's dims ("" where it has none): inputs' dims of one name are one
-/// size at run time.
-constexpr llvm::StringLiteral kDimNamesAttr = "onnx.dims";
-
 /// An integer tensor of rank 0 or 1 some of whose elements are known only
 /// when the model runs: what shape subgraphs (Shape, Gather, Concat, Add, ...)
 /// compute from the dynamic dims of graph inputs. Each element is an

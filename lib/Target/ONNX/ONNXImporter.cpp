@@ -855,14 +855,14 @@ OwningOpRef<ModuleOp> GraphImporter::run() {
   for (auto [i, name] : llvm::enumerate(argNames)) {
     func.setArgAttr(i, "onnx.name", moduleBuilder.getStringAttr(name));
     if (!argDimNames[i].empty())
-      func.setArgAttr(i, kDimNamesAttr,
+      func.setArgAttr(i, kDimNamesAttrName,
                       moduleBuilder.getStrArrayAttr(argDimNames[i]));
     SmallVector<int64_t> bounds;
     for (StringRef dim : argDimNames[i])
       bounds.push_back(options.maxDims.lookup(dim) ? options.maxDims.lookup(dim)
                                                    : -1);
     if (llvm::any_of(bounds, [](int64_t b) { return b > 0; }))
-      func.setArgAttr(i, "onnx.max_dims",
+      func.setArgAttr(i, kMaxDimsAttrName,
                       moduleBuilder.getDenseI64ArrayAttr(bounds));
     values[name] = entry->getArgument(i);
   }

@@ -6,6 +6,8 @@
 
 #include "OpBuilders.h"
 
+#include "attnres/Target/ONNX/ONNXImport.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -108,7 +110,7 @@ static StringRef dimName(BlockArgument arg, int64_t d) {
   if (!func)
     return {};
   auto names =
-      func.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(), kDimNamesAttr);
+      func.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(), kDimNamesAttrName);
   if (!names || d >= int64_t(names.size()))
     return {};
   auto name = dyn_cast<StringAttr>(names[d]);
@@ -285,7 +287,7 @@ bool knownSameShape(ImplicitLocOpBuilder &b, ArrayRef<Value> operands,
         return false;
       if (!typeOf(v).isDynamicDim(d))
         continue;
-      OpFoldResult mine = mixedSizes(b, v)[d];
+      OpFoldResult mine = mixedSize(b, v, d);
       if (size && mine != size)
         return false;
       size = mine;
@@ -299,8 +301,12 @@ bool knownSameShape(ImplicitLocOpBuilder &b, ArrayRef<Value> operands,
 SmallVector<OpFoldResult> mixedSizes(ImplicitLocOpBuilder &b, Value v) {
   SmallVector<OpFoldResult> sizes;
   for (int64_t d = 0, e = typeOf(v).getRank(); d < e; ++d)
-    sizes.push_back(dimSize(b, v, d, 0));
+    sizes.push_back(mixedSize(b, v, d));
   return sizes;
+}
+
+OpFoldResult mixedSize(ImplicitLocOpBuilder &b, Value v, int64_t d) {
+  return dimSize(b, v, d, 0);
 }
 
 Value reshapeTo(ImplicitLocOpBuilder &b, Value v,
@@ -467,6 +473,15 @@ FailureOr<SmallVector<int64_t>> requireConstantInts(NodeImporter &n, unsigned i,
   if (std::optional<SmallVector<int64_t>> v = n.constantInts(i))
     return *v;
   return LogicalResult(n.dynamicShapeError(what));
+}
+
+std::pair<int64_t, int64_t> clampSliceRange(int64_t start, int64_t end,
+                                            int64_t step, int64_t dim) {
+  auto clampIndex = [&](int64_t v) {
+    return std::clamp<int64_t>(v < 0 ? v + dim : v, 0, dim);
+  };
+  int64_t s = clampIndex(start), e = clampIndex(end);
+  return {s, e > s ? 1 + (e - s - 1) / step : 0};
 }
 
 /// Row-major element offsets of a shape.

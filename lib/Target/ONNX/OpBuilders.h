@@ -11,6 +11,8 @@
 
 #include "ImporterInternal.h"
 
+#include "attnres/Dialect/AttnRes/AttnResDialect.h"
+
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 
 namespace mlir::attnres::onnx_import {
@@ -58,6 +60,9 @@ OpFoldResult quotientOf(ImplicitLocOpBuilder &b,
 /// too).
 SmallVector<OpFoldResult> mixedSizes(ImplicitLocOpBuilder &b, Value v);
 
+/// The size of dim `d` of `v`, as mixedSizes gives it.
+OpFoldResult mixedSize(ImplicitLocOpBuilder &b, Value v, int64_t d);
+
 /// Prepends unit dims so that `v` has `rank` dims (numpy broadcasting).
 FailureOr<Value> expandRank(NodeImporter &n, Value v, int64_t rank);
 
@@ -101,6 +106,12 @@ FailureOr<SmallVector<Value>> requiredInputs(NodeImporter &n, unsigned count);
 FailureOr<SmallVector<int64_t>> requireConstantInts(NodeImporter &n, unsigned i,
                                                     StringRef what);
 
+/// [begin, begin + size) of a Slice along a static dim of `dim` elements,
+/// its bounds clamped as ONNX clamps them (negative ones count from the
+/// end); size is 0 for an empty slice.
+std::pair<int64_t, int64_t> clampSliceRange(int64_t start, int64_t end,
+                                            int64_t step, int64_t dim);
+
 /// Row-major element offsets of a shape.
 SmallVector<int64_t> stridesOf(ArrayRef<int64_t> shape);
 
@@ -110,13 +121,10 @@ Value slice(NodeImporter &n, Value x, ArrayRef<int64_t> start,
 
 /// Whether the operands' dynamic dims are known to be one size for each dim
 /// of `type` (traced to the same values): then the op is marked
-/// attnres.same_shape, which attnres-same-shape-to-linalg lowers without
+/// kSameShapeAttrName, which attnres-same-shape-to-linalg lowers without
 /// TOSA's run-time broadcast checks.
 bool knownSameShape(ImplicitLocOpBuilder &b, ArrayRef<Value> operands,
                     RankedTensorType type);
-
-/// The attribute that marks such ops.
-constexpr llvm::StringLiteral kSameShapeAttr = "attnres.same_shape";
 
 /// Emits an elementwise TOSA op over broadcast operands.
 template <typename OpTy>
@@ -140,7 +148,7 @@ FailureOr<Value> elementwise(NodeImporter &n, SmallVector<Value> operands,
                 std::is_same_v<OpTy, tosa::MulOp> ||
                 std::is_same_v<OpTy, tosa::SelectOp>) {
     if (knownSameShape(n.b, operands, type))
-      op->setAttr(kSameShapeAttr, n.b.getUnitAttr());
+      op->setAttr(kSameShapeAttrName, n.b.getUnitAttr());
   }
   return op->getResult(0);
 }

@@ -23,6 +23,13 @@ class MLIRContext;
 
 namespace attnres {
 
+/// Function argument attributes the importer writes and the artifact
+/// writer reads: the model's names of a graph input's dynamic dims ("" where
+/// it has none; dims of one name are one size at run time), and their upper
+/// bounds (--max-dims, -1 for none).
+constexpr llvm::StringLiteral kDimNamesAttrName = "onnx.dims";
+constexpr llvm::StringLiteral kMaxDimsAttrName = "onnx.max_dims";
+
 /// The oldest default-domain opset the importer accepts; the newest is the
 /// one the onnx package found at configure time defines.
 constexpr int64_t kMinONNXOpset = 13;

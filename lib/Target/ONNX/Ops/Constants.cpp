@@ -48,7 +48,7 @@ LogicalResult importShape(NodeImporter &n) {
   // consumers of shapes build dynamic ops from.
   SymbolicInts r{{end - start}, n.b.getI64Type(), {}};
   for (int64_t i = start; i < end; ++i)
-    r.elements.push_back(mixedSizes(n.b, (*in)[0])[i]);
+    r.elements.push_back(mixedSize(n.b, (*in)[0], i));
   n.setSymbolicOutput(0, std::move(r));
   return success();
 }

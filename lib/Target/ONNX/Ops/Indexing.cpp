@@ -57,12 +57,9 @@ LogicalResult importDynamicSlice(NodeImporter &n, Value x,
                            end = getConstantIntValue(ends[i]);
     strides[*axis] = b.getIndexAttr(steps[i]);
     if (staticDim && start && end) {
-      auto clampIndex = [&](int64_t v) {
-        return std::clamp<int64_t>(v < 0 ? v + *staticDim : v, 0, *staticDim);
-      };
-      int64_t s = clampIndex(*start), e = clampIndex(*end);
-      offsets[*axis] = b.getIndexAttr(s);
-      sizes[*axis] = b.getIndexAttr(e > s ? 1 + (e - s - 1) / steps[i] : 0);
+      auto [begin, size] = clampSliceRange(*start, *end, steps[i], *staticDim);
+      offsets[*axis] = b.getIndexAttr(begin);
+      sizes[*axis] = b.getIndexAttr(size);
       continue;
     }
     Value dim = index(dims[*axis]);
@@ -156,17 +153,9 @@ LogicalResult importSlice(NodeImporter &n) {
     if (steps[i] <= 0)
       return n.error() << "step " << steps[i]
                        << " is not supported (only positive steps)";
-    if (ShapedType::isDynamic(dim))
-      return n.dynamicShapeError("slicing a dynamic axis");
-    auto clampIndex = [&](int64_t v) {
-      if (v < 0)
-        v += dim;
-      return std::clamp<int64_t>(v, 0, dim);
-    };
-    int64_t s = clampIndex(starts[i]), e = clampIndex(ends[i]);
-    begin[*axis] = s;
+    std::tie(begin[*axis], size[*axis]) =
+        clampSliceRange(starts[i], ends[i], steps[i], dim);
     stride[*axis] = steps[i];
-    size[*axis] = e > s ? 1 + (e - s - 1) / steps[i] : 0;
   }
   if (const HostTensor *c = n.constant(0)) {
     HostTensor r = HostTensor::empty(c->elementType, size);
@@ -193,13 +182,9 @@ LogicalResult importSlice(NodeImporter &n) {
     return success();
   }
   if (llvm::all_of(stride, [](int64_t s) { return s == 1; })) {
-    if (llvm::any_of(shape, ShapedType::isDynamic))
-      return n.dynamicShapeError("Slice's input shape");
     n.setOutput(0, slice(n, x, begin, size));
     return success();
   }
-  if (llvm::any_of(shape, ShapedType::isDynamic))
-    return n.dynamicShapeError("Slice's input shape");
   n.setOutput(0, tensor::ExtractSliceOp::create(
                      n.b, RankedTensorType::get(size, elementTypeOf(x)), x,
                      ValueRange{}, ValueRange{}, ValueRange{}, begin, size,
@@ -364,7 +349,7 @@ Value materialize(NodeImporter &n, const HostTensor &t) {
 /// Dimension `d` of `v` as an index, for bounds used inside loop bodies.
 Value dimIndex(NodeImporter &n, Value v, int64_t d) {
   return getValueOrCreateConstantIndexOp(n.b, n.b.getLoc(),
-                                         mixedSizes(n.b, v)[d]);
+                                         mixedSize(n.b, v, d));
 }
 
 /// An integer index read at run time, as an index wrapped like ONNX's
@@ -568,9 +553,9 @@ LogicalResult importGatherND(NodeImporter &n) {
       sizes[j] = dimIndex(n, data, batch + j);
   SmallVector<OpFoldResult> outSizes;
   for (int64_t d = 0; d < q - 1; ++d)
-    outSizes.push_back(mixedSizes(n.b, indices)[d]);
+    outSizes.push_back(mixedSize(n.b, indices, d));
   for (int64_t d = batch + m; d < r; ++d)
-    outSizes.push_back(mixedSizes(n.b, data)[d]);
+    outSizes.push_back(mixedSize(n.b, data, d));
   auto type = RankedTensorType::get(outShape, elementTypeOf(data));
   Value init = tensor::EmptyOp::create(n.b, outSizes, type.getElementType());
   SmallVector<AffineMap> maps = {n.b.getMultiDimIdentityMap(outRank)};

@@ -278,7 +278,7 @@ LogicalResult importEinsum(NodeImporter &n) {
   SmallVector<int64_t> outShape;
   for (char c : out) {
     auto [v, axis] = source[c];
-    outSizes.push_back(mixedSizes(n.b, v)[axis]);
+    outSizes.push_back(mixedSize(n.b, v, axis));
     outShape.push_back(typeOf(v).getDimSize(axis));
   }
   Type et = elementTypeOf(inputs[0]);

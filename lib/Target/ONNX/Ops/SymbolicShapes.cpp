@@ -300,15 +300,11 @@ std::optional<LogicalResult> importSlice(NodeImporter &n) {
       return std::nullopt;
     step = (*steps)[0];
   }
-  int64_t dim = data->shape[0];
-  auto clampIndex = [&](int64_t v) {
-    return std::clamp<int64_t>(v < 0 ? v + dim : v, 0, dim);
-  };
-  int64_t s = clampIndex((*starts)[0]), e = clampIndex((*ends)[0]);
-  SymbolicInts r{{0}, data->elementType, {}};
-  for (int64_t i = s; i < e; i += step)
-    r.elements.push_back(data->elements[i]);
-  r.shape[0] = r.elements.size();
+  auto [begin, size] =
+      clampSliceRange((*starts)[0], (*ends)[0], step, data->shape[0]);
+  SymbolicInts r{{size}, data->elementType, {}};
+  for (int64_t i = 0; i < size; ++i)
+    r.elements.push_back(data->elements[begin + i * step]);
   n.setSymbolicOutput(0, std::move(r));
   return success();
 }
