@@ -1,8 +1,8 @@
 //===- KernelLaunch.h - Launching attnres kernels by hand -------*- C++ -*-===//
 //
 // What the GPU test and the kernel benchmark share: the kernels' argument
-// convention (gpu-to-llvm passes a memref as its descriptor's fields) and a
-// launch at the block size the kernel's PTX declares.
+// convention (gpu-to-llvm passes a memref as its descriptor's fields) and
+// launches at the block size each kernel's PTX declares.
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -74,17 +75,52 @@ inline int64_t blockThreads(const std::string &ptx, const std::string &name) {
   return ntid == std::string::npos ? 0 : std::stoll(ptx.substr(ntid + 9));
 }
 
-/// Launches `name` from `module` over `rows` rows, `rowsPerBlock` to a
-/// block (1 unless the row is a single warp), without waiting.
-inline void launchRows(void *module, const std::string &ptx,
-                       const std::string &name, int64_t rows,
-                       int64_t rowsPerBlock, void *stream,
-                       KernelArguments &args) {
-  void *function = mgpuModuleGetFunction(module, name.c_str());
-  int64_t grid = (rows + rowsPerBlock - 1) / rowsPerBlock;
-  mgpuLaunchKernel(function, grid, 1, 1, blockThreads(ptx, name), 1, 1, 0,
-                   stream, args.data(), nullptr, args.size());
-}
+/// A loaded kernel module. Each kernel's function and block size are looked
+/// up once: searching megabytes of PTX per launch cost more host time than
+/// most of these kernels take on a GPU.
+class Kernels {
+public:
+  /// `image` is what the driver loads (the PTX itself, or a cubin built
+  /// from it); `ptx` says each kernel's block size. Both must outlive this.
+  Kernels(const std::string &image, const std::string &ptx)
+      : module(
+            mgpuModuleLoad(const_cast<char *>(image.data()), image.size() + 1)),
+        ptx(ptx) {}
+  ~Kernels() { mgpuModuleUnload(module); }
+  Kernels(const Kernels &) = delete;
+  Kernels &operator=(const Kernels &) = delete;
+
+  /// The threads per block of `name`, 0 when the module has no such kernel.
+  int64_t threads(const std::string &name) { return lookup(name).threads; }
+
+  /// Launches `name` over `rows` rows, `rowsPerBlock` to a block (1 unless
+  /// the row is a single warp), without waiting.
+  void launchRows(const std::string &name, int64_t rows, int64_t rowsPerBlock,
+                  void *stream, KernelArguments &args) {
+    const Kernel &k = lookup(name);
+    int64_t grid = (rows + rowsPerBlock - 1) / rowsPerBlock;
+    mgpuLaunchKernel(k.function, grid, 1, 1, k.threads, 1, 1, 0, stream,
+                     args.data(), nullptr, args.size());
+  }
+
+private:
+  struct Kernel {
+    void *function = nullptr;
+    int64_t threads = 0;
+  };
+  const Kernel &lookup(const std::string &name) {
+    auto [it, inserted] = cache.try_emplace(name);
+    if (inserted) {
+      it->second.threads = blockThreads(ptx, name);
+      if (it->second.threads)
+        it->second.function = mgpuModuleGetFunction(module, name.c_str());
+    }
+    return it->second;
+  }
+  void *module;
+  const std::string &ptx;
+  std::map<std::string, Kernel> cache;
+};
 
 } // namespace attnres::gpu
 

@@ -7,12 +7,22 @@
 //            partial sum, then a separate RMSNorm (what the pipeline emits
 //            with two-phase=false fuse-norm=false);
 //   copy:    a device-to-device copy, the bandwidth reference,
-// all in this run, on buffers far larger than L2. Prints achieved GB/s
+// all in this run. Each layer has its own partial sum, output and
+// parameters, as in a model, so a shape's bytes are what a model moves;
+// shapes whose bytes fit the L2 cache are marked so. Prints achieved GB/s
 // (each byte read or written counted once), % of copy bandwidth, bytes per
 // token and layer against the paper's (N/S + 5) D budget, the fused/unfused
 // speed-up, and the decode latency (1 to 64 tokens).
 //
-// Usage: attnres-gpu-bench KERNELS.ptx [--quick]
+// Times come from CUDA events around many launches between two
+// synchronizations, so host work does not count. Sections run quick-first,
+// each within its own time budget, and a shape whose one run is slow is
+// timed fewer times (a spilling kernel must not sink the whole slot); the
+// output is line-buffered, so what was measured survives a timeout.
+//
+// Usage: attnres-gpu-bench KERNELS.ptx [--quick] [--budget SECONDS]
+// Loads KERNELS.sm_XY.cubin beside the PTX when one matches the device
+// (the driver's JIT takes seconds on megabytes of PTX), else the PTX.
 //
 //===----------------------------------------------------------------------===//
 
@@ -22,6 +32,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -34,26 +45,35 @@ using namespace attnres::gpu;
 namespace {
 
 constexpr int64_t kBlocks = 8;
+/// Bytes under which a shape's working set may stay in an H100/H200's L2.
+constexpr double kL2Bytes = 40e6;
+
+using Clock = std::chrono::steady_clock;
+
+double secondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 struct Device {
-  void *module;
-  std::string ptx;
+  std::unique_ptr<Kernels> kernels;
   void *stream;
+  void *start, *stop;
 };
 
-/// A device buffer filled with a constant (the kernels' speed does not depend
-/// on the values; the constant keeps the softmax finite).
+/// A device buffer filled with a constant on the kernels' stream (the
+/// kernels' speed does not depend on the values; the constant keeps the
+/// softmax finite).
 struct Tensor {
-  Tensor(int64_t elements, int64_t elementBytes)
+  Tensor(Device &dev, int64_t elements, int64_t elementBytes)
       : bytes(elements * elementBytes) {
-    data = mgpuMemAlloc(bytes, nullptr, /*isHostShared=*/false);
+    data = mgpuMemAlloc(bytes, dev.stream, /*isHostShared=*/false);
     if (elementBytes == 4) {
       float half = 0.5f;
       unsigned bits;
       std::memcpy(&bits, &half, 4);
-      mgpuMemset32(data, bits, elements, nullptr);
+      mgpuMemset32(data, bits, elements, dev.stream);
     } else {
-      mgpuMemset16(data, 0x3f00, elements, nullptr); // bf16 0.5
+      mgpuMemset16(data, 0x3f00, elements, dev.stream); // bf16 0.5
     }
   }
   ~Tensor() { mgpuMemFree(data, nullptr); }
@@ -62,60 +82,69 @@ struct Tensor {
   void *data;
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-/// Median wall time of `run` (seconds) over `reps` runs after one warm-up.
-template <typename Fn> double timeIt(Device &dev, int reps, Fn run) {
+/// Seconds per run of `run`: after a warm-up, `reps` runs between two
+/// events, reps chosen so the timing takes about `seconds` (at least 3
+/// runs, at most 200). Returns the warm-up's time too, for budgets.
+template <typename Fn>
+double timeIt(Device &dev, double seconds, Fn run, double *warmup = nullptr) {
+  mgpuEventRecord(dev.start, dev.stream);
   run();
-  mgpuStreamSynchronize(dev.stream);
-  std::vector<double> times;
-  for (int r = 0; r < reps; ++r) {
-    auto start = std::chrono::steady_clock::now();
+  mgpuEventRecord(dev.stop, dev.stream);
+  double once = attnres_cuda_elapsed_ms(dev.start, dev.stop) / 1e3;
+  if (warmup)
+    *warmup = once;
+  int reps = std::clamp(int(seconds / std::max(once, 1e-6)), 3, 200);
+  mgpuEventRecord(dev.start, dev.stream);
+  for (int r = 0; r < reps; ++r)
     run();
-    mgpuStreamSynchronize(dev.stream);
-    times.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count());
-  }
-  return median(times);
+  mgpuEventRecord(dev.stop, dev.stream);
+  return attnres_cuda_elapsed_ms(dev.start, dev.stop) / 1e3 / reps;
 }
 
 double copyBandwidth(Device &dev) {
-  const int64_t bytes = int64_t(4) << 30;
-  Tensor a(bytes / 4, 4), b(bytes / 4, 4);
+  const int64_t bytes = int64_t(2) << 30;
+  Tensor a(dev, bytes / 4, 4), b(dev, bytes / 4, 4);
   double t =
-      timeIt(dev, 5, [&] { mgpuMemcpy(b.data, a.data, bytes, dev.stream); });
+      timeIt(dev, 0.3, [&] { mgpuMemcpy(b.data, a.data, bytes, dev.stream); });
   return 2.0 * bytes / t / 1e9;
 }
 
 struct Result {
   double fused, unfused;
+  /// The slower warm-up of the two, seconds.
+  double warmup;
 };
 
 /// Times one block of `layers` layers over `tokens` tokens.
 Result timeBlock(Device &dev, const std::string &dtype, int64_t dim,
-                 int64_t layers, int64_t tokens, int reps) {
+                 int64_t layers, int64_t tokens, double seconds) {
   int64_t elt = dtype == "f32" ? 4 : 2;
   int64_t rowElems = tokens * dim;
-  std::vector<std::unique_ptr<Tensor>> blocks, outputs, lses;
+  auto tensor = [&](int64_t elements, int64_t bytes) {
+    return std::make_unique<Tensor>(dev, elements, bytes);
+  };
+  std::vector<std::unique_ptr<Tensor>> blocks, outputs, lses, partials,
+      normalized, queries, keys, gains;
   for (int64_t i = 0; i < kBlocks; ++i)
-    blocks.push_back(std::make_unique<Tensor>(rowElems, elt));
+    blocks.push_back(tensor(rowElems, elt));
   for (int64_t j = 0; j < layers; ++j) {
-    outputs.push_back(std::make_unique<Tensor>(rowElems, elt));
-    lses.push_back(std::make_unique<Tensor>(tokens, 4));
+    outputs.push_back(tensor(rowElems, elt));
+    lses.push_back(tensor(tokens, 4));
+    partials.push_back(tensor(rowElems, elt));
+    normalized.push_back(tensor(rowElems, elt));
+    queries.push_back(tensor(dim, elt));
+    keys.push_back(tensor(dim, elt));
+    gains.push_back(tensor(dim, elt));
   }
-  Tensor partial(rowElems, elt), normalized(rowElems, elt),
-      aggregated(rowElems, elt), vec(dim, elt);
   std::string suffix = std::to_string(dim) + "x" + dtype;
 
   KernelArguments phase1;
   for (auto &b : blocks)
     phase1.rows(b->data, tokens, dim);
-  for (int64_t j = 0; j < 2 * layers; ++j)
-    phase1.vector(vec.data, dim);
+  for (auto &q : queries)
+    phase1.vector(q->data, dim);
+  for (auto &k : keys)
+    phase1.vector(k->data, dim);
   phase1.f32(1e-6f);
   for (auto &o : outputs)
     phase1.rows(o->data, tokens, dim);
@@ -126,115 +155,215 @@ Result timeBlock(Device &dev, const std::string &dtype, int64_t dim,
     KernelArguments &a = phase2[j];
     a.rows(outputs[j]->data, tokens, dim);
     a.vector(lses[j]->data, tokens);
-    a.rows(partial.data, tokens, dim);
-    a.vector(vec.data, dim);
-    a.vector(vec.data, dim);
+    a.rows(partials[j]->data, tokens, dim);
+    a.vector(queries[j]->data, dim);
+    a.vector(keys[j]->data, dim);
     a.f32(1e-6f);
-    a.vector(vec.data, dim);
+    a.vector(gains[j]->data, dim);
     a.f32(1e-5f);
-    a.rows(normalized.data, tokens, dim);
+    a.rows(normalized[j]->data, tokens, dim);
   }
   std::string p1 = "phase1_" + suffix + "_n8_s" + std::to_string(layers);
   std::string p2 = "phase2_" + suffix + "_norm_only";
-  double fused = timeIt(dev, reps, [&] {
-    launchRows(dev.module, dev.ptx, p1, tokens, 1, dev.stream, phase1);
-    for (auto &a : phase2)
-      launchRows(dev.module, dev.ptx, p2, tokens, 1, dev.stream, a);
-  });
+  Result r;
+  double warmFused, warmUnfused;
+  r.fused = timeIt(
+      dev, seconds,
+      [&] {
+        dev.kernels->launchRows(p1, tokens, 1, dev.stream, phase1);
+        for (auto &a : phase2)
+          dev.kernels->launchRows(p2, tokens, 1, dev.stream, a);
+      },
+      &warmFused);
 
-  KernelArguments aggregate, norm;
-  for (auto &b : blocks)
-    aggregate.rows(b->data, tokens, dim);
-  aggregate.rows(partial.data, tokens, dim);
-  aggregate.vector(vec.data, dim);
-  aggregate.vector(vec.data, dim);
-  aggregate.f32(1e-6f);
-  aggregate.rows(aggregated.data, tokens, dim);
-  norm.rows(aggregated.data, tokens, dim);
-  norm.vector(vec.data, dim);
-  norm.rows(normalized.data, tokens, dim);
-  norm.f32(1e-5f);
+  // The unfused layer writes the aggregate into the output buffer phase 1
+  // used: the same bytes, no more memory.
+  std::vector<KernelArguments> aggregate(layers), norm(layers);
+  for (int64_t j = 0; j < layers; ++j) {
+    for (auto &b : blocks)
+      aggregate[j].rows(b->data, tokens, dim);
+    aggregate[j].rows(partials[j]->data, tokens, dim);
+    aggregate[j].vector(queries[j]->data, dim);
+    aggregate[j].vector(keys[j]->data, dim);
+    aggregate[j].f32(1e-6f);
+    aggregate[j].rows(outputs[j]->data, tokens, dim);
+    norm[j].rows(outputs[j]->data, tokens, dim);
+    norm[j].vector(gains[j]->data, dim);
+    norm[j].rows(normalized[j]->data, tokens, dim);
+    norm[j].f32(1e-5f);
+  }
   std::string agg = "block_attn_res_" + suffix + "_n9";
   std::string rms = "rms_norm_" + suffix;
-  double unfused = timeIt(dev, reps, [&] {
-    for (int64_t j = 0; j < layers; ++j) {
-      launchRows(dev.module, dev.ptx, agg, tokens, 1, dev.stream, aggregate);
-      launchRows(dev.module, dev.ptx, rms, tokens, 1, dev.stream, norm);
+  r.unfused = timeIt(
+      dev, seconds,
+      [&] {
+        for (int64_t j = 0; j < layers; ++j) {
+          dev.kernels->launchRows(agg, tokens, 1, dev.stream, aggregate[j]);
+          dev.kernels->launchRows(rms, tokens, 1, dev.stream, norm[j]);
+        }
+      },
+      &warmUnfused);
+  r.warmup = std::max(warmFused, warmUnfused);
+  mgpuStreamSynchronize(dev.stream);
+  return r;
+}
+
+/// Bytes a fused block moves: phase 1 reads N blocks and writes S outputs
+/// and S lse; each phase 2 reads its state, lse and partial sum and writes
+/// the normalized row.
+double fusedBytes(int64_t elt, int64_t dim, int64_t layers, int64_t tokens) {
+  return double(kBlocks + layers) * tokens * dim * elt + layers * tokens * 4.0 +
+         layers * (3.0 * tokens * dim * elt + tokens * 4.0);
+}
+
+struct Shape {
+  std::string dtype;
+  int64_t dim, layers, tokens;
+};
+
+/// Times `shapes` in order until `budget` seconds are spent. A shape whose
+/// warm-up alone took over `slow` seconds skips the larger token counts of
+/// its (dtype, D, S).
+void sweep(Device &dev, double copy, const char *title,
+           const std::vector<Shape> &shapes, double budget, double slow) {
+  std::printf("\n%s (budget %.0f s)\n", title, budget);
+  std::printf("%-5s %5s %2s %6s %4s | %9s %7s %6s | %9s %7s | %9s %7s\n",
+              "dtype", "D", "S", "tokens", "mem", "fused ms", "GB/s", "%copy",
+              "unfus ms", "speedup", "B/tok/lay", "budget");
+  auto start = Clock::now();
+  std::vector<std::string> tooSlow;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Shape &s = shapes[i];
+    std::string family =
+        s.dtype + std::to_string(s.dim) + "s" + std::to_string(s.layers);
+    if (std::find(tooSlow.begin(), tooSlow.end(), family) != tooSlow.end()) {
+      std::printf("%-5s %5lld %2lld %6lld      | skipped: a smaller token "
+                  "count was too slow\n",
+                  s.dtype.c_str(), (long long)s.dim, (long long)s.layers,
+                  (long long)s.tokens);
+      continue;
     }
-  });
-  return {fused, unfused};
+    if (secondsSince(start) > budget) {
+      std::printf("(budget spent: %zu shapes not timed)\n", shapes.size() - i);
+      return;
+    }
+    int64_t elt = s.dtype == "f32" ? 4 : 2;
+    Result r = timeBlock(dev, s.dtype, s.dim, s.layers, s.tokens, 0.2);
+    double bytes = fusedBytes(elt, s.dim, s.layers, s.tokens);
+    double gbps = bytes / r.fused / 1e9;
+    double perTokenLayer = bytes / s.tokens / s.layers / elt / s.dim;
+    double paper = double(kBlocks) / s.layers + 5;
+    std::printf("%-5s %5lld %2lld %6lld %4s | %9.3f %7.0f %5.1f%% | %9.3f "
+                "%6.2fx | %7.2f D %5.2f D\n",
+                s.dtype.c_str(), (long long)s.dim, (long long)s.layers,
+                (long long)s.tokens, bytes <= kL2Bytes ? "L2" : "DRAM",
+                r.fused * 1e3, gbps, 100 * gbps / copy, r.unfused * 1e3,
+                r.unfused / r.fused, perTokenLayer, paper);
+    if (r.warmup > slow)
+      tooSlow.push_back(family);
+  }
+  std::printf("(section took %.0f s)\n", secondsSince(start));
+}
+
+std::string readFile(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return "";
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: %s KERNELS.ptx [--quick]\n", argv[0]);
+  // Line-buffered even into a pipe: a timeout must not lose what was timed.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  const char *ptxPath = nullptr;
+  bool quick = false;
+  double budget = 150;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--quick")
+      quick = true;
+    else if (arg == "--budget" && i + 1 < argc)
+      budget = std::atof(argv[++i]);
+    else if (!ptxPath && arg[0] != '-')
+      ptxPath = argv[i];
+    else {
+      std::fprintf(stderr, "attnres-gpu-bench: unknown argument '%s'\n",
+                   arg.c_str());
+      ptxPath = nullptr;
+      break;
+    }
+  }
+  if (!ptxPath) {
+    std::fprintf(stderr, "usage: %s KERNELS.ptx [--quick] [--budget SECONDS]\n",
+                 argv[0]);
     return 2;
   }
-  bool quick = argc > 2 && std::string(argv[2]) == "--quick";
   char what[512];
   if (!attnres_cuda_available(what, sizeof(what))) {
     std::fprintf(stderr, "attnres-gpu-bench: %s\n", what);
     return 1;
   }
-  std::printf("%s\n", what);
-  Device dev;
-  std::ifstream in(argv[1]);
-  if (!in) {
-    std::fprintf(stderr, "attnres-gpu-bench: cannot read %s\n", argv[1]);
+  std::printf("%s (sm_%d)\n", what, attnres_cuda_compute_capability());
+  std::string ptx = readFile(ptxPath);
+  if (ptx.empty()) {
+    std::fprintf(stderr, "attnres-gpu-bench: cannot read %s\n", ptxPath);
     return 1;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  dev.ptx = text.str();
-  dev.module = mgpuModuleLoad(dev.ptx.data(), dev.ptx.size() + 1);
+  std::string base(ptxPath);
+  if (base.size() > 4 && base.substr(base.size() - 4) == ".ptx")
+    base.resize(base.size() - 4);
+  std::string cubinPath = base + ".sm_" +
+                          std::to_string(attnres_cuda_compute_capability()) +
+                          ".cubin";
+  std::string cubin = readFile(cubinPath);
+  std::printf("kernels: %s\n", cubin.empty() ? ptxPath : cubinPath.c_str());
+
+  auto begin = Clock::now();
+  Device dev;
+  dev.kernels = std::make_unique<Kernels>(cubin.empty() ? ptx : cubin, ptx);
   dev.stream = mgpuStreamCreate();
+  dev.start = attnres_cuda_timing_event_create();
+  dev.stop = attnres_cuda_timing_event_create();
 
   double copy = copyBandwidth(dev);
-  std::printf("device-to-device copy: %.0f GB/s\n\n", copy);
-  std::printf("%-5s %5s %2s %6s | %9s %7s %6s | %9s %7s | %10s %8s\n", "dtype",
-              "D", "S", "tokens", "fused ms", "GB/s", "%copy", "unfus ms",
-              "speedup", "B/tok/lay", "budget");
-  std::vector<int64_t> tokenCounts = {4096, 16384, 65536};
-  std::vector<int64_t> layerCounts = {2, 4, 8, 16};
-  if (quick) {
-    tokenCounts = {16384};
-    layerCounts = {2, 8};
-  }
-  for (std::string dtype : {"bf16", "f32"}) {
-    int64_t elt = dtype == "f32" ? 4 : 2;
-    for (int64_t dim : {2048, 4096, 7168}) {
-      for (int64_t layers : layerCounts) {
-        for (int64_t tokens : tokenCounts) {
-          Result r = timeBlock(dev, dtype, dim, layers, tokens, 5);
-          // Fused traffic: phase 1 reads N blocks and writes S outputs and
-          // S lse; each phase 2 reads its state, lse and the partial sum
-          // and writes the normalized row.
-          double bytes = double(kBlocks + layers) * tokens * dim * elt +
-                         layers * tokens * 4.0 +
-                         layers * (3.0 * tokens * dim * elt + tokens * 4.0);
-          double gbps = bytes / r.fused / 1e9;
-          double perTokenLayer = bytes / tokens / layers / elt / dim;
-          double budget = double(kBlocks) / layers + 5;
-          std::printf("%-5s %5lld %2lld %6lld | %9.3f %7.0f %5.1f%% | %9.3f "
-                      "%6.2fx | %8.2f D %6.2f D\n",
-                      dtype.c_str(), (long long)dim, (long long)layers,
-                      (long long)tokens, r.fused * 1e3, gbps, 100 * gbps / copy,
-                      r.unfused * 1e3, r.unfused / r.fused, perTokenLayer,
-                      budget);
-        }
-      }
-    }
+  std::printf("device-to-device copy: %.0f GB/s\n", copy);
+
+  // Quick first: one token count far larger than L2 at D = 4096, both
+  // storage types; then decode; then the sweep, if asked and in budget.
+  std::vector<Shape> first;
+  for (std::string dtype : {"bf16", "f32"})
+    for (int64_t layers : {2, 8})
+      first.push_back({dtype, 4096, layers, 16384});
+  sweep(dev, copy, "quick: D = 4096, 16384 tokens", first, budget / 3, 2.0);
+
+  std::printf("\ndecode (fused block of S = 8 layers, bf16, D = 4096; "
+              "L2-resident):\n");
+  for (int64_t tokens : {1, 16, 64}) {
+    Result r = timeBlock(dev, "bf16", 4096, 8, tokens, 0.1);
+    std::printf("  %2lld tokens: %.1f us per block, %.1f us per layer "
+                "(unfused %.1f us per layer)\n",
+                (long long)tokens, r.fused * 1e6, r.fused * 1e6 / 8,
+                r.unfused * 1e6 / 8);
   }
 
-  std::printf("\ndecode (fused block of S = 8 layers, bf16, D = 4096):\n");
-  for (int64_t tokens : {1, 16, 64}) {
-    Result r = timeBlock(dev, "bf16", 4096, 8, tokens, 20);
-    std::printf("  %2lld tokens: %.1f us per block, %.1f us per layer\n",
-                (long long)tokens, r.fused * 1e6, r.fused * 1e6 / 8);
+  if (!quick) {
+    std::vector<Shape> shapes;
+    for (std::string dtype : {"bf16", "f32"})
+      for (int64_t dim : {2048, 4096, 7168})
+        for (int64_t layers : {2, 4, 8, 16})
+          for (int64_t tokens : {1024, 4096, 16384})
+            shapes.push_back({dtype, dim, layers, tokens});
+    double left = budget - secondsSince(begin);
+    sweep(dev, copy, "sweep", shapes, std::max(left, 0.0), 1.0);
   }
+  std::printf("\ntotal %.0f s\n", secondsSince(begin));
+  mgpuEventDestroy(dev.start);
+  mgpuEventDestroy(dev.stop);
   mgpuStreamDestroy(dev.stream);
-  mgpuModuleUnload(dev.module);
+  dev.kernels.reset();
   return 0;
 }

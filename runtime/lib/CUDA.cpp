@@ -118,6 +118,10 @@ attnres::cuda::open(const char *library, int ordinal, std::string &why) {
   };
   if (!ok)
     return give(why);
+  d->cuModuleLoadDataEx = reinterpret_cast<decltype(d->cuModuleLoadDataEx)>(
+      dlsym(lib, "cuModuleLoadDataEx"));
+  d->cuEventElapsedTime = reinterpret_cast<decltype(d->cuEventElapsedTime)>(
+      dlsym(lib, "cuEventElapsedTime"));
   if (CUresult r = d->cuInit(0); r != kSuccess)
     return give("no CUDA device: cuInit: " + errorName(*d, r));
   int count = 0;
@@ -208,6 +212,26 @@ struct LazyModule {
   std::once_flag once;
   CUmodule module = nullptr;
 };
+
+/// Hands the image to the driver. A PTX image that the driver's JIT
+/// rejects is reported with the JIT's own log (the line and the reason),
+/// not only the error's name.
+void loadModule(const Driver &d, LazyModule &lazy) {
+  if (!d.cuModuleLoadDataEx) {
+    ScopedContext(d).check(d.cuModuleLoadData(&lazy.module, lazy.image),
+                           "cuModuleLoadData");
+    return;
+  }
+  // CU_JIT_ERROR_LOG_BUFFER and CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES.
+  char log[8192] = {};
+  int options[] = {5, 6};
+  void *values[] = {log, reinterpret_cast<void *>(uintptr_t(sizeof(log)))};
+  CUresult r =
+      d.cuModuleLoadDataEx(&lazy.module, lazy.image, 2, options, values);
+  if (r != kSuccess)
+    fail("cuModuleLoadDataEx",
+         errorName(d, r) + (log[0] ? std::string("\n") + log : ""));
+}
 } // namespace
 
 extern "C" void *mgpuModuleLoad(void *data, size_t /*gpuBlobSize*/) {
@@ -233,10 +257,7 @@ extern "C" void *mgpuModuleGetFunction(void *handle, const char *name) {
   auto *lazy = static_cast<LazyModule *>(handle);
   const Driver &d = driver();
   ScopedContext scope(d);
-  std::call_once(lazy->once, [&] {
-    scope.check(d.cuModuleLoadData(&lazy->module, lazy->image),
-                "cuModuleLoadData");
-  });
+  std::call_once(lazy->once, [&] { loadModule(d, *lazy); });
   CUfunction function = nullptr;
   scope.check(d.cuModuleGetFunction(&function, lazy->module, name),
               "cuModuleGetFunction");
@@ -330,6 +351,26 @@ extern "C" void mgpuEventRecord(void *event, void *stream) {
   const Driver &d = driver();
   ScopedContext scope(d);
   scope.check(d.cuEventRecord(event, stream), "cuEventRecord");
+}
+
+extern "C" void *attnres_cuda_timing_event_create(void) {
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  CUevent event = nullptr;
+  // CU_EVENT_DEFAULT: timing enabled.
+  scope.check(d.cuEventCreate(&event, 0), "cuEventCreate");
+  return event;
+}
+
+extern "C" float attnres_cuda_elapsed_ms(void *start, void *end) {
+  const Driver &d = driver();
+  if (!d.cuEventElapsedTime)
+    fail("cuEventElapsedTime", "the driver library has no such function");
+  ScopedContext scope(d);
+  scope.check(d.cuEventSynchronize(end), "cuEventSynchronize");
+  float ms = 0;
+  scope.check(d.cuEventElapsedTime(&ms, start, end), "cuEventElapsedTime");
+  return ms;
 }
 
 /// `isHostShared` (gpu.alloc host_shared, what --attnres-gpu-pipeline

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <string>
@@ -128,22 +129,20 @@ protected:
     std::stringstream text;
     text << in.rdbuf();
     ptx = text.str();
-    module = mgpuModuleLoad(ptx.data(), ptx.size() + 1);
+    kernels = std::make_unique<attnres::gpu::Kernels>(ptx, ptx);
     stream = mgpuStreamCreate();
   }
   void TearDown() override {
     if (stream)
       mgpuStreamDestroy(stream);
-    if (module)
-      mgpuModuleUnload(module);
+    kernels.reset();
   }
 
   /// Launches `name` over `rows` rows and waits for it.
   void launch(const std::string &name, int64_t rows, int64_t rowsPerBlock,
               Arguments &args) {
-    ASSERT_NE(attnres::gpu::blockThreads(ptx, name), 0) << name;
-    attnres::gpu::launchRows(module, ptx, name, rows, rowsPerBlock, stream,
-                             args);
+    ASSERT_NE(kernels->threads(name), 0) << name;
+    kernels->launchRows(name, rows, rowsPerBlock, stream, args);
     mgpuStreamSynchronize(stream);
   }
 
@@ -160,7 +159,7 @@ protected:
   void checkBlock(Storage storage, const std::string &suffix, double tol);
 
   std::string ptx;
-  void *module = nullptr;
+  std::unique_ptr<attnres::gpu::Kernels> kernels;
   void *stream = nullptr;
 };
 

@@ -145,10 +145,38 @@ TEST(CUDATest, ImagesThatAreNotCubinsAreRefused) {
   setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
   static const char image[] = "not a cubin";
   void *module = mgpuModuleLoad(const_cast<char *>(image), sizeof(image));
+  // With the JIT's log, which says where and why.
   EXPECT_DEATH(mgpuModuleGetFunction(module, "scale"),
-               "attnres: CUDA: cuModuleLoadData failed: "
-               "CUDA_ERROR_INVALID_IMAGE");
+               "attnres: CUDA: cuModuleLoadDataEx failed: "
+               "CUDA_ERROR_INVALID_IMAGE\nfake ptxas: line 1: not PTX or a "
+               "cubin");
   mgpuModuleUnload(module);
+}
+
+TEST(CUDATest, TimingEventsMeasureWhatRanBetweenThem) {
+  setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
+  void *stream = mgpuStreamCreate();
+  void *start = attnres_cuda_timing_event_create();
+  void *stop = attnres_cuda_timing_event_create();
+  mgpuEventRecord(start, stream);
+  std::vector<float> work(1 << 22, 1.0f);
+  volatile float sum = 0;
+  for (int r = 0; r < 20; ++r)
+    for (float v : work)
+      sum = sum + v;
+  mgpuEventRecord(stop, stream);
+  float ms = attnres_cuda_elapsed_ms(start, stop);
+  EXPECT_GT(ms, 0.0f);
+  EXPECT_LT(ms, 60e3f);
+  // An event never recorded is the driver's error, with the call named.
+  void *unrecorded = attnres_cuda_timing_event_create();
+  EXPECT_DEATH(attnres_cuda_elapsed_ms(start, unrecorded),
+               "attnres: CUDA: cuEventElapsedTime failed: "
+               "CUDA_ERROR_INVALID_HANDLE");
+  mgpuEventDestroy(unrecorded);
+  mgpuEventDestroy(start);
+  mgpuEventDestroy(stop);
+  mgpuStreamDestroy(stream);
 }
 
 TEST(CUDATest, NoDriverStopsCompiledCodeWithTheReason) {

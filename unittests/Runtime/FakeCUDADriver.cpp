@@ -18,6 +18,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -87,6 +88,9 @@ CUresult cuGetErrorName(CUresult r, const char **name) {
   case kInvalidImage:
     *name = "CUDA_ERROR_INVALID_IMAGE";
     return kSuccess;
+  case 400:
+    *name = "CUDA_ERROR_INVALID_HANDLE";
+    return kSuccess;
   }
   return kInvalidValue;
 }
@@ -134,6 +138,23 @@ CUresult cuModuleLoadData(void **module, const void *image) {
   *module = const_cast<void *>(image);
   return kSuccess;
 }
+/// Writes a JIT log for images it refuses, as the driver does for PTX that
+/// does not compile (options 5 and 6: the log buffer and its size).
+CUresult cuModuleLoadDataEx(void **module, const void *image, unsigned count,
+                            int *options, void **values) {
+  CUresult r = cuModuleLoadData(module, image);
+  char *log = nullptr;
+  size_t size = 0;
+  for (unsigned i = 0; i < count; ++i) {
+    if (options[i] == 5)
+      log = static_cast<char *>(values[i]);
+    else if (options[i] == 6)
+      size = reinterpret_cast<uintptr_t>(values[i]);
+  }
+  if (r != kSuccess && log && size)
+    std::snprintf(log, size, "fake ptxas: line 1: not PTX or a cubin");
+  return r;
+}
 CUresult cuModuleUnload(void *) {
   ++report.unloads;
   return kSuccess;
@@ -173,16 +194,32 @@ CUresult cuStreamDestroy_v2(void *stream) {
 }
 CUresult cuStreamSynchronize(void *) { return kSuccess; }
 CUresult cuStreamWaitEvent(void *, void *, unsigned) { return kSuccess; }
+/// An event holds the host time it was recorded at, in milliseconds (work
+/// here is done when its call returns).
 CUresult cuEventCreate(void **event, unsigned) {
-  *event = new int;
+  *event = new double(-1);
   return kSuccess;
 }
 CUresult cuEventDestroy_v2(void *event) {
-  delete static_cast<int *>(event);
+  delete static_cast<double *>(event);
   return kSuccess;
 }
 CUresult cuEventSynchronize(void *) { return kSuccess; }
-CUresult cuEventRecord(void *, void *) { return kSuccess; }
+CUresult cuEventRecord(void *event, void *) {
+  *static_cast<double *>(event) =
+      std::chrono::duration<double, std::milli>(
+          std::chrono::steady_clock::now().time_since_epoch())
+          .count();
+  return kSuccess;
+}
+/// CUDA_ERROR_INVALID_HANDLE where an event was never recorded.
+CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
+  double a = *static_cast<double *>(start), b = *static_cast<double *>(end);
+  if (a < 0 || b < 0)
+    return 400;
+  *ms = float(b - a);
+  return kSuccess;
+}
 CUresult cuMemAlloc_v2(unsigned long long *ptr, size_t size) {
   *ptr = reinterpret_cast<uintptr_t>(std::malloc(size));
   ++report.allocations;

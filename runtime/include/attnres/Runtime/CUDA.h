@@ -36,6 +36,15 @@ int attnres_cuda_available(char *what, size_t capacity);
 /// when there is no device.
 int attnres_cuda_compute_capability(void);
 
+/// An event that records time (mgpuEventCreate's events only order work):
+/// for programs that time kernels, with mgpuEventRecord and
+/// attnres_cuda_elapsed_ms; destroyed by mgpuEventDestroy.
+void *attnres_cuda_timing_event_create(void);
+
+/// Milliseconds between two recorded timing events, once `end` completed
+/// (waits for it).
+float attnres_cuda_elapsed_ms(void *start, void *end);
+
 /* The entry points of MLIR's GPU lowering that the runtime implements (the
  * signatures of upstream's CudaRuntimeWrappers.cpp), for programs that load
  * and launch kernels themselves, like bench/gpu. Each aborts with the failing
