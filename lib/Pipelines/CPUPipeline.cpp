@@ -37,14 +37,17 @@ void attnres::addRaisingStages(OpPassManager &pm, bool raise, bool twoPhase,
   }
 }
 
-void attnres::addLinalgOnTensors(OpPassManager &pm, bool fuseElementwise) {
+void attnres::addLinalgOnTensors(OpPassManager &pm, bool fuseElementwise,
+                                 bool kernelOps) {
   OpPassManager &fn = pm.nest<func::FuncOp>();
   fn.addPass(createConvertSameShapeToLinalg());
   fn.addPass(tosa::createTosaToLinalgNamed());
   fn.addPass(tosa::createTosaToLinalg());
   fn.addPass(createTosaToArithPass());
   fn.addPass(createTosaToTensorPass());
-  pm.addPass(createConvertAttnResToLinalg());
+  ConvertAttnResToLinalgOptions toLinalg;
+  toLinalg.kernelOps = kernelOps;
+  pm.addPass(createConvertAttnResToLinalg(toLinalg));
   pm.addPass(createCanonicalizerPass());
   if (fuseElementwise)
     pm.addPass(attnres::createFuseElementwise());

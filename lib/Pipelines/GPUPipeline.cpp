@@ -25,15 +25,20 @@ using namespace mlir;
 void attnres::buildGPUPipeline(OpPassManager &pm,
                                const GPUPipelineOptions &options) {
   addRaisingStages(pm, options.raise, options.twoPhase, options.fuseNorm);
+  // What the kernels do not take (layer_norm, or everything with
+  // kernels=false) goes through linalg with the rest.
+  addLinalgOnTensors(pm, /*fuseElementwise=*/true,
+                     /*kernelOps=*/!options.kernels);
+  // The launches read their tensors through bufferization.to_buffer, which
+  // is Pure: CSE would merge a later launch's to_buffer into an earlier
+  // one's, and bufferization, no longer seeing the later read, would let an
+  // op in between overwrite that buffer in place. So the kernels come last
+  // before bufferization.
   if (options.kernels) {
     ConvertAttnResToGPUOptions toGPU;
     toGPU.maxVectorsPerThread = options.maxVectorsPerThread;
     pm.addPass(createConvertAttnResToGPU(toGPU));
   }
-  // What is left of attnres (layer_norm, or everything with kernels=false)
-  // goes through linalg with the rest.
-  addLinalgOnTensors(pm, /*fuseElementwise=*/true);
-
   addBufferization(pm);
   if (options.cublas) {
     attnres::ConvertLinalgToBLASOptions blas;

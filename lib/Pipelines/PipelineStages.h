@@ -20,8 +20,10 @@ void addRaisingStages(OpPassManager &pm, bool raise, bool twoPhase,
                       bool fuseNorm);
 
 /// TOSA and the remaining attnres ops to linalg (plus arith and tensor) on
-/// tensors, canonicalized, elementwise-fused if asked, CSE'd.
-void addLinalgOnTensors(OpPassManager &pm, bool fuseElementwise);
+/// tensors, canonicalized, elementwise-fused if asked, CSE'd. Without
+/// `kernelOps` the ops --attnres-to-gpu takes stay.
+void addLinalgOnTensors(OpPassManager &pm, bool fuseElementwise,
+                        bool kernelOps = true);
 
 /// One-shot bufferization across function boundaries (results in fresh
 /// identity-layout buffers), deallocation, bufferization ops to memref.

@@ -156,7 +156,8 @@ protected:
     }
   }
 
-  void checkBlock(Storage storage, const std::string &suffix, double tol);
+  void checkBlock(Storage storage, const std::string &suffix, int64_t dim,
+                  int64_t rowsPerBlock, double tol);
 
   std::string ptx;
   std::unique_ptr<attnres::gpu::Kernels> kernels;
@@ -166,8 +167,10 @@ protected:
 /// Phase 1 (three blocks, two layers), phase 2 with its norm, and an RMSNorm,
 /// each against the formulas on the inputs as stored.
 void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
+                                 int64_t dim, int64_t rowsPerBlock,
                                  double tol) {
-  const int64_t rows = 37, dim = 4096, n = 3, s = 2;
+  const int64_t rows = 37, n = 3, s = 2;
+  const std::string shape = std::to_string(dim) + "x" + suffix;
   const double eps = 1e-6, normEps = 1e-5;
   std::mt19937 rng(7);
   std::vector<std::unique_ptr<Buffer>> blocks, queries, keys;
@@ -204,7 +207,7 @@ void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
     lses.push_back(std::make_unique<Buffer>(Storage::F32, rows, 1));
     a1.scalars(*lses.back());
   }
-  launch("phase1_4096x" + suffix + "_n3_s2", rows, 1, a1);
+  launch("phase1_" + shape + "_n3_s2", rows, 1, a1);
   for (int64_t r = 0; r < rows; ++r) {
     std::vector<std::vector<double>> b;
     for (auto &block : blocks)
@@ -243,26 +246,83 @@ void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
   a2.f32(normEps);
   a2.rows(h);
   a2.rows(y);
-  launch("phase2_4096x" + suffix + "_norm", rows, 1, a2);
+  launch("phase2_" + shape + "_norm", rows, rowsPerBlock, a2);
+  // The merged row and its norm, from the kernel's own phase-1 state.
+  auto merged = [&](int j, int64_t r) {
+    std::vector<double> state = outputs[j]->row(r), pr = p.row(r);
+    double sp = logit(pr, queries[j]->row(0), keys[j]->row(0), eps);
+    double weight = 1.0 / (1.0 + std::exp(lses[j]->get(r) - sp));
+    std::vector<double> h(dim);
+    for (int64_t d = 0; d < dim; ++d)
+      h[d] = state[d] + weight * (pr[d] - state[d]);
+    return h;
+  };
+  auto normed = [&](const std::vector<double> &x) {
+    double scale = inverseRMS(x, normEps);
+    std::vector<double> gr = g.row(0), y(dim);
+    for (int64_t d = 0; d < dim; ++d)
+      y[d] = x[d] * scale * gr[d];
+    return y;
+  };
   for (int64_t r = 0; r < rows; ++r) {
-    std::vector<double> state = outputs[1]->row(r), pr = p.row(r);
-    double sp = logit(pr, queries[1]->row(0), keys[1]->row(0), eps);
-    double weight = 1.0 / (1.0 + std::exp(lses[1]->get(r) - sp));
-    std::vector<double> merged(dim), normed(dim);
-    for (int64_t d = 0; d < dim; ++d)
-      merged[d] = state[d] + weight * (pr[d] - state[d]);
-    double scale = inverseRMS(merged, normEps);
-    std::vector<double> gr = g.row(0);
-    for (int64_t d = 0; d < dim; ++d)
-      normed[d] = merged[d] * scale * gr[d];
-    expectNear(h, r, merged, tol, "phase2 merged");
-    expectNear(y, r, normed, tol, "phase2 normalized");
+    std::vector<double> want = merged(1, r);
+    expectNear(h, r, want, tol, "phase2 merged");
+    expectNear(y, r, normed(want), tol, "phase2 normalized");
+  }
+  if (dim != 16)
+    return;
+
+  // The variants small models use: the norm alone (merged row unread) and
+  // no norm, each from layer 0's state; and an RMSNorm.
+  Buffer y0(storage, rows, dim), h0(storage, rows, dim);
+  Arguments normOnly;
+  normOnly.rows(*outputs[0]);
+  normOnly.scalars(*lses[0]);
+  normOnly.rows(p);
+  normOnly.vector(*queries[0]);
+  normOnly.vector(*keys[0]);
+  normOnly.f32(eps);
+  normOnly.vector(g);
+  normOnly.f32(normEps);
+  normOnly.rows(y0);
+  launch("phase2_" + shape + "_norm_only", rows, rowsPerBlock, normOnly);
+  Arguments plain;
+  plain.rows(*outputs[0]);
+  plain.scalars(*lses[0]);
+  plain.rows(p);
+  plain.vector(*queries[0]);
+  plain.vector(*keys[0]);
+  plain.f32(eps);
+  plain.rows(h0);
+  launch("phase2_" + shape, rows, rowsPerBlock, plain);
+  Buffer normalized(storage, rows, dim);
+  Arguments norm;
+  norm.rows(*blocks[2]);
+  norm.vector(g);
+  norm.rows(normalized);
+  norm.f32(normEps);
+  launch("rms_norm_" + shape, rows, rowsPerBlock, norm);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<double> want = merged(0, r);
+    expectNear(y0, r, normed(want), tol, "phase2 norm only");
+    expectNear(h0, r, want, tol, "phase2 without norm");
+    expectNear(normalized, r, normed(blocks[2]->row(r)), tol, "rms_norm");
   }
 }
 
-TEST_F(CUDAKernelsTest, BlockF32) { checkBlock(Storage::F32, "f32", 1e-4); }
+TEST_F(CUDAKernelsTest, BlockF32) {
+  checkBlock(Storage::F32, "f32", 4096, 1, 1e-4);
+}
 
-TEST_F(CUDAKernelsTest, BlockBF16) { checkBlock(Storage::BF16, "bf16", 2e-2); }
+TEST_F(CUDAKernelsTest, BlockBF16) {
+  checkBlock(Storage::BF16, "bf16", 4096, 1, 2e-2);
+}
+
+/// D = 16: a warp per row, most lanes past the row's end, four rows to a
+/// block for phase 2 and the norm.
+TEST_F(CUDAKernelsTest, SmallRows) {
+  checkBlock(Storage::F32, "f32", 16, 4, 1e-4);
+}
 
 /// A warp per row, four rows to a block, the last rows and the last vector
 /// of each lane predicated.

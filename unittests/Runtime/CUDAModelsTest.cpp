@@ -198,11 +198,21 @@ TEST_P(CUDAModelsTest, MatchesTheCPU) {
 // causal masks, grouped-query attention; f16 and bf16 streams).
 INSTANTIATE_TEST_SUITE_P(
     Models, CUDAModelsTest,
-    ::testing::Values(TestModel{"gpt2_attnres_n4", 2e-3},
-                      TestModel{"llama_rope", 2e-3},
-                      TestModel{"llama_dynamo_mask", 2e-3},
-                      TestModel{"qwen2_dynamo_fp16", 1e-2},
-                      TestModel{"falcon_dynamo_bf16", 3e-2}),
+    ::testing::Values(
+        TestModel{"gpt2_attnres_n4", 2e-3}, TestModel{"llama_rope", 2e-3},
+        TestModel{"llama_rope_loops", 2e-3},
+        TestModel{"llama_rope_linalg", 2e-3},
+        TestModel{"llama_rope_plain", 2e-3},
+        TestModel{"steps_llama_rope", 2e-3},
+        TestModel{"llama_dynamo_mask", 2e-3},
+        TestModel{"qwen2_dynamo_fp16", 1e-2},
+        TestModel{"falcon_dynamo_bf16", 3e-2},
+        TestModel{"op_elementwise", 2e-3}, TestModel{"op_softmax", 2e-3},
+        TestModel{"op_layernorm", 2e-3}, TestModel{"op_reduce_outer", 2e-3},
+        TestModel{"op_transpose", 2e-3}, TestModel{"op_matmul_weight", 2e-3},
+        TestModel{"op_matmul_batched", 2e-3},
+        TestModel{"op_matmul_transposed", 2e-3}, TestModel{"op_gemm", 2e-3},
+        TestModel{"op_gather", 2e-3}),
     [](const auto &info) { return std::string(info.param.name); });
 
 } // namespace

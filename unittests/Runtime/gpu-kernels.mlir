@@ -24,3 +24,17 @@ func.func @f16(%x: tensor<37x1000xf16>, %g: tensor<1000xf16>) -> tensor<37x1000x
   %n = attnres.rms_norm %x, %g epsilon = 1.0e-05 : tensor<37x1000xf16>, tensor<1000xf16>
   return %n : tensor<37x1000xf16>
 }
+
+// D = 16, what small models have: a row per warp with most lanes idle (four
+// rows per block for the norms and phase 2, one for the aggregations); every
+// kernel variant a model's lowering picks (phase 2 with and without the norm,
+// the norm alone, the one-shot aggregation).
+func.func @small(%b0: tensor<37x16xf32>, %b1: tensor<37x16xf32>, %b2: tensor<37x16xf32>, %p: tensor<37x16xf32>, %q0: tensor<16xf32>, %k0: tensor<16xf32>, %q1: tensor<16xf32>, %k1: tensor<16xf32>, %g: tensor<16xf32>) -> (tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>) {
+  %o:2, %lse:2 = attnres.phase1 %b0, %b1, %b2 queries(%q0, %q1) key_norms(%k0, %k1) epsilon = 1.0e-06 : tensor<37x16xf32>, tensor<16xf32>
+  %h, %y = attnres.phase2 %o#1, %lse#1, %p query %q1 key_norm %k1 epsilon = 1.0e-06 norm %g epsilon = 1.0e-05 : tensor<37x16xf32>, tensor<16xf32>
+  %h2, %y2 = attnres.phase2 %o#0, %lse#0, %p query %q0 key_norm %k0 epsilon = 1.0e-06 norm %g epsilon = 1.0e-05 : tensor<37x16xf32>, tensor<16xf32>
+  %h3 = attnres.phase2 %o#0, %lse#0, %p query %q0 key_norm %k0 epsilon = 1.0e-06 : tensor<37x16xf32>, tensor<16xf32>
+  %a = attnres.block_attn_res %b0, %b1, %b2, %p query %q1 key_norm %k1 epsilon = 1.0e-06 : tensor<37x16xf32>, tensor<16xf32>
+  %n = attnres.rms_norm %b2, %g epsilon = 1.0e-05 : tensor<37x16xf32>, tensor<16xf32>
+  return %o#0, %h, %y, %y2, %h3, %a, %n : tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>
+}

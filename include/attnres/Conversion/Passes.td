@@ -37,7 +37,16 @@ def ConvertAttnResToLinalg : Pass<"attnres-to-linalg"> {
       // x * rsqrt(ss / 64 + eps) * g
     }
     ```
+
+    With `kernel-ops=false` the ops that `--attnres-to-gpu` turns into
+    kernels (`rms_norm`, `phase1`, `phase2`, `block_attn_res`) are left for
+    it, so that it can run last before bufferization (see there).
   }];
+  let options = [
+    Option<"kernelOps", "kernel-ops", "bool", /*default=*/"true",
+           "Lower the ops the GPU kernels take too; false leaves them for "
+           "--attnres-to-gpu">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
     "::mlir::linalg::LinalgDialect",

@@ -570,9 +570,12 @@ struct Phase2ToLinalg : OpConversionPattern<Phase2Op> {
 
 struct ConvertAttnResToLinalgPass
     : attnres::impl::ConvertAttnResToLinalgBase<ConvertAttnResToLinalgPass> {
+  using Base::Base;
   void runOnOperation() override {
     ConversionTarget target(getContext());
     target.addIllegalDialect<AttnResDialect>();
+    if (!kernelOps)
+      target.addLegalOp<RMSNormOp, Phase1Op, Phase2Op, BlockAttnResOp>();
     target.markUnknownOpDynamicallyLegal([](Operation *) { return true; });
     RewritePatternSet patterns(&getContext());
     populateAttnResToLinalgPatterns(patterns);

@@ -251,6 +251,21 @@ static void addSignature(ModuleOp module, const runtime::Signature &signature) {
                          builder.getStringAttr(text));
 }
 
+namespace {
+bool callsCUBLAS(ModuleOp module) {
+  return module.lookupSymbol("_mlir_ciface_attnres_cublas_sgemm_batched") ||
+         module.lookupSymbol(
+             "_mlir_ciface_attnres_cublas_sgemm_batched_overwrite");
+}
+
+/// Whether the module's buffers and constants must be the device's: it has
+/// kernels, or products on cuBLAS (a model whose every loop became a cuBLAS
+/// product has no kernels of its own).
+bool runsOnDevice(ModuleOp module) {
+  return !module.getOps<gpu::BinaryOp>().empty() || callsCUBLAS(module);
+}
+} // namespace
+
 llvm::Expected<runtime::Signature>
 mlir::attnres::lowerForExecution(ModuleOp module, StringRef entry,
                                  StringRef pipeline) {
@@ -302,11 +317,8 @@ mlir::attnres::lowerForExecution(ModuleOp module, StringRef entry,
   signature->needsBLAS =
       module.lookupSymbol("_mlir_ciface_attnres_sgemm_batched") ||
       module.lookupSymbol("_mlir_ciface_attnres_sgemm_batched_overwrite");
-  signature->needsCUDA = !module.getOps<gpu::BinaryOp>().empty();
-  signature->needsCUBLAS =
-      module.lookupSymbol("_mlir_ciface_attnres_cublas_sgemm_batched") ||
-      module.lookupSymbol(
-          "_mlir_ciface_attnres_cublas_sgemm_batched_overwrite");
+  signature->needsCUBLAS = callsCUBLAS(module);
+  signature->needsCUDA = runsOnDevice(module);
   auto ciface =
       module.lookupSymbol<LLVM::LLVMFuncOp>(("_mlir_ciface_" + entry).str());
   if (!ciface)
@@ -604,7 +616,7 @@ mlir::attnres::writeSharedLibrary(ModuleOp module, StringRef path,
   // Kernels read device-reachable memory only: a CUDA artifact's every
   // constant goes to the weights, which the runtime copies into managed
   // memory.
-  bool cuda = !module.getOps<gpu::BinaryOp>().empty();
+  bool cuda = runsOnDevice(module);
   ExternalWeights weights =
       cuda ? externalizeWeights(module, /*minBytes=*/0, /*expand=*/true)
            : externalizeWeights(module, /*minBytes=*/1024);
