@@ -27,9 +27,6 @@ namespace {
 
 constexpr int64_t kWarpSize = 32;
 constexpr int64_t kMaxThreadsPerBlock = 1024;
-/// Phase 1 forms its outputs a few layers at a time; this bounds the f32
-/// accumulators a thread holds for them, which keeps ptxas from spilling.
-constexpr int64_t kMaxAccumulatorsPerThread = 64;
 
 /// How a kernel covers a row of `dim` elements: `threads` threads per row,
 /// each loading `chunks` vectors of `vecWidth` elements, vector `c` of thread
@@ -502,8 +499,8 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
   }
   gpu::BarrierOp::create(b, loc);
 
-  // lse of every layer (max + log sum exp); the weights exp(logit - lse)
-  // are formed where pass 2 uses them, so only S scalars stay live.
+  // lse of every layer (max + log sum exp), each thread from the shared
+  // logits.
   auto logitOf = [&](int64_t j, int64_t i) -> Value {
     return memref::LoadOp::create(b, loc, logits,
                                   r.index(logitBase + j * n + i));
@@ -525,35 +522,60 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
       r.onLeader([&] { r.storeScalar(lse, lses[j]); });
     lseOf.push_back(lse);
   }
-
-  // Pass 2: the outputs, a group of layers at a time; the sources come back
-  // from L2, which this row just filled.
-  int64_t perLayer = l.chunks * l.vecWidth;
-  int64_t group =
-      std::clamp<int64_t>(kMaxAccumulatorsPerThread / perLayer, 1, s);
-  for (int64_t j0 = 0; j0 < s; j0 += group) {
-    int64_t j1 = std::min(s, j0 + group);
-    SmallVector<SmallVector<Value>> acc(j1 - j0);
-    for (int64_t i = 0; i < n; ++i) {
-      SmallVector<Value> weights;
-      for (int64_t j = j0; j < j1; ++j)
-        weights.push_back(r.splat(
-            r.exp(arith::SubFOp::create(b, loc, logitOf(j, i), lseOf[j]))));
-      for (int64_t c = 0; c < l.chunks; ++c) {
-        Value v = r.load(sources[i], c);
-        for (int64_t j = j0; j < j1; ++j) {
-          auto &a = acc[j - j0];
-          Value w = weights[j - j0];
-          if (i == 0)
-            a.push_back(arith::MulFOp::create(b, loc, w, v));
-          else
-            a[c] = vector::FMAOp::create(b, loc, w, v, a[c]);
-        }
-      }
+  // Every thread has read the logits; the row's threads replace them by
+  // the weights exp(logit - lse), each weight computed once per row rather
+  // than once per use.
+  gpu::BarrierOp::create(b, loc);
+  {
+    Value lane = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+    auto loop = scf::ForOp::create(b, loc, lane, r.index(n * s),
+                                   r.index(l.threads));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    Value pair = loop.getInductionVar();
+    Value j = arith::DivUIOp::create(b, loc, pair, r.index(n));
+    Value lse = lseOf[0];
+    for (int64_t k = 1; k < s; ++k) {
+      Value isK = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, j,
+                                        r.index(k));
+      lse = arith::SelectOp::create(b, loc, isK, lseOf[k], lse);
     }
-    for (int64_t j = j0; j < j1; ++j)
-      for (int64_t c = 0; c < l.chunks; ++c)
-        r.store(acc[j - j0][c], outputs[j], c);
+    Value slot = arith::AddIOp::create(b, loc, pair, r.index(logitBase));
+    Value logit = memref::LoadOp::create(b, loc, logits, slot);
+    Value w = r.exp(arith::SubFOp::create(b, loc, logit, lse));
+    memref::StoreOp::create(b, loc, w, logits, slot);
+  }
+  gpu::BarrierOp::create(b, loc);
+
+  // Pass 2: each source vector loaded once (from L2, which pass 1 just
+  // filled), and every layer's output vector formed from the N of them
+  // before the next: N vectors and one accumulator live, whatever S. The
+  // layers are a loop, so the code does not grow with S.
+  for (int64_t c = 0; c < l.chunks; ++c) {
+    SmallVector<Value> vs;
+    for (int64_t i = 0; i < n; ++i)
+      vs.push_back(r.load(sources[i], c));
+    auto loop = scf::ForOp::create(b, loc, r.index(0), r.index(s), r.index(1));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    Value j = loop.getInductionVar();
+    Value base = arith::AddIOp::create(
+        b, loc, r.index(logitBase),
+        arith::MulIOp::create(b, loc, j, r.index(n)));
+    Value acc;
+    for (int64_t i = 0; i < n; ++i) {
+      Value slot = arith::AddIOp::create(b, loc, base, r.index(i));
+      Value w = r.splat(memref::LoadOp::create(b, loc, logits, slot));
+      acc = i == 0 ? arith::MulFOp::create(b, loc, w, vs[i]).getResult()
+                   : vector::FMAOp::create(b, loc, w, vs[i], acc).getResult();
+    }
+    Value output = outputs[0];
+    for (int64_t k = 1; k < s; ++k) {
+      Value isK = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, j,
+                                        r.index(k));
+      output = arith::SelectOp::create(b, loc, isK, outputs[k], output);
+    }
+    r.store(acc, output, c);
   }
 }
 
