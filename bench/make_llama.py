@@ -26,7 +26,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 
 def build(dim, layers, heads, ffn, vocab, seq, batch, dynamic=False,
-          decode=False):
+          decode=False, levels=0):
     dynamic = dynamic or decode
     rng = np.random.default_rng(0)
     nodes, inits = [], []
@@ -46,9 +46,17 @@ def build(dim, layers, heads, ffn, vocab, seq, batch, dynamic=False,
         nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
+    def normal(shape):
+        w = rng.standard_normal(shape)
+        if levels:
+            # Few distinct values, evenly spaced over +-2 sigma: the same
+            # scale and work, and artifacts that compress for carrying.
+            w = np.round(np.clip(w, -2, 2) * (levels - 1) / 4) * 4 / (levels - 1)
+        return w
+
     def weight(rows, cols):
-        return const((rng.standard_normal((rows, cols)) / np.sqrt(rows))
-                     .astype(np.float32), "w")
+        return const((normal((rows, cols)) / np.sqrt(rows)).astype(np.float32),
+                     "w")
 
     two, eps = const(np.float32(2.0)), const(np.float32(1e-6))
     last = const(np.array([-1], np.int64))
@@ -96,8 +104,8 @@ def build(dim, layers, heads, ffn, vocab, seq, batch, dynamic=False,
         merge_heads = const(np.array([batch, seq, dim], np.int64))
         mask = const(np.triu(np.ones((seq, seq), bool), 1))
 
-    h = node("Gather", [const(rng.standard_normal((vocab, dim))
-                              .astype(np.float32), "embed"), "input_ids"])
+    h = node("Gather", [const(normal((vocab, dim)).astype(np.float32),
+                              "embed"), "input_ids"])
     for layer in range(layers):
         x = rms_norm(h)
         q, k, v = (node("Transpose",
@@ -153,9 +161,13 @@ def main():
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--dynamic", action="store_true")
     parser.add_argument("--decode", action="store_true")
+    parser.add_argument("--weight-levels", type=int, default=0,
+                        help="draw the matrices' weights from this many "
+                        "values (so that compiled models compress well for "
+                        "carrying to another machine); 0: unquantized")
     a = parser.parse_args()
     model = build(a.dim, a.layers, a.heads, a.ffn, a.vocab, a.seq, a.batch,
-                  a.dynamic, a.decode)
+                  a.dynamic, a.decode, a.weight_levels)
     onnx.save(model, a.out)
 
 

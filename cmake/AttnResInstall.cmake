@@ -58,7 +58,7 @@ install(DIRECTORY include/attnres runtime/include/attnres
 install(DIRECTORY ${PROJECT_BINARY_DIR}/include/attnres
   DESTINATION include
   FILES_MATCHING PATTERN "*.inc")
-install(TARGETS attnres-opt attnres-run attnres-compile attnres-lsp-server
+install(TARGETS attnres-opt attnres-run attnres-exec attnres-compile attnres-lsp-server
                 onnx-import attnres-translate
   RUNTIME DESTINATION bin)
 if(TARGET AttnResPlugin)

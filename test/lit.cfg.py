@@ -53,6 +53,7 @@ tools = [
     ToolSubst("attnres-opt", unresolved="fatal"),
     ToolSubst("onnx-import", unresolved="fatal"),
     ToolSubst("attnres-run", unresolved="fatal"),
+    ToolSubst("attnres-exec", unresolved="fatal"),
     ToolSubst("attnres-compile", unresolved="fatal"),
     ToolSubst("attnres-lsp-server", unresolved="fatal"),
     ToolSubst("attnres-translate", unresolved="fatal"),

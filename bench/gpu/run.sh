@@ -1,30 +1,25 @@
 #!/bin/bash
-# One prepared GPU slot: the GPU tests, then the kernel benchmark. Built on
-# the development machine (no GPU: `ninja -C build` builds all of it); run on
-# the GPU machine from a copy of the tree that carries these build outputs
-# (about 25 MB):
+# One prepared GPU slot: the GPU tests, the kernel benchmark and whole
+# models. Everything it runs was built on the development machine and
+# gathered by bench/gpu/stage.sh into one folder (BUILD/device), which the
+# slot carries; GPU machines have no LLVM or MLIR. There, from the tree's
+# root:
 #
-#   build/lib/libattnres_runtime.so      the runtime (opens libcuda.so.1)
-#   build/unittests/AttnResGPUTests      the GPU tests, with
-#   build/unittests/gpu-kernels          their kernels (PTX) and
-#   build/unittests/gpu-models           whole models for CUDA and the CPU
-#   build/bench/gpu/attnres-gpu-bench    the kernel benchmark, with
-#   build/bench/gpu/kernels              its kernels (PTX and an sm_90 cubin)
+#   bench/gpu/run.sh [DEVICE_DIR]          # tests, kernels, whole models
+#   QUICK=1 bench/gpu/run.sh [DEVICE_DIR]  # the kernels' quick pass only
 #
-#   bench/gpu/run.sh [BUILD_DIR]          # tests, quick pass, then the sweep
-#   QUICK=1 bench/gpu/run.sh [BUILD_DIR]  # tests and the quick pass only
-#
-# Each section has its own time limit (the benchmark also its own budget, in
-# seconds, BUDGET, default 240), so one slow part cannot take the others'
-# time; the whole run stays under 6 minutes. Everything printed also goes to
-# $LOG_DIR/gpu-check.log ($OUT on the device machine, else the build
-# folder), so the figures survive a timeout. Needs only the NVIDIA driver
-# there. Exits nonzero if a test fails or no GPU is found.
+# Each section has its own time limit (the kernel benchmark also its own
+# budget in seconds, BUDGET, default 240), so one slow part cannot take the
+# others' time; the whole run stays under 6 minutes. Everything printed
+# also goes to $LOG_DIR/gpu-check.log ($OUT on the device machine, else
+# DEVICE_DIR), so the figures survive a timeout. Needs only the NVIDIA
+# driver, and Python with numpy, onnx and onnxruntime for the whole models.
+# Exits nonzero if a test fails or no GPU is found.
 set -u -o pipefail
 cd "$(dirname "$0")/../.."
-build=${1:-build}
-export LD_LIBRARY_PATH="$build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-log_dir=${LOG_DIR:-${OUT:-$build}}
+dev=$(cd "${1:-build/device}" && pwd)
+export LD_LIBRARY_PATH="$dev/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+log_dir=${LOG_DIR:-${OUT:-$dev}}
 mkdir -p "$log_dir"
 exec > >(tee "$log_dir/gpu-check.log") 2>&1
 started=$SECONDS
@@ -49,18 +44,28 @@ echo "== GPU tests (the kernels against a double-precision reference; whole"
 echo "   CUDA artifacts against the same models compiled for the CPU)"
 # CUDATest and CUBLASTest (the fake-driver tests) need a process per test;
 # ctest runs them on the development machine.
-timeout 120 "$build/unittests/AttnResGPUTests" \
+timeout 120 "$dev/unittests/AttnResGPUTests" \
   --gtest_filter='CUDAKernelsTest.*:*CUDAModelsTest*' --gtest_brief=1
 tests=$?
 echo "(tests took $((SECONDS - started)) s)"
 
 echo "== kernel benchmark"
 budget=${BUDGET:-240}
-timeout $((budget + 60)) "$build/bench/gpu/attnres-gpu-bench" \
-  "$build/bench/gpu/kernels/attnres_kernels.ptx" --budget "$budget" \
-  ${QUICK:+--quick}
+kernels=$dev/bench/kernels/attnres_kernels
+[ -f "$kernels.ptx" ] || python3 -c 'import lzma, sys
+open(sys.argv[1], "wb").write(lzma.open(sys.argv[1] + ".xz").read())' "$kernels.ptx"
+timeout $((budget + 60)) "$dev/bench/attnres-gpu-bench" "$kernels.ptx" \
+  --budget "$budget" ${QUICK:+--quick}
 bench=$?
 
+models=0
+if [ -z "${QUICK:-}" ]; then
+  echo "== whole models (CUDA artifacts run by attnres-exec; onnxruntime on"
+  echo "   the CPU for the reference)"
+  PYTHONUNBUFFERED=1 timeout 240 python3 bench/gpu/bench_models.py "$dev"
+  models=$?
+fi
+
 echo "== summary: GPU tests exit $tests, benchmark exit $bench," \
-  "$((SECONDS - started)) s"
-[ "$tests" -eq 0 ] && [ "$bench" -eq 0 ]
+  "whole models exit $models, $((SECONDS - started)) s"
+[ "$tests" -eq 0 ] && [ "$bench" -eq 0 ] && [ "$models" -eq 0 ]
