@@ -145,7 +145,9 @@ def build(dim, layers, heads, ffn, vocab, seq, batch, dynamic=False,
     nodes.append(helper.make_node("Identity", [logits], ["logits"],
                                   name="output"))
     graph = helper.make_graph(nodes, "llama", inputs, outputs, inits)
-    return helper.make_model(graph,
+    # IR version 9 (what opset 18 needs): newer onnx packages write a newer
+    # one by default, which older onnxruntime releases refuse to load.
+    return helper.make_model(graph, ir_version=9,
                              opset_imports=[helper.make_opsetid("", 18)])
 
 

@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "CUDADriver.h"
+#include "CUDAProfile.h"
 #include "GemmLayout.h"
 #include "attnres/Runtime/Artifact.h"
 #include "attnres/Runtime/CUDA.h"
@@ -158,6 +159,7 @@ void sgemmBatched(const Memref3 &a, const Memref3 &b, const Memref3 &c,
                      blasLayout(c.strides[1], c.strides[2], m, n, tc, ldc) &&
                      !tc;
   if (!expressible) {
+    attnres::cuda::profile::Scope timed("host loop product (no cuBLAS layout)");
     // Managed memory: the host may compute what cuBLAS cannot express
     // (broadcast strides, no reduction); every launch before has finished.
     for (int64_t i = 0; i < batch; ++i)
@@ -166,6 +168,7 @@ void sgemmBatched(const Memref3 &a, const Memref3 &b, const Memref3 &c,
   }
   if (std::string error = mlir::attnres::runtime::loadCUBLAS(); !error.empty())
     fail("loading cuBLAS", error);
+  attnres::cuda::profile::Scope timed("cublasSgemmStridedBatched");
   const Driver &d = driver();
   std::lock_guard<std::mutex> lock(cublas.mutex);
   ScopedContext scope(d);

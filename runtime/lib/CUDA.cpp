@@ -14,13 +14,17 @@
 
 #include "attnres/Runtime/CUDA.h"
 #include "CUDADriver.h"
+#include "CUDAProfile.h"
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#include <map>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 using namespace attnres::cuda;
@@ -211,7 +215,11 @@ struct LazyModule {
   const void *image;
   std::once_flag once;
   CUmodule module = nullptr;
+  /// The order of its load, which names its kernels in profiles (the
+  /// outlined kernels of a model share one function name).
+  int ordinal = 0;
 };
+std::atomic<int> modulesLoaded{0};
 
 /// Hands the image to the driver. A PTX image that the driver's JIT
 /// rejects is reported with the JIT's own log (the line and the reason),
@@ -235,7 +243,7 @@ void loadModule(const Driver &d, LazyModule &lazy) {
 } // namespace
 
 extern "C" void *mgpuModuleLoad(void *data, size_t /*gpuBlobSize*/) {
-  return new LazyModule{data, {}, nullptr};
+  return new LazyModule{data, {}, nullptr, modulesLoaded++};
 }
 
 /// PTX (`format=isa`): the driver compiles it on load.
@@ -261,6 +269,10 @@ extern "C" void *mgpuModuleGetFunction(void *handle, const char *name) {
   CUfunction function = nullptr;
   scope.check(d.cuModuleGetFunction(&function, lazy->module, name),
               "cuModuleGetFunction");
+  if (profile::enabled())
+    profile::nameFunction(function, (std::string(name) + " (module " +
+                                     std::to_string(lazy->ordinal) + ")")
+                                        .c_str());
   return function;
 }
 
@@ -271,6 +283,7 @@ extern "C" void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
                                  size_t /*paramsCount*/) {
   const Driver &d = driver();
   ScopedContext scope(d);
+  profile::launched(function, stream);
   scope.check(d.cuLaunchKernel(function, gridX, gridY, gridZ, blockX, blockY,
                                blockZ, smem, stream, params, extra),
               "cuLaunchKernel");
@@ -318,6 +331,7 @@ extern "C" void mgpuStreamSynchronize(void *stream) {
   const Driver &d = driver();
   ScopedContext scope(d);
   scope.check(d.cuStreamSynchronize(stream), "cuStreamSynchronize");
+  profile::synchronized(stream);
 }
 
 extern "C" void mgpuStreamWaitEvent(void *stream, void *event) {
@@ -373,23 +387,87 @@ extern "C" float attnres_cuda_elapsed_ms(void *start, void *end) {
   return ms;
 }
 
+namespace {
+/// Freed buffers kept for the next allocation of the same size and kind. A
+/// model's runs allocate the same sizes every time, and a fresh managed
+/// buffer's pages fault onto the GPU at first touch: on an H200 that was
+/// most of a small model's run (bench/RESULTS.md). Up to
+/// ATTNRES_CUDA_CACHE_MIB (default 8192) are kept; releaseCachedMemory()
+/// frees them, which destroying a CUDA model does.
+struct BufferCache {
+  std::mutex mutex;
+  using Key = std::pair<uint64_t, bool>; // size, managed
+  std::map<Key, std::vector<void *>> idle;
+  /// Every buffer handed out, with its key.
+  std::unordered_map<void *, Key> live;
+  uint64_t idleBytes = 0;
+  uint64_t limit = [] {
+    const char *v = std::getenv("ATTNRES_CUDA_CACHE_MIB");
+    return (v && *v ? std::strtoull(v, nullptr, 10) : 8192ull) << 20;
+  }();
+};
+BufferCache &bufferCache() {
+  static BufferCache *cache = new BufferCache; // outlives static destructors
+  return *cache;
+}
+} // namespace
+
+void attnres::cuda::releaseCachedMemory() {
+  BufferCache &cache = bufferCache();
+  std::vector<void *> idle;
+  {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    for (auto &[key, buffers] : cache.idle)
+      for (void *ptr : buffers) {
+        idle.push_back(ptr);
+        cache.live.erase(ptr);
+      }
+    cache.idle.clear();
+    cache.idleBytes = 0;
+  }
+  if (idle.empty())
+    return;
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  for (void *ptr : idle)
+    scope.check(d.cuMemFree(reinterpret_cast<CUdeviceptr>(ptr)), "cuMemFree");
+}
+
 /// `isHostShared` (gpu.alloc host_shared, what --attnres-gpu-pipeline
 /// allocates) is managed memory, reachable from host code too.
 extern "C" void *mgpuMemAlloc(uint64_t sizeBytes, void * /*stream*/,
                               bool isHostShared) {
   if (sizeBytes == 0)
     return nullptr;
-  const Driver &d = driver();
-  ScopedContext scope(d);
-  CUdeviceptr ptr = 0;
-  if (isHostShared)
-    // CU_MEM_ATTACH_GLOBAL: any stream may touch it.
-    scope.check(d.cuMemAllocManaged(&ptr, sizeBytes, 1), "cuMemAllocManaged");
-  else
-    scope.check(d.cuMemAlloc(&ptr, sizeBytes), "cuMemAlloc");
+  BufferCache &cache = bufferCache();
+  void *buffer = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    auto it = cache.idle.find({sizeBytes, isHostShared});
+    if (it != cache.idle.end() && !it->second.empty()) {
+      buffer = it->second.back();
+      it->second.pop_back();
+      cache.idleBytes -= sizeBytes;
+    }
+  }
+  if (!buffer) {
+    profile::Scope timed(isHostShared ? "cuMemAllocManaged" : "cuMemAlloc",
+                         sizeBytes);
+    const Driver &d = driver();
+    ScopedContext scope(d);
+    CUdeviceptr ptr = 0;
+    if (isHostShared)
+      // CU_MEM_ATTACH_GLOBAL: any stream may touch it.
+      scope.check(d.cuMemAllocManaged(&ptr, sizeBytes, 1), "cuMemAllocManaged");
+    else
+      scope.check(d.cuMemAlloc(&ptr, sizeBytes), "cuMemAlloc");
+    buffer = reinterpret_cast<void *>(ptr);
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    cache.live[buffer] = {sizeBytes, isHostShared};
+  }
   if (RunAllocations *run = RunAllocations::current())
-    run->live.insert(reinterpret_cast<void *>(ptr));
-  return reinterpret_cast<void *>(ptr);
+    run->live.insert(buffer);
+  return buffer;
 }
 
 extern "C" void mgpuMemFree(void *ptr, void * /*stream*/) {
@@ -397,6 +475,20 @@ extern "C" void mgpuMemFree(void *ptr, void * /*stream*/) {
     return;
   if (RunAllocations *run = RunAllocations::current())
     run->live.erase(ptr);
+  BufferCache &cache = bufferCache();
+  {
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    auto it = cache.live.find(ptr);
+    if (it != cache.live.end() &&
+        cache.idleBytes + it->second.first <= cache.limit) {
+      cache.idle[it->second].push_back(ptr);
+      cache.idleBytes += it->second.first;
+      return;
+    }
+    if (it != cache.live.end())
+      cache.live.erase(it);
+  }
+  profile::Scope timed("cuMemFree");
   const Driver &d = driver();
   ScopedContext scope(d);
   scope.check(d.cuMemFree(reinterpret_cast<CUdeviceptr>(ptr)), "cuMemFree");

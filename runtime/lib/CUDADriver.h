@@ -105,6 +105,9 @@ private:
   const Driver &d;
 };
 
+/// Frees the buffers that mgpuMemFree kept for reuse.
+void releaseCachedMemory();
+
 /// The managed buffers compiled code allocates (mgpuMemAlloc) on this thread
 /// while the scope lives: those it does not free itself, a model's results,
 /// are freed with the scope, after the runtime has copied them out.

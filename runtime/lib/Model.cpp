@@ -196,6 +196,10 @@ struct attnres_model {
   ~attnres_model() {
     if (release)
       release(owner);
+    // The buffers its runs left for reuse (and their device memory) go
+    // with it.
+    if (signature.needsCUDA)
+      attnres::cuda::releaseCachedMemory();
   }
 
   void describe() {

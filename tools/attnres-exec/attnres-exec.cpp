@@ -23,7 +23,8 @@ using namespace mlir::attnres::npz;
 
 namespace {
 
-const char *const kUsage = R"(attnres-exec: run a model compiled by attnres-compile, with only the
+const char *const kUsage =
+    R"(attnres-exec: run a model compiled by attnres-compile, with only the
 attnres runtime (no MLIR or LLVM: what a GPU machine or a deployment has)
 
 USAGE: attnres-exec MODEL.so --inputs IN.npz [options]
@@ -110,15 +111,13 @@ int main(int argc, char **argv) {
                     "'");
     } else if (value("--threads", text)) {
       if (!parseCount(text, threads) || threads > 4096)
-        return fail("--threads must be a count up to 4096, got '" + text +
-                    "'");
+        return fail("--threads must be a count up to 4096, got '" + text + "'");
     } else if (arg.rfind("-", 0) == 0) {
       return fail("unknown option '" + arg + "' (see --help)");
     } else if (modelPath.empty()) {
       modelPath = arg;
     } else {
-      return fail("more than one model: '" + modelPath + "' and '" + arg +
-                  "'");
+      return fail("more than one model: '" + modelPath + "' and '" + arg + "'");
     }
   }
   if (modelPath.empty())
@@ -147,11 +146,10 @@ int main(int argc, char **argv) {
   double loadSeconds = seconds(Clock::now() - loadStart);
   std::string where = attnres_model_device(model.get());
   if (!device.empty() && device != where)
-    return fail("'" + modelPath + "' runs on " + where + ", not on --device=" +
-                device +
-                (where == "cuda"
-                     ? " (it was compiled with --target=cuda)"
-                     : " (compile it with attnres-compile --target=cuda)"));
+    return fail(
+        "'" + modelPath + "' runs on " + where + ", not on --device=" + device +
+        (where == "cuda" ? " (it was compiled with --target=cuda)"
+                         : " (compile it with attnres-compile --target=cuda)"));
 
   // The arrays in the model's order, by name.
   int numInputs = attnres_model_num_inputs(model.get());

@@ -119,6 +119,35 @@ TEST(CUDATest, WrappersDriveTheDriver) {
   mgpuStreamDestroy(stream);
 }
 
+// Runs of a model allocate the same sizes each time; freed buffers wait for
+// them instead of going back to the driver (fresh managed memory faults
+// onto the GPU page by page), until released.
+TEST(CUDATest, FreedBuffersAreReusedUntilReleased) {
+  setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
+  char what[256];
+  ASSERT_EQ(attnres_cuda_available(what, sizeof(what)), 1) << what;
+  void *fake = dlopen(kFakeDriver.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(fake, nullptr);
+  auto live =
+      reinterpret_cast<long (*)()>(dlsym(fake, "fake_cuda_live_buffers"));
+  long before = live();
+  void *a = mgpuMemAlloc(4096, nullptr, /*isHostShared=*/true);
+  void *device = mgpuMemAlloc(4096, nullptr, /*isHostShared=*/false);
+  mgpuMemFree(a, nullptr);
+  mgpuMemFree(device, nullptr);
+  EXPECT_EQ(live(), before + 2);
+  // The same size and kind get the same buffer back; others a new one.
+  EXPECT_EQ(mgpuMemAlloc(4096, nullptr, true), a);
+  void *other = mgpuMemAlloc(8192, nullptr, true);
+  EXPECT_NE(other, a);
+  EXPECT_EQ(mgpuMemAlloc(4096, nullptr, false), device);
+  mgpuMemFree(a, nullptr);
+  mgpuMemFree(other, nullptr);
+  mgpuMemFree(device, nullptr);
+  attnres::cuda::releaseCachedMemory();
+  EXPECT_EQ(live(), before);
+}
+
 TEST(CUDATest, DriverErrorsNameTheCall) {
   setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
   void *module = mgpuModuleLoad(kFakeCubin, sizeof(kFakeCubin));

@@ -261,4 +261,5 @@ void fake_cuda_last_launch(unsigned *dims) {
   std::memcpy(dims, lastDims, sizeof(lastDims));
 }
 int fake_cuda_context_depth() { return contextDepth; }
+long fake_cuda_live_buffers() { return report.live; }
 }
