@@ -178,6 +178,11 @@ bool matchSqrt(Value v, Value &x) {
       generic->getNumResults() != 1 ||
       generic.getNumParallelLoops() != generic.getNumLoops())
     return false;
+  // Elementwise only: a broadcasting or transposing map would take the
+  // root of other elements than the ones it is matched with.
+  if (!llvm::all_of(generic.getIndexingMapsArray(),
+                    [](AffineMap map) { return map.isIdentity(); }))
+    return false;
   Block &body = generic.getRegion().front();
   if (body.getOperations().size() != 2)
     return false;

@@ -352,3 +352,31 @@ func.func @rms_rsqrt_dynamic(%x: tensor<?x?x8xf32>, %w: tensor<8xf32>) -> tensor
   %y = tosa.mul %w3, %n, %shift : (tensor<1x1x8xf32>, tensor<?x?x8xf32>, tensor<1xi8>) -> tensor<?x?x8xf32>
   return %y : tensor<?x?x8xf32>
 }
+
+// -----
+
+// A root taken through a transposing map divides each element by another
+// row's RMS: not a norm.
+#transpose = affine_map<(d0, d1) -> (d1, d0)>
+#id = affine_map<(d0, d1) -> (d0, d1)>
+// CHECK-LABEL: func.func @rms_transposed_sqrt
+// CHECK-NOT: attnres.rms_norm
+// CHECK: linalg.generic
+func.func @rms_transposed_sqrt(%x: tensor<8x8xf32>) -> tensor<8x8xf32> {
+  %shift = "tosa.const"() <{values = dense<0> : tensor<1xi8>}> : () -> tensor<1xi8>
+  %inv_d = "tosa.const"() <{values = dense<1.250000e-01> : tensor<1x1xf32>}> : () -> tensor<1x1xf32>
+  %eps = "tosa.const"() <{values = dense<1.000000e-05> : tensor<1x1xf32>}> : () -> tensor<1x1xf32>
+  %sq = tosa.mul %x, %x, %shift : (tensor<8x8xf32>, tensor<8x8xf32>, tensor<1xi8>) -> tensor<8x8xf32>
+  %sum = tosa.reduce_sum %sq {axis = 1 : i32} : (tensor<8x8xf32>) -> tensor<8x1xf32>
+  %ms = tosa.mul %sum, %inv_d, %shift : (tensor<8x1xf32>, tensor<1x1xf32>, tensor<1xi8>) -> tensor<8x1xf32>
+  %v = tosa.add %ms, %eps : (tensor<8x1xf32>, tensor<1x1xf32>) -> tensor<8x1xf32>
+  %e = tensor.empty() : tensor<1x8xf32>
+  %s = linalg.generic {indexing_maps = [#transpose, #id], iterator_types = ["parallel", "parallel"]} ins(%v : tensor<8x1xf32>) outs(%e : tensor<1x8xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %0 = math.sqrt %in : f32
+    linalg.yield %0 : f32
+  } -> tensor<1x8xf32>
+  %rs = tosa.reciprocal %s : (tensor<1x8xf32>) -> tensor<1x8xf32>
+  %n = tosa.mul %rs, %x, %shift : (tensor<1x8xf32>, tensor<8x8xf32>, tensor<1xi8>) -> tensor<8x8xf32>
+  return %n : tensor<8x8xf32>
+}

@@ -201,6 +201,19 @@ static LogicalResult verifyVectors(Operation *op, RankedTensorType sourceType,
   return success();
 }
 
+/// The custom assembly prints one type for every per-feature vector, so
+/// vectors of different types (tensor<8xf32> and tensor<?xf32>) would print
+/// IR that does not parse.
+static LogicalResult verifyOneVectorType(Operation *op, ValueRange vectors,
+                                         StringRef names) {
+  for (Value vector : vectors)
+    if (vector.getType() != vectors.front().getType())
+      return op->emitOpError("expects ")
+             << names << " of one type, got " << vectors.front().getType()
+             << " and " << vector.getType();
+  return success();
+}
+
 LogicalResult Phase1Op::verify() {
   if (getBlocks().empty())
     return emitOpError("requires at least one completed block");
@@ -234,8 +247,12 @@ LogicalResult Phase1Op::verify() {
     return failure();
   if (failed(verifyVectors(*this, sourceType, getQueries(), "queries")))
     return failure();
-  return verifyVectors(*this, sourceType, getKeyNormWeights(),
-                       "key_norm_weights");
+  if (failed(verifyVectors(*this, sourceType, getKeyNormWeights(),
+                           "key_norm_weights")))
+    return failure();
+  SmallVector<Value> vectors(getQueries());
+  llvm::append_range(vectors, getKeyNormWeights());
+  return verifyOneVectorType(*this, vectors, "queries and key_norm_weights");
 }
 
 //===----------------------------------------------------------------------===//
@@ -300,13 +317,18 @@ LogicalResult Phase2Op::verify() {
     return emitOpError("expects norm_weight, norm_epsilon and the normalized "
                        "result together or not at all");
   if (!hasWeight)
-    return success();
+    return verifyOneVectorType(*this, {getQuery(), getKeyNormWeight()},
+                               "query and key_norm_weight");
   if (getNormalized().getType() != sourceType)
     return emitOpError("expects the normalized result of type ")
            << sourceType << ", got " << getNormalized().getType();
   if (failed(verifyEpsilon(*this, *getNormEpsilon())))
     return failure();
-  return verifyVectors(*this, sourceType, getNormWeight(), "norm_weight");
+  if (failed(verifyVectors(*this, sourceType, getNormWeight(), "norm_weight")))
+    return failure();
+  return verifyOneVectorType(
+      *this, {getQuery(), getKeyNormWeight(), getNormWeight()},
+      "query, key_norm_weight and norm_weight");
 }
 
 #define GET_OP_CLASSES

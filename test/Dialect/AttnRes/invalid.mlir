@@ -271,3 +271,29 @@ func.func @phase2_norm_weight_type(%o: tensor<2x8xf32>, %l: tensor<2xf32>, %q: t
   %h, %y = "attnres.phase2"(%o, %l, %o, %q, %q, %g) <{epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32}> : (tensor<2x8xf32>, tensor<2xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf16>) -> (tensor<2x8xf32>, tensor<2x8xf32>)
   return %y : tensor<2x8xf32>
 }
+
+// -----
+
+// The assembly prints one type for the vectors: a static and a dynamic one
+// would print IR that does not parse.
+func.func @phase2_vector_types(%o: tensor<2x8xf32>, %l: tensor<2xf32>, %q: tensor<8xf32>, %g: tensor<?xf32>) -> tensor<2x8xf32> {
+  // expected-error@+1 {{'attnres.phase2' op expects query, key_norm_weight and norm_weight of one type, got 'tensor<8xf32>' and 'tensor<?xf32>'}}
+  %h, %y = "attnres.phase2"(%o, %l, %o, %q, %q, %g) <{epsilon = 1.0e-06 : f32, norm_epsilon = 1.0e-05 : f32}> : (tensor<2x8xf32>, tensor<2xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<?xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>)
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @phase2_plain_vector_types(%o: tensor<2x8xf32>, %l: tensor<2xf32>, %q: tensor<8xf32>, %k: tensor<?xf32>) -> tensor<2x8xf32> {
+  // expected-error@+1 {{'attnres.phase2' op expects query and key_norm_weight of one type, got 'tensor<8xf32>' and 'tensor<?xf32>'}}
+  %h = "attnres.phase2"(%o, %l, %o, %q, %k) <{epsilon = 1.0e-06 : f32}> : (tensor<2x8xf32>, tensor<2xf32>, tensor<2x8xf32>, tensor<8xf32>, tensor<?xf32>) -> tensor<2x8xf32>
+  return %h : tensor<2x8xf32>
+}
+
+// -----
+
+func.func @phase1_vector_types(%b: tensor<2x8xf32>, %q: tensor<8xf32>, %k: tensor<?xf32>) -> tensor<2x8xf32> {
+  // expected-error@+1 {{'attnres.phase1' op expects queries and key_norm_weights of one type, got 'tensor<8xf32>' and 'tensor<?xf32>'}}
+  %o:2, %l:2 = "attnres.phase1"(%b, %q, %q, %q, %k) <{epsilon = 1.0e-06 : f32, operandSegmentSizes = array<i32: 1, 2, 2>}> : (tensor<2x8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<8xf32>, tensor<?xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>, tensor<2xf32>, tensor<2xf32>)
+  return %o#0 : tensor<2x8xf32>
+}
