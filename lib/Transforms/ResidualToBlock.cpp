@@ -1,7 +1,7 @@
 //===- ResidualToBlock.cpp - PreNorm residual streams to Block AttnRes ----===//
 //
 // Rewrites the residual stream findResidualStream finds into Block
-// Attention Residuals (../shared/DESIGN.md): each layer's norm reads a
+// Attention Residuals: each layer's norm reads a
 // softmax-over-depth aggregation of the embedding, the completed block sums
 // and the current block's partial sum instead of the running sum h_l.
 //
@@ -110,6 +110,16 @@ FailureOr<Parameters> loadParameters(Operation *anchor, StringRef path,
     params.keyNorms.assign(rows * cols, 1.0f);
   params.fromFile = true;
   return params;
+}
+
+/// Multiplies the epsilon of a stream norm (attnres.rms_norm or
+/// attnres.layer_norm) by `factor`.
+void scaleEpsilon(Operation *norm, double factor) {
+  if (auto rms = dyn_cast<RMSNormOp>(norm))
+    rms.setEpsilon(APFloat(float(rms.getEpsilon().convertToDouble() * factor)));
+  else if (auto layer = dyn_cast<LayerNormOp>(norm))
+    layer.setEpsilon(
+        APFloat(float(layer.getEpsilon().convertToDouble() * factor)));
 }
 
 struct ResidualToBlockPass
@@ -241,6 +251,12 @@ struct ResidualToBlockPass
       Value result = BlockAttnResOp::create(b, loc, sources, query, keyNorm,
                                             keyNormEpsilon.getValue());
       reader->setOperand(0, result);
+      // Zero queries make the aggregation the mean h / c of its c sources,
+      // and norm(h / c; eps) = norm(h; c^2 eps) for RMSNorm and LayerNorm:
+      // dividing the epsilon by c^2 keeps the original function exactly.
+      // Trained queries come with norms trained on their own epsilons.
+      if (!params->fromFile)
+        scaleEpsilon(reader, 1.0 / (double(sources.size()) * sources.size()));
     };
 
     // blocks: b_0 (the embedding) and the sums of the completed blocks.
@@ -286,11 +302,13 @@ struct ResidualToBlockPass
         << " into Block AttnRes: " << numLayers << " layers in "
         << sizes->size() << " blocks of [" << blockList << "] layers; ";
     if (params->fromFile)
-      remark << "pseudo-queries from '" << pseudoQueries << "'";
+      remark << "pseudo-queries from '" << pseudoQueries
+             << "' (the norms keep their epsilons)";
     else
       remark << "zero pseudo-queries (no pseudo-queries file): every "
-                "aggregation is the mean of its sources, which the norms "
-                "undo, so the function is preserved up to their epsilon";
+                "aggregation is the mean of its c sources, which the norms "
+                "undo, and each norm's epsilon is divided by c^2, so the "
+                "function is preserved exactly";
     return success();
   }
 };

@@ -2,6 +2,7 @@
 // RUN: attnres-opt %s --attnres-residual-to-block=block-sizes=1,3,1 | FileCheck %s --check-prefix=SIZES
 // RUN: attnres-opt %s --attnres-residual-to-block | FileCheck %s --check-prefix=FULL
 // RUN: attnres-opt %s --attnres-residual-to-block=num-blocks=1 2>&1 | FileCheck %s --check-prefix=REMARK
+// RUN: attnres-opt %s --attnres-residual-to-block=num-blocks=2 | FileCheck %s --check-prefix=EPS
 // RUN: attnres-opt %s --attnres-residual-to-block=num-blocks=2 --attnres-residual-to-block=num-blocks=2 2>&1 | FileCheck %s --check-prefix=AGAIN
 // RUN: %python -c "import numpy as np; q = np.arange(48, dtype=np.float32).reshape(6, 8) / 64; np.savez('%t.npz', queries=q, key_norm_weights=1 + q)"
 // RUN: attnres-opt %s --attnres-residual-to-block="num-blocks=2 pseudo-queries=%t.npz key-norm-epsilon=1e-5" --mlir-print-debuginfo --mlir-print-local-scope 2>&1 | FileCheck %s --check-prefix=NPZ
@@ -69,7 +70,19 @@
 // FULL: attnres.block_attn_res %{{[^ ,]*}}, %{{[^ ,]*}}, %{{[^ ,]*}}, %{{[^ ,]*}}, %{{[^ ,]*}}, %{{[^ ,]*}} query
 // FULL-NOT: attnres.block_attn_res
 
-// REMARK: remark: rewrote the residual stream of @stream into Block AttnRes: 5 layers in 1 blocks of [5] layers; zero pseudo-queries
+// REMARK: remark: rewrote the residual stream of @stream into Block AttnRes: 5 layers in 1 blocks of [5] layers; zero pseudo-queries (no pseudo-queries file): every aggregation is the mean of its c sources, which the norms undo, and each norm's epsilon is divided by c^2, so the function is preserved exactly
+
+// Zero queries: each reader's epsilon (1e-6) is divided by c^2, c its
+// aggregation's sources: 1 for the first layer, 2 for the next three
+// (embedding and partial sum, or embedding and b1), 3 for the last layer
+// and the final norm. Trained queries keep the epsilons (NPZ below).
+// EPS-LABEL: func.func @stream
+// EPS: attnres.rms_norm {{.*}} epsilon = 9.99999997E-7
+// EPS: attnres.rms_norm {{.*}} epsilon = 2.500000e-07
+// EPS: attnres.rms_norm {{.*}} epsilon = 2.500000e-07
+// EPS: attnres.rms_norm {{.*}} epsilon = 2.500000e-07
+// EPS: attnres.rms_norm {{.*}} epsilon = 1.11111113E-7
+// EPS: attnres.rms_norm {{.*}} epsilon = 1.11111113E-7
 
 // Idempotent: the second run finds the aggregations and changes nothing.
 // AGAIN: remark: rewrote the residual stream of @stream
@@ -84,6 +97,8 @@
 // NPZ-DAG: "tosa.const"() <{values = dense<[1.000000e+00, 1.015625, {{.*}}]> : tensor<8xf32>}> : () -> tensor<8xf32> loc("attnres.key_norm.0"
 // NPZ-DAG: "tosa.const"() <{values = dense<[6.250000e-01, {{.*}}, 7.343750e-01]> : tensor<8xf32>}> : () -> tensor<8xf32> loc("attnres.query.5"
 // NPZ: attnres.block_attn_res {{.*}} epsilon = 9.99999974E-6
+// NPZ-NOT: epsilon = 2.5
+// NPZ: attnres.rms_norm {{.*}} epsilon = 9.99999997E-7
 func.func @stream(%h0: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
   %n0 = attnres.rms_norm %h0, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
   %f0 = tosa.tanh %n0 : (tensor<2x8xf32>) -> tensor<2x8xf32>

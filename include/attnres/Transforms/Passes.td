@@ -328,9 +328,11 @@ def ResidualToBlock : Pass<"attnres-residual-to-block", "::mlir::ModuleOp"> {
     f32[L+1, D] and optionally `key_norm_weights` f32[L+1, D] (default ones):
     row l is layer l in stream order (attn0, mlp0, attn1, ...), row L the
     final aggregation. Without it the queries are zero: every aggregation is
-    the mean of its sources, and since each reader is a scale-invariant norm
-    the model computes what it computed before, up to the norms' epsilon.
-    They become constants in the function.
+    the mean h / c of its c sources, and since `norm(h / c; eps) =
+    norm(h; c^2 eps)` for RMSNorm and LayerNorm, each reader's epsilon is
+    divided by c^2 and the model computes exactly what it computed before.
+    With a file the epsilons stay (a trained model's norms expect them).
+    The queries become constants in the function.
 
     A function that already holds `attnres.block_attn_res` is left alone,
     with a remark, so the pass is idempotent.
@@ -347,6 +349,7 @@ def ResidualToBlock : Pass<"attnres-residual-to-block", "::mlir::ModuleOp"> {
     %n = attnres.rms_norm %a, %g0 epsilon = 1.000000e-06 : ...
     %f = ... %n ...
     %a1 = attnres.block_attn_res %h0, %f query %q1 key_norm %k1 ...
+    %n1 = attnres.rms_norm %a1, %g1 epsilon = 2.500000e-07 : ...
     ```
   }];
   let options = [
