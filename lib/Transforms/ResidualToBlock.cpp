@@ -112,6 +112,28 @@ FailureOr<Parameters> loadParameters(Operation *anchor, StringRef path,
   return params;
 }
 
+/// Parameters are stored in the stream's type: a finite f32 can round to
+/// infinity in f16 (above 65504) or bf16, which would make every logit of
+/// that aggregation infinite.
+LogicalResult checkRepresentable(func::FuncOp func,
+                                 const std::vector<float> &values,
+                                 StringRef name, Type elementType,
+                                 int64_t features) {
+  const llvm::fltSemantics &semantics =
+      cast<FloatType>(elementType).getFloatSemantics();
+  for (auto [i, v] : llvm::enumerate(values)) {
+    APFloat value(v);
+    bool lost;
+    value.convert(semantics, APFloat::rmNearestTiesToEven, &lost);
+    if (!value.isFinite())
+      return func.emitError("pseudo-queries: '")
+             << name << "'[" << i / features << ", " << i % features
+             << "] = " << v << " is not finite in the model's " << elementType
+             << " (the parameters take the stream's type)";
+  }
+  return success();
+}
+
 /// Multiplies the epsilon of a stream norm (attnres.rms_norm or
 /// attnres.layer_norm) by `factor`.
 void scaleEpsilon(Operation *norm, double factor) {
@@ -206,6 +228,12 @@ struct ResidualToBlockPass
 
     auto streamType = cast<RankedTensorType>(stream.embedding.getType());
     Type elementType = streamType.getElementType();
+    if (params->fromFile &&
+        (failed(checkRepresentable(func, params->queries, "queries",
+                                   elementType, features)) ||
+         failed(checkRepresentable(func, params->keyNorms, "key_norm_weights",
+                                   elementType, features))))
+      return failure();
     auto vectorType = RankedTensorType::get({features}, elementType);
     OpBuilder b(func.getContext());
     // Parameters go first in the function, in the order they are made.

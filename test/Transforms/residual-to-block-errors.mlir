@@ -14,6 +14,13 @@
 // RUN: not attnres-opt %s --attnres-residual-to-block=pseudo-queries=%t.int.npz 2>&1 | FileCheck %s --check-prefix=INT
 // RUN: %python -c "import numpy as np; q = np.zeros((4, 8), np.float32); q[1, 2] = np.nan; np.savez('%t.nan.npz', queries=q)"
 // RUN: not attnres-opt %s --attnres-residual-to-block=pseudo-queries=%t.nan.npz 2>&1 | FileCheck %s --check-prefix=NAN
+// A finite f32 query past f16's largest value (65504) on an f16 stream,
+// and a key-norm weight past bf16's on a bf16 one: infinite once stored in
+// the stream's type. 65504 itself still fits.
+// RUN: %python -c "import numpy as np; q = np.zeros((4, 8), np.float32); q[2, 5] = 70000; np.savez('%t.big.npz', queries=q); k = np.ones((4, 8), np.float32); k[3, 1] = 3.4e38; np.savez('%t.bigk.npz', queries=np.zeros((4, 8), np.float32), key_norm_weights=k); q[2, 5] = 65504; np.savez('%t.max.npz', queries=q)"
+// RUN: sed -n '/^func.func @three_layers/,/^}/p' %s | sed 's/xf32>/xf16>/g' | not attnres-opt --attnres-residual-to-block=pseudo-queries=%t.big.npz 2>&1 | FileCheck %s --check-prefix=F16
+// RUN: sed -n '/^func.func @three_layers/,/^}/p' %s | sed 's/xf32>/xbf16>/g' | not attnres-opt --attnres-residual-to-block=pseudo-queries=%t.bigk.npz 2>&1 | FileCheck %s --check-prefix=BF16
+// RUN: sed -n '/^func.func @three_layers/,/^}/p' %s | sed 's/xf32>/xf16>/g' | attnres-opt --attnres-residual-to-block=pseudo-queries=%t.max.npz 2>&1 | FileCheck %s --check-prefix=F16MAX
 
 // SUM: error: block-sizes add up to 4 layers but the residual stream has 3
 // DISAGREE: error: num-blocks=3 disagrees with the 2 block-sizes
@@ -24,6 +31,10 @@
 // NAME: error: pseudo-queries file '{{.*}}name.npz' has no array 'queries'
 // INT: error: pseudo-queries file '{{.*}}int.npz': 'queries' is int32[4, 8]; float32 (or float64) is needed
 // NAN: error: pseudo-queries file '{{.*}}nan.npz': 'queries' holds a NaN or infinity
+// F16: error: pseudo-queries: 'queries'[2, 5] = 7.000000e+04 is not finite in the model's 'f16' (the parameters take the stream's type)
+// BF16: error: pseudo-queries: 'key_norm_weights'[3, 1] = 3.400000e+38 is not finite in the model's 'bf16' (the parameters take the stream's type)
+// F16MAX: remark: rewrote the residual stream of @three_layers
+// F16MAX: 6.550400e+04
 
 // expected-error @below {{num-blocks=4 exceeds the 3 layers of the residual stream}}
 func.func @three_layers(%h0: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
