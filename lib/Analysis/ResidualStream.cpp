@@ -50,10 +50,15 @@ namespace {
 
 /// The first value `v` is computed from (`v` itself included) for which
 /// `isTarget` holds, looking into the regions of ops that capture outer
-/// values; null when there is none.
-Value findSource(Value v, function_ref<bool(Value)> isTarget) {
+/// values; null when there is none. Values defined before `stopBefore` in
+/// its block are not walked through: they cannot be computed from what it
+/// defines, which keeps the walk within the sublayer asked about instead of
+/// the whole graph above it.
+Value findSource(Value v, function_ref<bool(Value)> isTarget,
+                 Operation *stopBefore = nullptr) {
   SmallVector<Value> stack{v};
   DenseSet<Value> seen;
+  Block *stopBlock = stopBefore ? stopBefore->getBlock() : nullptr;
   while (!stack.empty()) {
     Value value = stack.pop_back_val();
     if (isTarget(value))
@@ -62,6 +67,9 @@ Value findSource(Value v, function_ref<bool(Value)> isTarget) {
       continue;
     Operation *op = value.getDefiningOp();
     if (!op)
+      continue;
+    if (stopBlock && op->getBlock() == stopBlock &&
+        op->isBeforeInBlock(stopBefore))
       continue;
     llvm::append_range(stack, op->getOperands());
     if (op->getNumRegions())
@@ -75,7 +83,14 @@ Value findSource(Value v, function_ref<bool(Value)> isTarget) {
 }
 
 bool dependsOn(Value v, Value target) {
-  return bool(findSource(v, [&](Value value) { return value == target; }));
+  return bool(findSource(
+      v, [&](Value value) { return value == target; }, target.getDefiningOp()));
+}
+
+/// `add` is `a + g(a)`: one operand is computed from the other.
+bool isResidualLike(tosa::AddOp add) {
+  Value lhs = add.getInput1(), rhs = add.getInput2();
+  return dependsOn(lhs, rhs) || dependsOn(rhs, lhs);
 }
 
 /// Recognizes residual adds, memoizing the answer per op.
@@ -123,24 +138,6 @@ mlir::attnres::findResidualStream(func::FuncOp func) {
 
   ResidualAddMatcher residual;
 
-  // PostNorm: a norm reads `a + g(a)` that is not a PreNorm add. Replacing
-  // that sum would change what the next layer reads unnormalized.
-  for (Operation *norm : norms) {
-    Operation *def = norm->getOperand(0).getDefiningOp();
-    auto add = dyn_cast_or_null<tosa::AddOp>(def);
-    if (!add || residual.match(add))
-      continue;
-    Value lhs = add.getInput1(), rhs = add.getInput2();
-    if (dependsOn(lhs, rhs) || dependsOn(rhs, lhs)) {
-      return add.emitError("PostNorm residual add: its sum is normalized "
-                           "after the add, by ")
-             << describeOp(norm)
-             << " (BERT-style); Block AttnRes rescales the stream, which "
-                "only a norm before each sublayer (PreNorm) undoes, so the "
-                "rewrite would change the function";
-    }
-  }
-
   // The final norm reads a residual add that no other residual add reads.
   auto readByResidualAdd = [&](Value h) {
     return llvm::any_of(h.getUsers(), [&](Operation *user) {
@@ -161,6 +158,40 @@ mlir::attnres::findResidualStream(func::FuncOp func) {
            << "); one stream per function is supported";
   }
   if (finals.empty()) {
+    // No PreNorm stream: say which layout the residual adds have instead.
+    // Norms inside sublayers of a PreNorm model never get here.
+    //
+    // Norms after the sublayers, `h + norm(f(h))` (OLMo 2): the sublayers
+    // read the stream itself.
+    for (Operation *norm : norms) {
+      for (Operation *user : norm->getResult(0).getUsers()) {
+        auto add = dyn_cast<tosa::AddOp>(user);
+        if (!add)
+          continue;
+        Value other = add.getInput1() == norm->getResult(0) ? add.getInput2()
+                                                            : add.getInput1();
+        if (dependsOn(norm->getOperand(0), other))
+          return add.emitError("residual add of a normalized sublayer "
+                               "output `h + norm(f(h))` (OLMo 2 style): the "
+                               "sublayers read the residual stream directly, "
+                               "not through a norm (")
+                 << describeOp(norm)
+                 << " follows its sublayer); Block AttnRes rescales the "
+                    "stream, so the rewrite would change the function";
+      }
+    }
+    // PostNorm (BERT): a norm reads `a + g(a)`. Replacing that sum would
+    // change what the next layer reads unnormalized.
+    for (Operation *norm : norms) {
+      auto add = norm->getOperand(0).getDefiningOp<tosa::AddOp>();
+      if (add && isResidualLike(add))
+        return add.emitError("PostNorm residual add: its sum is normalized "
+                             "after the add, by ")
+               << describeOp(norm)
+               << " (BERT-style); Block AttnRes rescales the stream, which "
+                  "only a norm before each sublayer (PreNorm) undoes, so the "
+                  "rewrite would change the function";
+    }
     // Residual adds whose sum reaches no norm: the stream ends unnormalized.
     for (Operation &op : func.getBody().front()) {
       std::optional<ResidualLayer> layer = residual.match(&op);
@@ -192,10 +223,13 @@ mlir::attnres::findResidualStream(func::FuncOp func) {
 
   // The embedding must not come from the stream: otherwise the chain broke
   // at an add of another shape (e.g. `(h + attn) + mlp`). One walk over its
-  // sources, not one per norm.
-  if (Value normResult = findSource(stream.embedding, [](Value value) {
-        return isStreamNorm(value.getDefiningOp());
-      })) {
+  // sources, not one per norm. A normalized embedding (BLOOM's
+  // word_embeddings_layernorm, CLIP's pre_layrnorm) is b_0 itself.
+  if (Value normResult = isStreamNorm(stream.embedding.getDefiningOp())
+                             ? Value()
+                             : findSource(stream.embedding, [](Value value) {
+                                 return isStreamNorm(value.getDefiningOp());
+                               })) {
     Operation *norm = normResult.getDefiningOp();
     Operation *def = stream.embedding.getDefiningOp();
     // TorchScript's fp16 export widens the stream after attention: the add

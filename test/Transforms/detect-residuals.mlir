@@ -169,3 +169,51 @@ func.func @prenorm_dynamic(%h0: tensor<?x8xf32>, %g: tensor<8xf32>) -> tensor<?x
   %y = attnres.rms_norm %h2, %g epsilon = 1.0e-6 : tensor<?x8xf32>, tensor<8xf32>
   return %y : tensor<?x8xf32>
 }
+
+// -----
+
+// An add-then-norm inside a sublayer (x + g(x), normalized, within the
+// MLP) is the sublayer's business: the stream around it is PreNorm.
+func.func @sublayer_add_then_norm(%h0: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
+  %n0 = attnres.rms_norm %h0, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  %x = tosa.tanh %n0 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %gx = tosa.sigmoid %x : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %s = tosa.add %x, %gx : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %f0 = attnres.layer_norm %s, %g, %g epsilon = 1.0e-5 : tensor<2x8xf32>, tensor<8xf32>
+  // expected-remark @below {{residual layer 0 of 1: reads the stream through attnres.rms_norm}}
+  %h1 = tosa.add %h0, %f0 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-remark @below {{final norm of the residual stream (1 layers, D = 8)}}
+  %y = attnres.rms_norm %h1, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// A normalized embedding (BLOOM's word_embeddings_layernorm, CLIP's
+// pre_layrnorm) is b_0: the stream starts at the norm's result.
+func.func @normalized_embedding(%x: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
+  %h0 = attnres.layer_norm %x, %g, %g epsilon = 1.0e-5 : tensor<2x8xf32>, tensor<8xf32>
+  %n0 = attnres.layer_norm %h0, %g, %g epsilon = 1.0e-5 : tensor<2x8xf32>, tensor<8xf32>
+  %f0 = tosa.tanh %n0 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-remark @below {{residual layer 0 of 1: reads the stream through attnres.layer_norm}}
+  %h1 = tosa.add %h0, %f0 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  // expected-remark @below {{final norm of the residual stream (1 layers, D = 8)}}
+  %y = attnres.layer_norm %h1, %g, %g epsilon = 1.0e-5 : tensor<2x8xf32>, tensor<8xf32>
+  return %y : tensor<2x8xf32>
+}
+
+// -----
+
+// OLMo 2 normalizes each sublayer's output instead of its input: the
+// sublayers read the stream itself. Refused, and not as PostNorm.
+func.func @olmo2(%h0: tensor<2x8xf32>, %g: tensor<8xf32>) -> tensor<2x8xf32> {
+  %f0 = tosa.tanh %h0 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %n0 = attnres.rms_norm %f0, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32> loc("post_attention_layernorm")
+  // expected-error @below {{residual add of a normalized sublayer output `h + norm(f(h))` (OLMo 2 style): the sublayers read the residual stream directly, not through a norm (attnres.rms_norm 'post_attention_layernorm' follows its sublayer)}}
+  %h1 = tosa.add %h0, %n0 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %f1 = tosa.sigmoid %h1 : (tensor<2x8xf32>) -> tensor<2x8xf32>
+  %n1 = attnres.rms_norm %f1, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  %h2 = tosa.add %h1, %n1 : (tensor<2x8xf32>, tensor<2x8xf32>) -> tensor<2x8xf32>
+  %y = attnres.rms_norm %h2, %g epsilon = 1.0e-6 : tensor<2x8xf32>, tensor<8xf32>
+  return %y : tensor<2x8xf32>
+}
