@@ -27,6 +27,7 @@ set(_attnres_exports
   AttnResLinalgToBLAS:LinalgToBLAS
   AttnResParallelToRuntime:ParallelToRuntime
   AttnResSameShapeToLinalg:SameShapeToLinalg
+  AttnResChecksToRuntime:ChecksToRuntime
   AttnResPipelines:Pipelines
   AttnResRegistration:Registration
   AttnResONNXProto:ONNXProto

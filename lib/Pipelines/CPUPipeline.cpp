@@ -92,6 +92,7 @@ void attnres::buildCPUPipeline(OpPassManager &pm,
   if (options.approximateMath)
     pm.addNestedPass<func::FuncOp>(attnres::createApproximateMath());
   pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(attnres::createConvertChecksToRuntime());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());

@@ -66,6 +66,7 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
   // shapes) become reinterpret_casts, which the NVVM pipeline's host
   // lowering handles; it has no pattern for memref.reshape itself.
   pm.addPass(memref::createExpandOpsPass());
+  pm.addPass(attnres::createConvertChecksToRuntime());
 
   gpu::GPUToNVVMPipelineOptions nvvm;
   nvvm.cubinChip = options.chip;

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csetjmp>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -500,6 +501,39 @@ static std::string checkNamedDims(const Signature &sig,
   return "";
 }
 
+namespace {
+/// Where attnres_check_failed returns to: the innermost run on this thread.
+thread_local std::jmp_buf *checkTarget = nullptr;
+thread_local std::string checkMessage;
+
+/// Calls a model's entry; false when one of its run-time checks failed.
+/// Nothing between here and the check has destructors to run: the frames
+/// in between are compiled code.
+bool callEntry(void (*entry)(void **), void **args) {
+  std::jmp_buf target;
+  std::jmp_buf *outer = checkTarget;
+  checkTarget = &target;
+  if (setjmp(target)) {
+    checkTarget = outer;
+    return false;
+  }
+  entry(args);
+  checkTarget = outer;
+  return true;
+}
+} // namespace
+
+/// What compiled code calls when a run-time check fails (--attnres-checks-
+/// to-runtime): the run ends with an error carrying `message`.
+extern "C" [[noreturn]] void attnres_check_failed(const char *message) {
+  if (!checkTarget) {
+    std::fprintf(stderr, "attnres: %s\n", message);
+    std::abort();
+  }
+  checkMessage = message;
+  std::longjmp(*checkTarget, 1);
+}
+
 extern "C" int attnres_model_run(attnres_model *model,
                                  const attnres_tensor *inputs,
                                  attnres_tensor *outputs) {
@@ -575,7 +609,10 @@ extern "C" int attnres_model_run(attnres_model *model,
     packed.push_back(&p);
   AllocationScope allocations(&model->pool);
   PackedProducts::Scope products(model->packedProducts.get());
-  model->entry(packed.data());
+  if (!callEntry(model->entry, packed.data())) {
+    setLastError("a run-time check of the model failed: " + checkMessage);
+    return 1;
+  }
 
   size_t at = 0;
   for (size_t n = 0; n < sig.outputs.size(); ++n) {
@@ -631,7 +668,7 @@ const std::vector<std::string> &mlir::attnres::runtime::runtimeFunctionNames() {
       "_mlir_ciface_attnres_sgemm_batched_overwrite",
       "_mlir_ciface_attnres_cublas_sgemm_batched",
       "_mlir_ciface_attnres_cublas_sgemm_batched_overwrite",
-      "attnres_parallel_for",
+      "attnres_parallel_for", "attnres_check_failed",
       // The GPU lowering's, in CUDA.cpp.
       "mgpuModuleLoad", "mgpuModuleLoadJIT", "mgpuModuleUnload",
       "mgpuModuleGetFunction", "mgpuLaunchKernel", "mgpuStreamCreate",

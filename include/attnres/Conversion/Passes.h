@@ -45,6 +45,10 @@ constexpr llvm::StringLiteral kGPUKernelModule = "attnres_kernels";
 constexpr llvm::StringLiteral kCublasSgemmBatchedFn =
     "attnres_cublas_sgemm_batched";
 
+/// The runtime function that --attnres-checks-to-runtime calls when a
+/// run-time check fails: attnres_check_failed(const char *message).
+constexpr llvm::StringLiteral kCheckFailedFn = "attnres_check_failed";
+
 /// The runtime function that --attnres-parallel-to-runtime calls.
 constexpr llvm::StringLiteral kParallelForFn = "attnres_parallel_for";
 

@@ -49,9 +49,40 @@ def ConvertAttnResToLinalg : Pass<"attnres-to-linalg"> {
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
+    "::mlir::cf::ControlFlowDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::math::MathDialect",
     "::mlir::tensor::TensorDialect",
+  ];
+}
+
+def ConvertChecksToRuntime
+    : Pass<"attnres-checks-to-runtime", "::mlir::ModuleOp"> {
+  let summary = "Lower host-side cf.assert to a call of the attnres runtime";
+  let description = [{
+    `cf.assert`'s own lowering prints its message and aborts the process,
+    which takes the application running a model down with it. The checks
+    `--attnres-to-linalg` emits (operands whose run-time sizes disagree, which
+    would be read out of bounds) become a branch to a call of the runtime's
+    `attnres_check_failed(message)`, which makes `attnres_model_run` return
+    an error carrying the message. Asserts inside `gpu.module`s are left as
+    they are. Run before `--convert-cf-to-llvm`.
+
+    Before:
+    ```mlir
+    cf.assert %same, "model.mlir:3:8: attnres.block_attn_res: ..."
+    ```
+    After (abridged):
+    ```mlir
+      cf.cond_br %same, ^continue, ^failed
+    ^failed:
+      llvm.call @attnres_check_failed(%message) : (!llvm.ptr) -> ()
+      llvm.unreachable
+    ```
+  }];
+  let dependentDialects = [
+    "::mlir::cf::ControlFlowDialect",
+    "::mlir::LLVM::LLVMDialect",
   ];
 }
 

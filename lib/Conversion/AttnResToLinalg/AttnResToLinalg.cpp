@@ -11,6 +11,7 @@
 #include "attnres/Dialect/AttnRes/AttnResOps.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -127,6 +128,44 @@ struct FeatureSpace {
   AffineMap fullMap, tokenMap, featureMap;
 };
 
+/// The loops are sized by `like` (`space`): with dynamic sizes, operands of
+/// other run-time sizes would be read out of bounds. Asserts at run time that
+/// every tensor of `tensors` has `like`'s sizes and every vector of
+/// `vectors` its feature size (pairs of static sizes the verifier checked).
+void assertSizes(OpBuilder &b, Location loc, Operation *op,
+                 const FeatureSpace &space, Value like, ValueRange tensors,
+                 ValueRange vectors) {
+  auto likeType = cast<RankedTensorType>(like.getType());
+  int64_t rank = likeType.getRank();
+  auto check = [&](Value v, int64_t dim, int64_t likeDim, StringRef what) {
+    auto type = cast<RankedTensorType>(v.getType());
+    if (!type.isDynamicDim(dim) && !likeType.isDynamicDim(likeDim))
+      return;
+    Value size = b.createOrFold<tensor::DimOp>(loc, v, dim);
+    Value want =
+        getValueOrCreateConstantIndexOp(b, loc, space.fullSizes[likeDim]);
+    Value same = b.createOrFold<arith::CmpIOp>(loc, arith::CmpIPredicate::eq,
+                                               size, want);
+    std::string message;
+    llvm::raw_string_ostream os(message);
+    if (auto file = op->getLoc()->findInstanceOf<FileLineColLoc>())
+      os << file.getFilename().strref() << ":" << file.getLine() << ":"
+         << file.getColumn() << ": ";
+    os << op->getName() << ": " << what;
+    cf::AssertOp::create(b, loc, same, message);
+  };
+  for (Value t : tensors)
+    if (t != like)
+      for (int64_t d = 0; d < rank; ++d)
+        check(t, d, d,
+              "its tensor operands differ in size at run time (dim " +
+                  std::to_string(d) + ")");
+  for (Value v : vectors)
+    check(v, 0, rank - 1,
+          "a per-feature vector's size differs from the feature size at run "
+          "time");
+}
+
 /// rsqrt(sumOfSquares * invCount + eps): the reciprocal RMS of one token.
 static Value reciprocalRms(OpBuilder &b, Location loc, Value sumOfSquares,
                            Value invCount, Value eps) {
@@ -143,6 +182,8 @@ struct RMSNormToLinalg : OpConversionPattern<RMSNormOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     FeatureSpace space(rewriter, loc, adaptor.getInput());
+    assertSizes(rewriter, loc, op, space, adaptor.getInput(), {},
+                {adaptor.getWeight()});
 
     Value sumOfSquares = space.sumOverFeatures(
         rewriter, adaptor.getInput(), space.fullMap,
@@ -187,6 +228,8 @@ struct LayerNormToLinalg : OpConversionPattern<LayerNormOp> {
     Location loc = op.getLoc();
     Value input = adaptor.getInput();
     FeatureSpace space(rewriter, loc, input);
+    assertSizes(rewriter, loc, op, space, input, {},
+                {adaptor.getWeight(), adaptor.getBias()});
     Value invCount = space.inverseFeatureCount(rewriter);
 
     Value sum =
@@ -384,6 +427,8 @@ struct BlockAttnResToLinalg : OpConversionPattern<BlockAttnResOp> {
                   ConversionPatternRewriter &rewriter) const override {
     ValueRange sources = adaptor.getSources();
     FeatureSpace space(rewriter, op.getLoc(), sources.front());
+    assertSizes(rewriter, op.getLoc(), op, space, sources.front(), sources,
+                {adaptor.getQuery(), adaptor.getKeyNormWeight()});
     Value wg = scaledQuery(rewriter, space, adaptor.getQuery(),
                            adaptor.getKeyNormWeight());
     SmallVector<Value> sumsOfSquares, dots;
@@ -412,7 +457,11 @@ struct Phase1ToLinalg : OpConversionPattern<Phase1Op> {
                   ConversionPatternRewriter &rewriter) const override {
     ValueRange blocks = adaptor.getBlocks();
     size_t numLayers = op.getNumLayers();
+    SmallVector<Value> vectors(adaptor.getQueries());
+    llvm::append_range(vectors, adaptor.getKeyNormWeights());
     FeatureSpace space(rewriter, op.getLoc(), blocks.front());
+    assertSizes(rewriter, op.getLoc(), op, space, blocks.front(), blocks,
+                vectors);
     SmallVector<Value> wgs;
     for (auto [query, keyNorm] :
          llvm::zip(adaptor.getQueries(), adaptor.getKeyNormWeights()))
@@ -471,7 +520,12 @@ struct Phase2ToLinalg : OpConversionPattern<Phase2Op> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value state = adaptor.getState(), partial = adaptor.getPartial();
+    SmallVector<Value> vectors = {adaptor.getQuery(),
+                                  adaptor.getKeyNormWeight()};
+    if (adaptor.getNormWeight())
+      vectors.push_back(adaptor.getNormWeight());
     FeatureSpace space(rewriter, loc, partial);
+    assertSizes(rewriter, loc, op, space, partial, {state}, vectors);
     Value wg = scaledQuery(rewriter, space, adaptor.getQuery(),
                            adaptor.getKeyNormWeight());
     SmallVector<Value> sums = scoreSource(rewriter, space, partial, wg);

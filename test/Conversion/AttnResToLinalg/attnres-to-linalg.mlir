@@ -200,3 +200,31 @@ func.func @phase2_fused(%o: tensor<2x8xf32>, %lse: tensor<2xf32>, %p: tensor<2x8
   %h, %y = attnres.phase2 %o, %lse, %p query %q key_norm %q epsilon = 1.0e-06 norm %g epsilon = 1.0e-05 : tensor<2x8xf32>, tensor<8xf32>
   return %y : tensor<2x8xf32>
 }
+
+// -----
+
+// With dynamic sizes the loops follow the first source: every other
+// operand's run-time sizes are checked against it (static pairs were
+// verified), the vectors against the feature size.
+// CHECK-LABEL: func.func @dynamic_sizes_checked
+// CHECK-DAG: %[[R1:.*]] = tensor.dim %arg1, %c0
+// CHECK-DAG: %[[R0:.*]] = tensor.dim %arg0, %c0
+// CHECK: %[[SAME:.*]] = arith.cmpi eq, %[[R1]], %[[R0]]
+// CHECK: cf.assert %[[SAME]], "{{.*}}attnres.block_attn_res: its tensor operands differ in size at run time (dim 0)"
+// CHECK: tensor.dim %arg2, %c0
+// CHECK: cf.assert %{{.*}}, "{{.*}}attnres.block_attn_res: a per-feature vector's size differs from the feature size at run time"
+// CHECK-NOT: cf.assert %{{.*}}, "{{.*}}(dim 1)"
+func.func @dynamic_sizes_checked(%a: tensor<?x8xf32>, %b: tensor<?x8xf32>, %q: tensor<?xf32>) -> tensor<?x8xf32> {
+  %y = attnres.block_attn_res %a, %b query %q key_norm %q epsilon = 1.0e-06 : tensor<?x8xf32>, tensor<?xf32>
+  return %y : tensor<?x8xf32>
+}
+
+// -----
+
+// Static sizes are the verifier's: no check is left for run time.
+// CHECK-LABEL: func.func @static_sizes_unchecked
+// CHECK-NOT: cf.assert
+func.func @static_sizes_unchecked(%a: tensor<3x8xf32>, %b: tensor<3x8xf32>, %q: tensor<8xf32>) -> tensor<3x8xf32> {
+  %y = attnres.block_attn_res %a, %b query %q key_norm %q epsilon = 1.0e-06 : tensor<3x8xf32>, tensor<8xf32>
+  return %y : tensor<3x8xf32>
+}
