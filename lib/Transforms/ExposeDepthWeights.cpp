@@ -78,6 +78,8 @@ Value depthWeights(ImplicitLocOpBuilder &b, BlockAttnResOp op) {
 
 struct ExposeDepthWeightsPass
     : attnres::impl::ExposeDepthWeightsBase<ExposeDepthWeightsPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       if (func.isExternal())
@@ -91,9 +93,10 @@ struct ExposeDepthWeightsPass
       if (aggregations.empty())
         continue;
       if (dynamic || !func.getBody().hasOneBlock()) {
-        emitRemark(func.getLoc())
-            << "depth weights of @" << func.getSymName()
-            << " not exposed: they need static shapes and one block";
+        if (verbose)
+          emitRemark(func.getLoc())
+              << "depth weights of @" << func.getSymName()
+              << " not exposed: they need static shapes and one block";
         continue;
       }
       auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());

@@ -32,6 +32,8 @@ RMSNormOp findNorm(Value value) {
 }
 
 struct FuseNormPass : attnres::impl::FuseNormBase<FuseNormPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     DominanceInfo &dominance = getAnalysis<DominanceInfo>();
     SmallVector<std::pair<Phase2Op, RMSNormOp>> candidates;
@@ -53,9 +55,10 @@ struct FuseNormPass : attnres::impl::FuseNormBase<FuseNormPass> {
       Operation *point = phase2;
       Value weight = norm.getWeight();
       if (!makeAvailableBefore(weight, point, dominance)) {
-        emitRemark(norm.getLoc())
-            << "not fused: the norm's weight is computed after the phase-2 "
-               "op it would join";
+        if (verbose)
+          emitRemark(norm.getLoc())
+              << "not fused: the norm's weight is computed after the phase-2 "
+                 "op it would join";
         continue;
       }
       OpBuilder b(point);
@@ -69,7 +72,7 @@ struct FuseNormPass : attnres::impl::FuseNormBase<FuseNormPass> {
       phase2.getResult().replaceAllUsesWith(fused.getResult());
       phase2.erase();
     }
-    if (layerNorms)
+    if (layerNorms && verbose)
       emitRemark(getOperation().getLoc())
           << layerNorms
           << " phase-2 results are read by attnres.layer_norm, which does "

@@ -355,6 +355,8 @@ bool sameSources(OpBuilder &b, Value a, Value c) {
 
 struct RaiseAggregationPass
     : attnres::impl::RaiseAggregationBase<RaiseAggregationPass> {
+  using Base::Base;
+
   void runOnOperation() override {
     SmallVector<tosa::MulOp> candidates;
     getOperation()->walk([&](tosa::MulOp mul) { candidates.push_back(mul); });
@@ -396,9 +398,11 @@ struct RaiseAggregationPass
       return failure();
     // From here on it reads like an aggregation over stacked sources.
     auto nearMiss = [&](const Twine &why) {
-      emitRemark(mul.getLoc()) << "softmax over stacked sources not raised to "
-                                  "attnres.block_attn_res: "
-                               << why;
+      if (verbose)
+        emitRemark(mul.getLoc())
+            << "softmax over stacked sources not raised to "
+               "attnres.block_attn_res: "
+            << why;
       return failure();
     };
     if (isa<attnres::LayerNormOp>(norm))

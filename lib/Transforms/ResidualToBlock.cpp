@@ -161,8 +161,9 @@ struct ResidualToBlockPass
         continue;
       if (func.walk([](BlockAttnResOp) { return WalkResult::interrupt(); })
               .wasInterrupted()) {
-        emitRemark(func.getLoc(), "already in Block AttnRes form (it holds "
-                                  "attnres.block_attn_res); left unchanged");
+        if (verbose)
+          emitRemark(func.getLoc(), "already in Block AttnRes form (it holds "
+                                    "attnres.block_attn_res); left unchanged");
         rewroteOrSkipped = true;
         continue;
       }
@@ -320,6 +321,8 @@ struct ResidualToBlockPass
       layer.add->erase();
     }
 
+    if (!verbose)
+      return success();
     std::string blockList;
     llvm::raw_string_ostream os(blockList);
     llvm::interleaveComma(*sizes, os);

@@ -54,6 +54,8 @@ void split(MutableArrayRef<BlockAttnResOp> members, ArrayRef<Value> completed) {
 }
 
 struct TwoPhasePass : attnres::impl::TwoPhaseBase<TwoPhasePass> {
+  using Base::Base;
+
   void runOnOperation() override {
     func::FuncOp func = getOperation();
     DominanceInfo &dominance = getAnalysis<DominanceInfo>();
@@ -62,11 +64,12 @@ struct TwoPhasePass : attnres::impl::TwoPhaseBase<TwoPhasePass> {
       BlockAttnResOp first = group.members.front();
       if (group.members.size() == 1 &&
           !AggregationGroup::hasPartial(first, group.completed.size())) {
-        emitRemark(first.getLoc())
-            << describeOp(first) << " not split: the only aggregation over "
-            << "its " << group.completed.size()
-            << " completed blocks, without a partial block sum, so phase 1 "
-               "alone would compute it; left as attnres.block_attn_res";
+        if (verbose)
+          emitRemark(first.getLoc())
+              << describeOp(first) << " not split: the only aggregation over "
+              << "its " << group.completed.size()
+              << " completed blocks, without a partial block sum, so phase 1 "
+                 "alone would compute it; left as attnres.block_attn_res";
         continue;
       }
       // Phase 1 goes before the first member, which reads every completed
@@ -79,11 +82,12 @@ struct TwoPhasePass : attnres::impl::TwoPhaseBase<TwoPhasePass> {
           shared.push_back(member);
           continue;
         }
-        emitRemark(member.getLoc())
-            << describeOp(member)
-            << " split on its own: its query or key-norm weight is computed "
-               "after the first aggregation of its block ("
-            << describeOp(first) << "), so it cannot share that phase 1";
+        if (verbose)
+          emitRemark(member.getLoc())
+              << describeOp(member)
+              << " split on its own: its query or key-norm weight is computed "
+                 "after the first aggregation of its block ("
+              << describeOp(first) << "), so it cannot share that phase 1";
         alone.push_back(member);
       }
       split(shared, group.completed);

@@ -1,5 +1,8 @@
 // RUN: attnres-opt %s --split-input-file --attnres-expose-depth-weights 2>/dev/null | FileCheck %s
-// RUN: attnres-opt %s --split-input-file --attnres-expose-depth-weights -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMARK
+// RUN: attnres-opt %s --split-input-file --attnres-expose-depth-weights=verbose=true -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMARK
+// Quiet unless asked: no remark without verbose.
+// RUN: attnres-opt %s --split-input-file --attnres-expose-depth-weights -o /dev/null 2>&1 | FileCheck %s --check-prefix=QUIET --allow-empty
+// QUIET-NOT: remark
 
 // Each aggregation's weights over its sources, softmax(w . rms_norm(v_i))
 // over axis 0 in f32, become extra results named for --dump-depth-weights.

@@ -1,5 +1,8 @@
 // RUN: attnres-opt %s --split-input-file --attnres-fuse-norm 2>/dev/null | FileCheck %s
-// RUN: attnres-opt %s --split-input-file --attnres-fuse-norm -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMARK
+// RUN: attnres-opt %s --split-input-file --attnres-fuse-norm=verbose=true -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMARK
+// Quiet unless asked: no remark without verbose.
+// RUN: attnres-opt %s --split-input-file --attnres-fuse-norm -o /dev/null 2>&1 | FileCheck %s --check-prefix=QUIET --allow-empty
+// QUIET-NOT: remark
 
 // A layer's RMSNorm joins its phase 2; the un-normalized result, unread,
 // goes. A block's first layer reads phase 1 directly and keeps its norm.

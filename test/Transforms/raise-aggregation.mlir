@@ -1,5 +1,8 @@
 // RUN: attnres-opt %s --split-input-file --attnres-raise-aggregation | FileCheck %s
-// RUN: attnres-opt %s --split-input-file --attnres-raise-aggregation --verify-diagnostics -o /dev/null
+// RUN: attnres-opt %s --split-input-file --attnres-raise-aggregation=verbose=true --verify-diagnostics -o /dev/null
+// Quiet unless asked: no remark without verbose.
+// RUN: sed '/expected-remark/d' %s | attnres-opt --split-input-file --attnres-raise-aggregation -o /dev/null 2>&1 | FileCheck %s --check-prefix=QUIET --allow-empty
+// QUIET-NOT: remark
 
 // Every case has the structure of one aggregation (D = 4, tokens [1, 2],
 // three sources), spelled as the importer writes what the PyTorch

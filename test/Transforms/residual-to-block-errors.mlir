@@ -20,7 +20,7 @@
 // RUN: %python -c "import numpy as np; q = np.zeros((4, 8), np.float32); q[2, 5] = 70000; np.savez('%t.big.npz', queries=q); k = np.ones((4, 8), np.float32); k[3, 1] = 3.4e38; np.savez('%t.bigk.npz', queries=np.zeros((4, 8), np.float32), key_norm_weights=k); q[2, 5] = 65504; np.savez('%t.max.npz', queries=q)"
 // RUN: sed -n '/^func.func @three_layers/,/^}/p' %s | sed 's/xf32>/xf16>/g' | not attnres-opt --attnres-residual-to-block=pseudo-queries=%t.big.npz 2>&1 | FileCheck %s --check-prefix=F16
 // RUN: sed -n '/^func.func @three_layers/,/^}/p' %s | sed 's/xf32>/xbf16>/g' | not attnres-opt --attnres-residual-to-block=pseudo-queries=%t.bigk.npz 2>&1 | FileCheck %s --check-prefix=BF16
-// RUN: sed -n '/^func.func @three_layers/,/^}/p' %s | sed 's/xf32>/xf16>/g' | attnres-opt --attnres-residual-to-block=pseudo-queries=%t.max.npz 2>&1 | FileCheck %s --check-prefix=F16MAX
+// RUN: sed -n '/^func.func @three_layers/,/^}/p' %s | sed 's/xf32>/xf16>/g' | attnres-opt --attnres-residual-to-block="pseudo-queries=%t.max.npz verbose=true" 2>&1 | FileCheck %s --check-prefix=F16MAX
 
 // SUM: error: block-sizes add up to 4 layers but the residual stream has 3
 // DISAGREE: error: num-blocks=3 disagrees with the 2 block-sizes

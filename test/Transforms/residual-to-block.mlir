@@ -1,11 +1,13 @@
 // RUN: attnres-opt %s --attnres-residual-to-block=num-blocks=2 --mlir-print-debuginfo --mlir-print-local-scope | FileCheck %s --check-prefix=N2
 // RUN: attnres-opt %s --attnres-residual-to-block=block-sizes=1,3,1 | FileCheck %s --check-prefix=SIZES
 // RUN: attnres-opt %s --attnres-residual-to-block | FileCheck %s --check-prefix=FULL
-// RUN: attnres-opt %s --attnres-residual-to-block=num-blocks=1 2>&1 | FileCheck %s --check-prefix=REMARK
+// RUN: attnres-opt %s --attnres-residual-to-block="num-blocks=1 verbose=true" 2>&1 | FileCheck %s --check-prefix=REMARK
+// RUN: attnres-opt %s --attnres-residual-to-block=num-blocks=1 -o /dev/null 2>&1 | FileCheck %s --check-prefix=QUIET --allow-empty
+// QUIET-NOT: remark
 // RUN: attnres-opt %s --attnres-residual-to-block=num-blocks=2 | FileCheck %s --check-prefix=EPS
-// RUN: attnres-opt %s --attnres-residual-to-block=num-blocks=2 --attnres-residual-to-block=num-blocks=2 2>&1 | FileCheck %s --check-prefix=AGAIN
+// RUN: attnres-opt %s --attnres-residual-to-block="num-blocks=2 verbose=true" --attnres-residual-to-block="num-blocks=2 verbose=true" 2>&1 | FileCheck %s --check-prefix=AGAIN
 // RUN: %python -c "import numpy as np; q = np.arange(48, dtype=np.float32).reshape(6, 8) / 64; np.savez('%t.npz', queries=q, key_norm_weights=1 + q)"
-// RUN: attnres-opt %s --attnres-residual-to-block="num-blocks=2 pseudo-queries=%t.npz key-norm-epsilon=1e-5" --mlir-print-debuginfo --mlir-print-local-scope 2>&1 | FileCheck %s --check-prefix=NPZ
+// RUN: attnres-opt %s --attnres-residual-to-block="num-blocks=2 pseudo-queries=%t.npz key-norm-epsilon=1e-5 verbose=true" --mlir-print-debuginfo --mlir-print-local-scope 2>&1 | FileCheck %s --check-prefix=NPZ
 
 // Dynamic token dims: the same rewrite of the same stream with its rows
 // known only at run time (the pass reads no size but D).

@@ -1,5 +1,8 @@
 // RUN: attnres-opt %s --split-input-file --attnres-two-phase 2>/dev/null | FileCheck %s
-// RUN: attnres-opt %s --split-input-file --attnres-two-phase -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMARK
+// RUN: attnres-opt %s --split-input-file --attnres-two-phase=verbose=true -o /dev/null 2>&1 | FileCheck %s --check-prefix=REMARK
+// Quiet unless asked: no remark without verbose.
+// RUN: attnres-opt %s --split-input-file --attnres-two-phase -o /dev/null 2>&1 | FileCheck %s --check-prefix=QUIET --allow-empty
+// QUIET-NOT: remark
 // RUN: attnres-opt %s --split-input-file --attnres-two-phase -o %t.once.mlir 2>/dev/null
 // RUN: attnres-opt %t.once.mlir --split-input-file --attnres-two-phase -o %t.twice.mlir 2>/dev/null
 // RUN: diff %t.once.mlir %t.twice.mlir

@@ -270,6 +270,10 @@ def RaiseAggregation : Pass<"attnres-raise-aggregation"> {
         : tensor<1x8x32xf32>, tensor<32xf32>
     ```
   }];
+  let options = [
+    Option<"verbose", "verbose", "bool", /*default=*/"false",
+           "Say in remarks what was done and why ops were left as they are">,
+  ];
   let dependentDialects = [
     "::mlir::attnres::AttnResDialect",
     "::mlir::tosa::TosaDialect",
@@ -353,6 +357,8 @@ def ResidualToBlock : Pass<"attnres-residual-to-block", "::mlir::ModuleOp"> {
     ```
   }];
   let options = [
+    Option<"verbose", "verbose", "bool", /*default=*/"false",
+           "Say in remarks what was done and why ops were left as they are">,
     Option<"numBlocks", "num-blocks", "unsigned", /*default=*/"0",
            "Number of blocks N (0: one block per layer, Full AttnRes)">,
     ListOption<"blockSizes", "block-sizes", "unsigned",
@@ -408,6 +414,10 @@ def TwoPhase : Pass<"attnres-two-phase", "::mlir::func::FuncOp"> {
     %h1 = attnres.phase2 %o#1, %lse#1, %p query %q1 key_norm %k1 ...
     ```
   }];
+  let options = [
+    Option<"verbose", "verbose", "bool", /*default=*/"false",
+           "Say in remarks what was done and why ops were left as they are">,
+  ];
   let dependentDialects = ["::mlir::attnres::AttnResDialect"];
 }
 
@@ -437,6 +447,10 @@ def FuseNorm : Pass<"attnres-fuse-norm", "::mlir::func::FuncOp"> {
         norm %g epsilon = 1.0e-05 : ...
     ```
   }];
+  let options = [
+    Option<"verbose", "verbose", "bool", /*default=*/"false",
+           "Say in remarks what was done and why ops were left as they are">,
+  ];
   let dependentDialects = ["::mlir::attnres::AttnResDialect"];
 }
 
@@ -480,6 +494,10 @@ def ExposeDepthWeights : Pass<"attnres-expose-depth-weights",
     and before the CPU pipeline. Functions with dynamic shapes are left
     alone, with a remark.
   }];
+  let options = [
+    Option<"verbose", "verbose", "bool", /*default=*/"false",
+           "Say in remarks what was done and why ops were left as they are">,
+  ];
   let dependentDialects = [
     "::mlir::attnres::AttnResDialect",
     "::mlir::tosa::TosaDialect",
