@@ -170,16 +170,8 @@ CPUExecutor::run(const NamedArrays &inputs) {
   if (attnres_model_run(model, ordered.data(), results.data()))
     return makeError(attnres_last_error());
   std::vector<HostArray> outputs;
-  for (attnres_tensor &result : results) {
-    HostArray out;
-    out.dtype = DType(result.dtype);
-    out.shape.assign(result.shape, result.shape + result.rank);
-    out.data.resize(out.numElements() * dtypeSize(out.dtype));
-    if (!out.data.empty())
-      std::memcpy(out.data.data(), result.data, out.data.size());
-    attnres_tensor_free(&result);
-    outputs.push_back(std::move(out));
-  }
+  for (attnres_tensor &result : results)
+    outputs.push_back(npz::takeTensor(result));
   return outputs;
 }
 

@@ -261,6 +261,17 @@ std::string mlir::attnres::npz::readFile(const std::string &path,
   return "";
 }
 
+HostArray mlir::attnres::npz::takeTensor(attnres_tensor &tensor) {
+  HostArray out;
+  out.dtype = DType(tensor.dtype);
+  out.shape.assign(tensor.shape, tensor.shape + tensor.rank);
+  out.data.resize(out.numElements() * dtypeSize(out.dtype));
+  if (!out.data.empty())
+    std::memcpy(out.data.data(), tensor.data, out.data.size());
+  attnres_tensor_free(&tensor);
+  return out;
+}
+
 std::string mlir::attnres::npz::writeFile(const std::string &path,
                                           string_view bytes) {
   std::ofstream file(path, std::ios::binary | std::ios::trunc);

@@ -207,18 +207,9 @@ int main(int argc, char **argv) {
                  repeat, 1e3 * best);
 
   NamedArrays named;
-  for (int i = 0; i < numOutputs; ++i) {
-    attnres_tensor &result = results[i];
-    HostArray out;
-    out.dtype = DType(result.dtype);
-    out.shape.assign(result.shape, result.shape + result.rank);
-    out.data.resize(out.numElements() * dtypeSize(out.dtype));
-    if (!out.data.empty())
-      std::memcpy(out.data.data(), result.data, out.data.size());
-    attnres_tensor_free(&result);
+  for (int i = 0; i < numOutputs; ++i)
     named.emplace_back(attnres_model_output(model.get(), i)->name,
-                       std::move(out));
-  }
+                       takeTensor(results[i]));
   if (outputsPath.empty())
     return 0;
   std::string archive;

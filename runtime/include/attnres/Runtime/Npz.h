@@ -10,6 +10,8 @@
 #ifndef ATTNRES_RUNTIME_NPZ_H
 #define ATTNRES_RUNTIME_NPZ_H
 
+#include "attnres/Runtime/Model.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -57,6 +59,10 @@ std::string parseNpz(std::string_view bytes, std::string_view what,
 std::string serializeNpz(const NamedArrays &arrays, std::string &bytes);
 
 std::string readFile(const std::string &path, std::string &bytes);
+/// Moves a result of attnres_model_run into a HostArray (the tensor is
+/// freed).
+HostArray takeTensor(attnres_tensor &tensor);
+
 /// Writes `bytes` to `path`.
 std::string writeFile(const std::string &path, std::string_view bytes);
 
