@@ -4,7 +4,7 @@ reports the max absolute and relative error of every output.
 
     scripts/compare_ort.py MODEL.onnx INPUTS.npz [--attnres-run PATH]
         [--rtol 1e-4] [--atol 1e-5] [--input-shape NAME=DIMS ...]
-        [--paths cache,jit,artifact] [--attnres-compile PATH]
+        [--paths cache,jit,artifact] [--attnres-compile PATH] [--vocab V]
 
 --run-shapes compiles the model once, with its dynamic dims, and runs that
 one artifact at each given set of input shapes (repeat the flag; each is
@@ -16,9 +16,25 @@ inputs: one artifact serves every shape.
 of onnxruntime and of the first.
 
 INPUTS may be `random`: random inputs are generated from the model's input
-types (integers in [0, 3), valid token ids for every fixture; floats
-standard normal) and the dynamic dims fixed by --input-shape (default 1 for
-each dynamic dim).
+types and the dynamic dims fixed by --input-shape (default 1 for each
+dynamic dim), with a fixed seed:
+
+  - attention masks (integer or boolean inputs whose name contains "mask"):
+    ones with right padding, zero over the last quarter of the first row,
+    none of the second, the last half of the third, and so on in turn
+    (rounded down; row 0 is padded even at batch 1). Position 0 is never
+    padded, so no row is all zeros and no query of a causal model sees
+    only padding, a softmax over nothing on which implementations
+    legitimately disagree;
+  - other integers (token ids) uniform in [0, V): V is --vocab where given,
+    else the number of rows of the embedding table the input indexes (a
+    Gather on an initializer or Constant, reached through Reshape, Cast and
+    the like; the smallest table where there are several), else 3 (small
+    indices valid on any axis of 3 or more, which the op tests rely on);
+  - booleans uniform; floats standard normal.
+
+--print-inputs prints how each random input is drawn (with --input-shape
+and --vocab as given) and stops.
 
 Tolerance (fp32): every element must satisfy
 |attnres - ort| <= atol + rtol * |ort|, with rtol = 1e-4 and atol = 1e-5 by
@@ -50,11 +66,81 @@ NUMPY_TYPES = {
 }
 
 
-def random_inputs(model_path, fixed, seed=0):
+# Ops that pass token ids on unchanged on their way to an embedding lookup
+# (GPT-2's and OPT's exports reshape them first).
+PASS_THROUGH = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity",
+                "Cast", "Transpose", "Expand"}
+# Without an embedding table, integers are drawn from [0, DEFAULT_RANGE).
+DEFAULT_RANGE = 3
+
+
+def table_rows(graph):
+    """{input name: rows of the smallest constant table a Gather reads with
+    it as indices}, following PASS_THROUGH ops from the graph inputs."""
+    tables = {t.name: list(t.dims) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value":
+                    tables[node.output[0]] = list(attr.t.dims)
+    readers = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    rows = {}
+    for info in graph.input:
+        pending, seen = [info.name], set()
+        while pending:
+            value = pending.pop()
+            if value in seen:
+                continue
+            seen.add(value)
+            for node in readers.get(value, []):
+                if node.op_type in PASS_THROUGH and node.input[0] == value:
+                    pending.extend(node.output)
+                elif (node.op_type == "Gather" and len(node.input) > 1
+                      and node.input[1] == value
+                      and node.input[0] in tables):
+                    axis = next((a.i for a in node.attribute
+                                 if a.name == "axis"), 0)
+                    dims = tables[node.input[0]]
+                    if dims:
+                        size = dims[axis]
+                        rows[info.name] = min(rows.get(info.name, size), size)
+    return rows
+
+
+def padded_mask(shape, dtype):
+    """Ones, with the last quarter of row 0, none of row 1, the last half
+    of row 2 (and so on in turn) zero: real right padding that leaves every
+    row's first position, so no row is all padding."""
+    mask = np.ones(shape, dtype)
+    if mask.ndim == 0 or mask.size == 0:
+        return mask
+    length = shape[-1]
+    flat = mask.reshape(-1, length)
+    for row in range(flat.shape[0]):
+        pad = min(length - 1, length * (1, 0, 2)[row % 3] // 4)
+        if pad > 0:
+            flat[row, length - pad:] = 0
+    return flat.reshape(shape)
+
+
+def random_inputs(model_path, fixed, seed=0, vocab=None):
+    """Random inputs for every graph input (see the module's docstring);
+    `fixed` gives the shapes of inputs with dynamic dims, `vocab` the range
+    of the token ids (default: found from the model)."""
+    return described_inputs(model_path, fixed, seed, vocab)[0]
+
+
+def described_inputs(model_path, fixed, seed=0, vocab=None):
+    """random_inputs, and a line for each input that says how it was
+    drawn."""
     graph = onnx.load(model_path, load_external_data=False).graph
     initializers = {t.name for t in graph.initializer}
+    rows = table_rows(graph)
     rng = np.random.default_rng(seed)
-    inputs = {}
+    inputs, lines = {}, []
     for info in graph.input:
         if info.name in initializers:
             continue
@@ -68,14 +154,33 @@ def random_inputs(model_path, fixed, seed=0):
         if dtype is None:
             sys.exit(f"compare_ort: input '{info.name}' has an unsupported "
                      f"element type")
-        if np.issubdtype(dtype, np.integer):
-            # Token ids: valid for any vocabulary the fixtures use.
-            inputs[info.name] = rng.integers(0, 3, shape).astype(dtype)
+        if "mask" in info.name.lower() and (
+                np.issubdtype(dtype, np.integer) or dtype == np.bool_):
+            value = padded_mask(shape, dtype)
+            kept = (value.reshape(-1, shape[-1]).sum(-1) if value.size
+                    and value.ndim else [])
+            how = f"mask, ones per row {[int(k) for k in kept]}"
+        elif np.issubdtype(dtype, np.integer):
+            if vocab:
+                high, why = vocab, "--vocab"
+            elif info.name in rows:
+                high, why = rows[info.name], "embedding table rows"
+            else:
+                high, why = DEFAULT_RANGE, "no embedding table"
+            value = rng.integers(0, high, shape).astype(dtype)
+            how = (f"uniform in [0, {high}) ({why}), drawn "
+                   f"{value.min() if value.size else '-'}.."
+                   f"{value.max() if value.size else '-'}")
         elif dtype == np.bool_:
-            inputs[info.name] = rng.integers(0, 2, shape).astype(dtype)
+            value = rng.integers(0, 2, shape).astype(dtype)
+            how = "uniform"
         else:
-            inputs[info.name] = rng.standard_normal(shape).astype(dtype)
-    return inputs
+            value = rng.standard_normal(shape).astype(dtype)
+            how = "standard normal"
+        inputs[info.name] = value
+        lines.append(f"{info.name}: {np.dtype(dtype).name}{list(shape)} "
+                     f"{how}")
+    return inputs, lines
 
 
 def compile_artifact(opts, out, extra_args):
@@ -150,7 +255,7 @@ def run_shapes(opts):
         ok = True
         for index, spec in enumerate(opts.run_shapes):
             feeds = random_inputs(opts.model, parse_shapes(spec.split(",")),
-                                  seed=index)
+                                  seed=index, vocab=opts.vocab)
             inputs_path = os.path.join(tmp, f"inputs-{index}.npz")
             out_path = os.path.join(tmp, f"outputs-{index}.npz")
             np.savez(inputs_path, **feeds)
@@ -178,6 +283,10 @@ def main():
     parser.add_argument("--atol", type=float, default=1e-5)
     parser.add_argument("--input-shape", action="append", default=[],
                         metavar="NAME=DIMS")
+    parser.add_argument("--vocab", type=int, default=None,
+                        help="random token ids (integer inputs not named "
+                        "*mask*) in [0, VOCAB); default: the rows of the "
+                        "embedding table each indexes, else 3")
     parser.add_argument("--pipeline", default=None,
                         help="passed to attnres-run --pipeline")
     parser.add_argument("--paths", default="cache",
@@ -190,15 +299,26 @@ def main():
     parser.add_argument("--run-shapes", action="append", default=[],
                         metavar="NAME=DIMS[,NAME=DIMS...]",
                         help="compile once, run at each of these shapes")
+    parser.add_argument("--print-inputs", action="store_true",
+                        help="print how each random input is drawn and stop "
+                        "(INPUTS must be 'random')")
     opts = parser.parse_args()
     if opts.run_shapes:
         return run_shapes(opts)
 
     fixed = parse_shapes(opts.input_shape)
+    if opts.print_inputs:
+        if opts.inputs != "random":
+            print("compare_ort: --print-inputs needs INPUTS 'random'")
+            return 2
+        for line in described_inputs(opts.model, fixed,
+                                     vocab=opts.vocab)[1]:
+            print(line)
+        return 0
 
     with tempfile.TemporaryDirectory() as tmp:
         if opts.inputs == "random":
-            feeds = random_inputs(opts.model, fixed)
+            feeds = random_inputs(opts.model, fixed, vocab=opts.vocab)
             inputs_path = os.path.join(tmp, "inputs.npz")
             np.savez(inputs_path, **feeds)
         else:
@@ -240,7 +360,6 @@ def main():
             results[path] = dict(np.load(out_path))
 
     return 0 if report(results, want, names, opts) else 1
-    return 0 if ok else 1
 
 
 if __name__ == "__main__":

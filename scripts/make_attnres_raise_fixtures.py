@@ -80,6 +80,15 @@ class Single(nn.Module):
         self.proj = nn.Linear(base.HIDDEN, 1, bias=False)
         self.weight = nn.Parameter(torch.empty(base.HIDDEN).uniform_(0.5, 1.5))
         self.ln = nn.LayerNorm(base.HIDDEN)
+        # Not the ones and zeros LayerNorm starts with (a dropped scale or
+        # shift would go unnoticed), drawn from a generator of their own so
+        # that the other models' draws stay what they were.
+        generator = torch.Generator().manual_seed(11)
+        with torch.no_grad():
+            self.ln.weight.copy_(1 + 0.1 * torch.randn(
+                base.HIDDEN, generator=generator))
+            self.ln.bias.copy_(0.1 * torch.randn(base.HIDDEN,
+                                                 generator=generator))
 
     def forward(self, *inputs):
         sources = (list(inputs[0].unbind(0)) if self.kind == "stacked"

@@ -4,10 +4,11 @@ randomly initialised `transformers` models exported with dynamic batch and
 sequence axes, and a decoder's KV-cache decode step with a dynamic past
 length, by both PyTorch exporters (issue 24, "one artifact for every shape").
 
-Models come from config classes alone (HF_HUB_OFFLINE=1), with the sizes of
-make_transformers_fixtures.py, except that every parameter is drawn at
-random, norm weights and biases included (Hugging Face initialises norms to
-ones and zeros, which hides a dropped or merged norm weight):
+Models come from config classes alone (HF_HUB_OFFLINE=1), with the sizes
+and the parameter draws of make_transformers_fixtures.py (randomize():
+every parameter random, norm weights and biases included, since Hugging
+Face initialises norms to ones and zeros, which hides a dropped or merged
+norm weight):
 
     <arch>_dynamo.onnx
         input_ids int64[batch, seq] -> logits float32[batch, seq, VOCAB]
@@ -54,29 +55,12 @@ OUT = os.path.join(HERE, "..", "test", "fixtures", "dynamic")
 HEAD = base.HIDDEN // base.HEADS
 
 
-def randomize(model, seed):
-    """Every parameter at a realistic scale: weights N(0, 0.02), norm
-    weights N(1, 0.1), biases and norm biases N(0, 0.1)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            noise = torch.randn(p.shape, generator=generator)
-            if "norm" in name.lower() or "ln" in name.lower():
-                p.copy_((1.0 if name.endswith("weight") else 0.0) +
-                        0.1 * noise)
-            elif name.endswith("bias"):
-                p.copy_(0.1 * noise)
-            else:
-                p.copy_(0.02 * noise)
-    return model
-
-
 def build(arch, seed=0, attention="sdpa"):
     config_class, model_class, kwargs = base.configs()[arch]
     torch.manual_seed(seed)
     config = config_class(**kwargs)
     config._attn_implementation = attention
-    return randomize(model_class(config), seed).eval()
+    return base.randomize(model_class(config), seed).eval()
 
 
 class Logits(nn.Module):

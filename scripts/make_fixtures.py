@@ -8,7 +8,8 @@ or Debian's python3-torch), e.g.
     python3 -m venv /tmp/fx && /tmp/fx/bin/pip install torch onnx onnxscript
     /tmp/fx/bin/python scripts/make_fixtures.py
 
-Models (weights random with a fixed seed, each a few hundred KB at most):
+Models (weights random with a fixed seed, norm weights and biases included,
+each a few hundred KB at most):
   prenorm_encoder.onnx     nn.TransformerEncoder(norm_first=True), TorchScript
                            exporter, opset 17 (LayerNormalization)
   llama_decomposed.onnx    Llama-style decoder, RMSNorm written out as
@@ -66,6 +67,28 @@ class DecomposedRMSNorm(nn.Module):
     def forward(self, x):
         ms = x.pow(2).mean(-1, keepdim=True)
         return x * torch.rsqrt(ms + self.eps) * self.weight
+
+
+def randomize_encoder(encoder, seed):
+    """nn.TransformerEncoder's layers are deep copies of one layer, and
+    PyTorch initialises their LayerNorms to ones and zeros and their
+    attention biases to zeros: every layer would share its weights and every
+    norm one constant, which hides a dropped or merged norm weight. Draws
+    every parameter instead: norm weights N(1, 0.1), biases and norm biases
+    N(0, 0.1), other weights N(0, 1 / fan_in), the scale of PyTorch's
+    initialisers, with a generator of their own."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in encoder.named_parameters():
+            noise = torch.randn(p.shape, generator=generator)
+            if "norm" in name:
+                p.copy_((1.0 if name.endswith("weight") else 0.0) +
+                        0.1 * noise)
+            elif name.endswith("bias"):
+                p.copy_(0.1 * noise)
+            else:
+                p.copy_(noise / p.shape[-1] ** 0.5)
+    return encoder
 
 
 def make_norm(kind, dim=DIM):
@@ -199,7 +222,8 @@ def main():
     torch.manual_seed(0)
     layer = nn.TransformerEncoderLayer(DIM, HEADS, FFN, dropout=0.0,
                                        batch_first=True, norm_first=True)
-    encoder = nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False)
+    encoder = randomize_encoder(
+        nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False), 0)
     x = torch.randn(1, SEQ, DIM)
     export(encoder, (x,), "prenorm_encoder.onnx", dynamo=False,
            opset_version=17, input_names=["x"], output_names=["y"])
@@ -215,7 +239,8 @@ def main():
     layer.self_attn = nn.MultiheadAttention(narrow, narrow_heads, dropout=0.0,
                                             batch_first=True,
                                             add_zero_attn=True)
-    encoder = nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False)
+    encoder = randomize_encoder(
+        nn.TransformerEncoder(layer, LAYERS, enable_nested_tensor=False), 3)
     export(encoder, (torch.randn(1, SEQ, narrow),),
            "encoder_zero_attn_dynamo.onnx", dynamo=True, opset_version=18,
            input_names=["x"], output_names=["y"], external_data=False)

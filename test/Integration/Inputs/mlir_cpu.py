@@ -7,8 +7,9 @@ import subprocess
 
 import numpy as np
 
-# The project's CPU lowering without BLAS calls: mlir-runner has no
-# attnres runtime to serve them.
+# The project's CPU lowering without BLAS calls, which would need the
+# runtime's BLAS libraries; the runtime itself is loaded (--runtime) for the
+# run-time checks that dynamic sizes compile to.
 CPU_PIPELINE = "builtin.module(attnres-cpu-pipeline{blas=false parallel=false})"
 
 NUMBER = re.compile(r"[-+]?(?:nan|inf|\d+(?:\.\d*)?(?:e[-+]?\d+)?)", re.I)
@@ -35,8 +36,9 @@ def run(opts, module, shape):
         capture_output=True, text=True)
     if lowered.returncode:
         raise RuntimeError(f"attnres-opt failed:\n{lowered.stderr[:4000]}")
-    libs = ",".join(f"{opts.lib_dir}/lib{name}.so"
-                    for name in ("mlir_runner_utils", "mlir_c_runner_utils"))
+    libs = ",".join([f"{opts.lib_dir}/lib{name}.so"
+                     for name in ("mlir_runner_utils", "mlir_c_runner_utils")]
+                    + [opts.runtime])
     ran = subprocess.run([opts.mlir_runner, "-e", "main",
                           "-entry-point-result=void", f"-shared-libs={libs}"],
                          input=lowered.stdout, capture_output=True, text=True)
@@ -52,3 +54,5 @@ def add_tool_arguments(parser):
     parser.add_argument("--mlir-runner", required=True)
     parser.add_argument("--lib-dir", required=True,
                         help="folder with libmlir_runner_utils.so")
+    parser.add_argument("--runtime", required=True,
+                        help="libattnres_runtime.so (attnres_check_failed)")
