@@ -5,8 +5,12 @@
         one aggregation: softmax over depth of w . RMSNorm(v_i)
     depth_logits(sources, query, key_norm_weight, eps)
         its logits w . RMSNorm(v_i), [n, ...]
+    partition(layers, blocks)
+        the Block AttnRes partition of L layers into N blocks, written here
+        from the paper's definition (blocks of S = L/N consecutive layers)
     block_sizes(layers, blocks)
-        the default partition: the first L mod N blocks get ceil(L/N)
+        the same partition as the compiler states it (the first L mod N
+        blocks get ceil(L/N)), for the fixture generators
     block_attnres_forward(embedding, layers, final, queries, key_norms,
                           sizes, eps)
         a whole stream: `layers` is a list of (norm, sublayer) callables,
@@ -50,16 +54,48 @@ def block_attn_res(sources, query, key_norm_weight, eps):
     return np.einsum("n...,n...d->...d", alpha, v)
 
 
+def partition(layers, blocks):
+    """The number of layers in each of the N = `blocks` blocks (0: N = L,
+    Full AttnRes).
+
+    The paper partitions the L layers into N blocks of S = L/N consecutive
+    layers. Where N does not divide L the blocks cannot be equal;
+    ../shared/DESIGN.md makes them as equal as possible, the larger first.
+    This deals the layers out to the blocks one at a time, in turn, and
+    then lets each block take its share of consecutive layers: sizes that
+    differ by at most one, the larger ones first, S each when N divides L.
+    It is written independently of block_sizes() below (the compiler's
+    closed form, which the fixture generators import), so that the oracle
+    does not inherit a mistake in the rule it checks; partition.test checks
+    that the two agree."""
+    if blocks == 0:
+        blocks = layers
+    if not 0 < blocks <= layers:
+        raise ValueError(f"cannot split {layers} layers into {blocks} "
+                         f"blocks")
+    sizes = [0] * blocks
+    for layer in range(layers):
+        sizes[layer % blocks] += 1
+    return sizes
+
+
 def block_sizes(layers, blocks):
+    # The compiler's rule (ResidualToBlock.cpp, partition()), imported by
+    # scripts/make_attnres_fixtures.py, make_attnres_raise_fixtures.py and
+    # compare_rewrite.py; the oracle's own is partition() above.
     blocks = blocks or layers
     return [layers // blocks + (1 if i < layers % blocks else 0)
             for i in range(blocks)]
 
 
 def block_attnres_forward(embedding, layers, final, queries, key_norms,
-                          sizes, eps=1e-6):
+                          sizes, eps=1e-6, store=None):
+    """`store`, when given, is applied to every aggregation's result and
+    every partial sum: the rounding of a model that keeps its tensors in a
+    narrower format (the layers' callables round their own results)."""
     assert sum(sizes) == len(layers)
     assert queries.shape[0] == key_norms.shape[0] == len(layers) + 1
+    store = store or (lambda x: x)
     blocks = [embedding]
     index = 0
     for size in sizes:
@@ -67,12 +103,14 @@ def block_attnres_forward(embedding, layers, final, queries, key_norms,
         for _ in range(size):
             norm, sublayer = layers[index]
             sources = blocks + ([partial] if partial is not None else [])
-            h = block_attn_res(sources, queries[index], key_norms[index], eps)
+            h = store(block_attn_res(sources, queries[index],
+                                     key_norms[index], eps))
             out = sublayer(norm(h))
-            partial = out if partial is None else partial + out
+            partial = out if partial is None else store(partial + out)
             index += 1
         blocks.append(partial)
-    return final(block_attn_res(blocks, queries[-1], key_norms[-1], eps))
+    return final(store(block_attn_res(blocks, queries[-1], key_norms[-1],
+                                      eps)))
 
 
 def standard_forward(embedding, layers, final):

@@ -1,3 +1,8 @@
+// Consistency test: the golden table below is this pass's own output for a
+// known configuration, kept so that a change to it shows. The figures are
+// checked against an independent model of the accounting in
+// Integration/report-aggregation-vs-model.test.
+
 // RUN: attnres-opt %s --attnres-report-aggregation -o /dev/null | FileCheck %s --check-prefixes=CHECK,UNSPLIT
 // RUN: attnres-opt %s --attnres-two-phase --attnres-fuse-norm --attnres-report-aggregation -o /dev/null 2>/dev/null | FileCheck %s --check-prefixes=CHECK,FUSED
 // RUN: attnres-opt %s --attnres-report -o /dev/null 2>&1 | FileCheck %s --check-prefixes=CHECK,UNSPLIT --implicit-check-not=remark
