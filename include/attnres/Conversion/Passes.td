@@ -182,6 +182,7 @@ def ConvertAttnResToGPU : Pass<"attnres-to-gpu", "ModuleOp"> {
            "row">,
   ];
   let dependentDialects = [
+    "::mlir::cf::ControlFlowDialect",
     "::mlir::arith::ArithDialect",
     "::mlir::bufferization::BufferizationDialect",
     "::mlir::gpu::GPUDialect",

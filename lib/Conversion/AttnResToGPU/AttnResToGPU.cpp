@@ -11,6 +11,8 @@
 #include "attnres/Conversion/Passes.h"
 #include "attnres/Dialect/AttnRes/AttnResOps.h"
 
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+
 #include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -528,8 +530,8 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
   gpu::BarrierOp::create(b, loc);
   {
     Value lane = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-    auto loop = scf::ForOp::create(b, loc, lane, r.index(n * s),
-                                   r.index(l.threads));
+    auto loop =
+        scf::ForOp::create(b, loc, lane, r.index(n * s), r.index(l.threads));
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(loop.getBody()->getTerminator());
     Value pair = loop.getInductionVar();
@@ -559,9 +561,9 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(loop.getBody()->getTerminator());
     Value j = loop.getInductionVar();
-    Value base = arith::AddIOp::create(
-        b, loc, r.index(logitBase),
-        arith::MulIOp::create(b, loc, j, r.index(n)));
+    Value base =
+        arith::AddIOp::create(b, loc, r.index(logitBase),
+                              arith::MulIOp::create(b, loc, j, r.index(n)));
     Value acc;
     for (int64_t i = 0; i < n; ++i) {
       Value slot = arith::AddIOp::create(b, loc, base, r.index(i));
@@ -589,7 +591,13 @@ class Launcher {
 public:
   Launcher(RewriterBase &rewriter, Operation *op)
       : b(rewriter), loc(op->getLoc()),
-        module(op->getParentOfType<ModuleOp>()) {}
+        module(op->getParentOfType<ModuleOp>()) {
+    llvm::raw_string_ostream os(where);
+    if (auto file = loc->findInstanceOf<FileLineColLoc>())
+      os << file.getFilename().strref() << ":" << file.getLine() << ":"
+         << file.getColumn() << ": ";
+    os << op->getName() << ": ";
+  }
 
   /// The buffer of `tensor` as [rows, D] (or [rows] for per-token scalars).
   Value readRows(Value tensor, bool perToken = false) {
@@ -607,6 +615,10 @@ public:
         b, loc, MemRefType::get(type.getShape(), type.getElementType()), tensor,
         /*read_only=*/true);
     auto want = MemRefType::get({dim}, type.getElementType());
+    if (type.isDynamicDim(0))
+      check(buffer, arith::ConstantIndexOp::create(b, loc, dim),
+            "a per-feature vector's size differs from the feature size at "
+            "run time");
     if (buffer.getType() != want)
       buffer = memref::CastOp::create(b, loc, want, buffer);
     return buffer;
@@ -629,6 +641,13 @@ public:
   /// Launches `kernel` over `rows` rows, then materializes the results.
   void launch(gpu::GPUFuncOp kernel, const RowLayout &l, Value rows,
               ValueRange operands) {
+    // The kernels take every row count from the first operand: the others
+    // must have as many rows, or the kernel reads past their end.
+    for (Value operand : operands.drop_front())
+      if (auto type = dyn_cast<MemRefType>(operand.getType());
+          type && type.isDynamicDim(0))
+        check(operand, rows,
+              "its tensor operands differ in size at run time (dim 0)");
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
     Value grid = rows;
     if (l.rowsPerBlock > 1)
@@ -706,8 +725,19 @@ private:
     return view;
   }
 
+  /// Asserts at run time that dim 0 of `buffer` is `size` (a failed check
+  /// becomes the run's error, --attnres-checks-to-runtime).
+  void check(Value buffer, Value size, StringRef what) {
+    Value actual = memref::DimOp::create(b, loc, buffer, 0);
+    Value same =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, actual, size);
+    cf::AssertOp::create(b, loc, same, where + what.str());
+  }
+
   SmallVector<std::tuple<Value, RankedTensorType, Value *>> toTensors;
   ModuleOp module;
+  /// "file:line:col: op: ", for the checks' messages.
+  std::string where;
 };
 
 /// Finds or builds the kernel `name`; `build` fills a fresh shell.
