@@ -251,13 +251,40 @@ extern "C" void *mgpuModuleLoadJIT(void *data, int /*optLevel*/) {
   return mgpuModuleLoad(data, 0);
 }
 
+/// Runs `release` in the device's context, unless the driver has shut
+/// down: a program that never destroys its model unloads the model's
+/// modules and streams from static destructors, which may run after the
+/// driver's own teardown. There is nothing left to release then; a warning
+/// says so once instead of the abort a driver error is elsewhere.
+template <typename Fn>
+void releaseUnlessShutDown(const char *call, Fn release) {
+  const Driver &d = driver();
+  CUresult pushed = d.cuCtxPushCurrent(d.context);
+  CUresult released = pushed == kSuccess ? release(d) : pushed;
+  if (pushed == kSuccess) {
+    CUcontext popped;
+    d.cuCtxPopCurrent(&popped);
+  }
+  if (released == kDeinitialized) {
+    static std::once_flag warned;
+    std::call_once(warned, [] {
+      std::fprintf(stderr, "attnres: CUDA: warning: the driver shut down "
+                           "before the runtime released its modules and "
+                           "streams (a model not destroyed before exit)\n");
+    });
+    return;
+  }
+  if (released != kSuccess)
+    fail(pushed == kSuccess ? call : "cuCtxPushCurrent",
+         errorName(d, released));
+}
+
 extern "C" void mgpuModuleUnload(void *handle) {
   auto *lazy = static_cast<LazyModule *>(handle);
-  if (lazy->module) {
-    const Driver &d = driver();
-    ScopedContext scope(d);
-    scope.check(d.cuModuleUnload(lazy->module), "cuModuleUnload");
-  }
+  if (lazy->module)
+    releaseUnlessShutDown("cuModuleUnload", [&](const Driver &d) {
+      return d.cuModuleUnload(lazy->module);
+    });
   delete lazy;
 }
 
@@ -298,12 +325,10 @@ namespace {
 struct StreamPool {
   std::vector<CUstream> idle;
   ~StreamPool() {
-    if (idle.empty())
-      return;
-    const Driver &d = driver();
-    ScopedContext scope(d);
     for (CUstream stream : idle)
-      scope.check(d.cuStreamDestroy(stream), "cuStreamDestroy");
+      releaseUnlessShutDown("cuStreamDestroy", [&](const Driver &d) {
+        return d.cuStreamDestroy(stream);
+      });
   }
 };
 thread_local StreamPool streamPool;

@@ -26,6 +26,8 @@ using CUstream = void *;
 using CUevent = void *;
 
 constexpr CUresult kSuccess = 0;
+/// CUDA_ERROR_DEINITIALIZED: the driver is shutting down (process exit).
+constexpr CUresult kDeinitialized = 4;
 
 /// Entry points of libcuda.so.1, by their versioned symbol names.
 struct Driver {

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
@@ -146,6 +147,33 @@ TEST(CUDATest, FreedBuffersAreReusedUntilReleased) {
   mgpuMemFree(device, nullptr);
   attnres::cuda::releaseCachedMemory();
   EXPECT_EQ(live(), before);
+}
+
+// A program that never destroys its model unloads the model's modules from
+// static destructors, possibly after the driver shut down: a warning, not
+// an abort. Other calls still stop with the driver's error.
+TEST(CUDATest, UnloadingAfterTheDriverShutDownWarns) {
+  setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
+  void *module = mgpuModuleLoad(kFakeCubin, sizeof(kFakeCubin));
+  ASSERT_NE(mgpuModuleGetFunction(module, "scale"), nullptr);
+  void *stream = mgpuStreamCreate();
+  void *fake = dlopen(kFakeDriver.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  ASSERT_NE(fake, nullptr);
+  auto shutDown =
+      reinterpret_cast<void (*)()>(dlsym(fake, "fake_cuda_shut_down"));
+  EXPECT_DEATH(
+      {
+        shutDown();
+        mgpuModuleUnload(module);
+        std::fprintf(stderr, "unloaded\n");
+        mgpuStreamSynchronize(stream);
+      },
+      "attnres: CUDA: warning: the driver shut down before the runtime "
+      "released its modules and streams \\(a model not destroyed before "
+      "exit\\)\nunloaded\nattnres: CUDA: cuCtxPushCurrent failed: "
+      "CUDA_ERROR_DEINITIALIZED");
+  mgpuStreamDestroy(stream);
+  mgpuModuleUnload(module);
 }
 
 TEST(CUDATest, DriverErrorsNameTheCall) {

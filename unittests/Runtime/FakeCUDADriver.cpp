@@ -38,6 +38,9 @@ int devices() {
 }
 
 int contextDepth = 0;
+/// Set by fake_cuda_shut_down: every later call fails as the real driver's
+/// do once it has shut down at process exit.
+bool shutDown = false;
 unsigned lastDims[6] = {};
 
 struct Report {
@@ -91,6 +94,9 @@ CUresult cuGetErrorName(CUresult r, const char **name) {
   case 400:
     *name = "CUDA_ERROR_INVALID_HANDLE";
     return kSuccess;
+  case 4:
+    *name = "CUDA_ERROR_DEINITIALIZED";
+    return kSuccess;
   }
   return kInvalidValue;
 }
@@ -119,6 +125,8 @@ CUresult cuDevicePrimaryCtxRetain(void **ctx, int) {
   return kSuccess;
 }
 CUresult cuCtxPushCurrent_v2(void *) {
+  if (shutDown)
+    return 4; // CUDA_ERROR_DEINITIALIZED
   ++contextDepth;
   return kSuccess;
 }
@@ -262,4 +270,5 @@ void fake_cuda_last_launch(unsigned *dims) {
 }
 int fake_cuda_context_depth() { return contextDepth; }
 long fake_cuda_live_buffers() { return report.live; }
+void fake_cuda_shut_down() { shutDown = true; }
 }
