@@ -5,7 +5,7 @@
 // nested, so each iteration would be a block of one thread. Tiling the last
 // two dimensions gives the nested loop, and mapping innermost-first puts
 // consecutive threads on consecutive elements, so that a warp's accesses
-// coalesce.
+// coalesce. The block loop is collapsed to one dimension, the grid's x.
 //
 //===----------------------------------------------------------------------===//
 
@@ -16,7 +16,10 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/Utils/Utils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+
+#include <numeric>
 
 namespace mlir::attnres {
 #define GEN_PASS_DEF_TILELOOPSFORGPU
@@ -71,11 +74,22 @@ struct TileLoopsForGPUPass
           !loop->getParentOfType<gpu::LaunchOp>())
         outermost.push_back(loop);
     });
+    IRRewriter rewriter(&getContext());
     for (scf::ParallelOp loop : outermost) {
       SmallVector<int64_t> sizes = tileSizes(loop, threads);
-      if (llvm::all_of(sizes, [](int64_t s) { return s == 1; }))
-        continue;
-      scf::tileParallelLoop(loop, sizes, /*noMinMaxBounds=*/false);
+      scf::ParallelOp blocks = loop;
+      if (!llvm::all_of(sizes, [](int64_t s) { return s == 1; }))
+        blocks =
+            scf::tileParallelLoop(loop, sizes, /*noMinMaxBounds=*/false).first;
+      // The block loop's dimensions map to the grid's x, y and z, and CUDA
+      // allows 65535 blocks in y and z: more rows than that could not
+      // launch. One dimension goes to x, which takes 2^31 - 1.
+      if (blocks.getNumLoops() > 1) {
+        std::vector<unsigned> all(blocks.getNumLoops());
+        std::iota(all.begin(), all.end(), 0);
+        rewriter.setInsertionPoint(blocks);
+        collapseParallelLoops(rewriter, blocks, {all});
+      }
     }
   }
 };

@@ -11,16 +11,23 @@
 // CHECK-LABEL: func.func @rows
 // CHECK:         %[[C256:.+]] = arith.constant 256 : index
 // CHECK:         %[[STEP:.+]] = arith.muli %{{.+}}, %[[C256]] : index
-// CHECK:         scf.parallel (%[[I:.+]], %[[J:.+]]) = {{.*}} step (%{{.+}}, %[[STEP]])
+// The block loop is collapsed to one dimension, the grid's x: the y and z
+// dimensions of a grid take 65535 blocks at most, too few rows for long
+// prompts.
+// CHECK:         scf.parallel (%[[B:[^)]+]]) = (%{{.+}}) to (%{{.+}}) step (%{{.+}}) {
+// CHECK:           %[[TILEJ:.+]] = arith.remsi %[[B]]
+// CHECK:           arith.divsi %[[B]]
+// CHECK:           %[[J:.+]] = affine.apply #{{.+}}(%[[TILEJ]])[%[[STEP]]]
 // CHECK:           scf.parallel (%[[TI:.+]], %[[TJ:.+]]) = {{.*}} to (%{{.+}}, %[[STEP]]) step
 // CHECK:             arith.addi %[[TJ]], %[[J]]
 // CHECK:             memref.load
 // T64-LABEL: func.func @rows
 // T64:         arith.constant 64 : index
 // MAPPED-LABEL: func.func @rows
-// MAPPED:       processor = thread_x
-// MAPPED:       processor = block_y
-// MAPPED-SAME:  processor = block_x
+// MAPPED:       processor = thread_y
+// MAPPED-SAME:  processor = thread_x
+// MAPPED:       mapping = [#gpu.loop_dim_map<processor = block_x
+// MAPPED-NOT:   block_y
 func.func @rows(%in: memref<16x1024xf32>, %out: memref<16x1024xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
@@ -38,14 +45,15 @@ func.func @rows(%in: memref<16x1024xf32>, %out: memref<16x1024xf32>) {
 // -----
 
 // A short last dimension is taken whole; the one before it gets the rest of
-// the budget (2 x 128 = 256 threads). Earlier dimensions stay in the grid.
+// the budget (2 x 128 = 256 threads). Earlier dimensions stay in the grid,
+// collapsed with the others into its x.
 // CHECK-LABEL: func.func @short_rows
 // CHECK:         %[[C128:.+]] = arith.constant 128 : index
 // CHECK:         %[[C2:.+]] = arith.constant 2 : index
 // CHECK:         %[[S0:.+]] = arith.muli %{{.+}}, %{{.+}} : index
 // CHECK:         %[[S1:.+]] = arith.muli %{{.+}}, %[[C128]] : index
 // CHECK:         %[[S2:.+]] = arith.muli %{{.+}}, %[[C2]] : index
-// CHECK:         scf.parallel {{.*}} step (%[[S0]], %[[S1]], %[[S2]])
+// CHECK:         scf.parallel (%{{[^,)]+}}) = {{.*}} {
 // CHECK:           scf.parallel {{.*}} to (%[[S0]], %[[S1]], %[[S2]])
 func.func @short_rows(%in: memref<4x512x2xf32>, %out: memref<4x512x2xf32>) {
   %c0 = arith.constant 0 : index
