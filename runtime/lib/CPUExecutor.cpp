@@ -36,14 +36,6 @@ static llvm::Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-std::string TensorSignature::describe() const {
-  std::string s = std::string(dtypeName(dtype)) + "[";
-  for (size_t i = 0; i < shape.size(); ++i)
-    s += (i ? ", " : "") +
-         (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
-  return s + "]";
-}
-
 CPUExecutor::~CPUExecutor() {
   // The model's entry lives in the engine's memory.
   attnres_model_destroy(model);
@@ -146,25 +138,9 @@ llvm::Expected<std::vector<HostArray>>
 CPUExecutor::run(const NamedArrays &inputs) {
   // Match the arrays to the signature by name before touching anything.
   std::vector<attnres_tensor> ordered;
-  for (const TensorSignature &sig : inputSigs) {
-    auto it =
-        llvm::find_if(inputs, [&](auto &e) { return e.first == sig.name; });
-    if (it == inputs.end()) {
-      std::string expected;
-      for (const TensorSignature &s : inputSigs)
-        expected += "\n  " + s.name + ": " + s.describe();
-      return makeError("missing input '" + sig.name +
-                       "'; the model takes:" + expected);
-    }
-    const HostArray &array = it->second;
-    ordered.push_back({attnres_dtype(array.dtype), int32_t(array.shape.size()),
-                       const_cast<int64_t *>(array.shape.data()),
-                       const_cast<char *>(array.data.data())});
-  }
-  for (const auto &[name, array] : inputs)
-    if (llvm::none_of(inputSigs, [&](auto &s) { return s.name == name; }))
-      return makeError("unexpected input '" + name +
-                       "': the model has no input of that name");
+  if (std::string error = npz::orderInputs(model, inputs, ordered);
+      !error.empty())
+    return makeError(error);
 
   std::vector<attnres_tensor> results(outputSigs.size());
   if (attnres_model_run(model, ordered.data(), results.data()))

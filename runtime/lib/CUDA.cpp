@@ -224,10 +224,10 @@ std::atomic<int> modulesLoaded{0};
 /// Hands the image to the driver. A PTX image that the driver's JIT
 /// rejects is reported with the JIT's own log (the line and the reason),
 /// not only the error's name.
-void loadModule(const Driver &d, LazyModule &lazy) {
+void loadModule(const Driver &d, const ScopedContext &scope, LazyModule &lazy) {
   if (!d.cuModuleLoadDataEx) {
-    ScopedContext(d).check(d.cuModuleLoadData(&lazy.module, lazy.image),
-                           "cuModuleLoadData");
+    scope.check(d.cuModuleLoadData(&lazy.module, lazy.image),
+                "cuModuleLoadData");
     return;
   }
   // CU_JIT_ERROR_LOG_BUFFER and CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES.
@@ -292,7 +292,7 @@ extern "C" void *mgpuModuleGetFunction(void *handle, const char *name) {
   auto *lazy = static_cast<LazyModule *>(handle);
   const Driver &d = driver();
   ScopedContext scope(d);
-  std::call_once(lazy->once, [&] { loadModule(d, *lazy); });
+  std::call_once(lazy->once, [&] { loadModule(d, scope, *lazy); });
   CUfunction function = nullptr;
   scope.check(d.cuModuleGetFunction(&function, lazy->module, name),
               "cuModuleGetFunction");

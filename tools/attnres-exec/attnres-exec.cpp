@@ -58,14 +58,6 @@ struct ModelDeleter {
   void operator()(attnres_model *m) const { attnres_model_destroy(m); }
 };
 
-std::string describe(const attnres_tensor_info &info) {
-  std::string s = std::string(attnres_dtype_name(info.dtype)) + "[";
-  for (int d = 0; d < info.rank; ++d)
-    s += (d ? ", " : "") +
-         (info.shape[d] < 0 ? std::string("?") : std::to_string(info.shape[d]));
-  return s + "]";
-}
-
 /// Parses a count option's value; false on anything but digits.
 bool parseCount(const std::string &text, long long &value) {
   if (text.empty() || text.size() > 9 ||
@@ -151,34 +143,10 @@ int main(int argc, char **argv) {
         (where == "cuda" ? " (it was compiled with --target=cuda)"
                          : " (compile it with attnres-compile --target=cuda)"));
 
-  // The arrays in the model's order, by name.
-  int numInputs = attnres_model_num_inputs(model.get());
   std::vector<attnres_tensor> ordered;
-  for (int i = 0; i < numInputs; ++i) {
-    const attnres_tensor_info *info = attnres_model_input(model.get(), i);
-    auto it = std::find_if(inputs.begin(), inputs.end(),
-                           [&](auto &e) { return e.first == info->name; });
-    if (it == inputs.end()) {
-      std::string expected;
-      for (int k = 0; k < numInputs; ++k) {
-        const attnres_tensor_info *s = attnres_model_input(model.get(), k);
-        expected += std::string("\n  ") + s->name + ": " + describe(*s);
-      }
-      return fail(inputsPath + ": missing input '" + info->name +
-                  "'; the model takes:" + expected);
-    }
-    HostArray &array = it->second;
-    ordered.push_back({attnres_dtype(array.dtype), int32_t(array.shape.size()),
-                       array.shape.data(), array.data.data()});
-  }
-  for (const auto &[name, array] : inputs) {
-    bool known = false;
-    for (int i = 0; i < numInputs; ++i)
-      known |= name == attnres_model_input(model.get(), i)->name;
-    if (!known)
-      return fail(inputsPath + ": unexpected input '" + name +
-                  "': the model has no input of that name");
-  }
+  if (std::string error = orderInputs(model.get(), inputs, ordered);
+      !error.empty())
+    return fail(inputsPath + ": " + error);
 
   if (threads)
     attnres_set_num_threads(int(threads));

@@ -32,8 +32,6 @@ struct TensorSignature {
   std::string name;
   DType dtype;
   std::vector<int64_t> shape;
-
-  std::string describe() const;
 };
 
 class CPUExecutor {

@@ -59,6 +59,12 @@ std::string parseNpz(std::string_view bytes, std::string_view what,
 std::string serializeNpz(const NamedArrays &arrays, std::string &bytes);
 
 std::string readFile(const std::string &path, std::string &bytes);
+/// `inputs` as tensors in `model`'s input order, matched by name, into
+/// `ordered` (they point into `inputs`); "" or why not: a missing input
+/// (with every input the model takes) or one the model has no input of.
+std::string orderInputs(const attnres_model *model, const NamedArrays &inputs,
+                        std::vector<attnres_tensor> &ordered);
+
 /// Moves a result of attnres_model_run into a HostArray (the tensor is
 /// freed).
 HostArray takeTensor(attnres_tensor &tensor);
