@@ -49,6 +49,18 @@ constexpr llvm::StringLiteral kCublasSgemmBatchedFn =
 /// run-time check fails: attnres_check_failed(const char *message).
 constexpr llvm::StringLiteral kCheckFailedFn = "attnres_check_failed";
 
+/// What the run-time checks of the lowerings say (operands whose dynamic
+/// sizes disagree with the loops'); a failed one is the run's error.
+constexpr llvm::StringLiteral kOperandSizesDiffer =
+    "its tensor operands differ in size at run time";
+constexpr llvm::StringLiteral kVectorSizeDiffers =
+    "a per-feature vector's size differs from the feature size at run time";
+
+/// Asserts `condition` at run time with the message
+/// "file:line:col: op-name: what", `op` being the op the check guards.
+void assertAtRunTime(OpBuilder &b, Location loc, Value condition, Operation *op,
+                     const llvm::Twine &what);
+
 /// The runtime function that --attnres-parallel-to-runtime calls.
 constexpr llvm::StringLiteral kParallelForFn = "attnres_parallel_for";
 

@@ -590,14 +590,8 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
 class Launcher {
 public:
   Launcher(RewriterBase &rewriter, Operation *op)
-      : b(rewriter), loc(op->getLoc()),
-        module(op->getParentOfType<ModuleOp>()) {
-    llvm::raw_string_ostream os(where);
-    if (auto file = loc->findInstanceOf<FileLineColLoc>())
-      os << file.getFilename().strref() << ":" << file.getLine() << ":"
-         << file.getColumn() << ": ";
-    os << op->getName() << ": ";
-  }
+      : b(rewriter), loc(op->getLoc()), op(op),
+        module(op->getParentOfType<ModuleOp>()) {}
 
   /// The buffer of `tensor` as [rows, D] (or [rows] for per-token scalars).
   Value readRows(Value tensor, bool perToken = false) {
@@ -617,8 +611,7 @@ public:
     auto want = MemRefType::get({dim}, type.getElementType());
     if (type.isDynamicDim(0))
       check(buffer, arith::ConstantIndexOp::create(b, loc, dim),
-            "a per-feature vector's size differs from the feature size at "
-            "run time");
+            kVectorSizeDiffers);
     if (buffer.getType() != want)
       buffer = memref::CastOp::create(b, loc, want, buffer);
     return buffer;
@@ -646,8 +639,7 @@ public:
     for (Value operand : operands.drop_front())
       if (auto type = dyn_cast<MemRefType>(operand.getType());
           type && type.isDynamicDim(0))
-        check(operand, rows,
-              "its tensor operands differ in size at run time (dim 0)");
+        check(operand, rows, kOperandSizesDiffer + " (dim 0)");
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
     Value grid = rows;
     if (l.rowsPerBlock > 1)
@@ -727,17 +719,17 @@ private:
 
   /// Asserts at run time that dim 0 of `buffer` is `size` (a failed check
   /// becomes the run's error, --attnres-checks-to-runtime).
-  void check(Value buffer, Value size, StringRef what) {
+  void check(Value buffer, Value size, const llvm::Twine &what) {
     Value actual = memref::DimOp::create(b, loc, buffer, 0);
     Value same =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, actual, size);
-    cf::AssertOp::create(b, loc, same, where + what.str());
+    assertAtRunTime(b, loc, same, op, what);
   }
 
   SmallVector<std::tuple<Value, RankedTensorType, Value *>> toTensors;
+  /// The op being lowered, which the checks name.
+  Operation *op;
   ModuleOp module;
-  /// "file:line:col: op: ", for the checks' messages.
-  std::string where;
 };
 
 /// Finds or builds the kernel `name`; `build` fills a fresh shell.

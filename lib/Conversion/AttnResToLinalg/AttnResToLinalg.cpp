@@ -10,8 +10,8 @@
 #include "attnres/Conversion/Passes.h"
 #include "attnres/Dialect/AttnRes/AttnResOps.h"
 
-#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -137,7 +137,8 @@ void assertSizes(OpBuilder &b, Location loc, Operation *op,
                  ValueRange vectors) {
   auto likeType = cast<RankedTensorType>(like.getType());
   int64_t rank = likeType.getRank();
-  auto check = [&](Value v, int64_t dim, int64_t likeDim, StringRef what) {
+  auto check = [&](Value v, int64_t dim, int64_t likeDim,
+                   const llvm::Twine &what) {
     auto type = cast<RankedTensorType>(v.getType());
     if (!type.isDynamicDim(dim) && !likeType.isDynamicDim(likeDim))
       return;
@@ -146,24 +147,14 @@ void assertSizes(OpBuilder &b, Location loc, Operation *op,
         getValueOrCreateConstantIndexOp(b, loc, space.fullSizes[likeDim]);
     Value same = b.createOrFold<arith::CmpIOp>(loc, arith::CmpIPredicate::eq,
                                                size, want);
-    std::string message;
-    llvm::raw_string_ostream os(message);
-    if (auto file = op->getLoc()->findInstanceOf<FileLineColLoc>())
-      os << file.getFilename().strref() << ":" << file.getLine() << ":"
-         << file.getColumn() << ": ";
-    os << op->getName() << ": " << what;
-    cf::AssertOp::create(b, loc, same, message);
+    assertAtRunTime(b, loc, same, op, what);
   };
   for (Value t : tensors)
     if (t != like)
       for (int64_t d = 0; d < rank; ++d)
-        check(t, d, d,
-              "its tensor operands differ in size at run time (dim " +
-                  std::to_string(d) + ")");
+        check(t, d, d, kOperandSizesDiffer + " (dim " + Twine(d) + ")");
   for (Value v : vectors)
-    check(v, 0, rank - 1,
-          "a per-feature vector's size differs from the feature size at run "
-          "time");
+    check(v, 0, rank - 1, kVectorSizeDiffers);
 }
 
 /// rsqrt(sumOfSquares * invCount + eps): the reciprocal RMS of one token.

@@ -68,3 +68,14 @@ struct ConvertChecksToRuntimePass
 };
 
 } // namespace
+
+void mlir::attnres::assertAtRunTime(OpBuilder &b, Location loc, Value condition,
+                                    Operation *op, const llvm::Twine &what) {
+  std::string message;
+  llvm::raw_string_ostream os(message);
+  if (auto file = op->getLoc()->findInstanceOf<FileLineColLoc>())
+    os << file.getFilename().strref() << ":" << file.getLine() << ":"
+       << file.getColumn() << ": ";
+  os << op->getName() << ": " << what;
+  cf::AssertOp::create(b, loc, condition, message);
+}
