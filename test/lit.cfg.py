@@ -40,6 +40,15 @@ config.substitutions.append(
 if not config.sanitize:
     config.available_features.add("uninstrumented")
 
+# Debian's mlir-runner is not instrumented either, but the numerics scripts
+# load the instrumented libattnres_runtime into it: they preload the ASan
+# runtime (named here) into mlir-runner, and only there (mlir_cpu.py).
+if "address" in config.sanitize:
+    import subprocess
+    config.environment["ATTNRES_RUNNER_PRELOAD"] = subprocess.run(
+        [config.c_compiler, "-print-file-name=libclang_rt.asan-x86_64.so"],
+        capture_output=True, text=True, check=True).stdout.strip()
+
 # The build's C compiler, instrumented like the build, for programs that link
 # libattnres_runtime.
 config.substitutions.append(("%cc", config.c_compiler + (

@@ -2,6 +2,7 @@
 reads back what @main printed with printMemrefF32. Shared by the numerics
 tests in this folder."""
 
+import os
 import re
 import subprocess
 
@@ -29,6 +30,20 @@ def print_result(value, shape):
             "  call @printMemrefF32(%u) : (memref<*xf32>) -> ()"]
 
 
+def runner_environment():
+    """The environment for mlir-runner. In a sanitizer build the runtime it
+    loads is instrumented and needs the ASan runtime, which the uninstrumented
+    mlir-runner lacks: lit names it in ATTNRES_RUNNER_PRELOAD. Leak checking
+    stays off there, since what mlir-runner and libMLIR keep at exit is not
+    ours (the runtime's own leaks are checked in the instrumented tools)."""
+    env = dict(os.environ)
+    preload = env.pop("ATTNRES_RUNNER_PRELOAD", "")
+    if preload:
+        env["LD_PRELOAD"] = preload
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
+    return env
+
+
 def run(opts, module, shape):
     """Lowers and runs `module`; returns the printed tensor as `shape`."""
     lowered = subprocess.run(
@@ -41,7 +56,8 @@ def run(opts, module, shape):
                     + [opts.runtime])
     ran = subprocess.run([opts.mlir_runner, "-e", "main",
                           "-entry-point-result=void", f"-shared-libs={libs}"],
-                         input=lowered.stdout, capture_output=True, text=True)
+                         input=lowered.stdout, capture_output=True, text=True,
+                         env=runner_environment())
     if ran.returncode:
         raise RuntimeError(f"mlir-runner failed:\n{ran.stderr[:4000]}")
     data = ran.stdout.split("data =", 1)[1]
