@@ -376,18 +376,13 @@ struct RaiseNormPattern : OpRewritePattern<tosa::MulOp> {
       return v;
     };
 
-    // One statement each: the order of a call's arguments is unspecified,
-    // and the constants' order in the output would follow the compiler.
-    Value weightVector = toVector(weight, 1.0);
     Value raised;
-    if (core.centered) {
-      Value biasVector = toVector(bias, 0.0);
-      raised = LayerNormOp::create(rewriter, loc, input, weightVector,
-                                   biasVector, core.epsilon);
-    } else {
-      raised = RMSNormOp::create(rewriter, loc, input, weightVector,
+    if (core.centered)
+      raised = LayerNormOp::create(rewriter, loc, input, toVector(weight, 1.0),
+                                   toVector(bias, 0.0), core.epsilon);
+    else
+      raised = RMSNormOp::create(rewriter, loc, input, toVector(weight, 1.0),
                                  core.epsilon);
-    }
     if (raised.getType() != resultType)
       raised = tosa::CastOp::create(rewriter, loc, resultType, raised);
     rewriter.replaceAllUsesWith(result, raised);
