@@ -5,7 +5,7 @@
 #
 #   AttnRes::Dialect      the attnres dialect
 #   AttnRes::Transforms   the --attnres-* transforms (and their analyses)
-#   AttnRes::Conversion   --attnres-to-linalg, --attnres-linalg-to-blas
+#   AttnRes::Conversion   --attnres-to-linalg, --attnres-to-vector, --attnres-linalg-to-blas
 #   AttnRes::Pipelines    --attnres-cpu-pipeline, --attnres-report
 #   AttnRes::Registration registerAllDialects/Passes/Pipelines (all of the above)
 #   AttnRes::ONNXImport   the ONNX importer
@@ -24,6 +24,7 @@ set(_attnres_exports
   AttnResAllocToGPUManaged:AllocToGPUManaged
   AttnResToGPU:ToGPU
   AttnResToLinalg:ToLinalg
+  AttnResToVector:ToVector
   AttnResLinalgToBLAS:LinalgToBLAS
   AttnResParallelToRuntime:ParallelToRuntime
   AttnResSameShapeToLinalg:SameShapeToLinalg

@@ -17,6 +17,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/Linalg/Passes.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -72,6 +73,11 @@ void attnres::buildCPUPipeline(OpPassManager &pm,
   addRaisingStages(pm, options.raise, options.twoPhase, options.fuseNorm);
   if (options.outline)
     pm.addPass(attnres::createOutlineLayers());
+  if (options.rowLoops) {
+    ConvertAttnResToVectorOptions toVector;
+    toVector.vectorBits = options.vectorBits;
+    pm.addPass(createConvertAttnResToVector(toVector));
+  }
   addLinalgOnTensors(pm, options.fuseElementwise);
 
   // Buffers: results are returned in fresh buffers the caller owns.
@@ -85,16 +91,20 @@ void attnres::buildCPUPipeline(OpPassManager &pm,
   // runtime's threads.
   if (options.parallel) {
     pm.addNestedPass<func::FuncOp>(createConvertLinalgToParallelLoopsPass());
+    pm.addNestedPass<func::FuncOp>(createForallToParallelLoopPass());
     pm.addPass(attnres::createConvertParallelToRuntime());
   } else {
     pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+    pm.addNestedPass<func::FuncOp>(createForallToForLoopPass());
   }
   if (options.approximateMath)
     pm.addNestedPass<func::FuncOp>(attnres::createApproximateMath());
+  pm.addNestedPass<func::FuncOp>(createConvertVectorToSCFPass());
   pm.addPass(createSCFToControlFlowPass());
   pm.addPass(attnres::createConvertChecksToRuntime());
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
+  pm.addPass(createConvertVectorToLLVMPass());
   pm.addPass(createFinalizeMemRefToLLVMConversionPass());
   pm.addPass(createConvertMathToLLVMPass());
   // erf has no LLVM intrinsic; libm provides it.
@@ -102,6 +112,7 @@ void attnres::buildCPUPipeline(OpPassManager &pm,
   pm.addPass(createArithToLLVMConversionPass());
   pm.addPass(createConvertFuncToLLVMPass());
   pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createUBToLLVMConversionPass());
   pm.addPass(createReconcileUnrealizedCastsPass());
 }
 

@@ -93,8 +93,11 @@ void printReport(llvm::raw_ostream &os, func::FuncOp func, ArrayRef<Row> rows,
   os << "  I/O per token, in rows of D elements: partial-sum add + "
         "aggregation + PreNorm norm; a standard residual layer moves 5.00d "
         "(its add 3d, the paper's figure, and its norm 2d)\n";
+  os << "  flops: the same ops' arithmetic per token in the form each layer "
+        "has, in units of D (a standard residual layer: 5.00d, its add 1d "
+        "and its norm 4d; a sublayer's matrix products take 2 per weight)\n";
   auto line = [&](ArrayRef<std::string> cells) {
-    static const unsigned widths[] = {6, 10, 8, 6, 10, 9, 10, 9, 8};
+    static const unsigned widths[] = {6, 10, 8, 6, 10, 9, 10, 9, 8, 8};
     os << ' ';
     for (auto [index, cell] : llvm::enumerate(cells)) {
       os << ' ';
@@ -106,25 +109,31 @@ void printReport(llvm::raw_ostream &os, func::FuncOp func, ArrayRef<Row> rows,
     os << '\n';
   };
   line({"layer", "completed", "partial", "group", "form", "unsplit",
-        "two-phase", "fused", "budget"});
-  double sums[4] = {0, 0, 0, 0};
+        "two-phase", "fused", "budget", "flops"});
+  double sums[5] = {0, 0, 0, 0, 0};
   for (auto [index, row] : llvm::enumerate(rows)) {
     AggregationTraffic traffic = aggregationTraffic(
         row.completed, row.groupSize, row.hasPartial, row.partialIsSum);
     double budget = double(row.completed) / double(row.groupSize) + 5;
-    double values[4] = {traffic.unsplit, traffic.twoPhase, traffic.fused,
-                        budget};
-    for (int i = 0; i < 4; ++i)
+    AggregationTraffic flops = aggregationFlops(
+        row.completed, row.groupSize, row.hasPartial, row.partialIsSum);
+    double formFlops = row.form == "unsplit" ? flops.unsplit
+                       : row.form == "fused" ? flops.fused
+                                             : flops.twoPhase;
+    double values[5] = {traffic.unsplit, traffic.twoPhase, traffic.fused,
+                        budget, formFlops};
+    for (int i = 0; i < 5; ++i)
       sums[i] += values[i];
     line({index + 1 == rows.size() ? "final" : std::to_string(index),
           std::to_string(row.completed), row.hasPartial ? "yes" : "no",
           std::to_string(row.groupSize), row.form.str(), rowsOfD(values[0]),
-          rowsOfD(values[1]), rowsOfD(values[2]), rowsOfD(values[3])});
+          rowsOfD(values[1]), rowsOfD(values[2]), rowsOfD(values[3]),
+          rowsOfD(values[4])});
   }
   double count = double(rows.size());
   line({"mean", "", "", "", "", rowsOfD(sums[0] / count),
         rowsOfD(sums[1] / count), rowsOfD(sums[2] / count),
-        rowsOfD(sums[3] / count)});
+        rowsOfD(sums[3] / count), rowsOfD(sums[4] / count)});
 }
 
 struct ReportAggregationPass

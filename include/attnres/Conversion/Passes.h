@@ -32,6 +32,12 @@ namespace attnres {
 /// Adds the patterns that lower attnres ops to linalg on tensors.
 void populateAttnResToLinalgPatterns(RewritePatternSet &patterns);
 
+/// Adds the patterns that lower the aggregations (block_attn_res, phase1,
+/// phase2) to loops over token rows with vector arithmetic; `vectorBits` is
+/// the width of the vectors of the compute type.
+void populateAttnResToVectorPatterns(RewritePatternSet &patterns,
+                                     int64_t vectorBits);
+
 /// Declares that gpu.launch_func reads and writes its buffer operands. Upstream
 /// leaves its effects unknown, which the ownership-based buffer deallocation
 /// (run after the kernels are in place) rejects.
@@ -60,6 +66,13 @@ constexpr llvm::StringLiteral kVectorSizeDiffers =
 /// "file:line:col: op-name: what", `op` being the op the check guards.
 void assertAtRunTime(OpBuilder &b, Location loc, Value condition, Operation *op,
                      const llvm::Twine &what);
+
+/// Asserts at run time, where a size is dynamic, that every tensor of
+/// `tensors` has the sizes of `like` ([..., D]) and every vector of `vectors`
+/// its feature size D: loops sized by `like` would read the others out of
+/// bounds. Pairs of static sizes are the verifiers' business.
+void assertSameSizes(OpBuilder &b, Location loc, Operation *op, Value like,
+                     ValueRange tensors, ValueRange vectors);
 
 /// The runtime function that --attnres-parallel-to-runtime calls.
 constexpr llvm::StringLiteral kParallelForFn = "attnres_parallel_for";

@@ -56,6 +56,80 @@ def ConvertAttnResToLinalg : Pass<"attnres-to-linalg"> {
   ];
 }
 
+def ConvertAttnResToVector : Pass<"attnres-to-vector"> {
+  let summary = "Lower Block AttnRes aggregations to loops over token rows "
+                "with vector arithmetic";
+  let description = [{
+    Rewrites `attnres.block_attn_res`, `attnres.phase1` and `attnres.phase2`
+    (with or without its fused RMSNorm) into one `scf.forall` over token
+    rows each, on tensors: the op's `[..., D]` tensors are viewed as
+    `[rows, D]` (`tensor.collapse_shape`, no copy), and the loop body does
+    one row's whole aggregation with `vector` arithmetic along `D`, so every
+    source row is read from memory once and the later steps find it in L1.
+    `--attnres-to-linalg` instead streams whole tensors through one
+    `linalg.generic` per step (scores, softmax, weighted sum; phase 2 with
+    its norm reads the partial sum three times and the state twice).
+
+    Per row:
+
+    - `block_attn_res`: one pass per source for its sum of squares and its
+      dot product with `query * key_norm_weight` (the key norm folded in,
+      never materialized), the softmax over depth in scalars, one pass that
+      forms the weighted sum;
+    - `phase1`: one pass per completed block scores it for all `S` layers
+      of the group (its sum of squares computed once, not once per layer),
+      then one pass forms every read output; `lse` is written per row;
+    - `phase2`: one pass scores the partial sum, the merge weight
+      `sigmoid(s_p - lse)`, then one pass writes the merged row; with the
+      fused norm, one pass for the merged row's sum of squares and one that
+      writes the normalized row (and the merged row, when it is read).
+
+    Vectors hold `vector-bits` of the compute type (f32 for f16/bf16 storage,
+    which is read widened and written rounded); a row whose `D` is not a
+    multiple of the width ends with one masked step. Dynamic sizes are read
+    at run time and checked as `--attnres-to-linalg` checks them. The loop
+    over rows becomes the runtime's parallel loop (`scf-forall-to-parallel`,
+    `--attnres-parallel-to-runtime`) in `--attnres-cpu-pipeline`.
+
+    Before:
+    ```mlir
+    %h = attnres.phase2 %o, %lse, %p, %q, %k epsilon = 1.000000e-06
+        : tensor<1x128x512xf32>, tensor<512xf32>
+    ```
+    After (abridged):
+    ```mlir
+    %pr = tensor.collapse_shape %p [[0, 1], [2]]
+        : tensor<1x128x512xf32> into tensor<128x512xf32>
+    %rows = scf.forall (%r) in (128) shared_outs(%out = %e) -> tensor<128x512xf32> {
+      %acc:2 = scf.for %k = %c0 to %c512 step %c16 iter_args(...) {
+        %v = vector.transfer_read %pr[%r, %k], %zero {in_bounds = [true]}
+        ...
+      }
+      %row = tensor.extract_slice %out[%r, 0] [1, 512] [1, 1]
+      %new = scf.for %k = ... { vector.fma ... vector.transfer_write ... }
+      scf.forall.in_parallel {
+        tensor.parallel_insert_slice %new into %out[%r, 0] [1, 512] [1, 1]
+      }
+    }
+    %h = tensor.expand_shape %rows [[0, 1], [2]] output_shape [1, 128, 512]
+    ```
+  }];
+  let options = [
+    Option<"vectorBits", "vector-bits", "int64_t", /*default=*/"512",
+           "Width in bits of the vectors of the compute type (a power of "
+           "two from 32 to 4096; 512 is one AVX-512 register, two AVX2 "
+           "ones)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::cf::ControlFlowDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::tensor::TensorDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 def ConvertChecksToRuntime
     : Pass<"attnres-checks-to-runtime", "::mlir::ModuleOp"> {
   let summary = "Lower host-side cf.assert to a call of the attnres runtime";

@@ -75,6 +75,19 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "bufferization, saving a buffer and a pass over memory "
                      "per fused op"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> rowLoops{
+      *this, "row-loops",
+      llvm::cl::desc("Lower the Block AttnRes aggregations (block_attn_res, "
+                     "phase1, phase2) to loops over token rows with vector "
+                     "arithmetic (--attnres-to-vector), reading each source "
+                     "row from memory once; off, they become linalg ops "
+                     "with the rest (--attnres-to-linalg)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<int64_t> vectorBits{
+      *this, "vector-bits",
+      llvm::cl::desc("Width of the row loops' vectors in bits "
+                     "(--attnres-to-vector's vector-bits)"),
+      llvm::cl::init(512)};
 };
 
 /// Appends the CPU lowering: raising of norms and aggregations, the two-phase

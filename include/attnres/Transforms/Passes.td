@@ -457,7 +457,7 @@ def FuseNorm : Pass<"attnres-fuse-norm", "::mlir::func::FuncOp"> {
 def ReportAggregation : Pass<"attnres-report-aggregation",
                              "::mlir::ModuleOp"> {
   let summary = "Print the depth aggregations of each function and the "
-                "bytes each layer moves";
+                "bytes and flops each layer's aggregation takes";
   let description = [{
     For every function in Block AttnRes form (`attnres.block_attn_res`, or
     its two-phase split), prints a table to stdout: per layer (in program
@@ -478,6 +478,18 @@ def ReportAggregation : Pass<"attnres-report-aggregation",
     its state, then phase 2's state and partial in and result out) and the
     PreNorm norm (2, or 0 once fused). One completed block is phase 1's
     output as it is and costs no write.
+
+    The last column, `flops`, is the same ops' arithmetic per token in the
+    form the layer is in, in units of D floating-point operations (a
+    multiply-add counts two): the partial-sum add (1), per source and query
+    a sum of squares and a query-weighted sum (4; phase 1 takes a completed
+    block's squares once for its group's S layers: (2 + 2S)/S per block and
+    layer), the softmax-weighted sum (2 per source, none for one completed
+    block), phase 2's score and merge (4 + 3) and the norm (4). A standard
+    residual layer does 5 (its add and its norm); set against a sublayer's
+    matrix products (2 per weight and token), this is the share of
+    arithmetic the aggregation adds. `bench/bench_block_overhead.py`
+    measures the share of run time it takes.
   }];
 }
 

@@ -10,8 +10,8 @@
 #include "attnres/Conversion/Passes.h"
 #include "attnres/Dialect/AttnRes/AttnResOps.h"
 
-#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 #include "mlir/IR/AffineMap.h"
 #include "mlir/Transforms/DialectConversion.h"
@@ -128,35 +128,6 @@ struct FeatureSpace {
   AffineMap fullMap, tokenMap, featureMap;
 };
 
-/// The loops are sized by `like` (`space`): with dynamic sizes, operands of
-/// other run-time sizes would be read out of bounds. Asserts at run time that
-/// every tensor of `tensors` has `like`'s sizes and every vector of
-/// `vectors` its feature size (pairs of static sizes the verifier checked).
-void assertSizes(OpBuilder &b, Location loc, Operation *op,
-                 const FeatureSpace &space, Value like, ValueRange tensors,
-                 ValueRange vectors) {
-  auto likeType = cast<RankedTensorType>(like.getType());
-  int64_t rank = likeType.getRank();
-  auto check = [&](Value v, int64_t dim, int64_t likeDim,
-                   const llvm::Twine &what) {
-    auto type = cast<RankedTensorType>(v.getType());
-    if (!type.isDynamicDim(dim) && !likeType.isDynamicDim(likeDim))
-      return;
-    Value size = b.createOrFold<tensor::DimOp>(loc, v, dim);
-    Value want =
-        getValueOrCreateConstantIndexOp(b, loc, space.fullSizes[likeDim]);
-    Value same = b.createOrFold<arith::CmpIOp>(loc, arith::CmpIPredicate::eq,
-                                               size, want);
-    assertAtRunTime(b, loc, same, op, what);
-  };
-  for (Value t : tensors)
-    if (t != like)
-      for (int64_t d = 0; d < rank; ++d)
-        check(t, d, d, kOperandSizesDiffer + " (dim " + Twine(d) + ")");
-  for (Value v : vectors)
-    check(v, 0, rank - 1, kVectorSizeDiffers);
-}
-
 /// rsqrt(sumOfSquares * invCount + eps): the reciprocal RMS of one token.
 static Value reciprocalRms(OpBuilder &b, Location loc, Value sumOfSquares,
                            Value invCount, Value eps) {
@@ -173,8 +144,8 @@ struct RMSNormToLinalg : OpConversionPattern<RMSNormOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     FeatureSpace space(rewriter, loc, adaptor.getInput());
-    assertSizes(rewriter, loc, op, space, adaptor.getInput(), {},
-                {adaptor.getWeight()});
+    assertSameSizes(rewriter, loc, op, adaptor.getInput(), {},
+                    {adaptor.getWeight()});
 
     Value sumOfSquares = space.sumOverFeatures(
         rewriter, adaptor.getInput(), space.fullMap,
@@ -219,8 +190,8 @@ struct LayerNormToLinalg : OpConversionPattern<LayerNormOp> {
     Location loc = op.getLoc();
     Value input = adaptor.getInput();
     FeatureSpace space(rewriter, loc, input);
-    assertSizes(rewriter, loc, op, space, input, {},
-                {adaptor.getWeight(), adaptor.getBias()});
+    assertSameSizes(rewriter, loc, op, input, {},
+                    {adaptor.getWeight(), adaptor.getBias()});
     Value invCount = space.inverseFeatureCount(rewriter);
 
     Value sum =
@@ -418,8 +389,8 @@ struct BlockAttnResToLinalg : OpConversionPattern<BlockAttnResOp> {
                   ConversionPatternRewriter &rewriter) const override {
     ValueRange sources = adaptor.getSources();
     FeatureSpace space(rewriter, op.getLoc(), sources.front());
-    assertSizes(rewriter, op.getLoc(), op, space, sources.front(), sources,
-                {adaptor.getQuery(), adaptor.getKeyNormWeight()});
+    assertSameSizes(rewriter, op.getLoc(), op, sources.front(), sources,
+                    {adaptor.getQuery(), adaptor.getKeyNormWeight()});
     Value wg = scaledQuery(rewriter, space, adaptor.getQuery(),
                            adaptor.getKeyNormWeight());
     SmallVector<Value> sumsOfSquares, dots;
@@ -451,8 +422,7 @@ struct Phase1ToLinalg : OpConversionPattern<Phase1Op> {
     SmallVector<Value> vectors(adaptor.getQueries());
     llvm::append_range(vectors, adaptor.getKeyNormWeights());
     FeatureSpace space(rewriter, op.getLoc(), blocks.front());
-    assertSizes(rewriter, op.getLoc(), op, space, blocks.front(), blocks,
-                vectors);
+    assertSameSizes(rewriter, op.getLoc(), op, blocks.front(), blocks, vectors);
     SmallVector<Value> wgs;
     for (auto [query, keyNorm] :
          llvm::zip(adaptor.getQueries(), adaptor.getKeyNormWeights()))
@@ -516,7 +486,7 @@ struct Phase2ToLinalg : OpConversionPattern<Phase2Op> {
     if (adaptor.getNormWeight())
       vectors.push_back(adaptor.getNormWeight());
     FeatureSpace space(rewriter, loc, partial);
-    assertSizes(rewriter, loc, op, space, partial, {state}, vectors);
+    assertSameSizes(rewriter, loc, op, partial, {state}, vectors);
     Value wg = scaledQuery(rewriter, space, adaptor.getQuery(),
                            adaptor.getKeyNormWeight());
     SmallVector<Value> sums = scoreSource(rewriter, space, partial, wg);

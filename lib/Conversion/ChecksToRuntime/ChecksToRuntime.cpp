@@ -13,6 +13,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/FunctionCallUtils.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 
 namespace mlir::attnres {
 #define GEN_PASS_DEF_CONVERTCHECKSTORUNTIME
@@ -78,4 +79,28 @@ void mlir::attnres::assertAtRunTime(OpBuilder &b, Location loc, Value condition,
        << file.getColumn() << ": ";
   os << op->getName() << ": " << what;
   cf::AssertOp::create(b, loc, condition, message);
+}
+
+void mlir::attnres::assertSameSizes(OpBuilder &b, Location loc, Operation *op,
+                                    Value like, ValueRange tensors,
+                                    ValueRange vectors) {
+  auto likeType = cast<RankedTensorType>(like.getType());
+  int64_t rank = likeType.getRank();
+  auto check = [&](Value v, int64_t dim, int64_t likeDim,
+                   const llvm::Twine &what) {
+    auto type = cast<RankedTensorType>(v.getType());
+    if (!type.isDynamicDim(dim) && !likeType.isDynamicDim(likeDim))
+      return;
+    Value size = b.createOrFold<tensor::DimOp>(loc, v, dim);
+    Value want = b.createOrFold<tensor::DimOp>(loc, like, likeDim);
+    Value same = b.createOrFold<arith::CmpIOp>(loc, arith::CmpIPredicate::eq,
+                                               size, want);
+    assertAtRunTime(b, loc, same, op, what);
+  };
+  for (Value t : tensors)
+    if (t != like)
+      for (int64_t d = 0; d < rank; ++d)
+        check(t, d, d, kOperandSizesDiffer + " (dim " + llvm::Twine(d) + ")");
+  for (Value v : vectors)
+    check(v, 0, rank - 1, kVectorSizeDiffers);
 }

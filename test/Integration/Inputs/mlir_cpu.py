@@ -11,7 +11,7 @@ import numpy as np
 # The project's CPU lowering without BLAS calls, which would need the
 # runtime's BLAS libraries; the runtime itself is loaded (--runtime) for the
 # run-time checks that dynamic sizes compile to.
-CPU_PIPELINE = "builtin.module(attnres-cpu-pipeline{blas=false parallel=false})"
+CPU_PIPELINE = "builtin.module(attnres-cpu-pipeline{{blas=false parallel=false{}}})"
 
 NUMBER = re.compile(r"[-+]?(?:nan|inf|\d+(?:\.\d*)?(?:e[-+]?\d+)?)", re.I)
 
@@ -47,7 +47,9 @@ def runner_environment():
 def run(opts, module, shape):
     """Lowers and runs `module`; returns the printed tensor as `shape`."""
     lowered = subprocess.run(
-        [opts.attnres_opt, f"--pass-pipeline={CPU_PIPELINE}"], input=module,
+        [opts.attnres_opt, "--pass-pipeline=" + CPU_PIPELINE.format(
+            " " + opts.pipeline_options if opts.pipeline_options else "")],
+        input=module,
         capture_output=True, text=True)
     if lowered.returncode:
         raise RuntimeError(f"attnres-opt failed:\n{lowered.stderr[:4000]}")
@@ -72,3 +74,6 @@ def add_tool_arguments(parser):
                         help="folder with libmlir_runner_utils.so")
     parser.add_argument("--runtime", required=True,
                         help="libattnres_runtime.so (attnres_check_failed)")
+    parser.add_argument("--pipeline-options", default="",
+                        help="more attnres-cpu-pipeline options, e.g. "
+                             "row-loops=false")

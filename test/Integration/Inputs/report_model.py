@@ -27,6 +27,13 @@ final aggregation joining the last block's. Per token, in rows of D:
     fused      two-phase - 2 where there is a phase 2 (the norm is fused)
     budget     c / S + 5 (the paper's (N/S + 5) d)
 
+and its arithmetic in the layer's form, in units of D flops: add 1 if the
+partial is a sum, norm 4, and unsplit 6 (c + partial) (per source: squares
+and query-weighted sum 4, weighted sum 2); two-phase and fused alike
+c (2 + 2 S) / S (each completed block scored once for the group's S
+layers) + 2 c if c > 1 (the weighted sum) + 7 if partial (phase 2: the
+partial scored, 4, and merged, 3); phase 1 is two-phase without a partial.
+
 and the form: `unsplit` before the split; after it, a layer without a
 partial is `phase 1` unless it is alone in its group (then it stays
 unsplit, as the two-phase pass documents for Full AttnRes), one with a
@@ -62,14 +69,14 @@ PIPELINES = {
 }
 ROW = re.compile(r"\s*(\d+|final)\s+(\d+)\s+(yes|no)\s+(\d+)\s+"
                  r"(unsplit|phase 1|two-phase|fused)\s+([\d.]+)d\s+"
-                 r"([\d.]+)d\s+([\d.]+)d\s+([\d.]+)d\s*$")
+                 r"([\d.]+)d\s+([\d.]+)d\s+([\d.]+)d\s+([\d.]+)d\s*$")
 MEAN = re.compile(r"\s*mean\s+([\d.]+)d\s+([\d.]+)d\s+([\d.]+)d\s+"
-                  r"([\d.]+)d\s*$")
+                  r"([\d.]+)d\s+([\d.]+)d\s*$")
 
 
 def model(sizes, pipeline):
     """[(layer, completed, partial, group, form, unsplit, two-phase, fused,
-    budget)] and the header's figures, from the block sizes alone."""
+    budget, flops)] from the block sizes alone."""
     rows = []
     last = len(sizes) - 1
     for n, size in enumerate(sizes):
@@ -91,8 +98,14 @@ def model(sizes, pipeline):
         else:
             form = pipeline
         name = "final" if index == len(rows) - 1 else str(index)
+        flop_add = 1 if is_sum else 0
+        if form == "unsplit":
+            flops = flop_add + 6 * (c + partial) + 4
+        else:
+            flops = (flop_add + c * (2 + 2 * group) / group
+                     + (2 * c if c > 1 else 0) + (7 if partial else 0) + 4)
         table.append((name, c, "yes" if partial else "no", group, form,
-                      unsplit, two_phase, fused, c / group + 5))
+                      unsplit, two_phase, fused, c / group + 5, flops))
     return table
 
 
@@ -136,7 +149,7 @@ def check(layers, option, pipeline, workdir, attnres_opt):
             problems.append(f"row {g} vs the model's "
                             f"{w[:5] + tuple(round(x, 3) for x in w[5:])}")
     means = [m.groups() for m in map(MEAN.match, text.splitlines()) if m]
-    want_means = [sum(r[k] for r in want) / len(want) for k in range(5, 9)]
+    want_means = [sum(r[k] for r in want) / len(want) for k in range(5, 10)]
     if len(means) != 1 or any(abs(float(a) - b) > 0.005 + 1e-9
                               for a, b in zip(means[0], want_means)):
         problems.append(f"mean {means} vs the model's "
