@@ -122,6 +122,7 @@ def ConvertAttnResToVector : Pass<"attnres-to-vector"> {
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
     "::mlir::cf::ControlFlowDialect",
     "::mlir::math::MathDialect",
     "::mlir::scf::SCFDialect",

@@ -13,6 +13,7 @@
 #include "attnres/Dialect/AttnRes/AttnResOps.h"
 
 #include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 
@@ -76,12 +77,22 @@ struct RowSpace {
     return indices;
   }
 
-  /// An empty tensor shaped like the op's [..., D] tensors, or like its
-  /// per-token ones ([...], compute type) when `perToken`.
+  /// A fresh tensor shaped like the op's [..., D] tensors, or like its
+  /// per-token ones ([...], compute type) when `perToken`. Not a tensor.empty:
+  /// CSE would merge it with the identical init of a later op (a matmul's
+  /// zero fill), and bufferization would then copy that init for every
+  /// other user.
   Value empty(OpBuilder &b, bool perToken) const {
     ArrayRef<OpFoldResult> sizes(fullSizes);
-    return tensor::EmptyOp::create(b, loc, perToken ? sizes.drop_back() : sizes,
-                                   perToken ? computeType : storageType);
+    if (perToken)
+      sizes = sizes.drop_back();
+    SmallVector<int64_t> shape;
+    SmallVector<Value> dynamic;
+    dispatchIndexOpFoldResults(sizes, dynamic, shape);
+    return bufferization::AllocTensorOp::create(
+        b, loc,
+        RankedTensorType::get(shape, perToken ? computeType : storageType),
+        dynamic);
   }
 
   Value scalar(OpBuilder &b, Location l, double value) const {
