@@ -361,9 +361,16 @@ bool hasTokenAxis(Value t) {
   return cast<RankedTensorType>(t.getType()).getRank() >= 2;
 }
 
-struct BlockAttnResToVector : OpConversionPattern<BlockAttnResOp> {
-  BlockAttnResToVector(MLIRContext *ctx, int64_t vectorBits)
-      : OpConversionPattern(ctx), vectorBits(vectorBits) {}
+/// The patterns' shared state: the vector width.
+template <typename OpTy> struct RowLoopPattern : OpConversionPattern<OpTy> {
+  RowLoopPattern(MLIRContext *ctx, int64_t vectorBits)
+      : OpConversionPattern<OpTy>(ctx), vectorBits(vectorBits) {}
+
+  int64_t vectorBits;
+};
+
+struct BlockAttnResToVector : RowLoopPattern<BlockAttnResOp> {
+  using RowLoopPattern::RowLoopPattern;
 
   LogicalResult
   matchAndRewrite(BlockAttnResOp op, OpAdaptor adaptor,
@@ -394,16 +401,13 @@ struct BlockAttnResToVector : OpConversionPattern<BlockAttnResOp> {
     rewriter.replaceOp(op, results.front());
     return success();
   }
-
-  int64_t vectorBits;
 };
 
 /// Each completed block's row is scored for all the group's layers in one
 /// pass, then every read output is formed in one more pass over the rows,
 /// which are in L1 by then.
-struct Phase1ToVector : OpConversionPattern<Phase1Op> {
-  Phase1ToVector(MLIRContext *ctx, int64_t vectorBits)
-      : OpConversionPattern(ctx), vectorBits(vectorBits) {}
+struct Phase1ToVector : RowLoopPattern<Phase1Op> {
+  using RowLoopPattern::RowLoopPattern;
 
   LogicalResult
   matchAndRewrite(Phase1Op op, OpAdaptor adaptor,
@@ -478,17 +482,14 @@ struct Phase1ToVector : OpConversionPattern<Phase1Op> {
     rewriter.replaceOp(op, replacements);
     return success();
   }
-
-  int64_t vectorBits;
 };
 
 /// Per row: the partial sum scored in one pass, its merge weight, then the
 /// merged row written (without the fused norm) or its sum of squares taken
 /// and the normalized row written (with it); the state and partial rows come
 /// from memory once.
-struct Phase2ToVector : OpConversionPattern<Phase2Op> {
-  Phase2ToVector(MLIRContext *ctx, int64_t vectorBits)
-      : OpConversionPattern(ctx), vectorBits(vectorBits) {}
+struct Phase2ToVector : RowLoopPattern<Phase2Op> {
+  using RowLoopPattern::RowLoopPattern;
 
   LogicalResult
   matchAndRewrite(Phase2Op op, OpAdaptor adaptor,
@@ -590,8 +591,6 @@ struct Phase2ToVector : OpConversionPattern<Phase2Op> {
       rewriter.replaceOp(op, ValueRange{result, results.back()});
     return success();
   }
-
-  int64_t vectorBits;
 };
 
 struct ConvertAttnResToVectorPass
