@@ -11,6 +11,7 @@
 #include "attnres/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/SymbolTable.h"
@@ -53,6 +54,24 @@ struct OutlineLayersPass : attnres::impl::OutlineLayersBase<OutlineLayersPass> {
     return op->hasTrait<OpTrait::ConstantLike>() && !isWeight(op);
   }
 
+  /// The tosa.add in the piece `current` that forms the partial sum read by
+  /// phase 2 head `head`, when nothing else in that piece reads it.
+  static Operation *
+  partialSum(Operation *head,
+             const llvm::SmallPtrSetImpl<Operation *> &current) {
+    auto phase2 = dyn_cast<Phase2Op>(head);
+    if (!phase2)
+      return nullptr;
+    Operation *add = phase2.getPartial().getDefiningOp<tosa::AddOp>();
+    if (!add || !current.contains(add) ||
+        llvm::any_of(add->getUsers(), [&](Operation *user) {
+          return current.contains(
+              add->getBlock()->findAncestorOpInBlock(*user));
+        }))
+      return nullptr;
+    return add;
+  }
+
   /// The body of `fn` cut before each layer head that follows other work.
   /// A piece keeps only the ops that depend on its heads: constants, and
   /// values every layer reads that an exporter computes inside the first
@@ -75,9 +94,18 @@ struct OutlineLayersPass : attnres::impl::OutlineLayersBase<OutlineLayersPass> {
     for (Operation &op : body.without_terminator()) {
       bool head = isLayerHead(&op);
       if (head && (pieces.empty() || hasWork)) {
+        Operation *sum = pieces.empty() ? nullptr : partialSum(&op, current);
         pieces.emplace_back();
         current.clear();
         hasWork = false;
+        if (sum) {
+          // The add goes with the phase 2 that reads it, which can then do it
+          // in its own pass over the rows (--attnres-to-vector).
+          auto &previous = pieces[pieces.size() - 2];
+          previous.erase(llvm::find(previous, sum));
+          pieces.back().push_back(sum);
+          current.insert(sum);
+        }
       }
       if (pieces.empty() || op.hasTrait<OpTrait::ConstantLike>() ||
           (!head && !dependsOnPiece(&op)))

@@ -133,3 +133,30 @@ func.func @same_dynamic(%x: tensor<?x8xf32>, %g0: tensor<8xf32>, %g1: tensor<8xf
   %h2 = tosa.add %h1, %u1 : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32>
   return %h2 : tensor<?x8xf32>
 }
+
+// -----
+
+// The add that forms a phase 2's partial sum goes into that phase 2's
+// layer, not the one that computed its last summand, so that the row loops
+// can do it in phase 2's pass (--attnres-to-vector).
+// CHECK-LABEL: func.func @partial_sum
+// CHECK: %[[F0:.*]] = call @partial_sum_layer0(
+// CHECK: call @partial_sum_layer1({{.*}}%[[F0]]
+// CHECK-LABEL: func.func private @partial_sum_layer1
+// CHECK: %[[P:.*]] = tosa.add
+// CHECK: attnres.phase2 %{{.*}}, %{{.*}}, %[[P]]
+// CHECK-LABEL: func.func private @partial_sum_layer0
+// CHECK-NOT: tosa.add
+// CHECK: return
+func.func @partial_sum(%o: tensor<4x8xf32>, %lse: tensor<4xf32>, %p0: tensor<4x8xf32>, %q: tensor<8xf32>) -> tensor<4x8xf32> {
+  %h0 = attnres.phase2 %o, %lse, %p0 query %q key_norm %q epsilon = 1.0e-06 : tensor<4x8xf32>, tensor<8xf32>
+  %e0 = tosa.exp %h0 : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %t0 = tosa.tanh %e0 : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %f0 = tosa.sigmoid %t0 : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %p1 = tosa.add %p0, %f0 : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32>
+  %h1 = attnres.phase2 %o, %lse, %p1 query %q key_norm %q epsilon = 1.0e-06 : tensor<4x8xf32>, tensor<8xf32>
+  %e1 = tosa.exp %h1 : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %t1 = tosa.tanh %e1 : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  %f1 = tosa.sigmoid %t1 : (tensor<4x8xf32>) -> tensor<4x8xf32>
+  return %f1 : tensor<4x8xf32>
+}

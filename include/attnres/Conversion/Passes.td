@@ -82,7 +82,12 @@ def ConvertAttnResToVector : Pass<"attnres-to-vector"> {
     - `phase2`: one pass scores the partial sum, the merge weight
       `sigmoid(s_p - lse)`, then one pass writes the merged row; with the
       fused norm, one pass for the merged row's sum of squares and one that
-      writes the normalized row (and the merged row, when it is read).
+      writes the normalized row (and the merged row, when it is read). When
+      the partial sum is a `tosa.add` of two tensors of its type in the
+      same block, read by nothing before the phase 2, the loop does the add
+      (in the add's element type) from its operands and, if the sum is read
+      later, writes it in the scoring pass: the add's own pass over memory
+      is saved.
 
     Vectors hold `vector-bits` of the compute type (f32 for f16/bf16 storage,
     which is read widened and written rounded); a row whose `D` is not a

@@ -533,7 +533,11 @@ def OutlineLayers : Pass<"attnres-outline-layers", "::mlir::ModuleOp"> {
     so the compiler's work grows with the number of distinct layer shapes,
     not with depth. What comes before the first head (the embedding) stays
     in the caller, and so do pieces of fewer than `min-ops` ops. Outlined
-    functions are marked `no_inline` so that LLVM does not undo this.
+    functions are marked `no_inline` so that LLVM does not undo this. The
+    `tosa.add` that forms an `attnres.phase2`'s partial block sum goes into
+    that phase 2's piece rather than the piece of its last summand (when
+    nothing else there reads it), so that `--attnres-to-vector` can do the
+    add in phase 2's own pass over the rows.
 
     Before:
     ```mlir

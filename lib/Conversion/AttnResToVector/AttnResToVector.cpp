@@ -15,6 +15,7 @@
 #include "mlir/Dialect/Arith/Utils/Utils.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Transforms/DialectConversion.h"
 
 namespace mlir::attnres {
@@ -157,14 +158,21 @@ struct RowSpace {
   /// compute precision (zeros past the end unless `inBounds`).
   Value read(OpBuilder &b, Location l, Value t, ValueRange indices,
              bool inBounds) const {
+    return extend(b, l, readStored(b, l, t, indices, inBounds));
+  }
+  /// The same vector in `t`'s element type.
+  Value readStored(OpBuilder &b, Location l, Value t, ValueRange indices,
+                   bool inBounds) const {
     Type element = cast<RankedTensorType>(t.getType()).getElementType();
     Value pad = arith::ConstantOp::create(b, l, b.getZeroAttr(element));
-    Value v = vector::TransferReadOp::create(
+    return vector::TransferReadOp::create(
         b, l, VectorType::get({width}, element), t, indices, pad,
         ArrayRef<bool>{inBounds});
-    if (element != computeType)
-      v = arith::ExtFOp::create(b, l, computeVector, v);
-    return v;
+  }
+  Value extend(OpBuilder &b, Location l, Value v) const {
+    if (cast<VectorType>(v.getType()).getElementType() == computeType)
+      return v;
+    return arith::ExtFOp::create(b, l, computeVector, v);
   }
   /// Writes compute-precision `v` into `t` at `indices`, rounded to `t`'s
   /// element type; returns the new tensor.
@@ -484,6 +492,30 @@ struct Phase1ToVector : RowLoopPattern<Phase1Op> {
   }
 };
 
+/// The tosa.add that forms phase 2's partial sum, when the row loop can do
+/// it instead: an add of two tensors of the partial's type (no broadcast:
+/// static, or marked same-shape by the importer) in the same block, whose
+/// other users all come after the phase 2 op, so that the loop's written
+/// sum can replace it.
+tosa::AddOp foldablePartialSum(Phase2Op op, Value partial) {
+  auto add = partial.getDefiningOp<tosa::AddOp>();
+  if (!add || add->getBlock() != op->getBlock())
+    return {};
+  auto type = cast<RankedTensorType>(partial.getType());
+  if (add.getInput1().getType() != type || add.getInput2().getType() != type)
+    return {};
+  if (!type.hasStaticShape() && !add->hasAttr(kSameShapeAttrName))
+    return {};
+  for (Operation *user : add->getUsers()) {
+    if (user == op)
+      continue;
+    Operation *top = op->getBlock()->findAncestorOpInBlock(*user);
+    if (!top || !op->isBeforeInBlock(top))
+      return {};
+  }
+  return add;
+}
+
 /// Per row: the partial sum scored in one pass, its merge weight, then the
 /// merged row written (without the fused norm) or its sum of squares taken
 /// and the normalized row written (with it); the state and partial rows come
@@ -509,17 +541,59 @@ struct Phase2ToVector : RowLoopPattern<Phase2Op> {
     Value normEps =
         normWeight ? space.epsilon(rewriter, *op.getNormEpsilon()) : Value();
     bool writeResult = !normWeight || !op.getResult().use_empty();
+    // The partial sum's add done in the loop: its operands are read instead
+    // of the partial, which saves the add's own pass over memory; the sum is
+    // written while it is scored when something else reads it.
+    tosa::AddOp add = foldablePartialSum(op, partial);
+    bool writeSum = add && !add->hasOneUse();
 
     SmallVector<Value> inits;
     if (writeResult)
       inits.push_back(space.empty(rewriter, /*perToken=*/false));
     if (normWeight)
       inits.push_back(space.empty(rewriter, /*perToken=*/false));
+    if (writeSum)
+      inits.push_back(space.empty(rewriter, /*perToken=*/false));
+    // Added in the add's element type, as tosa.add rounds.
+    auto readPartial = [&](OpBuilder &b, Location l, ValueRange indices,
+                           bool inBounds) -> Value {
+      if (!add)
+        return space.read(b, l, partial, indices, inBounds);
+      // One statement each: the IR's order must not follow the compiler's
+      // order of evaluating arguments.
+      Value x = space.readStored(b, l, add.getInput1(), indices, inBounds);
+      Value y = space.readStored(b, l, add.getInput2(), indices, inBounds);
+      return space.extend(b, l, arith::AddFOp::create(b, l, x, y));
+    };
 
     SmallVector<Value> results = forEachRow(
         rewriter, space, inits,
         [&](OpBuilder &b, ValueRange at, ValueRange outputs) {
-          SmallVector<Value> sums = space.scoreRow(b, loc, partial, at, wg);
+          Value sumRow =
+              writeSum ? space.rowOf(b, outputs.back(), at) : Value();
+          SmallVector<Value> init(2, space.zeroVector(b, loc));
+          if (sumRow)
+            init.push_back(sumRow);
+          SmallVector<Value> accs = space.forEachChunk(
+              b, init,
+              [&](OpBuilder &nb, Location l, Value k, bool inBounds,
+                  ValueRange carried) -> SmallVector<Value> {
+                Value v =
+                    readPartial(nb, l, RowSpace::withFeature(at, k), inBounds);
+                SmallVector<Value> next{
+                    vector::FMAOp::create(nb, l, v, v, carried[0]),
+                    vector::FMAOp::create(nb, l, v,
+                                          space.read(nb, l, wg, k, inBounds),
+                                          carried[1])};
+                if (sumRow)
+                  next.push_back(
+                      space.write(nb, l, v, carried[2], k, inBounds));
+                return next;
+              });
+          if (sumRow)
+            sumRow = accs.pop_back_val();
+          SmallVector<Value> sums{space.sum(b, loc, accs[0]),
+                                  space.sum(b, loc, accs[1])};
           Value logit = arith::MulFOp::create(
               b, loc, sums[1], space.reciprocalRms(b, loc, sums[0], eps));
           // a = sigmoid(s_p - lse) = 1 / (1 + exp(lse - s_p)): exp
@@ -535,22 +609,27 @@ struct Phase2ToVector : RowLoopPattern<Phase2Op> {
           auto merge = [&](OpBuilder &nb, Location l, Value k, bool inBounds) {
             SmallVector<Value> indices = RowSpace::withFeature(at, k);
             Value o = space.read(nb, l, state, indices, inBounds);
-            Value p = space.read(nb, l, partial, indices, inBounds);
+            Value p = readPartial(nb, l, indices, inBounds);
             return vector::FMAOp::create(nb, l, a,
                                          arith::SubFOp::create(nb, l, p, o), o);
           };
 
           SmallVector<Value> rowTensors;
-          for (Value t : outputs)
+          for (Value t : outputs.drop_back(writeSum ? 1 : 0))
             rowTensors.push_back(space.rowOf(b, t, at));
+          auto withSum = [&](SmallVector<Value> rows) {
+            if (sumRow)
+              rows.push_back(sumRow);
+            return rows;
+          };
           if (!normWeight)
-            return space.forEachChunk(
+            return withSum(space.forEachChunk(
                 b, rowTensors,
                 [&](OpBuilder &nb, Location l, Value k, bool inBounds,
                     ValueRange carried) -> SmallVector<Value> {
                   Value h = merge(nb, l, k, inBounds);
                   return {space.write(nb, l, h, carried[0], k, inBounds)};
-                });
+                }));
 
           Value squares =
               space
@@ -565,7 +644,7 @@ struct Phase2ToVector : RowLoopPattern<Phase2Op> {
           Value scale = space.broadcast(
               b, loc,
               space.reciprocalRms(b, loc, space.sum(b, loc, squares), normEps));
-          return space.forEachChunk(
+          return withSum(space.forEachChunk(
               b, rowTensors,
               [&](OpBuilder &nb, Location l, Value k, bool inBounds,
                   ValueRange carried) -> SmallVector<Value> {
@@ -580,15 +659,20 @@ struct Phase2ToVector : RowLoopPattern<Phase2Op> {
                 next.push_back(
                     space.write(nb, l, y, carried.back(), k, inBounds));
                 return next;
-              });
+              }));
         });
 
     // An unread result still needs a value of its type.
-    Value result = writeResult ? results.front() : partial;
+    Value sum = writeSum ? results.pop_back_val() : Value();
+    Value result = writeResult ? results.front() : state;
     if (!normWeight)
       rewriter.replaceOp(op, result);
     else
       rewriter.replaceOp(op, ValueRange{result, results.back()});
+    if (sum)
+      rewriter.replaceOp(add, sum);
+    else if (add)
+      rewriter.eraseOp(add);
     return success();
   }
 };

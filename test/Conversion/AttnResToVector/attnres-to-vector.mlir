@@ -100,3 +100,38 @@ func.func @one_row(%s0: tensor<16xf32>, %s1: tensor<16xf32>, %q: tensor<16xf32>)
   %0 = attnres.block_attn_res %s0, %s1 query %q key_norm %q epsilon = 1.0e-06 : tensor<16xf32>, tensor<16xf32>
   return %0 : tensor<16xf32>
 }
+
+// -----
+
+// The add forming phase 2's partial sum is done in the loop: its operands
+// are read instead of the partial, and the sum, read again after phase 2,
+// is written while it is scored (a second output replacing the add).
+// CHECK-LABEL: func.func @phase2_summed_partial
+// CHECK-SAME: (%{{[a-z0-9]+}}: tensor<4x32xf32>, %{{[a-z0-9]+}}: tensor<4xf32>, %[[X:[a-z0-9]+]]: tensor<4x32xf32>, %[[Y:[a-z0-9]+]]: tensor<4x32xf32>
+// CHECK-NOT: tosa.add
+// CHECK: %[[R:.+]]:2 = scf.forall {{.+}} -> (tensor<4x32xf32>, tensor<4x32xf32>)
+// CHECK: %[[XV:.+]] = vector.transfer_read %[[X]]
+// CHECK: %[[YV:.+]] = vector.transfer_read %[[Y]]
+// CHECK: arith.addf %[[XV]], %[[YV]] : vector<16xf32>
+// CHECK: vector.transfer_write
+// CHECK-NOT: tosa.add
+// CHECK: return %[[R]]#0, %[[R]]#1
+func.func @phase2_summed_partial(%o: tensor<4x32xf32>, %lse: tensor<4xf32>, %x: tensor<4x32xf32>, %y: tensor<4x32xf32>, %q: tensor<32xf32>) -> (tensor<4x32xf32>, tensor<4x32xf32>) {
+  %p = tosa.add %x, %y : (tensor<4x32xf32>, tensor<4x32xf32>) -> tensor<4x32xf32>
+  %h = attnres.phase2 %o, %lse, %p query %q key_norm %q epsilon = 1.0e-06 : tensor<4x32xf32>, tensor<32xf32>
+  return %h, %p : tensor<4x32xf32>, tensor<4x32xf32>
+}
+
+// -----
+
+// Read before phase 2 as well, the add stays.
+// CHECK-LABEL: func.func @phase2_partial_read_before
+// CHECK: tosa.add
+// CHECK: tosa.abs
+// CHECK: scf.forall
+func.func @phase2_partial_read_before(%o: tensor<4x32xf32>, %lse: tensor<4xf32>, %x: tensor<4x32xf32>, %y: tensor<4x32xf32>, %q: tensor<32xf32>) -> (tensor<4x32xf32>, tensor<4x32xf32>) {
+  %p = tosa.add %x, %y : (tensor<4x32xf32>, tensor<4x32xf32>) -> tensor<4x32xf32>
+  %a = tosa.abs %p : (tensor<4x32xf32>) -> tensor<4x32xf32>
+  %h = attnres.phase2 %o, %lse, %p query %q key_norm %q epsilon = 1.0e-06 : tensor<4x32xf32>, tensor<32xf32>
+  return %h, %a : tensor<4x32xf32>, tensor<4x32xf32>
+}

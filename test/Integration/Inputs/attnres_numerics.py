@@ -182,9 +182,38 @@ def cases(rng):
                          element=element)
 
     yield from two_phase_cases(rng, srcs, w, gk)
+    yield from summed_partial_cases(rng)
     s40 = [rng.standard_normal((b, t, 40)) * s for s in (1.0, 2.0, 4.0, 0.5)]
     yield from two_phase_cases(rng, s40, rng.standard_normal(40),
                                rng.uniform(0.5, 1.5, 40), suffix="_d40")
+
+
+def summed_partial_cases(rng):
+    """Phase 2 whose partial sum is a tosa.add read again after it: the row
+    loops do the add and write the sum; the result uses both."""
+    b, t, d = 2, 5, 40
+    blocks = [rng.standard_normal((b, t, d)) * s for s in (1.0, 2.0)]
+    x, y = (rng.standard_normal((b, t, d)) for _ in range(2))
+    w, gk, gn = (rng.standard_normal(d), rng.uniform(0.5, 1.5, d),
+                 rng.uniform(0.5, 1.5, d))
+    for element in ("f32", "bf16"):
+        ty, vty = tensor_type((b, t, d), element), tensor_type((d,), element)
+        lines = [f"%o:1, %l:1 = attnres.phase1 %a0, %a1 queries(%a4) "
+                 f"key_norms(%a5) epsilon = 1.0e-06 : {ty}, {vty}",
+                 f"%p = tosa.add %a2, %a3 : ({ty}, {ty}) -> {ty}",
+                 f"%h, %y = attnres.phase2 %o#0, %l#0, %p query %a4 key_norm "
+                 f"%a5 epsilon = 1.0e-06 norm %a6 epsilon = 1.0e-05 : "
+                 f"{ty}, {vty}",
+                 f"%r = tosa.add %y, %p : ({ty}, {ty}) -> {ty}"]
+        args = [*blocks, x, y, w, gk, gn]
+        seen = [round_to(a, element) for a in args]
+        partial = round_to(seen[2] + seen[3], element)
+        merged = block_attn_res(seen[:2] + [partial], seen[4], seen[5], 1e-6)
+        # The normalized row is rounded before the add, as the op stores it.
+        want = round_to(rms_norm(merged, seen[6], 1e-5), element) + partial
+        shapes = [(b, t, d)] * 4 + [(d,)] * 3
+        yield (f"phase2_summed_partial_{element}", "\n  ".join(lines), args,
+               shapes, want, element)
 
 
 def two_phase_cases(rng, srcs, w, gk, suffix=""):
