@@ -121,7 +121,8 @@ void attnres::registerAttnResPipelines() {
       "attnres-report",
       "Print the residual stream of each function as a table "
       "(--attnres-detect-residuals=report=true) and, for functions in Block "
-      "AttnRes form, their aggregations and the bytes each layer moves "
+      "AttnRes form, their aggregations and the bytes and flops of each "
+      "layer's aggregation "
       "(--attnres-report-aggregation)",
       [](OpPassManager &pm) {
         attnres::DetectResidualsOptions options;
