@@ -62,10 +62,12 @@ def ConvertAttnResToVector : Pass<"attnres-to-vector"> {
   let description = [{
     Rewrites `attnres.block_attn_res`, `attnres.phase1` and `attnres.phase2`
     (with or without its fused RMSNorm) into one `scf.forall` over token
-    rows each, on tensors: the op's `[..., D]` tensors are viewed as
-    `[rows, D]` (`tensor.collapse_shape`, no copy), and the loop body does
-    one row's whole aggregation with `vector` arithmetic along `D`, so every
-    source row is read from memory once and the later steps find it in L1.
+    rows each, on tensors: the loop runs over the product of the token
+    dims, each row addressed by its token indices (no reshapes), and the
+    body does one row's whole aggregation with `vector` arithmetic along
+    `D`, so every source row is read from memory once and the later steps
+    find it in L1. The results are `bufferization.alloc_tensor`s, which CSE
+    does not merge with a later op's identical init.
     `--attnres-to-linalg` instead streams whole tensors through one
     `linalg.generic` per step (scores, softmax, weighted sum; phase 2 with
     its norm reads the partial sum three times and the state twice).
@@ -103,20 +105,21 @@ def ConvertAttnResToVector : Pass<"attnres-to-vector"> {
     ```
     After (abridged):
     ```mlir
-    %pr = tensor.collapse_shape %p [[0, 1], [2]]
-        : tensor<1x128x512xf32> into tensor<128x512xf32>
-    %rows = scf.forall (%r) in (128) shared_outs(%out = %e) -> tensor<128x512xf32> {
+    %e = bufferization.alloc_tensor() : tensor<1x128x512xf32>
+    %h = scf.forall (%r) in (128) shared_outs(%out = %e) -> tensor<1x128x512xf32> {
+      %t1 = arith.remui %r, %c128 : index
+      %t0 = arith.divui %r, %c128 : index
       %acc:2 = scf.for %k = %c0 to %c512 step %c16 iter_args(...) {
-        %v = vector.transfer_read %pr[%r, %k], %zero {in_bounds = [true]}
-        ...
+        %v = vector.transfer_read %p[%t0, %t1, %k], %zero {in_bounds = [true]}
+        ...  // vector.fma: squares and query-weighted sum
       }
-      %row = tensor.extract_slice %out[%r, 0] [1, 512] [1, 1]
+      ...    // logit, merge weight
+      %row = tensor.extract_slice %out[%t0, %t1, 0] [1, 1, 512] [1, 1, 1]
       %new = scf.for %k = ... { vector.fma ... vector.transfer_write ... }
       scf.forall.in_parallel {
-        tensor.parallel_insert_slice %new into %out[%r, 0] [1, 512] [1, 1]
+        tensor.parallel_insert_slice %new into %out[%t0, %t1, 0] [1, 1, 512] [1, 1, 1]
       }
     }
-    %h = tensor.expand_shape %rows [[0, 1], [2]] output_shape [1, 128, 512]
     ```
   }];
   let options = [

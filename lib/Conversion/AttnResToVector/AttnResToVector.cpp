@@ -34,9 +34,9 @@ namespace {
 using ChunkBody = function_ref<SmallVector<Value>(
     OpBuilder &, Location, Value k, bool inBounds, ValueRange carried)>;
 
-/// An op's tensors of shape [..., D] seen as [R, D] rows (R the product of
-/// the token dims), its per-token tensors as [R], and the vector arithmetic
-/// on one row.
+/// An op's tensors of shape [..., D] as R rows of D features (R the product
+/// of the token dims), each addressed by its token indices, and the vector
+/// arithmetic on one row.
 struct RowSpace {
   RowSpace(OpBuilder &b, Location loc, Value like, int64_t vectorBits)
       : loc(loc), likeType(cast<RankedTensorType>(like.getType())),
