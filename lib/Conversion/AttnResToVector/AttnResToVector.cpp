@@ -218,8 +218,8 @@ struct RowSpace {
         .front();
   }
 
-  /// One pass over row `row` of `source` ([R, D]): its sum of squares and
-  /// its dot product with each of `scaledQueries`.
+  /// One pass over the row at token indices `at` of `source`: its sum of
+  /// squares and its dot product with each of `scaledQueries`.
   SmallVector<Value> scoreRow(OpBuilder &b, Location l, Value source,
                               ValueRange at,
                               ArrayRef<Value> scaledQueries) const {
@@ -265,7 +265,7 @@ struct RowSpace {
     return arith::AddFOp::create(b, l, max, math::LogOp::create(b, l, total));
   }
 
-  /// Row `row` of every output: outputs[o] = sum_i weights[o][i] *
+  /// The row at `at` of every output: outputs[o] = sum_i weights[o][i] *
   /// sources[i], reading each source row once for all outputs.
   SmallVector<Value> mixRow(OpBuilder &b, Location l, ValueRange sources,
                             ValueRange at, ArrayRef<SmallVector<Value>> weights,
