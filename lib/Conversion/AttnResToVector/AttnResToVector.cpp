@@ -34,6 +34,11 @@ namespace {
 using ChunkBody = function_ref<SmallVector<Value>(
     OpBuilder &, Location, Value k, bool inBounds, ValueRange carried)>;
 
+/// The features [k, k + width) of a row in compute precision (zeros past
+/// the end unless `inBounds`).
+using RowReader =
+    function_ref<Value(OpBuilder &, Location, Value k, bool inBounds)>;
+
 /// An op's tensors of shape [..., D] as R rows of D features (R the product
 /// of the token dims), each addressed by its token indices, and the vector
 /// arithmetic on one row.
@@ -218,28 +223,58 @@ struct RowSpace {
         .front();
   }
 
-  /// One pass over the row at token indices `at` of `source`: its sum of
-  /// squares and its dot product with each of `scaledQueries`.
-  SmallVector<Value> scoreRow(OpBuilder &b, Location l, Value source,
-                              ValueRange at,
-                              ArrayRef<Value> scaledQueries) const {
+  /// One pass over a row, whose features [k, k + width) `readRow` gives in
+  /// compute precision: its sum of squares and its dot product with each of
+  /// `scaledQueries`. With `copy` (a row tensor), the row is also written
+  /// into it, and `copy` becomes the written tensor.
+  SmallVector<Value> scoreRow(OpBuilder &b, Location l, RowReader readRow,
+                              ArrayRef<Value> scaledQueries,
+                              Value *copy = nullptr) const {
     SmallVector<Value> init(scaledQueries.size() + 1, zeroVector(b, l));
+    if (copy)
+      init.push_back(*copy);
     SmallVector<Value> accs = forEachChunk(
         b, init,
         [&](OpBuilder &nb, Location nl, Value k, bool inBounds,
             ValueRange carried) -> SmallVector<Value> {
-          Value v = read(nb, nl, source, withFeature(at, k), inBounds);
+          Value v = readRow(nb, nl, k, inBounds);
           SmallVector<Value> next{
               vector::FMAOp::create(nb, nl, v, v, carried[0])};
           for (auto [i, wg] : llvm::enumerate(scaledQueries))
             next.push_back(vector::FMAOp::create(
                 nb, nl, v, read(nb, nl, wg, k, inBounds), carried[i + 1]));
+          if (copy)
+            next.push_back(write(nb, nl, v, carried.back(), k, inBounds));
           return next;
         });
+    if (copy)
+      *copy = accs.pop_back_val();
     SmallVector<Value> sums;
     for (Value acc : accs)
       sums.push_back(sum(b, l, acc));
     return sums;
+  }
+  /// The same for the row at token indices `at` of `source`.
+  SmallVector<Value> scoreRow(OpBuilder &b, Location l, Value source,
+                              ValueRange at,
+                              ArrayRef<Value> scaledQueries) const {
+    return scoreRow(
+        b, l,
+        [&](OpBuilder &nb, Location nl, Value k, bool inBounds) {
+          return read(nb, nl, source, withFeature(at, k), inBounds);
+        },
+        scaledQueries);
+  }
+
+  /// A row's logit against each query from its scoreRow sums: the
+  /// query-weighted sum times the row's reciprocal RMS.
+  SmallVector<Value> logits(OpBuilder &b, Location l, ArrayRef<Value> sums,
+                            Value eps) const {
+    Value scale = reciprocalRms(b, l, sums.front(), eps);
+    SmallVector<Value> result;
+    for (Value dot : sums.drop_front())
+      result.push_back(arith::MulFOp::create(b, l, dot, scale));
+    return result;
   }
 
   /// The softmax over depth of `logits`: the weights (when `weights`) and the
@@ -396,11 +431,9 @@ struct BlockAttnResToVector : RowLoopPattern<BlockAttnResOp> {
         rewriter, space, space.empty(rewriter, /*perToken=*/false),
         [&](OpBuilder &b, ValueRange at, ValueRange outputs) {
           SmallVector<Value> logits;
-          for (Value source : sources) {
-            SmallVector<Value> sums = space.scoreRow(b, loc, source, at, wg);
-            logits.push_back(arith::MulFOp::create(
-                b, loc, sums[1], space.reciprocalRms(b, loc, sums[0], eps)));
-          }
+          for (Value source : sources)
+            logits.push_back(space.logits(
+                b, loc, space.scoreRow(b, loc, source, at, wg), eps)[0]);
           SmallVector<SmallVector<Value>> weights(1);
           space.softmax(b, loc, logits, &weights.front());
           return space.mixRow(b, loc, sources, at, weights,
@@ -449,24 +482,21 @@ struct Phase1ToVector : RowLoopPattern<Phase1Op> {
     SmallVector<Value> results = forEachRow(
         rewriter, space, inits,
         [&](OpBuilder &b, ValueRange at, ValueRange outputs) {
-          SmallVector<Value> reciprocalRms;
-          SmallVector<SmallVector<Value>> dots(numLayers);
+          // logits[l][i]: layer l's logit of block i.
+          SmallVector<SmallVector<Value>> logits(numLayers);
           for (Value block : blocks) {
-            SmallVector<Value> sums = space.scoreRow(b, loc, block, at, wgs);
-            reciprocalRms.push_back(space.reciprocalRms(b, loc, sums[0], eps));
+            SmallVector<Value> blockLogits = space.logits(
+                b, loc, space.scoreRow(b, loc, block, at, wgs), eps);
             for (size_t l = 0; l < numLayers; ++l)
-              dots[l].push_back(sums[l + 1]);
+              logits[l].push_back(blockLogits[l]);
           }
           SmallVector<Value> rowTensors;
           SmallVector<SmallVector<Value>> weights;
           for (size_t l = 0; l < numLayers; ++l) {
-            SmallVector<Value> logits;
-            for (auto [dot, scale] : llvm::zip(dots[l], reciprocalRms))
-              logits.push_back(arith::MulFOp::create(b, loc, dot, scale));
             bool isMixed = llvm::is_contained(mixed, l);
             if (isMixed)
               weights.emplace_back();
-            Value lse = space.softmax(b, loc, logits,
+            Value lse = space.softmax(b, loc, logits[l],
                                       isMixed ? &weights.back() : nullptr);
             rowTensors.push_back(tensor::InsertOp::create(
                 b, loc, lse, space.rowOf(b, outputs[l], at), space.zero));
@@ -571,31 +601,13 @@ struct Phase2ToVector : RowLoopPattern<Phase2Op> {
         [&](OpBuilder &b, ValueRange at, ValueRange outputs) {
           Value sumRow =
               writeSum ? space.rowOf(b, outputs.back(), at) : Value();
-          SmallVector<Value> init(2, space.zeroVector(b, loc));
-          if (sumRow)
-            init.push_back(sumRow);
-          SmallVector<Value> accs = space.forEachChunk(
-              b, init,
-              [&](OpBuilder &nb, Location l, Value k, bool inBounds,
-                  ValueRange carried) -> SmallVector<Value> {
-                Value v =
-                    readPartial(nb, l, RowSpace::withFeature(at, k), inBounds);
-                SmallVector<Value> next{
-                    vector::FMAOp::create(nb, l, v, v, carried[0]),
-                    vector::FMAOp::create(nb, l, v,
-                                          space.read(nb, l, wg, k, inBounds),
-                                          carried[1])};
-                if (sumRow)
-                  next.push_back(
-                      space.write(nb, l, v, carried[2], k, inBounds));
-                return next;
-              });
-          if (sumRow)
-            sumRow = accs.pop_back_val();
-          SmallVector<Value> sums{space.sum(b, loc, accs[0]),
-                                  space.sum(b, loc, accs[1])};
-          Value logit = arith::MulFOp::create(
-              b, loc, sums[1], space.reciprocalRms(b, loc, sums[0], eps));
+          auto readRow = [&](OpBuilder &nb, Location l, Value k,
+                             bool inBounds) {
+            return readPartial(nb, l, RowSpace::withFeature(at, k), inBounds);
+          };
+          SmallVector<Value> sums =
+              space.scoreRow(b, loc, readRow, wg, sumRow ? &sumRow : nullptr);
+          Value logit = space.logits(b, loc, sums, eps).front();
           // a = sigmoid(s_p - lse) = 1 / (1 + exp(lse - s_p)): exp
           // overflowing to inf gives 0, underflowing to 0 gives 1, never NaN.
           Value rowLse = tensor::ExtractOp::create(b, loc, lse, at);
