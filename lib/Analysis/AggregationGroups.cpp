@@ -85,22 +85,19 @@ AggregationTraffic mlir::attnres::aggregationTraffic(size_t numCompleted,
   return traffic;
 }
 
-AggregationTraffic mlir::attnres::aggregationFlops(size_t numCompleted,
-                                                   size_t groupSize,
-                                                   bool hasPartial,
-                                                   bool partialIsSum) {
+double mlir::attnres::aggregationFlops(size_t numCompleted, size_t groupSize,
+                                       bool hasPartial, bool partialIsSum,
+                                       bool split) {
   double c = double(numCompleted), s = double(groupSize);
   double p = hasPartial ? 1 : 0;
   double add = hasPartial && partialIsSum ? 1 : 0;
   double norm = 4;
-  AggregationTraffic flops;
-  flops.unsplit = add + 6 * (c + p) + norm;
+  if (!split)
+    return add + 6 * (c + p) + norm;
   // Phase 1 scores each completed block once for the group's S layers (its
   // squares once, one query-weighted sum per layer) and forms each layer's
   // weighted sum; one completed block is its own output.
   double phase1 = c * (2 + 2 * s) / s + (numCompleted > 1 ? 2 * c : 0);
   double phase2 = hasPartial ? 4 + 3 : 0;
-  flops.twoPhase = add + phase1 + phase2 + norm;
-  flops.fused = flops.twoPhase;
-  return flops;
+  return add + phase1 + phase2 + norm;
 }

@@ -115,13 +115,11 @@ void printReport(llvm::raw_ostream &os, func::FuncOp func, ArrayRef<Row> rows,
     AggregationTraffic traffic = aggregationTraffic(
         row.completed, row.groupSize, row.hasPartial, row.partialIsSum);
     double budget = double(row.completed) / double(row.groupSize) + 5;
-    AggregationTraffic flops = aggregationFlops(
-        row.completed, row.groupSize, row.hasPartial, row.partialIsSum);
-    double formFlops = row.form == "unsplit" ? flops.unsplit
-                       : row.form == "fused" ? flops.fused
-                                             : flops.twoPhase;
+    double flops =
+        aggregationFlops(row.completed, row.groupSize, row.hasPartial,
+                         row.partialIsSum, /*split=*/row.form != "unsplit");
     double values[5] = {traffic.unsplit, traffic.twoPhase, traffic.fused,
-                        budget, formFlops};
+                        budget, flops};
     for (int i = 0; i < 5; ++i)
       sums[i] += values[i];
     line({index + 1 == rows.size() ? "final" : std::to_string(index),

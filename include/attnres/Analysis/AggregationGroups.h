@@ -67,12 +67,14 @@ AggregationTraffic aggregationTraffic(size_t numCompleted, size_t groupSize,
                                       bool hasPartial, bool partialIsSum);
 
 /// Per-token arithmetic of the same ops, in units of D floating-point
-/// operations (a multiply-add counts two): the partial-sum add (1), the
-/// aggregation's scores (a sum of squares and a query-weighted sum per source
-/// and query, 4), softmax-weighted sums (2 per source), phase 2's merge (3),
-/// and the norm (4). Per-token scalar work (exp, log, rsqrt) is not counted.
-AggregationTraffic aggregationFlops(size_t numCompleted, size_t groupSize,
-                                    bool hasPartial, bool partialIsSum);
+/// operations (a multiply-add counts two), unsplit or `split` (two-phase, with
+/// or without the fused norm: the same arithmetic): the partial-sum add (1),
+/// the aggregation's scores (a sum of squares and a query-weighted sum per
+/// source and query, 4), softmax-weighted sums (2 per source), phase 2's
+/// merge (3), and the norm (4). Per-token scalar work (exp, log, rsqrt) is
+/// not counted.
+double aggregationFlops(size_t numCompleted, size_t groupSize, bool hasPartial,
+                        bool partialIsSum, bool split);
 
 } // namespace mlir::attnres
 
