@@ -9,6 +9,7 @@
 #   AttnRes::Pipelines    --attnres-cpu-pipeline, --attnres-report
 #   AttnRes::Registration registerAllDialects/Passes/Pipelines (all of the above)
 #   AttnRes::ONNXImport   the ONNX importer
+#   AttnRes::ONNXConvert  attnres-convert's library (Block AttnRes models as ONNX)
 #   AttnRes::Runtime      libattnres_runtime (Model.h, Npz.h; no LLVM)
 #
 # examples/consumer is a project that uses them; test/install/ builds it
@@ -33,6 +34,7 @@ set(_attnres_exports
   AttnResRegistration:Registration
   AttnResONNXProto:ONNXProto
   AttnResONNXImport:ONNXImport
+  AttnResONNXConvert:ONNXConvert
   AttnResNumpyIO:NumpyIO
   attnres_runtime:Runtime
 )
@@ -61,7 +63,7 @@ install(DIRECTORY ${PROJECT_BINARY_DIR}/include/attnres
   DESTINATION include
   FILES_MATCHING PATTERN "*.inc")
 install(TARGETS attnres-opt attnres-run attnres-exec attnres-compile attnres-lsp-server
-                onnx-import attnres-translate
+                onnx-import attnres-translate attnres-convert
   RUNTIME DESTINATION bin)
 if(TARGET AttnResPlugin)
   install(TARGETS AttnResPlugin LIBRARY DESTINATION lib)

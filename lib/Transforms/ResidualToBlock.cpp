@@ -9,7 +9,7 @@
 
 #include "attnres/Analysis/ResidualStream.h"
 #include "attnres/Dialect/AttnRes/AttnResOps.h"
-#include "attnres/Runtime/NumpyIO.h"
+#include "attnres/Transforms/BlockAttnResPlan.h"
 #include "attnres/Transforms/Passes.h"
 
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
@@ -20,7 +20,6 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <cmath>
-#include <cstring>
 
 namespace mlir::attnres {
 #define GEN_PASS_DEF_RESIDUALTOBLOCK
@@ -35,104 +34,6 @@ namespace {
 /// Rows of at least this many bytes become dense resources rather than
 /// inline hex in the printed IR.
 constexpr size_t kResourceThresholdBytes = 1024;
-
-/// Pseudo-queries and key-norm weights, row-major [L + 1, D].
-struct Parameters {
-  std::vector<float> queries, keyNorms;
-  bool fromFile = false;
-};
-
-/// Reads one [rows, cols] float array of the .npz as f32.
-FailureOr<std::vector<float>> readMatrix(Operation *anchor, StringRef path,
-                                         const NamedArrays &arrays,
-                                         StringRef name, int64_t rows,
-                                         int64_t cols, bool required) {
-  auto it = llvm::find_if(
-      arrays, [&](const auto &entry) { return entry.first == name; });
-  if (it == arrays.end()) {
-    if (!required)
-      return std::vector<float>();
-    return anchor->emitError("pseudo-queries file '")
-           << path << "' has no array '" << name << "'";
-  }
-  const HostArray &array = it->second;
-  if (array.shape.size() != 2 || array.shape[0] != rows ||
-      array.shape[1] != cols)
-    return anchor->emitError("pseudo-queries file '")
-           << path << "': '" << name << "' is " << array.describe()
-           << " but the model needs float32[" << rows << ", " << cols << "] ("
-           << rows - 1 << " layers and the final aggregation, D = " << cols
-           << ")";
-  std::vector<float> values(rows * cols);
-  switch (array.dtype) {
-  case DType::F32:
-    std::memcpy(values.data(), array.data.data(), values.size() * 4);
-    break;
-  case DType::F64:
-    for (size_t i = 0; i < values.size(); ++i) {
-      double v;
-      std::memcpy(&v, array.data.data() + 8 * i, 8);
-      values[i] = float(v);
-    }
-    break;
-  default:
-    return anchor->emitError("pseudo-queries file '")
-           << path << "': '" << name << "' is " << array.describe()
-           << "; float32 (or float64) is needed";
-  }
-  if (!llvm::all_of(values, [](float v) { return std::isfinite(v); }))
-    return anchor->emitError("pseudo-queries file '")
-           << path << "': '" << name << "' holds a NaN or infinity";
-  return values;
-}
-
-FailureOr<Parameters> loadParameters(Operation *anchor, StringRef path,
-                                     int64_t rows, int64_t cols) {
-  Parameters params;
-  if (path.empty()) {
-    params.queries.assign(rows * cols, 0.0f);
-    params.keyNorms.assign(rows * cols, 1.0f);
-    return params;
-  }
-  llvm::Expected<NamedArrays> arrays = readNpz(path);
-  if (!arrays)
-    return anchor->emitError("cannot read pseudo-queries: ")
-           << llvm::toString(arrays.takeError());
-  FailureOr<std::vector<float>> queries =
-      readMatrix(anchor, path, *arrays, "queries", rows, cols, true);
-  FailureOr<std::vector<float>> keyNorms =
-      readMatrix(anchor, path, *arrays, "key_norm_weights", rows, cols, false);
-  if (failed(queries) || failed(keyNorms))
-    return failure();
-  params.queries = std::move(*queries);
-  params.keyNorms = std::move(*keyNorms);
-  if (params.keyNorms.empty())
-    params.keyNorms.assign(rows * cols, 1.0f);
-  params.fromFile = true;
-  return params;
-}
-
-/// Parameters are stored in the stream's type: a finite f32 can round to
-/// infinity in f16 (above 65504) or bf16, which would make every logit of
-/// that aggregation infinite.
-LogicalResult checkRepresentable(func::FuncOp func,
-                                 const std::vector<float> &values,
-                                 StringRef name, Type elementType,
-                                 int64_t features) {
-  const llvm::fltSemantics &semantics =
-      cast<FloatType>(elementType).getFloatSemantics();
-  for (auto [i, v] : llvm::enumerate(values)) {
-    APFloat value(v);
-    bool lost;
-    value.convert(semantics, APFloat::rmNearestTiesToEven, &lost);
-    if (!value.isFinite())
-      return func.emitError("pseudo-queries: '")
-             << name << "'[" << i / features << ", " << i % features
-             << "] = " << v << " is not finite in the model's " << elementType
-             << " (the parameters take the stream's type)";
-  }
-  return success();
-}
 
 /// Multiplies the epsilon of a stream norm (attnres.rms_norm or
 /// attnres.layer_norm) by `factor`.
@@ -186,62 +87,25 @@ struct ResidualToBlockPass
     }
   }
 
-  /// The number of layers in each block.
-  FailureOr<SmallVector<unsigned>> partition(func::FuncOp func,
-                                             size_t numLayers) {
-    SmallVector<unsigned> sizes;
-    if (!blockSizes.empty()) {
-      size_t total = 0;
-      for (unsigned size : blockSizes) {
-        if (size == 0)
-          return func.emitError("block-sizes must be positive");
-        total += size;
-      }
-      if (total != numLayers)
-        return func.emitError("block-sizes add up to ")
-               << total << " layers but the residual stream has " << numLayers;
-      if (numBlocks && numBlocks != blockSizes.size())
-        return func.emitError("num-blocks=")
-               << numBlocks.getValue() << " disagrees with the "
-               << blockSizes.size() << " block-sizes";
-      sizes.assign(blockSizes.begin(), blockSizes.end());
-      return sizes;
-    }
-    size_t n = numBlocks ? size_t(numBlocks) : numLayers;
-    if (n > numLayers)
-      return func.emitError("num-blocks=") << n << " exceeds the " << numLayers
-                                           << " layers of the residual stream";
-    for (size_t i = 0; i < n; ++i)
-      sizes.push_back(numLayers / n + (i < numLayers % n ? 1 : 0));
-    return sizes;
-  }
-
   LogicalResult rewrite(func::FuncOp func, ResidualStream &stream) {
     size_t numLayers = stream.layers.size();
     int64_t features = stream.featureSize();
-    FailureOr<SmallVector<unsigned>> sizes = partition(func, numLayers);
-    if (failed(sizes))
-      return failure();
-    FailureOr<Parameters> params =
-        loadParameters(func, pseudoQueries, numLayers + 1, features);
-    if (failed(params))
+    BlockAttnResOptions options;
+    options.numBlocks = numBlocks;
+    options.blockSizes.assign(blockSizes.begin(), blockSizes.end());
+    options.pseudoQueries = pseudoQueries;
+    FailureOr<BlockAttnResPlan> plan = planBlockAttnRes(func, stream, options);
+    if (failed(plan))
       return failure();
 
     auto streamType = cast<RankedTensorType>(stream.embedding.getType());
     Type elementType = streamType.getElementType();
-    if (params->fromFile &&
-        (failed(checkRepresentable(func, params->queries, "queries",
-                                   elementType, features)) ||
-         failed(checkRepresentable(func, params->keyNorms, "key_norm_weights",
-                                   elementType, features))))
-      return failure();
     auto vectorType = RankedTensorType::get({features}, elementType);
     OpBuilder b(func.getContext());
     // Parameters go first in the function, in the order they are made.
     OpBuilder constants = OpBuilder::atBlockBegin(&func.getBody().front());
-    auto row = [&](const std::vector<float> &values, size_t index,
+    auto row = [&](ArrayRef<float> slice, size_t index,
                    StringRef kind) -> Value {
-      ArrayRef<float> slice(values.data() + index * features, features);
       const llvm::fltSemantics &semantics =
           cast<FloatType>(elementType).getFloatSemantics();
       SmallVector<APFloat> converted;
@@ -267,8 +131,8 @@ struct ResidualToBlockPass
     };
     SmallVector<Value> queries, keyNorms;
     for (size_t index = 0; index <= numLayers; ++index) {
-      queries.push_back(row(params->queries, index, "query"));
-      keyNorms.push_back(row(params->keyNorms, index, "key_norm"));
+      queries.push_back(row(plan->query(index), index, "query"));
+      keyNorms.push_back(row(plan->keyNorm(index), index, "key_norm"));
     }
     auto aggregate = [&](ArrayRef<Value> sources, size_t index,
                          Operation *reader) {
@@ -284,15 +148,15 @@ struct ResidualToBlockPass
       // and norm(h / c; eps) = norm(h; c^2 eps) for RMSNorm and LayerNorm:
       // dividing the epsilon by c^2 keeps the original function exactly.
       // Trained queries come with norms trained on their own epsilons.
-      if (!params->fromFile)
-        scaleEpsilon(reader, 1.0 / (double(sources.size()) * sources.size()));
+      if (!plan->fromFile)
+        scaleEpsilon(reader, plan->epsilonScale(sources.size()));
     };
 
     // blocks: b_0 (the embedding) and the sums of the completed blocks.
     SmallVector<Value> blocks{stream.embedding};
     Value partial;
     size_t index = 0;
-    for (unsigned size : *sizes) {
+    for (unsigned size : plan->blockSizes) {
       for (unsigned i = 0; i < size; ++i, ++index) {
         ResidualLayer &layer = stream.layers[index];
         SmallVector<Value> sources(blocks);
@@ -325,14 +189,15 @@ struct ResidualToBlockPass
       return success();
     std::string blockList;
     llvm::raw_string_ostream os(blockList);
-    llvm::interleaveComma(*sizes, os);
+    llvm::interleaveComma(plan->blockSizes, os);
     // At the function's location, without printing the function.
-    InFlightDiagnostic remark =
-        emitRemark(func.getLoc())
-        << "rewrote the residual stream of @" << func.getSymName()
-        << " into Block AttnRes: " << numLayers << " layers in "
-        << sizes->size() << " blocks of [" << blockList << "] layers; ";
-    if (params->fromFile)
+    InFlightDiagnostic remark = emitRemark(func.getLoc())
+                                << "rewrote the residual stream of @"
+                                << func.getSymName()
+                                << " into Block AttnRes: " << numLayers
+                                << " layers in " << plan->blockSizes.size()
+                                << " blocks of [" << blockList << "] layers; ";
+    if (plan->fromFile)
       remark << "pseudo-queries from '" << pseudoQueries
              << "' (the norms keep their epsilons)";
     else

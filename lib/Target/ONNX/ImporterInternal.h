@@ -254,6 +254,7 @@ void registerShapeOps(OpRegistry &registry);
 void registerIndexingOps(OpRegistry &registry);
 void registerConstantOps(OpRegistry &registry);
 void registerControlOps(OpRegistry &registry);
+void registerAttnResOps(OpRegistry &registry);
 
 } // namespace mlir::attnres::onnx_import
 

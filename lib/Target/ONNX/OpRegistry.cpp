@@ -33,9 +33,19 @@ void OpRegistry::add(StringRef opType, int64_t sinceVersion, OpHandler handler,
 
 const OpHandler *OpRegistry::lookup(StringRef domain, StringRef opType,
                                     int64_t opset) const {
+  // An op type registered as "Name<N>" stands for Name1, Name2, ...: ops
+  // whose arity is part of their name (ai.attnres.BlockAttnRes<N>).
+  auto matches = [&](StringRef registeredType) {
+    if (!registeredType.consume_back("<N>"))
+      return registeredType == opType;
+    StringRef arity = opType;
+    unsigned n;
+    return arity.consume_front(registeredType) && !arity.starts_with("0") &&
+           !arity.getAsInteger(10, n) && n > 0;
+  };
   const OpHandler *found = nullptr;
   for (const Entry &entry : registered)
-    if (entry.domain == domain && entry.opType == opType &&
+    if (entry.domain == domain && matches(entry.opType) &&
         entry.sinceVersion <= opset)
       found = &entry.handler;
   return found;
@@ -58,6 +68,8 @@ const OpRegistry &mlir::attnres::onnx_import::getOpRegistry() {
     registerConstantOps(r);
     r.setFamily("Control");
     registerControlOps(r);
+    r.setFamily("AttnRes");
+    registerAttnResOps(r);
     return r;
   }();
   return registry;

@@ -1,0 +1,1044 @@
+//===- ONNXConvert.cpp - Block AttnRes models back out as ONNX ------------===//
+//
+// The analysis runs on the imported MLIR (raise-norms, findResidualStream,
+// planBlockAttnRes: the rewrite's own decisions and refusals); the output is
+// the original ModelProto edited in place, so every node, name, initializer,
+// external data reference and metadata entry the rewrite does not touch stays
+// as it was. Each residual add is replaced by the partial-sum add (or
+// nothing, at a block's first layer), each norm that read the stream reads a
+// call of ai.attnres.BlockAttnRes<N>, and with zero pseudo-queries each such
+// norm's epsilon is divided by N^2, as the rewrite does.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnres/Target/ONNXConvert/ONNXConvert.h"
+
+#include "attnres/Analysis/ResidualStream.h"
+#include "attnres/Dialect/AttnRes/AttnResOps.h"
+#include "attnres/Transforms/Passes.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/APFloat.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/ToolOutputFile.h"
+
+#include "onnx/onnx.pb.h"
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+using namespace mlir;
+using namespace mlir::attnres;
+
+namespace {
+
+/// ONNX TensorProto.DataType values used here.
+enum : int32_t {
+  kFloat = onnx::TensorProto::FLOAT,
+  kFloat16 = onnx::TensorProto::FLOAT16,
+  kBFloat16 = onnx::TensorProto::BFLOAT16,
+  kDouble = onnx::TensorProto::DOUBLE,
+};
+
+/// The ONNX data type of a float element type the stream can have.
+std::optional<int32_t> onnxDataType(Type type) {
+  if (type.isF32())
+    return kFloat;
+  if (type.isF16())
+    return kFloat16;
+  if (type.isBF16())
+    return kBFloat16;
+  return std::nullopt;
+}
+
+const llvm::fltSemantics &semanticsOf(int32_t dataType) {
+  switch (dataType) {
+  case kFloat16:
+    return APFloat::IEEEhalf();
+  case kBFloat16:
+    return APFloat::BFloat();
+  case kDouble:
+    return APFloat::IEEEdouble();
+  default:
+    return APFloat::IEEEsingle();
+  }
+}
+
+/// `values` as the raw little-endian bytes of `dataType`.
+std::string encode(ArrayRef<double> values, int32_t dataType) {
+  std::string raw;
+  for (double v : values) {
+    APFloat value(v);
+    bool lost;
+    value.convert(semanticsOf(dataType), APFloat::rmNearestTiesToEven, &lost);
+    APInt bits = value.bitcastToAPInt();
+    uint64_t word = bits.getZExtValue();
+    raw.append(reinterpret_cast<const char *>(&word), bits.getBitWidth() / 8);
+  }
+  return raw;
+}
+
+/// The one value of a one-element float tensor, or nullopt for anything else
+/// (external data included: an epsilon is never stored that way).
+std::optional<double> scalarValue(const onnx::TensorProto &tensor) {
+  int64_t count = 1;
+  for (int64_t d : tensor.dims())
+    count *= d;
+  if (count != 1 || tensor.data_location() == onnx::TensorProto::EXTERNAL)
+    return std::nullopt;
+  int32_t dt = tensor.data_type();
+  if (dt != kFloat && dt != kFloat16 && dt != kBFloat16 && dt != kDouble)
+    return std::nullopt;
+  unsigned bytes = dt == kDouble ? 8 : dt == kFloat ? 4 : 2;
+  uint64_t word = 0;
+  if (tensor.has_raw_data()) {
+    if (tensor.raw_data().size() != bytes)
+      return std::nullopt;
+    std::memcpy(&word, tensor.raw_data().data(), bytes);
+  } else if (dt == kFloat && tensor.float_data_size() == 1) {
+    return tensor.float_data(0);
+  } else if (dt == kDouble && tensor.double_data_size() == 1) {
+    return tensor.double_data(0);
+  } else if ((dt == kFloat16 || dt == kBFloat16) &&
+             tensor.int32_data_size() == 1) {
+    word = uint32_t(tensor.int32_data(0)) & 0xffff;
+  } else {
+    return std::nullopt;
+  }
+  APFloat value(semanticsOf(dt), APInt(bytes * 8, word));
+  return value.convertToDouble();
+}
+
+/// The model's graph with the lookups the conversion needs. Indices refer
+/// to the original node list, which is only rebuilt at the end.
+struct GraphIndex {
+  explicit GraphIndex(onnx::GraphProto &graph) : graph(graph) {
+    for (auto [i, node] : llvm::enumerate(graph.node())) {
+      for (const std::string &output : node.output())
+        if (!output.empty())
+          producer[output] = i;
+      for (const std::string &input : node.input())
+        if (!input.empty())
+          consumers[input].push_back(i);
+      names.insert(node.name());
+      for (const std::string &output : node.output())
+        names.insert(output);
+    }
+    for (const onnx::TensorProto &init : graph.initializer()) {
+      initializers[init.name()] = &init;
+      names.insert(init.name());
+    }
+    for (const onnx::ValueInfoProto &input : graph.input())
+      names.insert(input.name());
+  }
+
+  /// The importer's name for node `i` (its location), see nodeLoc().
+  std::string locName(size_t i) const {
+    const onnx::NodeProto &node = graph.node(i);
+    return node.name().empty() ? node.op_type() + "#" + std::to_string(i)
+                               : node.name();
+  }
+
+  /// Whether node `i` forwards its input unchanged when that input is of
+  /// ONNX type `dataType`: an Identity, or a Cast to that type (exporters
+  /// write the `.to(float32)` of a norm's input; the importer gives its
+  /// result the input's value).
+  bool isAliasNode(size_t i, int32_t dataType) const {
+    const onnx::NodeProto &node = graph.node(i);
+    if (!node.domain().empty() || node.output_size() != 1 ||
+        node.output(0).empty())
+      return false;
+    if (node.op_type() == "Identity")
+      return true;
+    if (node.op_type() != "Cast")
+      return false;
+    for (const onnx::AttributeProto &attr : node.attribute())
+      if (attr.name() == "to")
+        return attr.i() == dataType;
+    return false;
+  }
+
+  /// The tensor `name` and the outputs of the alias chains reading it.
+  SmallVector<std::string> aliases(StringRef name, int32_t dataType) const {
+    SmallVector<std::string> result{name.str()};
+    for (size_t k = 0; k < result.size(); ++k)
+      for (size_t i : consumers.lookup(result[k]))
+        if (isAliasNode(i, dataType))
+          result.push_back(graph.node(i).output(0));
+    return result;
+  }
+
+  /// Whether tensor `a` is computed (transitively) from tensor `b`.
+  bool dependsOn(StringRef a, StringRef b) const {
+    SmallVector<std::string> work{a.str()};
+    llvm::StringSet<> seen;
+    while (!work.empty()) {
+      std::string name = work.pop_back_val();
+      if (name == b)
+        return true;
+      if (!seen.insert(name).second)
+        continue;
+      auto it = producer.find(name);
+      if (it == producer.end())
+        continue;
+      for (const std::string &input : graph.node(it->second).input())
+        if (!input.empty())
+          work.push_back(input);
+    }
+    return false;
+  }
+
+  /// The constant tensor `name` (an initializer or a Constant node's value).
+  std::optional<double> constantScalar(StringRef name) const {
+    if (const onnx::TensorProto *init = initializers.lookup(name))
+      return scalarValue(*init);
+    auto it = producer.find(name);
+    if (it == producer.end())
+      return std::nullopt;
+    const onnx::NodeProto &node = graph.node(it->second);
+    if (node.op_type() != "Constant" || !node.domain().empty())
+      return std::nullopt;
+    for (const onnx::AttributeProto &attr : node.attribute()) {
+      if (attr.name() == "value" && attr.has_t())
+        return scalarValue(attr.t());
+      if (attr.name() == "value_float")
+        return attr.f();
+    }
+    return std::nullopt;
+  }
+
+  /// The data type of constant `name` when it is one, for an epsilon that
+  /// must keep its type.
+  std::optional<std::pair<int32_t, SmallVector<int64_t>>>
+  constantType(StringRef name) const {
+    auto of = [](const onnx::TensorProto &t) {
+      return std::make_pair(
+          t.data_type(),
+          SmallVector<int64_t>(t.dims().begin(), t.dims().end()));
+    };
+    if (const onnx::TensorProto *init = initializers.lookup(name))
+      return of(*init);
+    auto it = producer.find(name);
+    if (it == producer.end())
+      return std::nullopt;
+    for (const onnx::AttributeProto &attr :
+         graph.node(it->second).attribute()) {
+      if (attr.name() == "value" && attr.has_t())
+        return of(attr.t());
+      if (attr.name() == "value_float")
+        return std::make_pair(int32_t(kFloat), SmallVector<int64_t>());
+    }
+    return std::nullopt;
+  }
+
+  /// A name no tensor or node of the graph has yet, `base` when free.
+  std::string unique(StringRef base) {
+    std::string name = base.str();
+    for (unsigned k = 1; names.contains(name); ++k)
+      name = (base + "_" + Twine(k)).str();
+    names.insert(name);
+    return name;
+  }
+
+  onnx::GraphProto &graph;
+  llvm::StringMap<size_t> producer;
+  llvm::StringMap<SmallVector<size_t>> consumers;
+  llvm::StringMap<const onnx::TensorProto *> initializers;
+  llvm::StringSet<> names;
+};
+
+/// Whether every node input is defined by an earlier node, an initializer
+/// or a graph input.
+bool isSorted(const onnx::GraphProto &graph) {
+  llvm::StringSet<> defined;
+  for (const onnx::ValueInfoProto &input : graph.input())
+    defined.insert(input.name());
+  for (const onnx::TensorProto &init : graph.initializer())
+    defined.insert(init.name());
+  for (const onnx::NodeProto &node : graph.node()) {
+    for (const std::string &input : node.input())
+      if (!input.empty() && !defined.contains(input))
+        return false;
+    for (const std::string &output : node.output())
+      defined.insert(output);
+  }
+  return true;
+}
+
+/// A norm attribute or an epsilon constant to change.
+struct EpsilonSite {
+  size_t node;
+  /// The input of `node` holding the epsilon, or -1 for its attribute.
+  int input = -1;
+};
+
+/// ONNX ops that carry their epsilon as an attribute and normalize like the
+/// norms the analysis accepts.
+bool isFusedNorm(const onnx::NodeProto &node) {
+  StringRef op = node.op_type();
+  return op == "LayerNormalization" || op == "RMSNormalization" ||
+         op == "SimplifiedLayerNormalization";
+}
+
+class Converter {
+public:
+  Converter(onnx::ModelProto &model, StringRef path, MLIRContext *context,
+            const ONNXConvertOptions &options)
+      : model(model), index(*model.mutable_graph()), path(path),
+        context(context), options(options),
+        fileLoc(FileLineColLoc::get(context, path, 0, 0)) {}
+
+  LogicalResult run(func::FuncOp func, const ResidualStream &stream,
+                    const BlockAttnResPlan &plan, llvm::raw_ostream *report);
+
+private:
+  InFlightDiagnostic error() { return emitError(fileLoc); }
+
+  /// The ONNX Add node of `layer`, given the stream tensor it must read.
+  FailureOr<size_t> findAdd(const ResidualLayer &layer, size_t layerIndex,
+                            ArrayRef<std::string> streamAliases);
+  /// Finds the epsilon of the norm reached from `readers`.
+  /// The epsilons of the norms reached from `readers` (the norm's reads of
+  /// the stream) that hold the epsilon `norm` has in MLIR.
+  FailureOr<SmallVector<EpsilonSite>>
+  findEpsilons(ArrayRef<size_t> readers, Operation *norm, StringRef what);
+  LogicalResult scaleEpsilon(const EpsilonSite &site, double factor,
+                             StringRef newName);
+  std::string addParameter(StringRef base, ArrayRef<float> values);
+  void addFunction(unsigned arity);
+
+  onnx::ModelProto &model;
+  GraphIndex index;
+  StringRef path;
+  MLIRContext *context;
+  const ONNXConvertOptions &options;
+  Location fileLoc;
+
+  int32_t dataType = kFloat;
+  int64_t features = 0;
+  int64_t opset = 0;
+  /// New nodes, each to be placed before the original node of its key (the
+  /// number of original nodes: at the end).
+  std::multimap<size_t, onnx::NodeProto> inserted;
+  /// Original nodes to drop (the residual adds).
+  llvm::DenseSet<size_t> removed;
+  std::map<unsigned, bool> arities;
+};
+
+FailureOr<size_t> Converter::findAdd(const ResidualLayer &layer,
+                                     size_t layerIndex,
+                                     ArrayRef<std::string> streamAliases) {
+  auto loc = dyn_cast<NameLoc>(layer.add->getLoc());
+  if (!loc)
+    return LogicalResult(error() << "cannot find layer " << layerIndex
+                                 << "'s residual add (" << describeOp(layer.add)
+                                 << ") in the ONNX graph");
+  StringRef name = loc.getName().getValue();
+  SmallVector<size_t> found;
+  for (size_t i = 0, e = index.graph.node_size(); i < e; ++i) {
+    const onnx::NodeProto &node = index.graph.node(i);
+    if (node.op_type() != "Add" || !node.domain().empty() ||
+        node.input_size() != 2 || index.locName(i) != name)
+      continue;
+    if (streamAliases.empty() ||
+        llvm::any_of(node.input(), [&](const std::string &input) {
+          return llvm::is_contained(streamAliases, input);
+        }))
+      found.push_back(i);
+  }
+  if (found.size() != 1)
+    return LogicalResult(error() << "cannot map layer " << layerIndex
+                                 << "'s residual add '" << name
+                                 << "' onto the ONNX graph: "
+                                 << (found.empty() ? "no" : "more than one")
+                                 << " Add node of that name reads the stream");
+  return found.front();
+}
+
+FailureOr<SmallVector<EpsilonSite>>
+Converter::findEpsilons(ArrayRef<size_t> readers, Operation *norm,
+                        StringRef what) {
+  double expected;
+  if (auto rms = dyn_cast<RMSNormOp>(norm))
+    expected = rms.getEpsilon().convertToDouble();
+  else
+    expected = cast<LayerNormOp>(norm).getEpsilon().convertToDouble();
+  auto close = [&](double v) {
+    // Half models round the epsilon the norm sees (1e-5 in bf16 is
+    // 1.0014e-5) but not always the one the graph states.
+    return std::abs(v - expected) <= 1e-2 * std::abs(expected);
+  };
+  // Breadth-first from the readers: the nearest epsilons are the norms' own
+  // (two norms read the stream in parallel blocks, GPT-NeoX's and Falcon's,
+  // one epsilon each), the next layer's are a whole sublayer further.
+  constexpr unsigned kMaxDepth = 8;
+  SmallVector<size_t> frontier(readers);
+  llvm::DenseSet<size_t> seen(readers.begin(), readers.end());
+  for (unsigned depth = 0; depth < kMaxDepth && !frontier.empty(); ++depth) {
+    SmallVector<EpsilonSite> sites;
+    for (size_t i : frontier) {
+      const onnx::NodeProto &node = index.graph.node(i);
+      if (isFusedNorm(node)) {
+        float epsilon = 1e-5f;
+        for (const onnx::AttributeProto &attr : node.attribute())
+          if (attr.name() == "epsilon")
+            epsilon = attr.f();
+        if (close(epsilon))
+          sites.push_back({i, -1});
+        continue;
+      }
+      if (node.op_type() != "Add" || !node.domain().empty())
+        continue;
+      for (int k = 0; k < node.input_size(); ++k)
+        if (std::optional<double> v = index.constantScalar(node.input(k)))
+          if (close(*v))
+            sites.push_back({i, k});
+    }
+    if (!sites.empty())
+      return sites;
+    SmallVector<size_t> next;
+    for (size_t i : frontier)
+      for (const std::string &output : index.graph.node(i).output())
+        for (size_t j : index.consumers.lookup(output))
+          if (seen.insert(j).second)
+            next.push_back(j);
+    frontier = std::move(next);
+  }
+  return LogicalResult(error() << "cannot find the epsilon " << expected
+                               << " of " << what << " (" << describeOp(norm)
+                               << ") in the ONNX graph");
+}
+
+LogicalResult Converter::scaleEpsilon(const EpsilonSite &site, double factor,
+                                      StringRef newName) {
+  onnx::NodeProto &node = *index.graph.mutable_node(site.node);
+  if (site.input < 0) {
+    onnx::AttributeProto *epsilon = nullptr;
+    for (onnx::AttributeProto &attr : *node.mutable_attribute())
+      if (attr.name() == "epsilon")
+        epsilon = &attr;
+    if (!epsilon) {
+      epsilon = node.add_attribute();
+      epsilon->set_name("epsilon");
+      epsilon->set_type(onnx::AttributeProto::FLOAT);
+      epsilon->set_f(1e-5f);
+    }
+    epsilon->set_f(float(double(epsilon->f()) * factor));
+    return success();
+  }
+  std::string input = node.input(site.input);
+  std::optional<double> value = index.constantScalar(input);
+  auto type = index.constantType(input);
+  if (!value || !type)
+    return error() << "internal error: epsilon '" << input
+                   << "' is no longer a constant";
+  // The rewrite scales the f32 epsilon attribute; do it in the same format.
+  double scaled = double(float(*value * factor));
+  std::string raw = encode({scaled}, type->first);
+  // A constant only this norm reads changes in place; a shared one stays
+  // for its other readers and this norm gets its own.
+  bool shared = index.consumers.lookup(input).size() != 1 ||
+                llvm::any_of(index.graph.output(),
+                             [&](const onnx::ValueInfoProto &output) {
+                               return output.name() == input;
+                             });
+  if (!shared) {
+    for (onnx::TensorProto &init : *index.graph.mutable_initializer())
+      if (init.name() == input) {
+        init.clear_float_data();
+        init.clear_double_data();
+        init.clear_int32_data();
+        init.set_raw_data(raw);
+        return success();
+      }
+    auto it = index.producer.find(input);
+    if (it != index.producer.end())
+      for (onnx::AttributeProto &attr :
+           *index.graph.mutable_node(it->second)->mutable_attribute()) {
+        if (attr.name() == "value_float") {
+          attr.set_f(float(scaled));
+          return success();
+        }
+        if (attr.name() == "value" && attr.has_t()) {
+          onnx::TensorProto &t = *attr.mutable_t();
+          t.clear_float_data();
+          t.clear_double_data();
+          t.clear_int32_data();
+          t.set_raw_data(raw);
+          return success();
+        }
+      }
+  }
+  std::string name = index.unique(newName);
+  onnx::TensorProto *tensor = index.graph.add_initializer();
+  tensor->set_name(name);
+  tensor->set_data_type(type->first);
+  for (int64_t d : type->second)
+    tensor->add_dims(d);
+  tensor->set_raw_data(raw);
+  node.set_input(site.input, name);
+  return success();
+}
+
+std::string Converter::addParameter(StringRef base, ArrayRef<float> values) {
+  std::string name = index.unique(base);
+  onnx::TensorProto *tensor = index.graph.add_initializer();
+  tensor->set_name(name);
+  tensor->set_data_type(dataType);
+  tensor->add_dims(values.size());
+  SmallVector<double> wide(values.begin(), values.end());
+  tensor->set_raw_data(encode(wide, dataType));
+  return name;
+}
+
+/// The body of ai.attnres.BlockAttnRes<N>, in default-domain ops of the
+/// model's opset: the key RMSNorm and the logits in f32, a softmax over the
+/// source axis, the weighted sum in f32, then the stream's type again.
+void Converter::addFunction(unsigned arity) {
+  onnx::FunctionProto *fn = model.add_functions();
+  fn->set_domain(kAttnResDomain.str());
+  fn->set_name(
+      (StringRef(kBlockAttnResOpType).drop_back(3) + Twine(arity)).str());
+  fn->set_doc_string(
+      llvm::formatv(
+          "Block Attention Residuals over {0} sources v_i [..., D]: k_i = "
+          "rms_norm(v_i) * key_norm (epsilon), s_i = sum(query * k_i), "
+          "alpha = softmax_i(s), result = sum_i alpha_i v_i. Computed in "
+          "float32.",
+          arity)
+          .str());
+  onnx::OperatorSetIdProto *set = fn->add_opset_import();
+  set->set_domain("");
+  set->set_version(opset);
+  SmallVector<std::string> sources;
+  for (unsigned i = 0; i < arity; ++i) {
+    sources.push_back("v" + std::to_string(i));
+    fn->add_input(sources.back());
+  }
+  fn->add_input("query");
+  fn->add_input("key_norm");
+  fn->add_output("result");
+  fn->add_attribute("epsilon");
+
+  auto node = [&](StringRef op, ArrayRef<std::string> inputs,
+                  ArrayRef<std::string> outputs) -> onnx::NodeProto & {
+    onnx::NodeProto *n = fn->add_node();
+    n->set_op_type(op.str());
+    for (const std::string &input : inputs)
+      n->add_input(input);
+    for (const std::string &output : outputs)
+      n->add_output(output);
+    return *n;
+  };
+  auto intAttr = [](onnx::NodeProto &n, StringRef name, int64_t v) {
+    onnx::AttributeProto *a = n.add_attribute();
+    a->set_name(name.str());
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(v);
+  };
+  // Reductions over the last axis; ReduceMean takes its axes as an input
+  // from opset 18 on, ReduceSum from 13.
+  {
+    onnx::NodeProto &axes = node("Constant", {}, {"axes"});
+    onnx::AttributeProto *a = axes.add_attribute();
+    a->set_name("value_ints");
+    a->set_type(onnx::AttributeProto::INTS);
+    a->add_ints(-1);
+  }
+  auto reduce = [&](StringRef op, const std::string &in,
+                    const std::string &out) {
+    bool axesInput = op == "ReduceSum" || opset >= 18;
+    onnx::NodeProto &n = node(op,
+                              axesInput ? SmallVector<std::string>{in, "axes"}
+                                        : SmallVector<std::string>{in},
+                              {out});
+    if (!axesInput) {
+      onnx::AttributeProto *a = n.add_attribute();
+      a->set_name("axes");
+      a->set_type(onnx::AttributeProto::INTS);
+      a->add_ints(-1);
+    }
+    intAttr(n, "keepdims", 1);
+  };
+  auto toF32 = [&](const std::string &in) {
+    if (dataType == kFloat)
+      return in;
+    std::string out = in + "_f32";
+    intAttr(node("Cast", {in}, {out}), "to", kFloat);
+    return out;
+  };
+  {
+    onnx::NodeProto &eps = node("Constant", {}, {"eps"});
+    onnx::AttributeProto *a = eps.add_attribute();
+    a->set_name("value_float");
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_ref_attr_name("epsilon");
+  }
+  node("Mul", {toF32("query"), toF32("key_norm")}, {"qk"});
+  SmallVector<std::string> logits, wide;
+  for (unsigned i = 0; i < arity; ++i) {
+    std::string s = std::to_string(i);
+    wide.push_back(toF32(sources[i]));
+    node("Mul", {wide[i], wide[i]}, {"sq" + s});
+    reduce("ReduceMean", "sq" + s, "ms" + s);
+    node("Add", {"ms" + s, "eps"}, {"var" + s});
+    node("Sqrt", {"var" + s}, {"rms" + s});
+    node("Mul", {wide[i], "qk"}, {"wq" + s});
+    reduce("ReduceSum", "wq" + s, "dot" + s);
+    node("Div", {"dot" + s, "rms" + s}, {"logit" + s});
+    logits.push_back("logit" + s);
+  }
+  std::string sum = dataType == kFloat ? "result" : "sum";
+  if (arity == 1) {
+    // One source: the softmax is 1.
+    node("Identity", {wide[0]}, {sum});
+  } else {
+    onnx::NodeProto &concat = node("Concat", logits, {"logits"});
+    intAttr(concat, "axis", -1);
+    intAttr(node("Softmax", {"logits"}, {"alpha"}), "axis", -1);
+    SmallVector<std::string> weights, terms;
+    for (unsigned i = 0; i < arity; ++i)
+      weights.push_back("alpha" + std::to_string(i));
+    onnx::NodeProto &split = node("Split", {"alpha"}, weights);
+    intAttr(split, "axis", -1);
+    if (opset >= 18)
+      intAttr(split, "num_outputs", arity);
+    for (unsigned i = 0; i < arity; ++i) {
+      terms.push_back("term" + std::to_string(i));
+      node("Mul", {weights[i], wide[i]}, {terms[i]});
+    }
+    node("Sum", terms, {sum});
+  }
+  if (dataType != kFloat)
+    intAttr(node("Cast", {sum}, {"result"}), "to", dataType);
+}
+
+LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
+                             const BlockAttnResPlan &plan,
+                             llvm::raw_ostream *report) {
+  onnx::GraphProto &graph = index.graph;
+  Type elementType =
+      cast<RankedTensorType>(stream.embedding.getType()).getElementType();
+  std::optional<int32_t> dt = onnxDataType(elementType);
+  if (!dt)
+    return error() << "the residual stream is " << elementType
+                   << "; attnres-convert writes f32, f16 and bf16 streams";
+  dataType = *dt;
+  features = plan.features;
+  for (const onnx::OperatorSetIdProto &set : model.opset_import())
+    if (set.domain().empty() || set.domain() == "ai.onnx")
+      opset = set.version();
+  for (const onnx::OperatorSetIdProto &set : model.opset_import())
+    if (set.domain() == kAttnResDomain)
+      return error() << "the model already imports the " << kAttnResDomain
+                     << " domain (it was converted before)";
+
+  bool wasSorted = isSorted(graph);
+
+  // Map the stream onto the graph: A_l, h_l and f_l by name.
+  size_t numLayers = stream.layers.size();
+  SmallVector<size_t> adds;
+  SmallVector<std::string> inputs, branches;
+  std::string current;
+  for (size_t l = 0; l < numLayers; ++l) {
+    SmallVector<std::string> aliases;
+    if (l > 0)
+      aliases = index.aliases(current, dataType);
+    FailureOr<size_t> add = findAdd(stream.layers[l], l, aliases);
+    if (failed(add))
+      return failure();
+    const onnx::NodeProto &node = graph.node(*add);
+    int streamInput;
+    if (l > 0) {
+      streamInput = llvm::is_contained(aliases, node.input(0)) ? 0 : 1;
+    } else {
+      // h_0 is the operand the other one is computed from.
+      bool first = index.dependsOn(node.input(1), node.input(0));
+      bool second = index.dependsOn(node.input(0), node.input(1));
+      if (first == second)
+        return error() << "cannot tell the embedding from the first layer's "
+                          "output at Add '"
+                       << index.locName(*add) << "'";
+      streamInput = first ? 0 : 1;
+      current = node.input(streamInput);
+    }
+    adds.push_back(*add);
+    inputs.push_back(current);
+    branches.push_back(node.input(1 - streamInput));
+    current = node.output(0);
+  }
+  inputs.push_back(current);
+
+  // The nodes reading h_l other than its residual add and its aliases: the
+  // norm (and shape ops), which now read the aggregation. The aliases are
+  // then read by nothing but other aliases and the removed adds.
+  llvm::DenseSet<size_t> aliasNodes;
+  auto readersOf = [&](size_t l) {
+    SmallVector<std::pair<size_t, int>> readers;
+    SmallVector<std::string> aliases = index.aliases(inputs[l], dataType);
+    for (const std::string &alias : aliases)
+      for (size_t i : index.consumers.lookup(alias)) {
+        const onnx::NodeProto &node = graph.node(i);
+        if (l < numLayers && i == adds[l])
+          continue;
+        if (index.isAliasNode(i, dataType)) {
+          aliasNodes.insert(i);
+          continue;
+        }
+        for (int k = 0; k < node.input_size(); ++k)
+          if (node.input(k) == alias)
+            readers.push_back({i, k});
+      }
+    return readers;
+  };
+  for (size_t l = 0; l <= numLayers; ++l)
+    if (l > 0)
+      for (const onnx::ValueInfoProto &output : graph.output())
+        for (const std::string &alias : index.aliases(inputs[l], dataType))
+          if (output.name() == alias)
+            return error() << "the stream tensor '" << alias
+                           << "' is a graph output; Block AttnRes changes "
+                              "it";
+
+  // The edit, in stream order, as the rewrite builds it.
+  SmallVector<std::string> queryNames, keyNormNames;
+  for (size_t l = 0; l <= numLayers; ++l) {
+    queryNames.push_back(addParameter(
+        llvm::formatv("attnres.query.{0}", l).str(), plan.query(l)));
+    keyNormNames.push_back(addParameter(
+        llvm::formatv("attnres.key_norm.{0}", l).str(), plan.keyNorm(l)));
+  }
+  struct Row {
+    std::string output, reader;
+    SmallVector<std::string> sources;
+    double epsilonBefore = 0, epsilonAfter = 0;
+  };
+  SmallVector<Row> rows;
+  auto aggregate = [&](ArrayRef<std::string> sources, size_t l,
+                       Operation *norm) -> LogicalResult {
+    SmallVector<std::pair<size_t, int>> readers = readersOf(l);
+    if (readers.empty())
+      return error() << "internal error: nothing reads the stream tensor '"
+                     << inputs[l] << "'";
+    SmallVector<size_t> readerNodes;
+    for (auto [i, k] : readers)
+      readerNodes.push_back(i);
+    std::string what = l < numLayers
+                           ? llvm::formatv("layer {0}'s norm", l).str()
+                           : std::string("the final norm");
+    Row row;
+    row.sources.assign(sources.begin(), sources.end());
+    double scale = plan.epsilonScale(sources.size());
+    if (scale != 1.0) {
+      FailureOr<SmallVector<EpsilonSite>> sites =
+          findEpsilons(readerNodes, norm, what);
+      if (failed(sites))
+        return failure();
+      for (const EpsilonSite &site : *sites)
+        if (failed(scaleEpsilon(
+                site, scale,
+                llvm::formatv("attnres.norm_epsilon.{0}", l).str())))
+          return failure();
+    }
+    if (auto rms = dyn_cast<RMSNormOp>(norm))
+      row.epsilonBefore = rms.getEpsilon().convertToDouble();
+    else
+      row.epsilonBefore =
+          cast<LayerNormOp>(norm).getEpsilon().convertToDouble();
+    row.epsilonAfter = double(float(row.epsilonBefore * scale));
+
+    onnx::NodeProto call;
+    call.set_name(
+        index.unique(llvm::formatv("attnres/aggregate.{0}", l).str()));
+    call.set_op_type(
+        (StringRef(kBlockAttnResOpType).drop_back(3) + Twine(sources.size()))
+            .str());
+    call.set_domain(kAttnResDomain.str());
+    for (const std::string &source : sources)
+      call.add_input(source);
+    call.add_input(queryNames[l]);
+    call.add_input(keyNormNames[l]);
+    row.output = index.unique(llvm::formatv("attnres.h.{0}", l).str());
+    call.add_output(row.output);
+    onnx::AttributeProto *eps = call.add_attribute();
+    eps->set_name("epsilon");
+    eps->set_type(onnx::AttributeProto::FLOAT);
+    eps->set_f(options.keyNormEpsilon);
+    arities[sources.size()] = true;
+    size_t first = graph.node_size();
+    for (auto [i, k] : readers) {
+      graph.mutable_node(i)->set_input(k, row.output);
+      first = std::min(first, i);
+    }
+    row.reader = graph.node(first).name().empty() ? index.locName(first)
+                                                  : graph.node(first).name();
+    inserted.emplace(first, std::move(call));
+    rows.push_back(std::move(row));
+    return success();
+  };
+
+  SmallVector<std::string> blocks{inputs[0]};
+  std::string partial;
+  size_t l = 0;
+  for (unsigned size : plan.blockSizes) {
+    for (unsigned i = 0; i < size; ++i, ++l) {
+      SmallVector<std::string> sources(blocks);
+      if (!partial.empty())
+        sources.push_back(partial);
+      if (failed(aggregate(sources, l, stream.layers[l].norm)))
+        return failure();
+      removed.insert(adds[l]);
+      if (partial.empty()) {
+        partial = branches[l];
+        continue;
+      }
+      // The partial sum takes the residual add's place.
+      onnx::NodeProto sum;
+      sum.set_name(index.unique(llvm::formatv("attnres/partial.{0}", l).str()));
+      sum.set_op_type("Add");
+      sum.add_input(partial);
+      sum.add_input(branches[l]);
+      partial = index.unique(llvm::formatv("attnres.partial.{0}", l).str());
+      sum.add_output(partial);
+      inserted.emplace(adds[l], std::move(sum));
+    }
+    blocks.push_back(partial);
+    partial.clear();
+  }
+  if (failed(aggregate(blocks, numLayers, stream.finalNorm)))
+    return failure();
+
+  for (size_t i : aliasNodes)
+    if (llvm::none_of(graph.output(), [&](const onnx::ValueInfoProto &output) {
+          return output.name() == graph.node(i).output(0);
+        }))
+      removed.insert(i);
+
+  // Rebuild the node list: new nodes before their anchors, the residual adds
+  // and the stream's aliases dropped.
+  llvm::StringSet<> dropped;
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  for (size_t i = 0, e = graph.node_size(); i <= e; ++i) {
+    auto [begin, end] = inserted.equal_range(i);
+    for (auto it = begin; it != end; ++it)
+      *nodes.Add() = std::move(it->second);
+    if (i == e)
+      break;
+    if (removed.contains(i)) {
+      dropped.insert(graph.node(i).output(0));
+      continue;
+    }
+    *nodes.Add() = std::move(*graph.mutable_node(i));
+  }
+  graph.mutable_node()->Swap(&nodes);
+
+  // Every input defined before it is read (when the model's own order was
+  // topological: the importer accepts unsorted graphs and sorts them).
+  llvm::StringSet<> defined;
+  for (const onnx::ValueInfoProto &input : graph.input())
+    defined.insert(input.name());
+  for (const onnx::TensorProto &init : graph.initializer())
+    defined.insert(init.name());
+  for (const onnx::NodeProto &node : graph.node()) {
+    for (const std::string &input : node.input())
+      if (wasSorted && !input.empty() && !defined.contains(input))
+        return error() << "internal error: node '" << node.name() << "' reads '"
+                       << input << "' before it is computed";
+    for (const std::string &output : node.output())
+      defined.insert(output);
+  }
+
+  // Shape annotations of the removed sums no longer name a tensor.
+  auto *valueInfo = graph.mutable_value_info();
+  for (int i = valueInfo->size() - 1; i >= 0; --i)
+    if (dropped.contains(valueInfo->Get(i).name()))
+      valueInfo->DeleteSubrange(i, 1);
+
+  onnx::OperatorSetIdProto *set = model.add_opset_import();
+  set->set_domain(kAttnResDomain.str());
+  set->set_version(1);
+  for (auto [arity, used] : arities)
+    addFunction(arity);
+  // Model-local functions came with IR version 8.
+  if (model.ir_version() < 8)
+    model.set_ir_version(8);
+
+  if (!report)
+    return success();
+  llvm::raw_ostream &os = *report;
+  os << "attnres-convert: " << numLayers << " layers in "
+     << plan.blockSizes.size() << " blocks of [";
+  llvm::interleaveComma(plan.blockSizes, os);
+  os << "] layers, D = " << features << ", "
+     << (plan.fromFile
+             ? "pseudo-queries from '" + options.blocks.pseudoQueries +
+                   "' (the norms keep their epsilons)"
+             : std::string("zero pseudo-queries (each reader norm's "
+                           "epsilon divided by c^2)"))
+     << "\n\n| aggregation | sources | read by | norm epsilon |\n"
+     << "|---|---|---|---|\n";
+  for (const Row &row : rows) {
+    os << "| " << row.output << " | ";
+    llvm::interleaveComma(row.sources, os);
+    os << " | " << row.reader << " | "
+       << llvm::format("%g -> %g", row.epsilonBefore, row.epsilonAfter)
+       << " |\n";
+  }
+  return success();
+}
+
+/// Copies (hard-links where it can) the external data files `model` refers
+/// to from `fromDir` into `toDir`, unless they are the same folder.
+LogicalResult copyExternalData(const onnx::ModelProto &model, StringRef fromDir,
+                               StringRef toDir, Location loc) {
+  if (llvm::sys::fs::equivalent(fromDir, toDir))
+    return success();
+  llvm::StringSet<> locations;
+  auto collect = [&](const onnx::TensorProto &tensor) {
+    if (tensor.data_location() != onnx::TensorProto::EXTERNAL)
+      return;
+    for (const onnx::StringStringEntryProto &entry : tensor.external_data())
+      if (entry.key() == "location")
+        locations.insert(entry.value());
+  };
+  for (const onnx::TensorProto &init : model.graph().initializer())
+    collect(init);
+  for (const onnx::NodeProto &node : model.graph().node())
+    for (const onnx::AttributeProto &attr : node.attribute())
+      if (attr.has_t())
+        collect(attr.t());
+  for (const auto &entry : locations) {
+    SmallString<256> from(fromDir), to(toDir);
+    llvm::sys::path::append(from, entry.getKey());
+    llvm::sys::path::append(to, entry.getKey());
+    if (llvm::sys::fs::exists(to)) {
+      if (llvm::sys::fs::equivalent(from, to))
+        continue;
+      return emitError(loc) << "the output's external data file '" << to
+                            << "' exists and is not the model's '" << from
+                            << "'; remove it or write elsewhere";
+    }
+    StringRef parent = llvm::sys::path::parent_path(to);
+    if (std::error_code ec = llvm::sys::fs::create_directories(parent))
+      return emitError(loc)
+             << "cannot create '" << parent << "': " << ec.message();
+    if (!llvm::sys::fs::create_hard_link(from, to))
+      continue;
+    if (std::error_code ec = llvm::sys::fs::copy_file(from, to))
+      return emitError(loc) << "cannot copy external data '" << from << "' to '"
+                            << to << "': " << ec.message();
+  }
+  return success();
+}
+
+StringRef folderOf(StringRef file, SmallString<256> &storage) {
+  storage = file;
+  llvm::sys::path::remove_filename(storage);
+  if (storage.empty())
+    storage = ".";
+  return storage;
+}
+
+} // namespace
+
+LogicalResult mlir::attnres::convertONNXModel(StringRef inputPath,
+                                              StringRef outputPath,
+                                              MLIRContext *context,
+                                              const ONNXConvertOptions &options,
+                                              llvm::raw_ostream *report) {
+  Location fileLoc = FileLineColLoc::get(context, inputPath, 0, 0);
+  if (options.canonicalize)
+    return emitError(fileLoc) << "--canonicalize is not available yet";
+  if (!std::isfinite(options.keyNormEpsilon) || options.keyNormEpsilon < 0)
+    return emitError(fileLoc)
+           << "key-norm-epsilon must be finite and non-negative, got "
+           << options.keyNormEpsilon;
+  // The importer validates the whole model (and its external data) first.
+  OwningOpRef<ModuleOp> module =
+      importONNXFile(inputPath, context, options.import);
+  if (!module)
+    return failure();
+  PassManager pm(context);
+  pm.addPass(createRaiseNorms());
+  if (failed(pm.run(*module)))
+    return failure();
+  auto func = module->lookupSymbol<func::FuncOp>(options.import.entryName);
+  if (!func)
+    return emitError(fileLoc) << "internal error: the import has no function";
+  if (func.walk([](BlockAttnResOp) { return WalkResult::interrupt(); })
+          .wasInterrupted())
+    return emitError(fileLoc) << "the model already is Block AttnRes (it calls "
+                              << kAttnResDomain << " aggregations)";
+  FailureOr<std::optional<ResidualStream>> stream = findResidualStream(func);
+  if (failed(stream))
+    return failure();
+  if (!*stream)
+    return emitError(fileLoc)
+           << "found no PreNorm residual stream to rewrite: no RMSNorm or "
+              "LayerNorm reads a residual add";
+  FailureOr<BlockAttnResPlan> plan =
+      planBlockAttnRes(func, **stream, options.blocks);
+  if (failed(plan))
+    return failure();
+
+  auto file = llvm::MemoryBuffer::getFile(inputPath, /*IsText=*/false,
+                                          /*RequiresNullTerminator=*/false);
+  onnx::ModelProto model;
+  if (!file || !model.ParseFromArray((*file)->getBufferStart(),
+                                     int((*file)->getBufferSize())))
+    return emitError(fileLoc) << "cannot read the model again";
+  Converter converter(model, inputPath, context, options);
+  std::string summary;
+  llvm::raw_string_ostream summaryStream(summary);
+  if (failed(converter.run(func, **stream, *plan, &summaryStream)))
+    return failure();
+
+  std::string bytes;
+  if (!model.SerializeToString(&bytes))
+    return emitError(fileLoc) << "cannot serialize the converted model (over "
+                                 "2 GB of inline data?)";
+  // Written next to the output and renamed over it at the end, so that a
+  // failure leaves no partial file and the output may be the input.
+  SmallString<256> fromStorage, toStorage;
+  StringRef fromDir = folderOf(inputPath, fromStorage),
+            toDir = folderOf(outputPath, toStorage);
+  llvm::Expected<llvm::sys::fs::TempFile> temp =
+      llvm::sys::fs::TempFile::create(outputPath + ".tmp-%%%%%%");
+  if (!temp)
+    return emitError(fileLoc) << "cannot write '" << outputPath
+                              << "': " << llvm::toString(temp.takeError());
+  auto discard = [&] { llvm::consumeError(temp->discard()); };
+  {
+    llvm::raw_fd_ostream os(temp->FD, /*shouldClose=*/false);
+    os << bytes;
+    os.flush();
+    if (os.has_error()) {
+      discard();
+      return emitError(fileLoc)
+             << "cannot write '" << outputPath << "': " << os.error().message();
+    }
+  }
+  if (failed(copyExternalData(model, fromDir, toDir, fileLoc))) {
+    discard();
+    return failure();
+  }
+  if (llvm::Error err = temp->keep(outputPath))
+    return emitError(fileLoc) << "cannot write '" << outputPath
+                              << "': " << llvm::toString(std::move(err));
+  if (report)
+    *report << summary;
+  return success();
+}
