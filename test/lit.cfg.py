@@ -66,6 +66,7 @@ tools = [
     ToolSubst("attnres-compile", unresolved="fatal"),
     ToolSubst("attnres-lsp-server", unresolved="fatal"),
     ToolSubst("attnres-translate", unresolved="fatal"),
+    ToolSubst("attnres-convert", unresolved="fatal"),
     ToolSubst("mlir-runner", unresolved="fatal"),
 ]
 llvm_config.add_tool_substitutions(

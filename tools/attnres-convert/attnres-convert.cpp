@@ -28,8 +28,8 @@ static cl::opt<std::string>
 static cl::opt<std::string> outputFilename(
     "o",
     cl::desc("The converted model (.onnx); written only when the conversion "
-             "succeeds. External data files of the model are hard-linked or "
-             "copied next to it when it goes to another folder"),
+             "succeeds. External data files of the model are copied next to it "
+             "when it goes to another folder"),
     cl::value_desc("file"), cl::cat(category));
 
 static cl::opt<unsigned> numBlocks(

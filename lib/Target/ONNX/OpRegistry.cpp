@@ -90,7 +90,11 @@ std::string mlir::attnres::getONNXOpCoverageTable() {
     const OpRegistry::Entry &first = entries[i];
     // Contrib-domain ops follow their own versioning, not ai.onnx's.
     bool contrib = !first.domain.empty();
-    os << "| " << first.opType << " | "
+    // Markdown would read "<N>" as an HTML tag.
+    std::string opType = first.opType;
+    if (StringRef(opType).ends_with("<N>"))
+      opType = opType.substr(0, opType.size() - 3) + "\\<N\\>";
+    os << "| " << opType << " | "
        << (contrib ? first.domain : std::string("ai.onnx")) << " | "
        << (contrib ? versions.front() + "+"
                    : std::to_string(

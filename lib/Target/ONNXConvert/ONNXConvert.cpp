@@ -38,6 +38,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 
 using namespace mlir;
@@ -152,33 +153,61 @@ struct GraphIndex {
                                : node.name();
   }
 
-  /// Whether node `i` forwards its input unchanged when that input is of
-  /// ONNX type `dataType`: an Identity, or a Cast to that type (exporters
-  /// write the `.to(float32)` of a norm's input; the importer gives its
-  /// result the input's value).
-  bool isAliasNode(size_t i, int32_t dataType) const {
+  enum class AliasKind { None, Same, View };
+
+  /// How node `i` passes on its first input when that input is a stream
+  /// tensor of ONNX type `dataType`: unchanged (an Identity, or a Cast to
+  /// that type: exporters write the `.to(float32)` of a norm's input), as a
+  /// view in another shape (a Reshape: TorchScript's OPT runs its MLP on
+  /// [B*T, D]), or not at all. The importer gives the first two the input's
+  /// value and folds the views into the adds.
+  AliasKind aliasKind(size_t i, int32_t dataType) const {
     const onnx::NodeProto &node = graph.node(i);
     if (!node.domain().empty() || node.output_size() != 1 ||
-        node.output(0).empty())
-      return false;
+        node.output(0).empty() || node.input_size() == 0)
+      return AliasKind::None;
     if (node.op_type() == "Identity")
-      return true;
+      return AliasKind::Same;
+    if (node.op_type() == "Reshape")
+      return AliasKind::View;
     if (node.op_type() != "Cast")
-      return false;
+      return AliasKind::None;
     for (const onnx::AttributeProto &attr : node.attribute())
       if (attr.name() == "to")
-        return attr.i() == dataType;
-    return false;
+        return attr.i() == dataType ? AliasKind::Same : AliasKind::None;
+    return AliasKind::None;
   }
 
-  /// The tensor `name` and the outputs of the alias chains reading it.
-  SmallVector<std::string> aliases(StringRef name, int32_t dataType) const {
-    SmallVector<std::string> result{name.str()};
-    for (size_t k = 0; k < result.size(); ++k)
-      for (size_t i : consumers.lookup(result[k]))
-        if (isAliasNode(i, dataType))
-          result.push_back(graph.node(i).output(0));
-    return result;
+  /// A stream tensor and the tensors its alias nodes make of it.
+  struct AliasTree {
+    /// The root first.
+    SmallVector<std::string> tensors;
+    /// The alias node producing each tensor but the root.
+    llvm::StringMap<size_t> producer;
+    llvm::DenseSet<size_t> nodes;
+    /// Whether the tensor is the root in another shape.
+    llvm::StringMap<bool> view;
+  };
+
+  AliasTree aliases(StringRef root, int32_t dataType) const {
+    AliasTree tree;
+    tree.tensors.push_back(root.str());
+    tree.view[root] = false;
+    for (size_t k = 0; k < tree.tensors.size(); ++k) {
+      std::string tensor = tree.tensors[k];
+      for (size_t i : consumers.lookup(tensor)) {
+        AliasKind kind = aliasKind(i, dataType);
+        const onnx::NodeProto &node = graph.node(i);
+        if (kind == AliasKind::None || node.input(0) != tensor ||
+            !tree.nodes.insert(i).second)
+          continue;
+        tree.tensors.push_back(node.output(0));
+        tree.producer[node.output(0)] = i;
+        tree.view[node.output(0)] =
+            tree.view.lookup(tensor) || kind == AliasKind::View;
+      }
+    }
+    return tree;
   }
 
   /// Whether tensor `a` is computed (transitively) from tensor `b`.
@@ -310,6 +339,9 @@ private:
   /// The ONNX Add node of `layer`, given the stream tensor it must read.
   FailureOr<size_t> findAdd(const ResidualLayer &layer, size_t layerIndex,
                             ArrayRef<std::string> streamAliases);
+  /// A Reshape of `tensor` to the embedding's shape, made before node
+  /// `anchor`: a branch added to a view of the stream has the view's shape.
+  std::string toStreamShape(StringRef tensor, size_t anchor);
   /// Finds the epsilon of the norm reached from `readers`.
   /// The epsilons of the norms reached from `readers` (the norm's reads of
   /// the stream) that hold the epsilon `norm` has in MLIR.
@@ -336,6 +368,10 @@ private:
   /// Original nodes to drop (the residual adds).
   llvm::DenseSet<size_t> removed;
   std::map<unsigned, bool> arities;
+  /// h_0, .., h_L, and whether each is known to have the embedding's shape.
+  SmallVector<std::string> inputs;
+  SmallVector<bool> inputShaped;
+  std::string embedding, embeddingShape;
 };
 
 FailureOr<size_t> Converter::findAdd(const ResidualLayer &layer,
@@ -347,18 +383,28 @@ FailureOr<size_t> Converter::findAdd(const ResidualLayer &layer,
                                  << "'s residual add (" << describeOp(layer.add)
                                  << ") in the ONNX graph");
   StringRef name = loc.getName().getValue();
-  SmallVector<size_t> found;
+  auto readsStream = [&](const onnx::NodeProto &node) {
+    return llvm::any_of(node.input(), [&](const std::string &input) {
+      return llvm::is_contained(streamAliases, input);
+    });
+  };
+  auto isAdd = [](const onnx::NodeProto &node) {
+    return node.op_type() == "Add" && node.domain().empty() &&
+           node.input_size() == 2;
+  };
+  SmallVector<size_t> found, reading;
   for (size_t i = 0, e = index.graph.node_size(); i < e; ++i) {
     const onnx::NodeProto &node = index.graph.node(i);
-    if (node.op_type() != "Add" || !node.domain().empty() ||
-        node.input_size() != 2 || index.locName(i) != name)
+    if (!isAdd(node) || (!streamAliases.empty() && !readsStream(node)))
       continue;
-    if (streamAliases.empty() ||
-        llvm::any_of(node.input(), [&](const std::string &input) {
-          return llvm::is_contained(streamAliases, input);
-        }))
+    if (index.locName(i) == name)
       found.push_back(i);
+    reading.push_back(i);
   }
+  // The importer names an add folded with the views around it after the
+  // view: then the one Add that reads the stream is the layer's.
+  if (found.empty() && !streamAliases.empty() && reading.size() == 1)
+    found = reading;
   if (found.size() != 1)
     return LogicalResult(error() << "cannot map layer " << layerIndex
                                  << "'s residual add '" << name
@@ -491,6 +537,27 @@ LogicalResult Converter::scaleEpsilon(const EpsilonSite &site, double factor,
   tensor->set_raw_data(raw);
   node.set_input(site.input, name);
   return success();
+}
+
+std::string Converter::toStreamShape(StringRef tensor, size_t anchor) {
+  if (embeddingShape.empty()) {
+    onnx::NodeProto shape;
+    shape.set_name(index.unique("attnres/stream_shape"));
+    shape.set_op_type("Shape");
+    shape.add_input(embedding);
+    embeddingShape = index.unique("attnres.stream_shape");
+    shape.add_output(embeddingShape);
+    inserted.emplace(anchor, std::move(shape));
+  }
+  onnx::NodeProto reshape;
+  reshape.set_name(index.unique((tensor + ".attnres/reshape").str()));
+  reshape.set_op_type("Reshape");
+  reshape.add_input(tensor.str());
+  reshape.add_input(embeddingShape);
+  std::string result = index.unique((tensor + ".attnres").str());
+  reshape.add_output(result);
+  inserted.emplace(anchor, std::move(reshape));
+  return result;
 }
 
 std::string Converter::addParameter(StringRef base, ArrayRef<float> values) {
@@ -648,22 +715,28 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
 
   bool wasSorted = isSorted(graph);
 
-  // Map the stream onto the graph: A_l, h_l and f_l by name.
+  // Map the stream onto the graph: A_l, h_l and f_l. A layer's add may read
+  // a view of h_l (a Reshape); then its branch and its result have the
+  // view's shape, and the sources of the aggregations, which have the
+  // embedding's, take the branch reshaped back.
   size_t numLayers = stream.layers.size();
   SmallVector<size_t> adds;
-  SmallVector<std::string> inputs, branches;
+  SmallVector<std::string> branches;
+  SmallVector<bool> branchViewed;
   std::string current;
+  // Whether h_l is known to have the embedding's shape.
+  bool streamShaped = true;
   for (size_t l = 0; l < numLayers; ++l) {
-    SmallVector<std::string> aliases;
+    GraphIndex::AliasTree tree;
     if (l > 0)
-      aliases = index.aliases(current, dataType);
-    FailureOr<size_t> add = findAdd(stream.layers[l], l, aliases);
+      tree = index.aliases(current, dataType);
+    FailureOr<size_t> add = findAdd(stream.layers[l], l, tree.tensors);
     if (failed(add))
       return failure();
     const onnx::NodeProto &node = graph.node(*add);
     int streamInput;
     if (l > 0) {
-      streamInput = llvm::is_contained(aliases, node.input(0)) ? 0 : 1;
+      streamInput = llvm::is_contained(tree.tensors, node.input(0)) ? 0 : 1;
     } else {
       // h_0 is the operand the other one is computed from.
       bool first = index.dependsOn(node.input(1), node.input(0));
@@ -675,43 +748,50 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
       streamInput = first ? 0 : 1;
       current = node.input(streamInput);
     }
+    bool viewed = l > 0 && tree.view.lookup(node.input(streamInput));
     adds.push_back(*add);
     inputs.push_back(current);
+    inputShaped.push_back(streamShaped);
     branches.push_back(node.input(1 - streamInput));
+    streamShaped = streamShaped && !viewed;
+    branchViewed.push_back(!streamShaped);
     current = node.output(0);
   }
   inputs.push_back(current);
+  inputShaped.push_back(streamShaped);
+  embedding = inputs.front();
 
   // The nodes reading h_l other than its residual add and its aliases: the
-  // norm (and shape ops), which now read the aggregation. The aliases are
-  // then read by nothing but other aliases and the removed adds.
+  // norm (and shape ops), which now read the aggregation (or the same view
+  // of it). The aliases are then read by nothing but other aliases and the
+  // removed adds.
   llvm::DenseSet<size_t> aliasNodes;
-  auto readersOf = [&](size_t l) {
-    SmallVector<std::pair<size_t, int>> readers;
-    SmallVector<std::string> aliases = index.aliases(inputs[l], dataType);
-    for (const std::string &alias : aliases)
+  struct Read {
+    size_t node;
+    int input;
+    std::string tensor;
+  };
+  auto readersOf = [&](size_t l, const GraphIndex::AliasTree &tree) {
+    SmallVector<Read> readers;
+    for (const std::string &alias : tree.tensors)
       for (size_t i : index.consumers.lookup(alias)) {
         const onnx::NodeProto &node = graph.node(i);
-        if (l < numLayers && i == adds[l])
+        if ((l < numLayers && i == adds[l]) || tree.nodes.contains(i))
           continue;
-        if (index.isAliasNode(i, dataType)) {
-          aliasNodes.insert(i);
-          continue;
-        }
         for (int k = 0; k < node.input_size(); ++k)
           if (node.input(k) == alias)
-            readers.push_back({i, k});
+            readers.push_back({i, k, alias});
       }
+    aliasNodes.insert(tree.nodes.begin(), tree.nodes.end());
     return readers;
   };
-  for (size_t l = 0; l <= numLayers; ++l)
-    if (l > 0)
-      for (const onnx::ValueInfoProto &output : graph.output())
-        for (const std::string &alias : index.aliases(inputs[l], dataType))
-          if (output.name() == alias)
-            return error() << "the stream tensor '" << alias
-                           << "' is a graph output; Block AttnRes changes "
-                              "it";
+  for (size_t l = 1; l <= numLayers; ++l)
+    for (const onnx::ValueInfoProto &output : graph.output())
+      for (const std::string &alias :
+           index.aliases(inputs[l], dataType).tensors)
+        if (output.name() == alias)
+          return error() << "the stream tensor '" << alias
+                         << "' is a graph output; Block AttnRes changes it";
 
   // The edit, in stream order, as the rewrite builds it.
   SmallVector<std::string> queryNames, keyNormNames;
@@ -729,13 +809,20 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
   SmallVector<Row> rows;
   auto aggregate = [&](ArrayRef<std::string> sources, size_t l,
                        Operation *norm) -> LogicalResult {
-    SmallVector<std::pair<size_t, int>> readers = readersOf(l);
+    GraphIndex::AliasTree tree = index.aliases(inputs[l], dataType);
+    SmallVector<Read> readers = readersOf(l, tree);
     if (readers.empty())
       return error() << "internal error: nothing reads the stream tensor '"
                      << inputs[l] << "'";
     SmallVector<size_t> readerNodes;
-    for (auto [i, k] : readers)
-      readerNodes.push_back(i);
+    for (const Read &read : readers) {
+      readerNodes.push_back(read.node);
+      if (!inputShaped[l] && !tree.view.lookup(read.tensor))
+        return error() << "node '" << index.locName(read.node)
+                       << "' reads the stream tensor '" << read.tensor
+                       << "' in a shape other than the embedding's; "
+                          "attnres-convert cannot give it the aggregation";
+    }
     std::string what = l < numLayers
                            ? llvm::formatv("layer {0}'s norm", l).str()
                            : std::string("the final norm");
@@ -779,13 +866,37 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
     eps->set_f(options.keyNormEpsilon);
     arities[sources.size()] = true;
     size_t first = graph.node_size();
-    for (auto [i, k] : readers) {
-      graph.mutable_node(i)->set_input(k, row.output);
+    for (const Read &read : readers)
+      first = std::min(first, read.node);
+    row.reader = index.locName(first);
+    for (size_t i : tree.nodes)
       first = std::min(first, i);
-    }
-    row.reader = graph.node(first).name().empty() ? index.locName(first)
-                                                  : graph.node(first).name();
     inserted.emplace(first, std::move(call));
+    // Readers of a view read the same view of the aggregation, made where
+    // the original view was.
+    llvm::StringMap<std::string> renamed;
+    renamed[tree.tensors.front()] = row.output;
+    std::function<std::string(const std::string &)> rename =
+        [&](const std::string &tensor) -> std::string {
+      auto it = renamed.find(tensor);
+      if (it != renamed.end())
+        return it->second;
+      size_t i = tree.producer.lookup(tensor);
+      const onnx::NodeProto &alias = graph.node(i);
+      std::string parent = rename(alias.input(0));
+      std::string result = parent;
+      if (index.aliasKind(i, dataType) == GraphIndex::AliasKind::View) {
+        onnx::NodeProto view = alias;
+        result = index.unique(tensor + ".attnres");
+        view.set_name(index.unique(index.locName(i) + ".attnres"));
+        view.set_input(0, parent);
+        view.set_output(0, result);
+        inserted.emplace(i, std::move(view));
+      }
+      return renamed[tensor] = result;
+    };
+    for (const Read &read : readers)
+      graph.mutable_node(read.node)->set_input(read.input, rename(read.tensor));
     rows.push_back(std::move(row));
     return success();
   };
@@ -801,8 +912,10 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
       if (failed(aggregate(sources, l, stream.layers[l].norm)))
         return failure();
       removed.insert(adds[l]);
+      std::string branch =
+          branchViewed[l] ? toStreamShape(branches[l], adds[l]) : branches[l];
       if (partial.empty()) {
-        partial = branches[l];
+        partial = branch;
         continue;
       }
       // The partial sum takes the residual add's place.
@@ -810,7 +923,7 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
       sum.set_name(index.unique(llvm::formatv("attnres/partial.{0}", l).str()));
       sum.set_op_type("Add");
       sum.add_input(partial);
-      sum.add_input(branches[l]);
+      sum.add_input(branch);
       partial = index.unique(llvm::formatv("attnres.partial.{0}", l).str());
       sum.add_output(partial);
       inserted.emplace(adds[l], std::move(sum));
@@ -900,8 +1013,20 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
   return success();
 }
 
-/// Copies (hard-links where it can) the external data files `model` refers
-/// to from `fromDir` into `toDir`, unless they are the same folder.
+/// Whether files `a` and `b` hold the same bytes (a previous conversion's
+/// copy of the external data).
+bool sameContents(StringRef a, StringRef b) {
+  if (llvm::sys::fs::equivalent(a, b))
+    return true;
+  auto first = llvm::MemoryBuffer::getFile(a, /*IsText=*/false,
+                                           /*RequiresNullTerminator=*/false);
+  auto second = llvm::MemoryBuffer::getFile(b, /*IsText=*/false,
+                                            /*RequiresNullTerminator=*/false);
+  return first && second && (*first)->getBuffer() == (*second)->getBuffer();
+}
+
+/// Copies the external data files `model` refers to from `fromDir` into
+/// `toDir`, unless they are the same folder.
 LogicalResult copyExternalData(const onnx::ModelProto &model, StringRef fromDir,
                                StringRef toDir, Location loc) {
   if (llvm::sys::fs::equivalent(fromDir, toDir))
@@ -925,7 +1050,7 @@ LogicalResult copyExternalData(const onnx::ModelProto &model, StringRef fromDir,
     llvm::sys::path::append(from, entry.getKey());
     llvm::sys::path::append(to, entry.getKey());
     if (llvm::sys::fs::exists(to)) {
-      if (llvm::sys::fs::equivalent(from, to))
+      if (sameContents(from, to))
         continue;
       return emitError(loc) << "the output's external data file '" << to
                             << "' exists and is not the model's '" << from
@@ -935,8 +1060,8 @@ LogicalResult copyExternalData(const onnx::ModelProto &model, StringRef fromDir,
     if (std::error_code ec = llvm::sys::fs::create_directories(parent))
       return emitError(loc)
              << "cannot create '" << parent << "': " << ec.message();
-    if (!llvm::sys::fs::create_hard_link(from, to))
-      continue;
+    // A copy, not a hard link: onnx's loader refuses external data files
+    // with several links (a "hardlink attack").
     if (std::error_code ec = llvm::sys::fs::copy_file(from, to))
       return emitError(loc) << "cannot copy external data '" << from << "' to '"
                             << to << "': " << ec.message();

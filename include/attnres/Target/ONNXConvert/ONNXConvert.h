@@ -50,8 +50,8 @@ struct ONNXConvertOptions {
 };
 
 /// Converts the model at `inputPath` and writes it to `outputPath`, copying
-/// (or hard-linking) its external data files next to it when it goes to
-/// another folder. On failure emits located diagnostics through `context`
+/// its external data files next to it when it goes to another folder (a
+/// copy already there is kept). On failure emits located diagnostics through `context`
 /// and writes nothing. When `report` is given, prints what was done there.
 LogicalResult convertONNXModel(llvm::StringRef inputPath,
                                llvm::StringRef outputPath, MLIRContext *context,
