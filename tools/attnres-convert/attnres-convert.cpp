@@ -66,6 +66,15 @@ static cl::opt<bool>
                     "to standard output"),
            cl::init(false), cl::cat(category));
 
+static cl::opt<bool> canonicalizeAttnRes(
+    "canonicalize",
+    cl::desc("For a model that already is AttnRes (exported from PyTorch with "
+             "its aggregations written out): replace each aggregation that "
+             "--attnres-raise-aggregation recognizes by a call of "
+             "ai.attnres.BlockAttnRes<N>, with the same parameters; the "
+             "blocks and queries options do not apply"),
+    cl::init(false), cl::cat(category));
+
 static cl::list<std::string> inputShapes(
     "input-shape",
     cl::desc("Fix the shape of a graph input for the analysis, e.g. "
@@ -80,7 +89,8 @@ int main(int argc, char **argv) {
       argc, argv,
       "attnres-convert: rewrite the PreNorm residual stream of an ONNX model "
       "into Block Attention Residuals and write it as ONNX\n\n"
-      "  attnres-convert model.onnx -o model_attnres.onnx [--num-blocks N]\n\n"
+      "  attnres-convert model.onnx -o model_attnres.onnx [--num-blocks N]\n"
+      "  attnres-convert attnres_model.onnx -o out.onnx --canonicalize\n\n"
       "The analysis and its refusals are --attnres-residual-to-block's; the "
       "output is the original model with its residual adds replaced by the "
       "partial block sums and each norm reading a call of the model-local "
@@ -103,6 +113,15 @@ int main(int argc, char **argv) {
   options.blocks.blockSizes.assign(blockSizes.begin(), blockSizes.end());
   options.blocks.pseudoQueries = pseudoQueries;
   options.keyNormEpsilon = keyNormEpsilon;
+  options.canonicalize = canonicalizeAttnRes;
+  if (canonicalizeAttnRes &&
+      (numBlocks.getNumOccurrences() || !blockSizes.empty() ||
+       !pseudoQueries.empty() || keyNormEpsilon.getNumOccurrences())) {
+    llvm::errs() << "attnres-convert: --canonicalize keeps the model's own "
+                    "blocks and parameters; --num-blocks, --block-sizes, "
+                    "--pseudo-queries and --key-norm-epsilon do not apply\n";
+    return 1;
+  }
   for (const std::string &spec : inputShapes) {
     std::string error = attnres::parseInputShapeSpec(spec, options.import);
     if (!error.empty()) {

@@ -112,7 +112,36 @@ public:
   // Used by NodeImporter.
   Value valueOf(StringRef name, ImplicitLocOpBuilder &b);
   const HostTensor *constantOf(StringRef name);
-  void define(StringRef name, Value value) { values[name] = value; }
+  void define(StringRef name, Value value) {
+    values[name] = value;
+    if (options.tensorTypes)
+      (*options.tensorTypes)[name] = value.getType();
+    if (options.annotateTensorNames)
+      annotateTensorName(name, value);
+  }
+  void annotateTensorName(StringRef name, Value value) {
+    auto result = dyn_cast<OpResult>(value);
+    if (!result)
+      return;
+    // Each name goes with the type it had: patterns that clone an op into
+    // another type keep its attributes, and the copy is not that tensor.
+    Operation *op = result.getOwner();
+    SmallVector<Attribute> names(op->getNumResults(),
+                                 StringAttr::get(context, ""));
+    SmallVector<Attribute> types(op->getNumResults(),
+                                 TypeAttr::get(NoneType::get(context)));
+    if (auto old = op->getAttrOfType<ArrayAttr>(kTensorNamesAttrName))
+      llvm::copy(old.getValue(), names.begin());
+    if (auto old = op->getAttrOfType<ArrayAttr>(kTensorTypesAttrName))
+      llvm::copy(old.getValue(), types.begin());
+    unsigned i = result.getResultNumber();
+    if (!cast<StringAttr>(names[i]).empty())
+      return;
+    names[i] = StringAttr::get(context, name);
+    types[i] = TypeAttr::get(value.getType());
+    op->setAttr(kTensorNamesAttrName, ArrayAttr::get(context, names));
+    op->setAttr(kTensorTypesAttrName, ArrayAttr::get(context, types));
+  }
   void defineConstant(StringRef name, HostTensor value) {
     constants[name] = value.toAttr();
     hostCache[name] = std::move(value);

@@ -17,9 +17,12 @@
 #include "attnres/Dialect/AttnRes/AttnResOps.h"
 #include "attnres/Transforms/Passes.h"
 
+#include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/DenseSet.h"
@@ -325,16 +328,30 @@ bool isFusedNorm(const onnx::NodeProto &node) {
 class Converter {
 public:
   Converter(onnx::ModelProto &model, StringRef path, MLIRContext *context,
-            const ONNXConvertOptions &options)
+            const ONNXConvertOptions &options,
+            const llvm::StringMap<Type> &tensorTypes)
       : model(model), index(*model.mutable_graph()), path(path),
-        context(context), options(options),
+        context(context), options(options), tensorTypes(tensorTypes),
         fileLoc(FileLineColLoc::get(context, path, 0, 0)) {}
 
+  /// Replaces the residual wiring of `stream` by Block AttnRes.
   LogicalResult run(func::FuncOp func, const ResidualStream &stream,
                     const BlockAttnResPlan &plan, llvm::raw_ostream *report);
+  /// Replaces the spelled-out aggregations that --attnres-raise-aggregation
+  /// raised in `func` (imported with tensor names) by function calls.
+  LogicalResult canonicalize(func::FuncOp func, llvm::raw_ostream *report);
 
 private:
   InFlightDiagnostic error() { return emitError(fileLoc); }
+  /// Checks the stream's type and the model's opsets.
+  LogicalResult begin(Type elementType);
+  /// Rebuilds the node list with the inserted nodes and without the removed
+  /// ones, then adds the functions and the domain.
+  LogicalResult finish(bool wasSorted);
+  /// The ONNX tensor `value` computes, from the importer's names.
+  std::optional<std::string> tensorName(func::FuncOp func, Value value);
+  /// Removes the nodes that only fed removed nodes.
+  void removeDeadProducers();
 
   /// The ONNX Add node of `layer`, given the stream tensor it must read.
   FailureOr<size_t> findAdd(const ResidualLayer &layer, size_t layerIndex,
@@ -357,6 +374,8 @@ private:
   StringRef path;
   MLIRContext *context;
   const ONNXConvertOptions &options;
+  /// The imported type of each tensor.
+  const llvm::StringMap<Type> &tensorTypes;
   Location fileLoc;
 
   int32_t dataType = kFloat;
@@ -367,6 +386,8 @@ private:
   std::multimap<size_t, onnx::NodeProto> inserted;
   /// Original nodes to drop (the residual adds).
   llvm::DenseSet<size_t> removed;
+  /// Initializers to drop when no node reads them any more.
+  llvm::StringSet<> unreadInitializers;
   std::map<unsigned, bool> arities;
   /// h_0, .., h_L, and whether each is known to have the embedding's shape.
   SmallVector<std::string> inputs;
@@ -663,9 +684,10 @@ void Converter::addFunction(unsigned arity) {
     reduce("ReduceMean", "sq" + s, "ms" + s);
     node("Add", {"ms" + s, "eps"}, {"var" + s});
     node("Sqrt", {"var" + s}, {"rms" + s});
-    node("Mul", {wide[i], "qk"}, {"wq" + s});
-    reduce("ReduceSum", "wq" + s, "dot" + s);
-    node("Div", {"dot" + s, "rms" + s}, {"logit" + s});
+    node("Reciprocal", {"rms" + s}, {"inv" + s});
+    node("Mul", {wide[i], "inv" + s}, {"normed" + s});
+    node("Mul", {"normed" + s, "qk"}, {"wq" + s});
+    reduce("ReduceSum", "wq" + s, "logit" + s);
     logits.push_back("logit" + s);
   }
   std::string sum = dataType == kFloat ? "result" : "sum";
@@ -693,18 +715,12 @@ void Converter::addFunction(unsigned arity) {
     intAttr(node("Cast", {sum}, {"result"}), "to", dataType);
 }
 
-LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
-                             const BlockAttnResPlan &plan,
-                             llvm::raw_ostream *report) {
-  onnx::GraphProto &graph = index.graph;
-  Type elementType =
-      cast<RankedTensorType>(stream.embedding.getType()).getElementType();
+LogicalResult Converter::begin(Type elementType) {
   std::optional<int32_t> dt = onnxDataType(elementType);
   if (!dt)
     return error() << "the residual stream is " << elementType
                    << "; attnres-convert writes f32, f16 and bf16 streams";
   dataType = *dt;
-  features = plan.features;
   for (const onnx::OperatorSetIdProto &set : model.opset_import())
     if (set.domain().empty() || set.domain() == "ai.onnx")
       opset = set.version();
@@ -712,7 +728,85 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
     if (set.domain() == kAttnResDomain)
       return error() << "the model already imports the " << kAttnResDomain
                      << " domain (it was converted before)";
+  return success();
+}
 
+LogicalResult Converter::finish(bool wasSorted) {
+  onnx::GraphProto &graph = index.graph;
+  // Rebuild the node list: new nodes before their anchors, the removed ones
+  // dropped.
+  llvm::StringSet<> dropped;
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  for (size_t i = 0, e = graph.node_size(); i <= e; ++i) {
+    auto [begin, end] = inserted.equal_range(i);
+    for (auto it = begin; it != end; ++it)
+      *nodes.Add() = std::move(it->second);
+    if (i == e)
+      break;
+    if (removed.contains(i)) {
+      for (const std::string &output : graph.node(i).output())
+        dropped.insert(output);
+      continue;
+    }
+    *nodes.Add() = std::move(*graph.mutable_node(i));
+  }
+  graph.mutable_node()->Swap(&nodes);
+
+  // Every input defined before it is read (when the model's own order was
+  // topological: the importer accepts unsorted graphs and sorts them).
+  llvm::StringSet<> defined;
+  for (const onnx::ValueInfoProto &input : graph.input())
+    defined.insert(input.name());
+  for (const onnx::TensorProto &init : graph.initializer())
+    defined.insert(init.name());
+  for (const onnx::NodeProto &node : graph.node()) {
+    for (const std::string &input : node.input())
+      if (wasSorted && !input.empty() && !defined.contains(input))
+        return error() << "internal error: node '" << node.name() << "' reads '"
+                       << input << "' before it is computed";
+    for (const std::string &output : node.output())
+      defined.insert(output);
+  }
+
+  // Initializers only removed nodes read go with them.
+  llvm::StringSet<> read;
+  for (const onnx::NodeProto &node : graph.node())
+    for (const std::string &input : node.input())
+      read.insert(input);
+  for (const onnx::ValueInfoProto &output : graph.output())
+    read.insert(output.name());
+  auto *initializers = graph.mutable_initializer();
+  for (int i = initializers->size() - 1; i >= 0; --i)
+    if (unreadInitializers.contains(initializers->Get(i).name()) &&
+        !read.contains(initializers->Get(i).name()))
+      initializers->DeleteSubrange(i, 1);
+
+  // Shape annotations of removed tensors no longer name a tensor.
+  auto *valueInfo = graph.mutable_value_info();
+  for (int i = valueInfo->size() - 1; i >= 0; --i)
+    if (dropped.contains(valueInfo->Get(i).name()))
+      valueInfo->DeleteSubrange(i, 1);
+
+  onnx::OperatorSetIdProto *set = model.add_opset_import();
+  set->set_domain(kAttnResDomain.str());
+  set->set_version(1);
+  for (auto [arity, used] : arities)
+    addFunction(arity);
+  // Model-local functions came with IR version 8.
+  if (model.ir_version() < 8)
+    model.set_ir_version(8);
+
+  return success();
+}
+
+LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
+                             const BlockAttnResPlan &plan,
+                             llvm::raw_ostream *report) {
+  onnx::GraphProto &graph = index.graph;
+  if (failed(begin(
+          cast<RankedTensorType>(stream.embedding.getType()).getElementType())))
+    return failure();
+  features = plan.features;
   bool wasSorted = isSorted(graph);
 
   // Map the stream onto the graph: A_l, h_l and f_l. A layer's add may read
@@ -940,54 +1034,8 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
         }))
       removed.insert(i);
 
-  // Rebuild the node list: new nodes before their anchors, the residual adds
-  // and the stream's aliases dropped.
-  llvm::StringSet<> dropped;
-  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
-  for (size_t i = 0, e = graph.node_size(); i <= e; ++i) {
-    auto [begin, end] = inserted.equal_range(i);
-    for (auto it = begin; it != end; ++it)
-      *nodes.Add() = std::move(it->second);
-    if (i == e)
-      break;
-    if (removed.contains(i)) {
-      dropped.insert(graph.node(i).output(0));
-      continue;
-    }
-    *nodes.Add() = std::move(*graph.mutable_node(i));
-  }
-  graph.mutable_node()->Swap(&nodes);
-
-  // Every input defined before it is read (when the model's own order was
-  // topological: the importer accepts unsorted graphs and sorts them).
-  llvm::StringSet<> defined;
-  for (const onnx::ValueInfoProto &input : graph.input())
-    defined.insert(input.name());
-  for (const onnx::TensorProto &init : graph.initializer())
-    defined.insert(init.name());
-  for (const onnx::NodeProto &node : graph.node()) {
-    for (const std::string &input : node.input())
-      if (wasSorted && !input.empty() && !defined.contains(input))
-        return error() << "internal error: node '" << node.name() << "' reads '"
-                       << input << "' before it is computed";
-    for (const std::string &output : node.output())
-      defined.insert(output);
-  }
-
-  // Shape annotations of the removed sums no longer name a tensor.
-  auto *valueInfo = graph.mutable_value_info();
-  for (int i = valueInfo->size() - 1; i >= 0; --i)
-    if (dropped.contains(valueInfo->Get(i).name()))
-      valueInfo->DeleteSubrange(i, 1);
-
-  onnx::OperatorSetIdProto *set = model.add_opset_import();
-  set->set_domain(kAttnResDomain.str());
-  set->set_version(1);
-  for (auto [arity, used] : arities)
-    addFunction(arity);
-  // Model-local functions came with IR version 8.
-  if (model.ir_version() < 8)
-    model.set_ir_version(8);
+  if (failed(finish(wasSorted)))
+    return failure();
 
   if (!report)
     return success();
@@ -1023,6 +1071,225 @@ bool sameContents(StringRef a, StringRef b) {
   auto second = llvm::MemoryBuffer::getFile(b, /*IsText=*/false,
                                             /*RequiresNullTerminator=*/false);
   return first && second && (*first)->getBuffer() == (*second)->getBuffer();
+}
+
+std::optional<std::string> Converter::tensorName(func::FuncOp func,
+                                                 Value value) {
+  if (auto arg = dyn_cast<BlockArgument>(value)) {
+    if (auto name =
+            func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "onnx.name"))
+      return name.str();
+    return std::nullopt;
+  }
+  auto result = cast<OpResult>(value);
+  Operation *op = result.getOwner();
+  auto names = op->getAttrOfType<ArrayAttr>(kTensorNamesAttrName);
+  auto types = op->getAttrOfType<ArrayAttr>(kTensorTypesAttrName);
+  unsigned i = result.getResultNumber();
+  if (!names || !types || names.size() <= i || types.size() <= i)
+    return std::nullopt;
+  StringRef name = cast<StringAttr>(names[i]);
+  auto type = dyn_cast<TypeAttr>(types[i]);
+  if (name.empty() || !type || type.getValue() != value.getType())
+    return std::nullopt;
+  return name.str();
+}
+
+void Converter::removeDeadProducers() {
+  onnx::GraphProto &graph = index.graph;
+  llvm::StringMap<unsigned> readers;
+  auto count = [&](const onnx::NodeProto &node, int delta) {
+    for (const std::string &input : node.input())
+      if (!input.empty())
+        readers[input] += delta;
+  };
+  for (size_t i = 0, e = graph.node_size(); i < e; ++i)
+    if (!removed.contains(i))
+      count(graph.node(i), 1);
+  for (const auto &[anchor, node] : inserted)
+    count(node, 1);
+  for (const onnx::ValueInfoProto &output : graph.output())
+    readers[output.name()] += 1;
+  SmallVector<size_t> work(removed.begin(), removed.end());
+  while (!work.empty()) {
+    const onnx::NodeProto &node = graph.node(work.pop_back_val());
+    for (const std::string &input : node.input()) {
+      if (index.initializers.count(input))
+        unreadInitializers.insert(input);
+      auto it = index.producer.find(input);
+      if (it == index.producer.end() || removed.contains(it->second))
+        continue;
+      const onnx::NodeProto &producer = graph.node(it->second);
+      if (llvm::any_of(producer.output(), [&](const std::string &output) {
+            return readers.lookup(output) > 0;
+          }))
+        continue;
+      removed.insert(it->second);
+      count(producer, -1);
+      work.push_back(it->second);
+    }
+  }
+}
+
+/// The values of a constant float vector (through the reshapes that make it
+/// one), widened to f32.
+std::optional<std::vector<float>> constantFloats(Value value) {
+  while (auto reshape = value.getDefiningOp<tosa::ReshapeOp>())
+    value = reshape.getInput1();
+  Attribute attr;
+  if (!matchPattern(value, m_Constant(&attr)))
+    return std::nullopt;
+  std::vector<float> values;
+  if (auto dense = dyn_cast<DenseFPElementsAttr>(attr)) {
+    for (APFloat v : dense.getValues<APFloat>()) {
+      bool lost;
+      v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
+      values.push_back(v.convertToFloat());
+    }
+    return values;
+  }
+  auto resource = dyn_cast<DenseResourceElementsAttr>(attr);
+  if (!resource || !resource.getRawHandle().getBlob())
+    return std::nullopt;
+  ArrayRef<char> raw = resource.getRawHandle().getBlob()->getData();
+  auto type = cast<FloatType>(resource.getType().getElementType());
+  unsigned bytes = type.getWidth() / 8;
+  if (raw.size() != resource.getType().getNumElements() * bytes)
+    return std::nullopt;
+  for (size_t i = 0; i < raw.size(); i += bytes) {
+    uint64_t word = 0;
+    std::memcpy(&word, raw.data() + i, bytes);
+    APFloat v(type.getFloatSemantics(), APInt(bytes * 8, word));
+    bool lost;
+    v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
+    values.push_back(v.convertToFloat());
+  }
+  return values;
+}
+
+LogicalResult Converter::canonicalize(func::FuncOp func,
+                                      llvm::raw_ostream *report) {
+  onnx::GraphProto &graph = index.graph;
+  SmallVector<BlockAttnResOp> aggregations;
+  func.walk([&](BlockAttnResOp op) { aggregations.push_back(op); });
+  if (aggregations.empty())
+    return error() << "found no spelled-out AttnRes aggregation to "
+                      "canonicalize (attnres-opt "
+                      "--attnres-raise-aggregation=verbose=true says why "
+                      "near misses were left alone)";
+  auto sourceType = cast<RankedTensorType>(
+      aggregations.front().getSources().front().getType());
+  if (failed(begin(sourceType.getElementType())))
+    return failure();
+  bool wasSorted = isSorted(graph);
+
+  struct Row {
+    std::string output;
+    SmallVector<std::string> sources;
+  };
+  SmallVector<Row> rows;
+  for (auto [k, op] : llvm::enumerate(aggregations)) {
+    std::string what = llvm::formatv("aggregation {0}", k).str();
+    // The raised op is located at the weighted sum's node, whose output it
+    // replaces; that output may keep a unit axis the sources do not have.
+    auto loc = dyn_cast<NameLoc>(op.getLoc());
+    SmallVector<size_t> found;
+    for (size_t i = 0, e = graph.node_size(); loc && i < e; ++i)
+      if (index.locName(i) == loc.getName().getValue())
+        found.push_back(i);
+    if (found.size() != 1 || graph.node(found.front()).output_size() != 1 ||
+        !tensorTypes.count(graph.node(found.front()).output(0)))
+      return error() << "cannot find the weighted sum of " << what
+                     << " in the ONNX graph";
+    size_t weighted = found.front();
+    std::string output = graph.node(weighted).output(0);
+    auto weightedType = cast<RankedTensorType>(tensorTypes.lookup(output));
+    if (llvm::count_if(weightedType.getShape(), ShapedType::isDynamic) > 1)
+      return error() << "the weighted sum of " << what << " is " << weightedType
+                     << ", more than one dim of which is dynamic; the call "
+                        "cannot be reshaped to it";
+
+    Row row;
+    row.output = output;
+    for (auto [i, source] : llvm::enumerate(op.getSources())) {
+      std::optional<std::string> name = tensorName(func, source);
+      if (!name)
+        return error() << "source " << i << " of " << what << " (at '"
+                       << index.locName(weighted)
+                       << "') is not a tensor of the graph (sliced from a "
+                          "stacked tensor?); it cannot be a call's input";
+      row.sources.push_back(*name);
+    }
+    std::optional<std::vector<float>> query = constantFloats(op.getQuery());
+    std::optional<std::vector<float>> keyNorm =
+        constantFloats(op.getKeyNormWeight());
+    if (!query || !keyNorm)
+      return error() << "the pseudo-query or key-norm weight of " << what
+                     << " (at '" << index.locName(weighted)
+                     << "') is not a constant the conversion can write";
+
+    onnx::NodeProto call;
+    call.set_name(
+        index.unique(llvm::formatv("attnres/aggregate.{0}", k).str()));
+    call.set_op_type((StringRef(kBlockAttnResOpType).drop_back(3) +
+                      Twine(row.sources.size()))
+                         .str());
+    call.set_domain(kAttnResDomain.str());
+    for (const std::string &source : row.sources)
+      call.add_input(source);
+    call.add_input(
+        addParameter(llvm::formatv("attnres.query.{0}", k).str(), *query));
+    call.add_input(
+        addParameter(llvm::formatv("attnres.key_norm.{0}", k).str(), *keyNorm));
+    onnx::AttributeProto *eps = call.add_attribute();
+    eps->set_name("epsilon");
+    eps->set_type(onnx::AttributeProto::FLOAT);
+    eps->set_f(op.getEpsilon().convertToFloat());
+    arities[row.sources.size()] = true;
+
+    // The weighted sum may keep a unit axis the sources do not have.
+    if (weightedType != op.getType()) {
+      std::string shapeName = index.unique(output + ".attnres.shape");
+      onnx::TensorProto *shape = graph.add_initializer();
+      shape->set_name(shapeName);
+      shape->set_data_type(onnx::TensorProto::INT64);
+      shape->add_dims(weightedType.getRank());
+      for (int64_t d : weightedType.getShape())
+        shape->add_int64_data(ShapedType::isDynamic(d) ? -1 : d);
+      std::string unshaped = index.unique(output + ".attnres");
+      call.add_output(unshaped);
+      onnx::NodeProto view;
+      view.set_name(index.unique(index.locName(weighted) + ".attnres"));
+      view.set_op_type("Reshape");
+      view.add_input(unshaped);
+      view.add_input(shapeName);
+      view.add_output(output);
+      inserted.emplace(weighted, std::move(call));
+      inserted.emplace(weighted, std::move(view));
+    } else {
+      call.add_output(output);
+      inserted.emplace(weighted, std::move(call));
+    }
+    removed.insert(weighted);
+    rows.push_back(std::move(row));
+  }
+  removeDeadProducers();
+  size_t removedNodes = removed.size();
+  if (failed(finish(wasSorted)))
+    return failure();
+
+  if (!report)
+    return success();
+  llvm::raw_ostream &os = *report;
+  os << "attnres-convert: " << rows.size()
+     << " spelled-out aggregations replaced by function calls, " << removedNodes
+     << " nodes removed\n\n| aggregation | sources |\n|---|---|\n";
+  for (const Row &row : rows) {
+    os << "| " << row.output << " | ";
+    llvm::interleaveComma(row.sources, os);
+    os << " |\n";
+  }
+  return success();
 }
 
 /// Copies the external data files `model` refers to from `fromDir` into
@@ -1085,50 +1352,65 @@ LogicalResult mlir::attnres::convertONNXModel(StringRef inputPath,
                                               const ONNXConvertOptions &options,
                                               llvm::raw_ostream *report) {
   Location fileLoc = FileLineColLoc::get(context, inputPath, 0, 0);
-  if (options.canonicalize)
-    return emitError(fileLoc) << "--canonicalize is not available yet";
   if (!std::isfinite(options.keyNormEpsilon) || options.keyNormEpsilon < 0)
     return emitError(fileLoc)
            << "key-norm-epsilon must be finite and non-negative, got "
            << options.keyNormEpsilon;
+  auto file = llvm::MemoryBuffer::getFile(inputPath, /*IsText=*/false,
+                                          /*RequiresNullTerminator=*/false);
+  if (!file)
+    return emitError(fileLoc)
+           << "cannot read ONNX model: " << file.getError().message();
   // The importer validates the whole model (and its external data) first.
+  ONNXImportOptions importOptions = options.import;
+  importOptions.annotateTensorNames = options.canonicalize;
+  llvm::StringMap<Type> tensorTypes;
+  importOptions.tensorTypes = &tensorTypes;
   OwningOpRef<ModuleOp> module =
-      importONNXFile(inputPath, context, options.import);
+      importONNXFile(inputPath, context, importOptions);
   if (!module)
     return failure();
   PassManager pm(context);
   pm.addPass(createRaiseNorms());
+  if (options.canonicalize)
+    pm.addPass(createRaiseAggregation());
   if (failed(pm.run(*module)))
     return failure();
   auto func = module->lookupSymbol<func::FuncOp>(options.import.entryName);
   if (!func)
     return emitError(fileLoc) << "internal error: the import has no function";
-  if (func.walk([](BlockAttnResOp) { return WalkResult::interrupt(); })
-          .wasInterrupted())
+  onnx::ModelProto model;
+  if (!model.ParseFromArray((*file)->getBufferStart(),
+                            int((*file)->getBufferSize())))
+    return emitError(fileLoc) << "cannot read the model again";
+  bool calls = false;
+  for (const onnx::NodeProto &node : model.graph().node())
+    calls |= node.domain() == kAttnResDomain;
+  if (calls)
     return emitError(fileLoc) << "the model already is Block AttnRes (it calls "
                               << kAttnResDomain << " aggregations)";
-  FailureOr<std::optional<ResidualStream>> stream = findResidualStream(func);
-  if (failed(stream))
-    return failure();
-  if (!*stream)
-    return emitError(fileLoc)
-           << "found no PreNorm residual stream to rewrite: no RMSNorm or "
-              "LayerNorm reads a residual add";
-  FailureOr<BlockAttnResPlan> plan =
-      planBlockAttnRes(func, **stream, options.blocks);
-  if (failed(plan))
-    return failure();
+  std::optional<ResidualStream> stream;
+  FailureOr<BlockAttnResPlan> plan = failure();
+  if (!options.canonicalize) {
+    FailureOr<std::optional<ResidualStream>> found = findResidualStream(func);
+    if (failed(found))
+      return failure();
+    if (!*found)
+      return emitError(fileLoc)
+             << "found no PreNorm residual stream to rewrite: no RMSNorm or "
+                "LayerNorm reads a residual add";
+    stream = std::move(*found);
+    plan = planBlockAttnRes(func, *stream, options.blocks);
+    if (failed(plan))
+      return failure();
+  }
 
-  auto file = llvm::MemoryBuffer::getFile(inputPath, /*IsText=*/false,
-                                          /*RequiresNullTerminator=*/false);
-  onnx::ModelProto model;
-  if (!file || !model.ParseFromArray((*file)->getBufferStart(),
-                                     int((*file)->getBufferSize())))
-    return emitError(fileLoc) << "cannot read the model again";
-  Converter converter(model, inputPath, context, options);
+  Converter converter(model, inputPath, context, options, tensorTypes);
   std::string summary;
   llvm::raw_string_ostream summaryStream(summary);
-  if (failed(converter.run(func, **stream, *plan, &summaryStream)))
+  if (failed(options.canonicalize
+                 ? converter.canonicalize(func, &summaryStream)
+                 : converter.run(func, *stream, *plan, &summaryStream)))
     return failure();
 
   std::string bytes;

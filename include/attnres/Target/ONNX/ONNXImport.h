@@ -10,6 +10,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OwningOpRef.h"
+#include "mlir/IR/Types.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringRef.h"
@@ -48,7 +49,21 @@ struct ONNXImportOptions {
   /// Initializers of at least this many bytes are stored as dense_resource
   /// blobs instead of inline dense attributes.
   uint64_t resourceThresholdBytes = 64 * 1024;
+  /// Name the ops' results after the ONNX tensors they compute (the
+  /// kTensorNamesAttrName attribute), for tools that map IR back onto the
+  /// model (attnres-convert).
+  bool annotateTensorNames = false;
+  /// When set, receives the type of every tensor the import defines, by its
+  /// ONNX name.
+  llvm::StringMap<Type> *tensorTypes = nullptr;
 };
+
+/// With ONNXImportOptions::annotateTensorNames: on an op, the ONNX tensor
+/// each of its results computes ("" for none), the first name a result got,
+/// and the type the result had then (a copy of the op in another type is
+/// not that tensor).
+constexpr llvm::StringLiteral kTensorNamesAttrName = "onnx.tensor_names";
+constexpr llvm::StringLiteral kTensorTypesAttrName = "onnx.tensor_types";
 
 /// Parses `spec` ("NAME=1x16x?", dims separated by 'x') into `options`.
 /// Returns an error message on malformed input, an empty string on success.
