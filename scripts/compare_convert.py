@@ -16,7 +16,8 @@ Steps, each printed with OK or FAIL:
    BlockAttnRes<N> function and 256 bytes per new node.
 3. Numerics: onnxruntime on OUT against `attnres-run` of the same rewrite
    (--attnres-residual-to-block, the default CPU pipeline) on MODEL, on one
-   set of random inputs (scripts/compare_ort.py's). bf16 models, which
+   set of random inputs (scripts/compare_ort.py's; --input-shape gives a
+   dynamic input's shape, the models staying dynamic). bf16 models, which
    onnxruntime cannot run on a CPU: attnres-run on OUT instead. f32 models:
    |ort - attnres| <= 1e-5 + 1e-4 |attnres|. Half models (f16, bf16), whose
    two runtimes round differently at every op: the error may be at most
@@ -143,6 +144,10 @@ def main():
     parser.add_argument("--pseudo-queries", default=None)
     parser.add_argument("--oracle", default=None)
     parser.add_argument("--canonicalize", action="store_true")
+    parser.add_argument("--input-shape", action="append", default=[],
+                        metavar="NAME=DIMS",
+                        help="the shape of the random input NAME (default 1 "
+                        "for each dynamic dim); the model stays dynamic")
     parser.add_argument("--bin", default=os.path.join(HERE, "..", "build",
                                                       "bin"))
     opts = parser.parse_args()
@@ -198,7 +203,8 @@ def main():
             return 0 if ok else 1
 
         # 3. Numerics.
-        feeds = compare_ort.random_inputs(opts.model, {})
+        feeds = compare_ort.random_inputs(
+            opts.model, compare_ort.parse_shapes(opts.input_shape))
         inputs = os.path.join(tmp, "inputs.npz")
         np.savez(inputs, **feeds)
 

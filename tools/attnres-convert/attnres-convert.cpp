@@ -53,11 +53,11 @@ static cl::opt<std::string> pseudoQueries(
              "aggregation's sources, so the model computes what it did"),
     cl::value_desc("file.npz"), cl::cat(category));
 
-static cl::opt<float>
-    keyNormEpsilon("key-norm-epsilon",
-                   cl::desc("Epsilon of the key RMSNorm in every aggregation"),
-                   cl::init(attnres::kDefaultKeyNormEpsilon),
-                   cl::cat(category));
+static cl::opt<float> keyNormEpsilon(
+    "key-norm-epsilon",
+    cl::desc("Epsilon of the key RMSNorm in every aggregation (default "
+             "1e-6)"),
+    cl::init(attnres::kDefaultKeyNormEpsilon), cl::cat(category));
 
 static cl::opt<bool>
     report("report",
@@ -96,7 +96,8 @@ int main(int argc, char **argv) {
       "partial block sums and each norm reading a call of the model-local "
       "function ai.attnres.BlockAttnRes<N> (standard ONNX ops, so any ONNX "
       "runtime runs it; attnres imports the call as attnres.block_attn_res). "
-      "See docs/tools.md.\n");
+      "README.md, 'Converting a model to Block AttnRes', explains the "
+      "output.\n");
 
   if (inputFilename.empty()) {
     llvm::errs() << "attnres-convert: no input model (see --help)\n";

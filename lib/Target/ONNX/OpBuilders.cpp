@@ -6,6 +6,8 @@
 
 #include "OpBuilders.h"
 
+#include "attnres/Dialect/AttnRes/AttnResOps.h"
+
 #include "attnres/Target/ONNX/ONNXImport.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -190,6 +192,9 @@ static OpFoldResult dimSize(ImplicitLocOpBuilder &b, Value v, int64_t d,
       return same(dps.getDpsInits()[result.getResultNumber()], d);
   if (auto transpose = dyn_cast<tosa::TransposeOp>(op))
     return same(transpose.getInput1(), transpose.getPerms()[d]);
+  // The attnres ops have their (first) input's shape.
+  if (isa<BlockAttnResOp, RMSNormOp, LayerNormOp>(op))
+    return same(op->getOperand(0), d);
   if (auto matmul = dyn_cast<tosa::MatMulOp>(op)) {
     Value a = matmul.getA(), c = matmul.getB();
     if (d == 0)

@@ -905,6 +905,22 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
                        Operation *norm) -> LogicalResult {
     GraphIndex::AliasTree tree = index.aliases(inputs[l], dataType);
     SmallVector<Read> readers = readersOf(l, tree);
+    // A Shape (or Size) of a stream tensor is the embedding's: reading that
+    // keeps what importers know of the dims (their names, their equalities)
+    // instead of asking it of the aggregation.
+    readers.erase(
+        llvm::remove_if(
+            readers,
+            [&](const Read &read) {
+              const onnx::NodeProto &node = graph.node(read.node);
+              if (!node.domain().empty() ||
+                  (node.op_type() != "Shape" && node.op_type() != "Size") ||
+                  !inputShaped[l] || tree.view.lookup(read.tensor))
+                return false;
+              graph.mutable_node(read.node)->set_input(read.input, embedding);
+              return true;
+            }),
+        readers.end());
     if (readers.empty())
       return error() << "internal error: nothing reads the stream tensor '"
                      << inputs[l] << "'";
