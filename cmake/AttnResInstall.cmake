@@ -69,6 +69,7 @@ if(TARGET AttnResPlugin)
   install(TARGETS AttnResPlugin LIBRARY DESTINATION lib)
 endif()
 install(DIRECTORY ${PROJECT_BINARY_DIR}/docs/ DESTINATION share/doc/attnres)
+install(FILES docs/design.md DESTINATION share/doc/attnres)
 
 configure_package_config_file(
   ${PROJECT_SOURCE_DIR}/cmake/AttnResConfig.cmake.in

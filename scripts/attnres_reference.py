@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""NumPy reference of Block Attention Residuals (../shared/DESIGN.md).
+"""NumPy reference of Block Attention Residuals (docs/design.md).
 
     block_attn_res(sources, query, key_norm_weight, eps)
         one aggregation: softmax over depth of w . RMSNorm(v_i)
@@ -60,7 +60,7 @@ def partition(layers, blocks):
 
     The paper partitions the L layers into N blocks of S = L/N consecutive
     layers. Where N does not divide L the blocks cannot be equal;
-    ../shared/DESIGN.md makes them as equal as possible, the larger first.
+    docs/design.md makes them as equal as possible, the larger first.
     This deals the layers out to the blocks one at a time, in turn, and
     then lets each block take its share of consecutive layers: sizes that
     differ by at most one, the larger ones first, S each when N divides L.

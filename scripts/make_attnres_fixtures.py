@@ -3,7 +3,7 @@
 PreNorm transformers written in PyTorch, exported once as the standard
 model and once per block count as a Block AttnRes model with the same layer
 weights and nonzero pseudo-queries (the official pseudocode:
-../shared/DESIGN.md, "The method").
+docs/design.md, "The method").
 
     <arch>_standard.onnx          h = h + f(norm(h)), final norm, LM head
     <arch>_attnres_n1.onnx        Block AttnRes, N = 1

@@ -318,7 +318,7 @@ def ResidualToBlock : Pass<"attnres-residual-to-block", "::mlir::ModuleOp"> {
   let description = [{
     Replaces the residual sum of every stream that
     `--attnres-detect-residuals` accepts by Block Attention Residuals
-    (../shared/DESIGN.md). The L layers are split into `num-blocks` blocks;
+    (docs/design.md). The L layers are split into `num-blocks` blocks;
     the input of each layer's norm becomes an `attnres.block_attn_res` over
     the embedding, the completed block sums and the partial sum of the
     current block (absent for a block's first layer), and the final norm
@@ -380,7 +380,7 @@ def TwoPhase : Pass<"attnres-two-phase", "::mlir::func::FuncOp"> {
   let summary = "Split Block AttnRes aggregations into a phase-1 op per block "
                 "and a phase-2 op per layer";
   let description = [{
-    The paper's two-phase inference (../shared/DESIGN.md). The layers of a
+    The paper's two-phase inference (docs/design.md). The layers of a
     block attend over the same completed block representations; only the
     partial block sum differs between them. This pass groups the
     `attnres.block_attn_res` ops that share their completed blocks (see

@@ -1170,7 +1170,7 @@ std::optional<std::vector<float>> constantFloats(Value value) {
   ArrayRef<char> raw = resource.getRawHandle().getBlob()->getData();
   auto type = cast<FloatType>(resource.getType().getElementType());
   unsigned bytes = type.getWidth() / 8;
-  if (raw.size() != resource.getType().getNumElements() * bytes)
+  if (raw.size() != size_t(resource.getType().getNumElements()) * bytes)
     return std::nullopt;
   for (size_t i = 0; i < raw.size(); i += bytes) {
     uint64_t word = 0;

@@ -10,7 +10,7 @@
 2. partition() against the paper's definition directly: N blocks of
    consecutive layers covering all L, S = L/N layers each when N divides L,
    otherwise sizes floor(L/N) and ceil(L/N), the larger first
-   (../shared/DESIGN.md), and N > L refused.
+   (docs/design.md), and N > L refused.
 3. The compiler's own partition: one module of streams with L = 1..24
    layers rewritten by attnres-opt --attnres-residual-to-block for each
    N = 0..24 (functions with fewer than N layers are left out), the number
