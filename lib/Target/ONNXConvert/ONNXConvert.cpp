@@ -292,9 +292,11 @@ struct GraphIndex {
   llvm::StringSet<> names;
 };
 
-/// Whether every node input is defined by an earlier node, an initializer
-/// or a graph input.
-bool isSorted(const onnx::GraphProto &graph) {
+/// The first node input read before any earlier node, initializer or graph
+/// input defines it, as (node, input); nullopt when the order is
+/// topological.
+std::optional<std::pair<std::string, std::string>>
+firstReadBeforeDefinition(const onnx::GraphProto &graph) {
   llvm::StringSet<> defined;
   for (const onnx::ValueInfoProto &input : graph.input())
     defined.insert(input.name());
@@ -303,11 +305,11 @@ bool isSorted(const onnx::GraphProto &graph) {
   for (const onnx::NodeProto &node : graph.node()) {
     for (const std::string &input : node.input())
       if (!input.empty() && !defined.contains(input))
-        return false;
+        return std::make_pair(node.name(), input);
     for (const std::string &output : node.output())
       defined.insert(output);
   }
-  return true;
+  return std::nullopt;
 }
 
 /// A norm attribute or an epsilon constant to change.
@@ -754,19 +756,10 @@ LogicalResult Converter::finish(bool wasSorted) {
 
   // Every input defined before it is read (when the model's own order was
   // topological: the importer accepts unsorted graphs and sorts them).
-  llvm::StringSet<> defined;
-  for (const onnx::ValueInfoProto &input : graph.input())
-    defined.insert(input.name());
-  for (const onnx::TensorProto &init : graph.initializer())
-    defined.insert(init.name());
-  for (const onnx::NodeProto &node : graph.node()) {
-    for (const std::string &input : node.input())
-      if (wasSorted && !input.empty() && !defined.contains(input))
-        return error() << "internal error: node '" << node.name() << "' reads '"
-                       << input << "' before it is computed";
-    for (const std::string &output : node.output())
-      defined.insert(output);
-  }
+  if (wasSorted)
+    if (auto read = firstReadBeforeDefinition(graph))
+      return error() << "internal error: node '" << read->first << "' reads '"
+                     << read->second << "' before it is computed";
 
   // Initializers only removed nodes read go with them.
   llvm::StringSet<> read;
@@ -807,7 +800,7 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
           cast<RankedTensorType>(stream.embedding.getType()).getElementType())))
     return failure();
   features = plan.features;
-  bool wasSorted = isSorted(graph);
+  bool wasSorted = !firstReadBeforeDefinition(graph);
 
   // Map the stream onto the graph: A_l, h_l and f_l. A layer's add may read
   // a view of h_l (a Reshape); then its branch and its result have the
@@ -1197,7 +1190,7 @@ LogicalResult Converter::canonicalize(func::FuncOp func,
       aggregations.front().getSources().front().getType());
   if (failed(begin(sourceType.getElementType())))
     return failure();
-  bool wasSorted = isSorted(graph);
+  bool wasSorted = !firstReadBeforeDefinition(graph);
 
   struct Row {
     std::string output;
