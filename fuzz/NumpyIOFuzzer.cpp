@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnres/Runtime/NumpyIO.h"
+#include "attnres/Support/NumpyIO.h"
 
 #include "llvm/Support/Error.h"
 

@@ -6,7 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Transforms/BlockAttnResPlan.h"
-#include "attnres/Runtime/NumpyIO.h"
+#include "attnres/Support/NumpyIO.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/APFloat.h"

@@ -7,11 +7,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTNRES_RUNTIME_CPUEXECUTOR_H
-#define ATTNRES_RUNTIME_CPUEXECUTOR_H
+#ifndef ATTNRES_EXECUTOR_CPUEXECUTOR_H
+#define ATTNRES_EXECUTOR_CPUEXECUTOR_H
 
 #include "attnres/Runtime/Model.h"
-#include "attnres/Runtime/NumpyIO.h"
+#include "attnres/Support/NumpyIO.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
@@ -75,4 +75,4 @@ private:
 
 } // namespace mlir::attnres
 
-#endif // ATTNRES_RUNTIME_CPUEXECUTOR_H
+#endif // ATTNRES_EXECUTOR_CPUEXECUTOR_H

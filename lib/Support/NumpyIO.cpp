@@ -1,6 +1,6 @@
 //===- NumpyIO.cpp - .npy and .npz files with LLVM's errors ---------------===//
 
-#include "attnres/Runtime/NumpyIO.h"
+#include "attnres/Support/NumpyIO.h"
 
 using namespace mlir::attnres;
 using llvm::StringRef;

@@ -5,8 +5,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTNRES_RUNTIME_NUMPYIO_H
-#define ATTNRES_RUNTIME_NUMPYIO_H
+#ifndef ATTNRES_SUPPORT_NUMPYIO_H
+#define ATTNRES_SUPPORT_NUMPYIO_H
 
 #include "attnres/Runtime/Npz.h"
 
@@ -40,4 +40,4 @@ llvm::Error writeNpy(llvm::StringRef path, const HostArray &array);
 
 } // namespace mlir::attnres
 
-#endif // ATTNRES_RUNTIME_NUMPYIO_H
+#endif // ATTNRES_SUPPORT_NUMPYIO_H

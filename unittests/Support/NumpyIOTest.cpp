@@ -5,7 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnres/Runtime/NumpyIO.h"
+#include "attnres/Support/NumpyIO.h"
 
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"

@@ -7,7 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnres/Runtime/CPUExecutor.h"
+#include "attnres/Executor/CPUExecutor.h"
 
 #include "attnres/Runtime/Artifact.h"
 #include "attnres/Target/Artifact/Artifact.h"
