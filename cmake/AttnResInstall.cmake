@@ -82,3 +82,23 @@ write_basic_package_version_file(
 install(FILES ${PROJECT_BINARY_DIR}/AttnResConfig.cmake
               ${PROJECT_BINARY_DIR}/AttnResConfigVersion.cmake
   DESTINATION ${ATTNRES_PACKAGE_DIR})
+
+# `cpack -G DEB` in the build folder (or `ninja package`) makes a Debian
+# package of the same tree, installed into /usr: the tools find our
+# libraries in /usr/lib through their run path, and MLIR's in Debian's LLVM
+# folder (test/install/deb-package.test).
+set(CPACK_PACKAGE_NAME attnres)
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_CONTACT "attnres developers")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+  "Block Attention Residuals compiler built on MLIR: ONNX import, the attnres dialect and passes, CPU/GPU lowering and runtime")
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION devel)
+# The MLIR and LLVM shared libraries of Debian's LLVM 22 (the tools, the
+# plugin); a C compiler links the artifacts attnres-compile writes; OpenBLAS
+# and zlib are opened at run time when a model needs them.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libmlir-22, libllvm22, libc6, libstdc++6")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "gcc, libopenblas0, zlib1g")
+include(CPack)
