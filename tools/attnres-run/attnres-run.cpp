@@ -8,7 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/InitAttnRes.h"
-#include "attnres/Runtime/CPUExecutor.h"
+#include "attnres/Executor/CPUExecutor.h"
 #include "attnres/Runtime/CUDA.h"
 #include "attnres/Target/Artifact/Artifact.h"
 #include "attnres/Target/ONNX/ONNXImport.h"
