@@ -44,7 +44,7 @@ if [[ ! -x "$VENV/bin/python3" ]]; then
   log "creating $VENV"
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python3" -c 'import onnx, onnxruntime, numpy' 2>/dev/null; then
+if ! "$VENV/bin/python3" -c 'import onnx, onnxruntime, numpy, nanobind, pytest' 2>/dev/null; then
   log "installing Python packages from scripts/requirements.txt"
   "$VENV/bin/python3" -m pip install -q --upgrade pip
   "$VENV/bin/python3" -m pip install -q -r "$ROOT/scripts/requirements.txt"
@@ -65,6 +65,14 @@ if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
 fi
 log "building"
 cmake --build "$BUILD_DIR"
+
+# --- The Python package -----------------------------------------------------
+# The build lays the package out in $BUILD_DIR/python_packages; a .pth file
+# puts it on the venv's path, so that `.venv/bin/python3 -c "import attnres"`
+# works (`pip install ./python` installs it into any other environment).
+site="$("$VENV/bin/python3" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+echo "$BUILD_DIR/python_packages" > "$site/attnres-build.pth"
+"$VENV/bin/python3" -c 'import attnres' || { echo "error: the attnres Python package does not import" >&2; exit 1; }
 
 # --- Demo --------------------------------------------------------------------
 log "demo: $BUILD_DIR/bin/attnres-opt examples/demo.mlir --canonicalize"

@@ -26,6 +26,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 
@@ -249,8 +250,25 @@ struct LoadedLibrary {
 };
 } // namespace
 
+/// The libraries loaded now, by dlopen handle. dlopen gives every load of
+/// one file the same library, whose weights pointer is one global: models
+/// of one file share one LoadedLibrary, so that destroying one does not
+/// unmap the weights another still reads.
+static std::mutex loadedMutex;
+static std::map<void *, std::weak_ptr<LoadedLibrary>> &loadedLibraries() {
+  static auto *libraries = new std::map<void *, std::weak_ptr<LoadedLibrary>>;
+  return *libraries;
+}
+
 static void releaseLibrary(void *library) {
-  delete static_cast<LoadedLibrary *>(library);
+  auto *shared = static_cast<std::shared_ptr<LoadedLibrary> *>(library);
+  void *handle = (*shared)->handle;
+  {
+    std::lock_guard<std::mutex> lock(loadedMutex);
+    if (shared->use_count() == 1)
+      loadedLibraries().erase(handle);
+  }
+  delete shared;
 }
 
 /// Maps the weights stored after the library in `path` (Artifact.h's
@@ -331,6 +349,16 @@ extern "C" attnres_model *attnres_model_load(const char *path) {
     setLastError("cannot load " + where + ": " + error);
     return nullptr;
   }
+  // Artifacts call the runtime by name. A host that opened the runtime
+  // with RTLD_LOCAL (Python loading an extension that links it) hides its
+  // symbols from them: make this library's symbols global first.
+  static const bool runtimeIsGlobal = [] {
+    Dl_info self;
+    return dladdr(reinterpret_cast<void *>(&attnres_model_load), &self) &&
+           self.dli_fname &&
+           dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL);
+  }();
+  (void)runtimeIsGlobal;
   // RTLD_LOCAL: two artifacts define the same symbol names.
   void *handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
@@ -347,6 +375,26 @@ extern "C" attnres_model *attnres_model_load(const char *path) {
                  "or attnres_artifact_entry); make one with attnres-compile");
     return nullptr;
   }
+  std::lock_guard<std::mutex> lock(loadedMutex);
+  if (auto it = loadedLibraries().find(handle); it != loadedLibraries().end())
+    if (std::shared_ptr<LoadedLibrary> loaded = it->second.lock()) {
+      // Loaded and bound already: this load's reference is not needed.
+      dlclose(handle);
+      Signature signature;
+      std::string error = decodeSignature(text, std::strlen(text), signature);
+      if (!error.empty()) {
+        setLastError("cannot load " + where + ": " + error);
+        return nullptr;
+      }
+      const void *weights = loaded->weights;
+      size_t weightsSize = loaded->weightsSize;
+      attnres_model *model =
+          makeModel(signature, entry, releaseLibrary,
+                    new std::shared_ptr<LoadedLibrary>(std::move(loaded)));
+      if (weights)
+        attachWeights(model, weights, weightsSize);
+      return model;
+    }
   auto library = std::make_unique<LoadedLibrary>();
   library->handle = handle;
   Signature signature;
@@ -386,8 +434,9 @@ extern "C" attnres_model *attnres_model_load(const char *path) {
   }
   const void *weights = library->weights;
   size_t weightsSize = library->weightsSize;
-  attnres_model *model =
-      makeModel(signature, entry, releaseLibrary, library.release());
+  auto *shared = new std::shared_ptr<LoadedLibrary>(std::move(library));
+  loadedLibraries()[handle] = *shared;
+  attnres_model *model = makeModel(signature, entry, releaseLibrary, shared);
   if (weights)
     attachWeights(model, weights, weightsSize);
   return model;
