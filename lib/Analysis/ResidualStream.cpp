@@ -25,6 +25,12 @@ bool mlir::attnres::isStreamNorm(Operation *op) {
   return isa_and_nonnull<RMSNormOp, LayerNormOp>(op);
 }
 
+double mlir::attnres::streamNormEpsilon(Operation *norm) {
+  if (auto rms = dyn_cast<RMSNormOp>(norm))
+    return rms.getEpsilon().convertToDouble();
+  return cast<LayerNormOp>(norm).getEpsilon().convertToDouble();
+}
+
 std::string mlir::attnres::describeOp(Operation *op) {
   std::string text;
   llvm::raw_string_ostream os(text);

@@ -38,11 +38,11 @@ constexpr size_t kResourceThresholdBytes = 1024;
 /// Multiplies the epsilon of a stream norm (attnres.rms_norm or
 /// attnres.layer_norm) by `factor`.
 void scaleEpsilon(Operation *norm, double factor) {
+  APFloat epsilon(float(streamNormEpsilon(norm) * factor));
   if (auto rms = dyn_cast<RMSNormOp>(norm))
-    rms.setEpsilon(APFloat(float(rms.getEpsilon().convertToDouble() * factor)));
-  else if (auto layer = dyn_cast<LayerNormOp>(norm))
-    layer.setEpsilon(
-        APFloat(float(layer.getEpsilon().convertToDouble() * factor)));
+    rms.setEpsilon(epsilon);
+  else
+    cast<LayerNormOp>(norm).setEpsilon(epsilon);
 }
 
 struct ResidualToBlockPass

@@ -124,6 +124,25 @@ def _shape_specs(input_shapes) -> list[str]:
             for name, dims in (input_shapes or {}).items()]
 
 
+def _external_data(path: str) -> list[str]:
+    """The external data files an .onnx model names."""
+    if not path.endswith(".onnx"):
+        return []
+    import onnx
+    model = onnx.load(path, load_external_data=False)
+    folder = os.path.dirname(os.path.abspath(path))
+    return sorted({os.path.join(folder, entry.value)
+                   for tensor in model.graph.initializer
+                   if tensor.data_location == onnx.TensorProto.EXTERNAL
+                   for entry in tensor.external_data
+                   if entry.key == "location"})
+
+
+def _stamp(path: str) -> tuple:
+    status = os.stat(path)
+    return (path, status.st_size, status.st_mtime_ns)
+
+
 def _cache_dir(cache_dir) -> str:
     if cache_dir is not None:
         return os.fspath(cache_dir)
@@ -152,10 +171,8 @@ def compile(model, *, target: str = "cpu", num_blocks: int | None = None,
                          "models; use attnres-compile --target=cuda")
     with tempfile.TemporaryDirectory() as tmp:
         path = _model_file(model, tmp)
-        passes = ["attnres-raise-norms"] if (
-            num_blocks is not None or block_sizes or pseudo_queries) else []
         rewrite = _rewrite(num_blocks, block_sizes, pseudo_queries)
-        passes += [rewrite] if rewrite else []
+        passes = ["attnres-raise-norms", rewrite] if rewrite else []
         passes += list(_passes)
         pipeline = ",".join(passes)
         specs = _shape_specs(input_shapes)
@@ -166,7 +183,11 @@ def compile(model, *, target: str = "cpu", num_blocks: int | None = None,
         if pseudo_queries is not None:
             with open(pseudo_queries, "rb") as f:
                 key.update(f.read())
-        key.update(repr((pipeline, specs, _attnres.__file__)).encode())
+        # As attnres-run's cache: the external data files and the compiler
+        # by size and modification time.
+        stamps = [_stamp(f) for f in _external_data(path)]
+        stamps.append(_stamp(_attnres.__file__))
+        key.update(repr((pipeline, specs, stamps)).encode())
         directory = _cache_dir(cache_dir)
         os.makedirs(directory, exist_ok=True)
         artifact = os.path.join(directory, key.hexdigest()[:32] + ".so")

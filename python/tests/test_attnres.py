@@ -277,3 +277,16 @@ def test_one_artifact_loaded_twice(llama):
     assert np.array_equal(llama.run(feeds)["logits"], want)
     third = attnres.Model(llama.path)
     assert np.array_equal(third.run(feeds)["logits"], want)
+
+
+def test_the_cache_sees_external_data(tmp_path):
+    """Rewriting a model's external data file makes a new compilation."""
+    import shutil
+    for name in ("model.onnx", "model.onnx.data"):
+        shutil.copy(os.path.join(FIXTURES, "external_data", name), tmp_path)
+    cache = tmp_path / "cache"
+    first = attnres.compile(tmp_path / "model.onnx", cache_dir=cache)
+    data = tmp_path / "model.onnx.data"
+    os.utime(data, ns=(data.stat().st_atime_ns, data.stat().st_mtime_ns + 1))
+    again = attnres.compile(tmp_path / "model.onnx", cache_dir=cache)
+    assert first.path != again.path

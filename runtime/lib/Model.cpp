@@ -376,27 +376,18 @@ extern "C" attnres_model *attnres_model_load(const char *path) {
     return nullptr;
   }
   std::lock_guard<std::mutex> lock(loadedMutex);
+  std::shared_ptr<LoadedLibrary> library;
   if (auto it = loadedLibraries().find(handle); it != loadedLibraries().end())
-    if (std::shared_ptr<LoadedLibrary> loaded = it->second.lock()) {
-      // Loaded and bound already: this load's reference is not needed.
-      dlclose(handle);
-      Signature signature;
-      std::string error = decodeSignature(text, std::strlen(text), signature);
-      if (!error.empty()) {
-        setLastError("cannot load " + where + ": " + error);
-        return nullptr;
-      }
-      const void *weights = loaded->weights;
-      size_t weightsSize = loaded->weightsSize;
-      attnres_model *model =
-          makeModel(signature, entry, releaseLibrary,
-                    new std::shared_ptr<LoadedLibrary>(std::move(loaded)));
-      if (weights)
-        attachWeights(model, weights, weightsSize);
-      return model;
-    }
-  auto library = std::make_unique<LoadedLibrary>();
-  library->handle = handle;
+    library = it->second.lock();
+  // A library loaded before is bound to its weights already: this load's
+  // reference is not needed, nor a second mapping.
+  bool bound = bool(library);
+  if (bound) {
+    dlclose(handle);
+  } else {
+    library = std::make_shared<LoadedLibrary>();
+    library->handle = handle;
+  }
   Signature signature;
   std::string error = decodeSignature(text, std::strlen(text), signature);
   if (error.empty() && signature.needsBLAS)
@@ -412,7 +403,7 @@ extern "C" attnres_model *attnres_model_load(const char *path) {
     error = loadCUBLAS();
   using BindFn = void (*)(const char *);
   if (auto bind = reinterpret_cast<BindFn>(dlsym(handle, kBindWeightsSymbol));
-      bind && error.empty()) {
+      bind && !bound && error.empty()) {
     error = mapWeights(file, *library);
     if (error.empty() && signature.needsCUDA && library->weights) {
       // Kernels cannot read the mapped file; the copy replaces it.
@@ -432,11 +423,13 @@ extern "C" attnres_model *attnres_model_load(const char *path) {
     setLastError("cannot load " + where + ": " + error);
     return nullptr;
   }
+  if (!bound)
+    loadedLibraries()[handle] = library;
   const void *weights = library->weights;
   size_t weightsSize = library->weightsSize;
-  auto *shared = new std::shared_ptr<LoadedLibrary>(std::move(library));
-  loadedLibraries()[handle] = *shared;
-  attnres_model *model = makeModel(signature, entry, releaseLibrary, shared);
+  attnres_model *model =
+      makeModel(signature, entry, releaseLibrary,
+                new std::shared_ptr<LoadedLibrary>(std::move(library)));
   if (weights)
     attachWeights(model, weights, weightsSize);
   return model;

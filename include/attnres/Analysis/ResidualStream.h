@@ -57,6 +57,9 @@ FailureOr<std::optional<ResidualStream>> findResidualStream(func::FuncOp func);
 /// readers of the stream (attnres.rms_norm, attnres.layer_norm).
 bool isStreamNorm(Operation *op);
 
+/// The epsilon of a stream norm (isStreamNorm).
+double streamNormEpsilon(Operation *norm);
+
 /// A short description of `op` for messages: its name and location name,
 /// e.g. "tosa.add '/layers.0/Add'".
 std::string describeOp(Operation *op);

@@ -27,6 +27,7 @@
 #include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/SmallString.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/StringSet.h"
@@ -43,6 +44,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <set>
 
 using namespace mlir;
 using namespace mlir::attnres;
@@ -140,8 +142,9 @@ struct GraphIndex {
       names.insert(node.name());
       for (const std::string &output : node.output())
         names.insert(output);
+      byLocName[locName(i)].push_back(i);
     }
-    for (const onnx::TensorProto &init : graph.initializer()) {
+    for (onnx::TensorProto &init : *graph.mutable_initializer()) {
       initializers[init.name()] = &init;
       names.insert(init.name());
     }
@@ -233,47 +236,38 @@ struct GraphIndex {
     return false;
   }
 
-  /// The constant tensor `name` (an initializer or a Constant node's value).
-  std::optional<double> constantScalar(StringRef name) const {
-    if (const onnx::TensorProto *init = initializers.lookup(name))
-      return scalarValue(*init);
+  /// Where constant `name` keeps its value: an initializer or a Constant
+  /// node's `value` tensor, or a Constant node's `value_float`.
+  struct Constant {
+    onnx::TensorProto *tensor = nullptr;
+    onnx::AttributeProto *valueFloat = nullptr;
+  };
+  std::optional<Constant> constant(StringRef name) {
+    if (onnx::TensorProto *init = initializers.lookup(name))
+      return Constant{init, nullptr};
     auto it = producer.find(name);
     if (it == producer.end())
       return std::nullopt;
-    const onnx::NodeProto &node = graph.node(it->second);
+    onnx::NodeProto &node = *graph.mutable_node(it->second);
     if (node.op_type() != "Constant" || !node.domain().empty())
       return std::nullopt;
-    for (const onnx::AttributeProto &attr : node.attribute()) {
+    for (onnx::AttributeProto &attr : *node.mutable_attribute()) {
       if (attr.name() == "value" && attr.has_t())
-        return scalarValue(attr.t());
+        return Constant{attr.mutable_t(), nullptr};
       if (attr.name() == "value_float")
-        return attr.f();
+        return Constant{nullptr, &attr};
     }
     return std::nullopt;
   }
 
-  /// The data type of constant `name` when it is one, for an epsilon that
-  /// must keep its type.
-  std::optional<std::pair<int32_t, SmallVector<int64_t>>>
-  constantType(StringRef name) const {
-    auto of = [](const onnx::TensorProto &t) {
-      return std::make_pair(
-          t.data_type(),
-          SmallVector<int64_t>(t.dims().begin(), t.dims().end()));
-    };
-    if (const onnx::TensorProto *init = initializers.lookup(name))
-      return of(*init);
-    auto it = producer.find(name);
-    if (it == producer.end())
+  /// The value of constant `name` when it is a float scalar.
+  std::optional<double> constantScalar(StringRef name) {
+    std::optional<Constant> c = constant(name);
+    if (!c)
       return std::nullopt;
-    for (const onnx::AttributeProto &attr :
-         graph.node(it->second).attribute()) {
-      if (attr.name() == "value" && attr.has_t())
-        return of(attr.t());
-      if (attr.name() == "value_float")
-        return std::make_pair(int32_t(kFloat), SmallVector<int64_t>());
-    }
-    return std::nullopt;
+    if (c->valueFloat)
+      return c->valueFloat->f();
+    return scalarValue(*c->tensor);
   }
 
   /// A name no tensor or node of the graph has yet, `base` when free.
@@ -288,8 +282,10 @@ struct GraphIndex {
   onnx::GraphProto &graph;
   llvm::StringMap<size_t> producer;
   llvm::StringMap<SmallVector<size_t>> consumers;
-  llvm::StringMap<const onnx::TensorProto *> initializers;
+  llvm::StringMap<onnx::TensorProto *> initializers;
   llvm::StringSet<> names;
+  /// The nodes of each importer location name (names need not be unique).
+  llvm::StringMap<SmallVector<size_t>> byLocName;
 };
 
 /// The first node input read before any earlier node, initializer or graph
@@ -327,6 +323,17 @@ bool isFusedNorm(const onnx::NodeProto &node) {
          op == "SimplifiedLayerNormalization";
 }
 
+/// A fused norm's `epsilon` attribute, or null when it has the default.
+onnx::AttributeProto *epsilonAttribute(onnx::NodeProto &node) {
+  for (onnx::AttributeProto &attr : *node.mutable_attribute())
+    if (attr.name() == "epsilon")
+      return &attr;
+  return nullptr;
+}
+
+/// The epsilon all three fused norms default to.
+constexpr float kDefaultNormEpsilon = 1e-5f;
+
 class Converter {
 public:
   Converter(onnx::ModelProto &model, StringRef path, MLIRContext *context,
@@ -361,7 +368,6 @@ private:
   /// A Reshape of `tensor` to the embedding's shape, made before node
   /// `anchor`: a branch added to a view of the stream has the view's shape.
   std::string toStreamShape(StringRef tensor, size_t anchor);
-  /// Finds the epsilon of the norm reached from `readers`.
   /// The epsilons of the norms reached from `readers` (the norm's reads of
   /// the stream) that hold the epsilon `norm` has in MLIR.
   FailureOr<SmallVector<EpsilonSite>>
@@ -369,6 +375,10 @@ private:
   LogicalResult scaleEpsilon(const EpsilonSite &site, double factor,
                              StringRef newName);
   std::string addParameter(StringRef base, ArrayRef<float> values);
+  /// A call of ai.attnres.BlockAttnRes<N> over `sources` (N of them) named
+  /// after `name`, for the function addFunction then defines.
+  onnx::NodeProto makeCall(StringRef name, ArrayRef<std::string> sources,
+                           StringRef query, StringRef keyNorm, float epsilon);
   void addFunction(unsigned arity);
 
   onnx::ModelProto &model;
@@ -390,7 +400,8 @@ private:
   llvm::DenseSet<size_t> removed;
   /// Initializers to drop when no node reads them any more.
   llvm::StringSet<> unreadInitializers;
-  std::map<unsigned, bool> arities;
+  /// The source counts the calls have, one function each.
+  std::set<unsigned> arities;
   /// h_0, .., h_L, and whether each is known to have the embedding's shape.
   SmallVector<std::string> inputs;
   SmallVector<bool> inputShaped;
@@ -415,19 +426,24 @@ FailureOr<size_t> Converter::findAdd(const ResidualLayer &layer,
     return node.op_type() == "Add" && node.domain().empty() &&
            node.input_size() == 2;
   };
-  SmallVector<size_t> found, reading;
-  for (size_t i = 0, e = index.graph.node_size(); i < e; ++i) {
+  auto isLayerAdd = [&](size_t i) {
     const onnx::NodeProto &node = index.graph.node(i);
-    if (!isAdd(node) || (!streamAliases.empty() && !readsStream(node)))
-      continue;
-    if (index.locName(i) == name)
-      found.push_back(i);
-    reading.push_back(i);
-  }
+    return isAdd(node) && (streamAliases.empty() || readsStream(node));
+  };
+  SmallVector<size_t> found;
+  llvm::copy_if(index.byLocName.lookup(name), std::back_inserter(found),
+                isLayerAdd);
   // The importer names an add folded with the views around it after the
   // view: then the one Add that reads the stream is the layer's.
-  if (found.empty() && !streamAliases.empty() && reading.size() == 1)
-    found = reading;
+  if (found.empty() && !streamAliases.empty()) {
+    llvm::SmallSetVector<size_t, 4> reading;
+    for (const std::string &alias : streamAliases)
+      for (size_t i : index.consumers.lookup(alias))
+        if (isLayerAdd(i))
+          reading.insert(i);
+    if (reading.size() == 1)
+      found.push_back(reading.front());
+  }
   if (found.size() != 1)
     return LogicalResult(error() << "cannot map layer " << layerIndex
                                  << "'s residual add '" << name
@@ -440,11 +456,7 @@ FailureOr<size_t> Converter::findAdd(const ResidualLayer &layer,
 FailureOr<SmallVector<EpsilonSite>>
 Converter::findEpsilons(ArrayRef<size_t> readers, Operation *norm,
                         StringRef what) {
-  double expected;
-  if (auto rms = dyn_cast<RMSNormOp>(norm))
-    expected = rms.getEpsilon().convertToDouble();
-  else
-    expected = cast<LayerNormOp>(norm).getEpsilon().convertToDouble();
+  double expected = streamNormEpsilon(norm);
   auto close = [&](double v) {
     // Half models round the epsilon the norm sees (1e-5 in bf16 is
     // 1.0014e-5) but not always the one the graph states.
@@ -459,13 +471,10 @@ Converter::findEpsilons(ArrayRef<size_t> readers, Operation *norm,
   for (unsigned depth = 0; depth < kMaxDepth && !frontier.empty(); ++depth) {
     SmallVector<EpsilonSite> sites;
     for (size_t i : frontier) {
-      const onnx::NodeProto &node = index.graph.node(i);
+      onnx::NodeProto &node = *index.graph.mutable_node(i);
       if (isFusedNorm(node)) {
-        float epsilon = 1e-5f;
-        for (const onnx::AttributeProto &attr : node.attribute())
-          if (attr.name() == "epsilon")
-            epsilon = attr.f();
-        if (close(epsilon))
+        onnx::AttributeProto *epsilon = epsilonAttribute(node);
+        if (close(epsilon ? epsilon->f() : kDefaultNormEpsilon))
           sites.push_back({i, -1});
         continue;
       }
@@ -495,28 +504,26 @@ LogicalResult Converter::scaleEpsilon(const EpsilonSite &site, double factor,
                                       StringRef newName) {
   onnx::NodeProto &node = *index.graph.mutable_node(site.node);
   if (site.input < 0) {
-    onnx::AttributeProto *epsilon = nullptr;
-    for (onnx::AttributeProto &attr : *node.mutable_attribute())
-      if (attr.name() == "epsilon")
-        epsilon = &attr;
+    onnx::AttributeProto *epsilon = epsilonAttribute(node);
     if (!epsilon) {
       epsilon = node.add_attribute();
       epsilon->set_name("epsilon");
       epsilon->set_type(onnx::AttributeProto::FLOAT);
-      epsilon->set_f(1e-5f);
+      epsilon->set_f(kDefaultNormEpsilon);
     }
     epsilon->set_f(float(double(epsilon->f()) * factor));
     return success();
   }
   std::string input = node.input(site.input);
+  std::optional<GraphIndex::Constant> constant = index.constant(input);
   std::optional<double> value = index.constantScalar(input);
-  auto type = index.constantType(input);
-  if (!value || !type)
+  if (!constant || !value)
     return error() << "internal error: epsilon '" << input
                    << "' is no longer a constant";
   // The rewrite scales the f32 epsilon attribute; do it in the same format.
   double scaled = double(float(*value * factor));
-  std::string raw = encode({scaled}, type->first);
+  int32_t type = constant->tensor ? constant->tensor->data_type() : kFloat;
+  std::string raw = encode({scaled}, type);
   // A constant only this norm reads changes in place; a shared one stays
   // for its other readers and this norm gets its own.
   bool shared = index.consumers.lookup(input).size() != 1 ||
@@ -524,39 +531,23 @@ LogicalResult Converter::scaleEpsilon(const EpsilonSite &site, double factor,
                              [&](const onnx::ValueInfoProto &output) {
                                return output.name() == input;
                              });
+  if (!shared && constant->valueFloat) {
+    constant->valueFloat->set_f(float(scaled));
+    return success();
+  }
   if (!shared) {
-    for (onnx::TensorProto &init : *index.graph.mutable_initializer())
-      if (init.name() == input) {
-        init.clear_float_data();
-        init.clear_double_data();
-        init.clear_int32_data();
-        init.set_raw_data(raw);
-        return success();
-      }
-    auto it = index.producer.find(input);
-    if (it != index.producer.end())
-      for (onnx::AttributeProto &attr :
-           *index.graph.mutable_node(it->second)->mutable_attribute()) {
-        if (attr.name() == "value_float") {
-          attr.set_f(float(scaled));
-          return success();
-        }
-        if (attr.name() == "value" && attr.has_t()) {
-          onnx::TensorProto &t = *attr.mutable_t();
-          t.clear_float_data();
-          t.clear_double_data();
-          t.clear_int32_data();
-          t.set_raw_data(raw);
-          return success();
-        }
-      }
+    constant->tensor->clear_float_data();
+    constant->tensor->clear_double_data();
+    constant->tensor->clear_int32_data();
+    constant->tensor->set_raw_data(raw);
+    return success();
   }
   std::string name = index.unique(newName);
   onnx::TensorProto *tensor = index.graph.add_initializer();
   tensor->set_name(name);
-  tensor->set_data_type(type->first);
-  for (int64_t d : type->second)
-    tensor->add_dims(d);
+  tensor->set_data_type(type);
+  if (constant->tensor)
+    tensor->mutable_dims()->CopyFrom(constant->tensor->dims());
   tensor->set_raw_data(raw);
   node.set_input(site.input, name);
   return success();
@@ -594,14 +585,33 @@ std::string Converter::addParameter(StringRef base, ArrayRef<float> values) {
   return name;
 }
 
+onnx::NodeProto Converter::makeCall(StringRef name,
+                                    ArrayRef<std::string> sources,
+                                    StringRef query, StringRef keyNorm,
+                                    float epsilon) {
+  onnx::NodeProto call;
+  call.set_name(index.unique(name));
+  call.set_op_type(blockAttnResOpType(sources.size()));
+  call.set_domain(kAttnResDomain.str());
+  for (const std::string &source : sources)
+    call.add_input(source);
+  call.add_input(query.str());
+  call.add_input(keyNorm.str());
+  onnx::AttributeProto *attr = call.add_attribute();
+  attr->set_name("epsilon");
+  attr->set_type(onnx::AttributeProto::FLOAT);
+  attr->set_f(epsilon);
+  arities.insert(sources.size());
+  return call;
+}
+
 /// The body of ai.attnres.BlockAttnRes<N>, in default-domain ops of the
 /// model's opset: the key RMSNorm and the logits in f32, a softmax over the
 /// source axis, the weighted sum in f32, then the stream's type again.
 void Converter::addFunction(unsigned arity) {
   onnx::FunctionProto *fn = model.add_functions();
   fn->set_domain(kAttnResDomain.str());
-  fn->set_name(
-      (StringRef(kBlockAttnResOpType).drop_back(3) + Twine(arity)).str());
+  fn->set_name(blockAttnResOpType(arity));
   fn->set_doc_string(
       llvm::formatv(
           "Block Attention Residuals over {0} sources v_i [..., D]: k_i = "
@@ -783,7 +793,7 @@ LogicalResult Converter::finish(bool wasSorted) {
   onnx::OperatorSetIdProto *set = model.add_opset_import();
   set->set_domain(kAttnResDomain.str());
   set->set_version(1);
-  for (auto [arity, used] : arities)
+  for (unsigned arity : arities)
     addFunction(arity);
   // Model-local functions came with IR version 8.
   if (model.ir_version() < 8)
@@ -813,6 +823,8 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
   std::string current;
   // Whether h_l is known to have the embedding's shape.
   bool streamShaped = true;
+  // The alias trees of h_0 .. h_L.
+  SmallVector<GraphIndex::AliasTree> trees;
   for (size_t l = 0; l < numLayers; ++l) {
     GraphIndex::AliasTree tree;
     if (l > 0)
@@ -834,6 +846,7 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
                        << index.locName(*add) << "'";
       streamInput = first ? 0 : 1;
       current = node.input(streamInput);
+      tree = index.aliases(current, dataType);
     }
     bool viewed = l > 0 && tree.view.lookup(node.input(streamInput));
     adds.push_back(*add);
@@ -843,8 +856,10 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
     streamShaped = streamShaped && !viewed;
     branchViewed.push_back(!streamShaped);
     current = node.output(0);
+    trees.push_back(std::move(tree));
   }
   inputs.push_back(current);
+  trees.push_back(index.aliases(current, dataType));
   inputShaped.push_back(streamShaped);
   embedding = inputs.front();
 
@@ -874,8 +889,7 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
   };
   for (size_t l = 1; l <= numLayers; ++l)
     for (const onnx::ValueInfoProto &output : graph.output())
-      for (const std::string &alias :
-           index.aliases(inputs[l], dataType).tensors)
+      for (const std::string &alias : trees[l].tensors)
         if (output.name() == alias)
           return error() << "the stream tensor '" << alias
                          << "' is a graph output; Block AttnRes changes it";
@@ -896,7 +910,7 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
   SmallVector<Row> rows;
   auto aggregate = [&](ArrayRef<std::string> sources, size_t l,
                        Operation *norm) -> LogicalResult {
-    GraphIndex::AliasTree tree = index.aliases(inputs[l], dataType);
+    const GraphIndex::AliasTree &tree = trees[l];
     SmallVector<Read> readers = readersOf(l, tree);
     // A Shape (or Size) of a stream tensor is the embedding's: reading that
     // keeps what importers know of the dims (their names, their equalities)
@@ -943,31 +957,14 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
                 llvm::formatv("attnres.norm_epsilon.{0}", l).str())))
           return failure();
     }
-    if (auto rms = dyn_cast<RMSNormOp>(norm))
-      row.epsilonBefore = rms.getEpsilon().convertToDouble();
-    else
-      row.epsilonBefore =
-          cast<LayerNormOp>(norm).getEpsilon().convertToDouble();
+    row.epsilonBefore = streamNormEpsilon(norm);
     row.epsilonAfter = double(float(row.epsilonBefore * scale));
 
-    onnx::NodeProto call;
-    call.set_name(
-        index.unique(llvm::formatv("attnres/aggregate.{0}", l).str()));
-    call.set_op_type(
-        (StringRef(kBlockAttnResOpType).drop_back(3) + Twine(sources.size()))
-            .str());
-    call.set_domain(kAttnResDomain.str());
-    for (const std::string &source : sources)
-      call.add_input(source);
-    call.add_input(queryNames[l]);
-    call.add_input(keyNormNames[l]);
+    onnx::NodeProto call =
+        makeCall(llvm::formatv("attnres/aggregate.{0}", l).str(), sources,
+                 queryNames[l], keyNormNames[l], options.keyNormEpsilon);
     row.output = index.unique(llvm::formatv("attnres.h.{0}", l).str());
     call.add_output(row.output);
-    onnx::AttributeProto *eps = call.add_attribute();
-    eps->set_name("epsilon");
-    eps->set_type(onnx::AttributeProto::FLOAT);
-    eps->set_f(options.keyNormEpsilon);
-    arities[sources.size()] = true;
     size_t first = graph.node_size();
     for (const Read &read : readers)
       first = std::min(first, read.node);
@@ -1202,10 +1199,9 @@ LogicalResult Converter::canonicalize(func::FuncOp func,
     // The raised op is located at the weighted sum's node, whose output it
     // replaces; that output may keep a unit axis the sources do not have.
     auto loc = dyn_cast<NameLoc>(op.getLoc());
-    SmallVector<size_t> found;
-    for (size_t i = 0, e = graph.node_size(); loc && i < e; ++i)
-      if (index.locName(i) == loc.getName().getValue())
-        found.push_back(i);
+    SmallVector<size_t> found =
+        loc ? index.byLocName.lookup(loc.getName().getValue())
+            : SmallVector<size_t>();
     if (found.size() != 1 || graph.node(found.front()).output_size() != 1 ||
         !tensorTypes.count(graph.node(found.front()).output(0)))
       return error() << "cannot find the weighted sum of " << what
@@ -1237,24 +1233,11 @@ LogicalResult Converter::canonicalize(func::FuncOp func,
                      << " (at '" << index.locName(weighted)
                      << "') is not a constant the conversion can write";
 
-    onnx::NodeProto call;
-    call.set_name(
-        index.unique(llvm::formatv("attnres/aggregate.{0}", k).str()));
-    call.set_op_type((StringRef(kBlockAttnResOpType).drop_back(3) +
-                      Twine(row.sources.size()))
-                         .str());
-    call.set_domain(kAttnResDomain.str());
-    for (const std::string &source : row.sources)
-      call.add_input(source);
-    call.add_input(
-        addParameter(llvm::formatv("attnres.query.{0}", k).str(), *query));
-    call.add_input(
-        addParameter(llvm::formatv("attnres.key_norm.{0}", k).str(), *keyNorm));
-    onnx::AttributeProto *eps = call.add_attribute();
-    eps->set_name("epsilon");
-    eps->set_type(onnx::AttributeProto::FLOAT);
-    eps->set_f(op.getEpsilon().convertToFloat());
-    arities[row.sources.size()] = true;
+    onnx::NodeProto call = makeCall(
+        llvm::formatv("attnres/aggregate.{0}", k).str(), row.sources,
+        addParameter(llvm::formatv("attnres.query.{0}", k).str(), *query),
+        addParameter(llvm::formatv("attnres.key_norm.{0}", k).str(), *keyNorm),
+        op.getEpsilon().convertToFloat());
 
     // The weighted sum may keep a unit axis the sources do not have.
     if (weightedType != op.getType()) {

@@ -35,6 +35,8 @@ inline constexpr float kDefaultKeyNormEpsilon = 1e-6f;
 
 /// N of an op type "BlockAttnRes<N>" (e.g. "BlockAttnRes3"), or nullopt.
 std::optional<unsigned> parseBlockAttnResArity(llvm::StringRef opType);
+/// The op type (and function name) of the aggregation over `arity` sources.
+std::string blockAttnResOpType(unsigned arity);
 
 struct ONNXConvertOptions {
   /// How the stream is split and which parameters it gets.
@@ -51,8 +53,9 @@ struct ONNXConvertOptions {
 
 /// Converts the model at `inputPath` and writes it to `outputPath`, copying
 /// its external data files next to it when it goes to another folder (a
-/// copy already there is kept). On failure emits located diagnostics through `context`
-/// and writes nothing. When `report` is given, prints what was done there.
+/// copy already there is kept). On failure emits located diagnostics through
+/// `context` and writes nothing. When `report` is given, prints what was done
+/// there.
 LogicalResult convertONNXModel(llvm::StringRef inputPath,
                                llvm::StringRef outputPath, MLIRContext *context,
                                const ONNXConvertOptions &options,

@@ -71,9 +71,18 @@ void mlir::attnres::onnx_import::registerAttnResOps(OpRegistry &r) {
   r.add(kBlockAttnResOpType, 1, importBlockAttnRes, kAttnResDomain);
 }
 
+/// "BlockAttnRes": the op type without its "<N>".
+static StringRef blockAttnResPrefix() {
+  return StringRef(kBlockAttnResOpType).drop_back(3);
+}
+
+std::string mlir::attnres::blockAttnResOpType(unsigned arity) {
+  return (blockAttnResPrefix() + Twine(arity)).str();
+}
+
 std::optional<unsigned>
 mlir::attnres::parseBlockAttnResArity(StringRef opType) {
-  StringRef prefix = StringRef(kBlockAttnResOpType).drop_back(3);
+  StringRef prefix = blockAttnResPrefix();
   unsigned n;
   if (!opType.consume_front(prefix) || opType.starts_with("0") ||
       opType.getAsInteger(10, n) || n == 0)
