@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Keeps README.md's ONNX op-coverage table equal to what the importer's
-registry prints (`onnx-import --list-ops`). The table sits between the lines
-`<!-- BEGIN op-coverage -->` and `<!-- END op-coverage -->`.
+"""Keeps the ONNX op-coverage table of the documentation (docs/onnx.md,
+"Op coverage") equal to what the importer's registry prints (`onnx-import
+--list-ops`). The table sits between the lines `<!-- BEGIN op-coverage -->`
+and `<!-- END op-coverage -->` of the markdown file given.
 
-    readme_op_table.py README.md                  # print the README's table
-    readme_op_table.py README.md --update TABLE   # replace it with TABLE's text
+    readme_op_table.py docs/onnx.md                  # print the file's table
+    readme_op_table.py docs/onnx.md --update TABLE   # replace it with TABLE's text
     build/bin/onnx-import --list-ops > /tmp/t && \\
-        scripts/readme_op_table.py README.md --update /tmp/t
+        scripts/readme_op_table.py docs/onnx.md --update /tmp/t
 """
 
 import argparse
@@ -18,12 +19,12 @@ END = "<!-- END op-coverage -->\n"
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("readme")
+    parser.add_argument("markdown")
     parser.add_argument("--update", metavar="TABLE")
     opts = parser.parse_args()
-    text = open(opts.readme).read()
+    text = open(opts.markdown).read()
     if BEGIN not in text or END not in text:
-        sys.exit(f"{opts.readme}: no op-coverage block")
+        sys.exit(f"{opts.markdown}: no op-coverage block")
     head, rest = text.split(BEGIN, 1)
     block, tail = rest.split(END, 1)
     if opts.update is None:
@@ -31,7 +32,7 @@ def main():
         return
     with open(opts.update) as f:
         table = f.read()
-    with open(opts.readme, "w") as f:
+    with open(opts.markdown, "w") as f:
         f.write(head + BEGIN + table + END + tail)
 
 
