@@ -68,8 +68,16 @@ install(TARGETS attnres-opt attnres-run attnres-exec attnres-compile attnres-lsp
 if(TARGET AttnResPlugin)
   install(TARGETS AttnResPlugin LIBRARY DESTINATION lib)
 endif()
-install(DIRECTORY ${PROJECT_BINARY_DIR}/docs/ DESTINATION share/doc/attnres)
-install(FILES docs/design.md DESTINATION share/doc/attnres)
+# The documentation as the repository lays it out (README.md, docs/ with its
+# images, the reference under docs/reference), so that the pages' relative
+# links hold in the installed tree. The reference is the one TableGen
+# generated for this build, not the repository's copy of it.
+install(FILES README.md DESTINATION share/doc/attnres)
+install(DIRECTORY docs/ DESTINATION share/doc/attnres/docs
+  FILES_MATCHING PATTERN "*.md" PATTERN "*.png"
+  PATTERN "reference" EXCLUDE)
+install(DIRECTORY ${PROJECT_BINARY_DIR}/docs/
+  DESTINATION share/doc/attnres/docs/reference)
 
 configure_package_config_file(
   ${PROJECT_SOURCE_DIR}/cmake/AttnResConfig.cmake.in
