@@ -250,6 +250,7 @@ const OpRegistry &getOpRegistry();
 void registerElementwiseOps(OpRegistry &registry);
 void registerNormalizationOps(OpRegistry &registry);
 void registerMatrixProductOps(OpRegistry &registry);
+void registerConvolutionOps(OpRegistry &registry);
 void registerShapeOps(OpRegistry &registry);
 void registerIndexingOps(OpRegistry &registry);
 void registerConstantOps(OpRegistry &registry);

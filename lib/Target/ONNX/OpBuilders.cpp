@@ -314,6 +314,21 @@ OpFoldResult mixedSize(ImplicitLocOpBuilder &b, Value v, int64_t d) {
   return dimSize(b, v, d, 0);
 }
 
+/// [B, M, K] x [B, K, N] with tosa.matmul; operands are 3-D.
+Value batchMatmul(ImplicitLocOpBuilder &b, Value a, Value c) {
+  ArrayRef<int64_t> sa = typeOf(a).getShape(), sc = typeOf(c).getShape();
+  int64_t batch = ShapedType::isDynamic(sa[0]) ? sc[0] : sa[0];
+  // f16/bf16 products accumulate in f32, as GPU tensor cores and
+  // onnxruntime's CPU kernels do; the result is rounded once.
+  Type et = elementTypeOf(a);
+  Type acc = isHalfFloat(et) ? Type(b.getF32Type()) : et;
+  a = castElements(b, a, acc);
+  c = castElements(b, c, acc);
+  auto type = RankedTensorType::get({batch, sa[1], sc[2]}, acc);
+  Value zp = zeroPoint(b, acc);
+  return castElements(b, tosa::MatMulOp::create(b, type, a, c, zp, zp), et);
+}
+
 Value reshapeTo(ImplicitLocOpBuilder &b, Value v,
                 ArrayRef<OpFoldResult> sizes) {
   // Several dynamic dims cannot be told apart by their element count alone

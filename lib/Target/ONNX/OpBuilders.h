@@ -42,6 +42,10 @@ bool reshapeable(ArrayRef<int64_t> shape);
 /// most one is dynamic, else tensor.reshape (a view, no copy).
 Value reshapeTo(ImplicitLocOpBuilder &b, Value v, ArrayRef<OpFoldResult> sizes);
 
+/// [B, M, K] x [B, K, N] with tosa.matmul (operands are 3-D); f16 and bf16
+/// products accumulate in f32 and are rounded once.
+Value batchMatmul(ImplicitLocOpBuilder &b, Value a, Value c);
+
 /// The static shape of `sizes`: constants stay, run-time sizes are dynamic.
 SmallVector<int64_t> staticShapeOf(ArrayRef<OpFoldResult> sizes);
 

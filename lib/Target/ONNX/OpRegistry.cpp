@@ -60,6 +60,8 @@ const OpRegistry &mlir::attnres::onnx_import::getOpRegistry() {
     registerNormalizationOps(r);
     r.setFamily("MatrixProducts");
     registerMatrixProductOps(r);
+    r.setFamily("Convolution");
+    registerConvolutionOps(r);
     r.setFamily("ShapeOps");
     registerShapeOps(r);
     r.setFamily("Indexing");

@@ -188,6 +188,29 @@ LogicalResult importNeg(NodeImporter &n) {
   return success();
 }
 
+/// Abs of integers too: T5's relative position buckets take |i - j|.
+LogicalResult importAbs(NodeImporter &n) {
+  FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
+  if (failed(in))
+    return failure();
+  Value x = (*in)[0];
+  if (!isa<FloatType, IntegerType>(elementTypeOf(x)) ||
+      elementTypeOf(x).isInteger(1))
+    return n.error() << "expects numeric inputs, got '" << elementTypeOf(x)
+                     << "'";
+  if (const HostTensor *c = n.constant(0)) {
+    HostTensor r = *c;
+    for (double &v : r.floats)
+      v = std::fabs(v);
+    for (int64_t &v : r.ints)
+      v = v < 0 ? int64_t(0 - uint64_t(v)) : v;
+    n.setConstantOutput(0, std::move(r));
+    return success();
+  }
+  n.setOutput(0, tosa::AbsOp::create(n.b, x.getType(), x));
+  return success();
+}
+
 LogicalResult importSqrt(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 1);
   if (failed(in) || failed(requireFloat(n, (*in)[0])))
@@ -676,9 +699,7 @@ void mlir::attnres::onnx_import::registerElementwiseOps(OpRegistry &r) {
     return unaryFloat<tosa::SigmoidOp>(
         n, [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
   });
-  r.add("Abs", 13, [](NodeImporter &n) {
-    return unaryFloat<tosa::AbsOp>(n, [](double v) { return std::fabs(v); });
-  });
+  r.add("Abs", 13, importAbs);
   r.add("Relu", 13, importRelu);
   r.add("Gelu", 20, importGelu);
   r.add("Where", 13, importWhere);

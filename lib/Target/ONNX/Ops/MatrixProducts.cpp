@@ -27,21 +27,6 @@ using namespace mlir::attnres::onnx_import;
 
 namespace {
 
-/// [B, M, K] x [B, K, N] with tosa.matmul; operands are 3-D.
-Value batchMatmul(NodeImporter &n, Value a, Value c) {
-  ArrayRef<int64_t> sa = typeOf(a).getShape(), sc = typeOf(c).getShape();
-  int64_t batch = ShapedType::isDynamic(sa[0]) ? sc[0] : sa[0];
-  // f16/bf16 products accumulate in f32, as GPU tensor cores and
-  // onnxruntime's CPU kernels do; the result is rounded once.
-  Type et = elementTypeOf(a);
-  Type acc = isHalfFloat(et) ? Type(n.b.getF32Type()) : et;
-  a = castElements(n.b, a, acc);
-  c = castElements(n.b, c, acc);
-  auto type = RankedTensorType::get({batch, sa[1], sc[2]}, acc);
-  Value zp = zeroPoint(n.b, acc);
-  return castElements(n.b, tosa::MatMulOp::create(n.b, type, a, c, zp, zp), et);
-}
-
 LogicalResult importMatMul(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
   if (failed(in) || failed(requireFloat(n, (*in)[0])) ||
@@ -97,7 +82,7 @@ LogicalResult importMatMul(NodeImporter &n) {
       return n.dynamicShapeError("MatMul's operand shape");
     Value a3 = reshape(n.b, a, rows);
     Value c3 = reshape(n.b, c, {1, k2, nn});
-    result = batchMatmul(n, a3, c3);
+    result = batchMatmul(n.b, a3, c3);
   } else {
     // Batched: broadcast both to the common batch, then flatten it.
     if (!llvm::none_of(*batch, ShapedType::isDynamic) &&
@@ -138,7 +123,7 @@ LogicalResult importMatMul(NodeImporter &n) {
         reshapeTo(n.b, a3, {flat, aSizes[aSizes.size() - 2], aSizes.back()});
     Value c3Flat =
         reshapeTo(n.b, c3, {flat, cSizes[cSizes.size() - 2], cSizes.back()});
-    result = batchMatmul(n, a3Flat, c3Flat);
+    result = batchMatmul(n.b, a3Flat, c3Flat);
   }
   n.setOutput(0, reshapeTo(n.b, result, outSizes));
   return success();
@@ -171,7 +156,7 @@ LogicalResult importGemm(NodeImporter &n) {
                      << " do not match";
   Value a3 = reshape(n.b, a, {1, sa[0], sa[1]});
   Value c3 = reshape(n.b, c, {1, sc[0], sc[1]});
-  Value y = batchMatmul(n, a3, c3);
+  Value y = batchMatmul(n.b, a3, c3);
   y = reshape(n.b, y, {sa[0], sc[1]});
   float alpha = n.floatAttr("alpha", 1.0f), beta = n.floatAttr("beta", 1.0f);
   if (alpha != 1.0f)

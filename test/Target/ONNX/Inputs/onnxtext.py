@@ -8,11 +8,18 @@ separates models. Model K is written to OUT/K.onnx:
     ## <ir_version: 8, opset_import: ["" : 18]>
     ## g (float[2, 4] x) => (float[2, 4] y) { y = Relu(x) }
 
-The text syntax is onnx.parser's (the one onnx-mlir's tests use).
+The text syntax is onnx.parser's (the one onnx-mlir's tests use), plus
+one extension: an initializer written `float[8, 3, 4, 4] w = random` is
+given standard normal values scaled by 1/sqrt(its fan-in, the product of
+all but its first dim), drawn from a generator seeded by the model's index,
+so that weights of any size need not be spelled out.
 """
 
 import os
+import re
 import sys
+
+import numpy as np
 
 import onnx
 import onnx.parser
@@ -33,7 +40,18 @@ def main(test, out):
     models.append(current)
     os.makedirs(out, exist_ok=True)
     for i, lines in enumerate(models):
-        model = onnx.parser.parse_model("\n".join(lines))
+        rng = np.random.default_rng(i)
+
+        def values(match):
+            dims = [int(d) for d in match.group(2).split(",")]
+            fan_in = int(np.prod(dims[1:])) if len(dims) > 1 else 1
+            drawn = rng.standard_normal(int(np.prod(dims))) / np.sqrt(fan_in)
+            return (f"{match.group(1)}[{match.group(2)}] {match.group(3)} = "
+                    "{" + ", ".join(f"{v:.6g}" for v in drawn) + "}")
+
+        text = re.sub(r"(\w+)\[([\d, ]+)\] (\w+) = random", values,
+                      "\n".join(lines))
+        model = onnx.parser.parse_model(text)
         onnx.save(model, os.path.join(out, f"{i}.onnx"))
 
 
