@@ -53,11 +53,12 @@ def stream_layers(attnres_opt, model_path):
         [attnres_opt, model_path, "--attnres-raise-norms",
          "--attnres-detect-residuals=report=true", "-o", os.devnull],
         capture_output=True, text=True)
-    match = re.search(r"residual stream of @\w+: (\d+) layers", run.stdout)
-    if run.returncode or not match:
+    found = re.findall(r"residual stream of @\w+: (\d+) layers", run.stdout)
+    if run.returncode or not found:
         sys.stderr.write(run.stderr)
         sys.exit("compare_rewrite: --attnres-detect-residuals found no stream")
-    return int(match.group(1))
+    # One count per stream (an encoder-decoder has two).
+    return [int(layers) for layers in found]
 
 
 def main():
@@ -87,8 +88,7 @@ def main():
     if bool(opts.pseudo_queries) != bool(opts.oracle):
         sys.exit("compare_rewrite: --pseudo-queries and --oracle go together")
 
-    layers = stream_layers(opts.attnres_opt, opts.model)
-    sizes = block_sizes(layers, opts.num_blocks)
+    streams = stream_layers(opts.attnres_opt, opts.model)
 
     with tempfile.TemporaryDirectory() as tmp:
         feeds = compare_ort.random_inputs(
@@ -127,7 +127,8 @@ def main():
                                "unsplit") if opts.against_unsplit else None)
 
     ok = True
-    print(f"{layers} layers, blocks {sizes}")
+    for layers in streams:
+        print(f"{layers} layers, blocks {block_sizes(layers, opts.num_blocks)}")
     for name, g, w in zip(names, got, want):
         g64, w64 = g.astype(np.float64), w.astype(np.float64)
         err = np.abs(g64 - w64)

@@ -130,7 +130,9 @@ def architectures():
             (["input_ids", "decoder_input_ids"],
              lambda: (ids(SEQ), ids(8, seed=1)), "logits",
              dict(use_cache=False))),
-        "cohere": (lambda: t.CohereForCausalLM(t.CohereConfig(**decoder)),
+        # logit_scale 1 (default 1/16): logits large enough to compare.
+        "cohere": (lambda: t.CohereForCausalLM(t.CohereConfig(
+            logit_scale=1.0, **decoder)),
                    causal),
         "bloom": (lambda: t.BloomForCausalLM(t.BloomConfig(
             vocab_size=VOCAB, hidden_size=HIDDEN, n_layer=LAYERS,

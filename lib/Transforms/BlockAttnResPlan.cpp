@@ -6,7 +6,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Transforms/BlockAttnResPlan.h"
+
 #include "attnres/Support/NumpyIO.h"
+#include "llvm/Support/FormatVariadic.h"
 
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/APFloat.h"
@@ -142,10 +144,38 @@ FailureOr<SmallVector<unsigned>> partition(func::FuncOp func, size_t numLayers,
 
 } // namespace
 
+std::string BlockAttnResPlan::name(StringRef kind, size_t index) const {
+  return llvm::formatv("attnres.{0}{1}.{2}", streamTag, kind, index).str();
+}
+
+LogicalResult
+mlir::attnres::checkOptionsForStreams(func::FuncOp func,
+                                      ArrayRef<ResidualStream> streams,
+                                      const BlockAttnResOptions &options) {
+  if (streams.size() < 2 ||
+      (options.blockSizes.empty() && options.pseudoQueries.empty()))
+    return success();
+  InFlightDiagnostic diag = func.emitError("the model has ")
+                            << streams.size()
+                            << " residual streams (ending at ";
+  llvm::interleaveComma(streams, diag, [&](const ResidualStream &stream) {
+    diag << describeOp(stream.finalNorm) << ", " << stream.layers.size()
+         << " layers";
+  });
+  diag << "); "
+       << (options.blockSizes.empty() ? "a pseudo-queries file" : "block-sizes")
+       << " describes one stream's layers: use num-blocks, which applies to "
+          "each stream";
+  return diag;
+}
+
 FailureOr<BlockAttnResPlan>
 mlir::attnres::planBlockAttnRes(func::FuncOp func, const ResidualStream &stream,
-                                const BlockAttnResOptions &options) {
+                                const BlockAttnResOptions &options,
+                                size_t streamIndex) {
   BlockAttnResPlan plan;
+  if (streamIndex > 0)
+    plan.streamTag = llvm::formatv("stream{0}.", streamIndex).str();
   size_t numLayers = stream.layers.size();
   plan.features = stream.featureSize();
   FailureOr<SmallVector<unsigned>> sizes = partition(func, numLayers, options);

@@ -1,6 +1,6 @@
 //===- DetectResiduals.cpp - Report the residual stream of each function --===//
 //
-// Runs findResidualStream (lib/Analysis) and reports what it found: a remark
+// Runs findResidualStreams (lib/Analysis) and reports what it found: a remark
 // per layer and, on request, a table. Users run it before the rewrite to see
 // which layers the rewrite will touch, and why a model is refused.
 //
@@ -59,23 +59,26 @@ struct DetectResidualsPass
     for (auto func : getOperation().getOps<func::FuncOp>()) {
       if (func.isExternal())
         continue;
-      FailureOr<std::optional<ResidualStream>> stream =
-          findResidualStream(func);
-      if (failed(stream))
+      FailureOr<SmallVector<ResidualStream>> streams =
+          findResidualStreams(func);
+      if (failed(streams))
         return signalPassFailure();
-      if (!*stream)
-        continue;
-      found = true;
-      size_t numLayers = (*stream)->layers.size();
-      for (auto [index, layer] : llvm::enumerate((*stream)->layers))
-        emitRemark(layer.add->getLoc())
-            << "residual layer " << index << " of " << numLayers
-            << ": reads the stream through " << describeOp(layer.norm);
-      emitRemark((*stream)->finalNorm->getLoc())
-          << "final norm of the residual stream (" << numLayers
-          << " layers, D = " << (*stream)->featureSize() << ")";
-      if (report)
-        printReport(llvm::outs(), func, **stream);
+      for (const ResidualStream &stream : *streams) {
+        found = true;
+        size_t numLayers = stream.layers.size();
+        for (auto [index, layer] : llvm::enumerate(stream.layers))
+          emitRemark(layer.add->getLoc())
+              << "residual layer " << index << " of " << numLayers
+              << ": reads the stream through " << describeOp(layer.norm)
+              << (layer.adds.size() > 1 ? " (a parallel block whose branches "
+                                          "are added one at a time)"
+                                        : "");
+        emitRemark(stream.finalNorm->getLoc())
+            << "final norm of the residual stream (" << numLayers
+            << " layers, D = " << stream.featureSize() << ")";
+        if (report)
+          printReport(llvm::outs(), func, stream);
+      }
     }
     // A module already in Block AttnRes form has no residual stream left;
     // --attnres-report-aggregation describes it instead.

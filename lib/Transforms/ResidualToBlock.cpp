@@ -1,6 +1,6 @@
 //===- ResidualToBlock.cpp - PreNorm residual streams to Block AttnRes ----===//
 //
-// Rewrites the residual stream findResidualStream finds into Block
+// Rewrites the residual streams findResidualStreams finds into Block
 // Attention Residuals: each layer's norm reads a
 // softmax-over-depth aggregation of the embedding, the completed block sums
 // and the current block's partial sum instead of the running sum h_l.
@@ -68,15 +68,16 @@ struct ResidualToBlockPass
         rewroteOrSkipped = true;
         continue;
       }
-      FailureOr<std::optional<ResidualStream>> stream =
-          findResidualStream(func);
-      if (failed(stream))
+      FailureOr<SmallVector<ResidualStream>> streams =
+          findResidualStreams(func);
+      if (failed(streams) ||
+          failed(checkOptionsForStreams(func, *streams, options())))
         return signalPassFailure();
-      if (!*stream)
-        continue;
-      if (failed(rewrite(func, **stream)))
-        return signalPassFailure();
-      rewroteOrSkipped = true;
+      for (auto [index, stream] : llvm::enumerate(*streams)) {
+        if (failed(rewrite(func, stream, index)))
+          return signalPassFailure();
+        rewroteOrSkipped = true;
+      }
     }
     if (!rewroteOrSkipped) {
       getOperation().emitError(
@@ -87,14 +88,20 @@ struct ResidualToBlockPass
     }
   }
 
-  LogicalResult rewrite(func::FuncOp func, ResidualStream &stream) {
-    size_t numLayers = stream.layers.size();
-    int64_t features = stream.featureSize();
+  BlockAttnResOptions options() {
     BlockAttnResOptions options;
     options.numBlocks = numBlocks;
     options.blockSizes.assign(blockSizes.begin(), blockSizes.end());
     options.pseudoQueries = pseudoQueries;
-    FailureOr<BlockAttnResPlan> plan = planBlockAttnRes(func, stream, options);
+    return options;
+  }
+
+  LogicalResult rewrite(func::FuncOp func, ResidualStream &stream,
+                        size_t streamIndex) {
+    size_t numLayers = stream.layers.size();
+    int64_t features = stream.featureSize();
+    FailureOr<BlockAttnResPlan> plan =
+        planBlockAttnRes(func, stream, options(), streamIndex);
     if (failed(plan))
       return failure();
 
@@ -115,7 +122,7 @@ struct ResidualToBlockPass
         value.convert(semantics, APFloat::rmNearestTiesToEven, &lost);
         converted.push_back(value);
       }
-      std::string name = llvm::formatv("attnres.{0}.{1}", kind, index).str();
+      std::string name = plan->name(kind, index);
       auto dense = DenseElementsAttr::get(vectorType, converted);
       ElementsAttr attr = dense;
       if (!dense.isSplat() &&
@@ -134,13 +141,13 @@ struct ResidualToBlockPass
       queries.push_back(row(plan->query(index), index, "query"));
       keyNorms.push_back(row(plan->keyNorm(index), index, "key_norm"));
     }
+    // `reader` reads the stream value; `norm` is itself or behind it.
     auto aggregate = [&](ArrayRef<Value> sources, size_t index,
-                         Operation *reader) {
+                         Operation *reader, Operation *norm) {
       Value query = queries[index], keyNorm = keyNorms[index];
       b.setInsertionPoint(reader);
       Location loc = NameLoc::get(
-          b.getStringAttr(llvm::formatv("attnres.aggregate.{0}", index).str()),
-          reader->getLoc());
+          b.getStringAttr(plan->name("aggregate", index)), reader->getLoc());
       Value result = BlockAttnResOp::create(b, loc, sources, query, keyNorm,
                                             keyNormEpsilon.getValue());
       reader->setOperand(0, result);
@@ -149,7 +156,7 @@ struct ResidualToBlockPass
       // dividing the epsilon by c^2 keeps the original function exactly.
       // Trained queries come with norms trained on their own epsilons.
       if (!plan->fromFile)
-        scaleEpsilon(reader, plan->epsilonScale(sources.size()));
+        scaleEpsilon(norm, plan->epsilonScale(sources.size()));
     };
 
     // blocks: b_0 (the embedding) and the sums of the completed blocks.
@@ -162,27 +169,30 @@ struct ResidualToBlockPass
         SmallVector<Value> sources(blocks);
         if (partial)
           sources.push_back(partial);
-        aggregate(sources, index, layer.norm);
-        // The partial sum takes the residual add's place in the graph.
-        if (partial) {
-          b.setInsertionPoint(layer.add);
-          partial = tosa::AddOp::create(b, layer.add->getLoc(), streamType,
-                                        partial, layer.branch);
-        } else {
-          partial = layer.branch;
+        aggregate(sources, index, layer.norm, layer.norm);
+        // The partial sum takes the residual adds' places in the graph.
+        for (auto [add, branch] : llvm::zip(layer.adds, layer.branches)) {
+          if (!partial) {
+            partial = branch;
+            continue;
+          }
+          b.setInsertionPoint(add);
+          partial = tosa::AddOp::create(b, add->getLoc(), streamType, partial,
+                                        branch);
         }
       }
       blocks.push_back(partial);
       partial = Value();
     }
-    aggregate(blocks, numLayers, stream.finalNorm);
+    aggregate(blocks, numLayers, stream.finalReader, stream.finalNorm);
 
     for (ResidualLayer &layer : llvm::reverse(stream.layers)) {
-      if (!layer.add->use_empty())
-        return layer.add->emitError(
-            "internal error: the residual add still has uses after the "
-            "rewrite");
-      layer.add->erase();
+      for (Operation *add : llvm::reverse(layer.adds)) {
+        if (!add->use_empty())
+          return add->emitError("internal error: the residual add still has "
+                                "uses after the rewrite");
+        add->erase();
+      }
     }
 
     if (!verbose)

@@ -96,8 +96,7 @@ int main(int argc, char **argv) {
       "partial block sums and each norm reading a call of the model-local "
       "function ai.attnres.BlockAttnRes<N> (standard ONNX ops, so any ONNX "
       "runtime runs it; attnres imports the call as attnres.block_attn_res). "
-      "README.md, 'Converting a model to Block AttnRes', explains the "
-      "output.\n");
+      "docs/tools.md, 'attnres-convert', explains the output.\n");
 
   if (inputFilename.empty()) {
     llvm::errs() << "attnres-convert: no input model (see --help)\n";

@@ -54,14 +54,27 @@ struct BlockAttnResPlan {
   double epsilonScale(size_t numSources) const {
     return fromFile ? 1.0 : 1.0 / (double(numSources) * double(numSources));
   }
+  /// "" for a model's first stream, "stream<s>." for its stream s > 0: the
+  /// names of a stream's parameters and aggregations are
+  /// "attnres.<tag><kind>.<l>", unique across the streams.
+  std::string streamTag;
+  std::string name(StringRef kind, size_t index) const;
 };
 
 /// Splits the stream of `func` into blocks and loads the parameters, with
 /// errors at `func` for impossible choices (block sizes that do not add up,
 /// more blocks than layers, a bad or non-representable .npz).
-FailureOr<BlockAttnResPlan>
-planBlockAttnRes(func::FuncOp func, const ResidualStream &stream,
-                 const BlockAttnResOptions &options);
+FailureOr<BlockAttnResPlan> planBlockAttnRes(func::FuncOp func,
+                                             const ResidualStream &stream,
+                                             const BlockAttnResOptions &options,
+                                             size_t streamIndex = 0);
+
+/// Refuses the options that name one stream's layers (block-sizes, a
+/// pseudo-queries file) when `func` has several streams (an encoder and a
+/// decoder); num-blocks applies to each.
+LogicalResult checkOptionsForStreams(func::FuncOp func,
+                                     ArrayRef<ResidualStream> streams,
+                                     const BlockAttnResOptions &options);
 
 } // namespace mlir::attnres
 

@@ -281,12 +281,17 @@ def RaiseAggregation : Pass<"attnres-raise-aggregation"> {
 }
 
 def DetectResiduals : Pass<"attnres-detect-residuals", "::mlir::ModuleOp"> {
-  let summary = "Find and report the PreNorm residual stream of each function";
+  let summary = "Find and report the PreNorm residual streams of each function";
   let description = [{
-    An analysis (`findResidualStream`, lib/Analysis) that finds, in every function
-    with raised norms, the residual stream: the chain of adds
-    `h_{l+1} = h_l + f_l(norm_l(h_l))` from the embedding `h_0` to the final
-    norm. Each attention and each MLP sublayer is one layer. This pass
+    An analysis (`findResidualStreams`, lib/Analysis) that finds, in every
+    function with raised norms, the residual streams: each a chain of adds
+    `h_{l+1} = h_l + f_l(norm_l(h_l))` from the embedding `h_0` to a final
+    norm. Each attention and each MLP sublayer is one layer; a parallel
+    block whose branches read one norm is one layer however its adds
+    associate (`h + (attn + mlp)`, `(h + attn) + mlp`). An encoder-decoder
+    has two streams. A normalized embedding (BLOOM, CLIP) is `h_0`, and the
+    final norm may read rows of `h_L` through slices and reshapes that keep
+    the feature axis (a pooler's class token). This pass
     reports each layer as a remark at its residual add, naming the norm that
     reads its input; with `report=true` it also prints a table to stdout.
     It changes nothing.
@@ -294,7 +299,8 @@ def DetectResiduals : Pass<"attnres-detect-residuals", "::mlir::ModuleOp"> {
     It fails, with an error at the op that breaks the pattern, when the
     stream cannot be rewritten into Block AttnRes without changing the
     function: a PostNorm layer (the sum is normalized after the add, as in
-    BERT), a stream value read by anything but its norms and the next add
+    BERT), norms after the sublayers (`h + norm(f(h))`, OLMo 2), a stream
+    value read by anything but its norms and the next add
     (for example a graph output or a head reading the raw stream), a
     parallel residual layer (GPT-NeoX, GPT-J, Falcon:
     `h + attn(ln1(h)) + mlp(ln2(h))`), a residual add that broadcasts, or a
@@ -326,7 +332,11 @@ def ResidualToBlock : Pass<"attnres-residual-to-block", "::mlir::ModuleOp"> {
 
     Block sizes: the first `L mod N` blocks get `ceil(L/N)` layers, the rest
     `floor(L/N)`, unless `block-sizes` lists them (they must sum to L).
-    `num-blocks` equal to L is Full AttnRes; 0 (the default) means L.
+    `num-blocks` equal to L is Full AttnRes; 0 (the default) means L. A
+    function with several streams (an encoder's and a decoder's) has each
+    rewritten with `num-blocks` blocks, the second stream's constants named
+    `attnres.stream1.*`; `block-sizes` and `pseudo-queries` describe one
+    stream and are refused there.
 
     Pseudo-queries come from `pseudo-queries`, an `.npz` with `queries`
     f32[L+1, D] and optionally `key_norm_weights` f32[L+1, D] (default ones):

@@ -343,15 +343,28 @@ public:
         context(context), options(options), tensorTypes(tensorTypes),
         fileLoc(FileLineColLoc::get(context, path, 0, 0)) {}
 
-  /// Replaces the residual wiring of `stream` by Block AttnRes.
-  LogicalResult run(func::FuncOp func, const ResidualStream &stream,
-                    const BlockAttnResPlan &plan, llvm::raw_ostream *report);
+  /// Replaces the residual wiring of `streams` by Block AttnRes, each with
+  /// its plan.
+  LogicalResult run(func::FuncOp func, ArrayRef<ResidualStream> streams,
+                    ArrayRef<BlockAttnResPlan> plans,
+                    llvm::raw_ostream *report);
   /// Replaces the spelled-out aggregations that --attnres-raise-aggregation
   /// raised in `func` (imported with tensor names) by function calls.
   LogicalResult canonicalize(func::FuncOp func, llvm::raw_ostream *report);
 
 private:
+  /// One aggregation, for the report.
+  struct Row {
+    std::string output, reader;
+    SmallVector<std::string> sources;
+    double epsilonBefore = 0, epsilonAfter = 0;
+  };
+
   InFlightDiagnostic error() { return emitError(fileLoc); }
+  /// Edits the graph for one stream.
+  LogicalResult convertStream(const ResidualStream &stream,
+                              const BlockAttnResPlan &plan,
+                              SmallVector<Row> &rows);
   /// Checks the stream's type and the model's opsets.
   LogicalResult begin(Type elementType);
   /// Rebuilds the node list with the inserted nodes and without the removed
@@ -362,8 +375,9 @@ private:
   /// Removes the nodes that only fed removed nodes.
   void removeDeadProducers();
 
-  /// The ONNX Add node of `layer`, given the stream tensor it must read.
-  FailureOr<size_t> findAdd(const ResidualLayer &layer, size_t layerIndex,
+  /// The ONNX Add node of `add`, one of layer `layerIndex`'s adds, given the
+  /// tensors one of which it must read.
+  FailureOr<size_t> findAdd(Operation *add, size_t layerIndex,
                             ArrayRef<std::string> streamAliases);
   /// A Reshape of `tensor` to the embedding's shape, made before node
   /// `anchor`: a branch added to a view of the stream has the view's shape.
@@ -398,6 +412,9 @@ private:
   std::multimap<size_t, onnx::NodeProto> inserted;
   /// Original nodes to drop (the residual adds).
   llvm::DenseSet<size_t> removed;
+  /// The stream's alias nodes (views and casts of its tensors), dropped at
+  /// the end unless a graph output needs them.
+  llvm::DenseSet<size_t> aliasNodes;
   /// Initializers to drop when no node reads them any more.
   llvm::StringSet<> unreadInitializers;
   /// The source counts the calls have, one function each.
@@ -408,13 +425,12 @@ private:
   std::string embedding, embeddingShape;
 };
 
-FailureOr<size_t> Converter::findAdd(const ResidualLayer &layer,
-                                     size_t layerIndex,
+FailureOr<size_t> Converter::findAdd(Operation *add, size_t layerIndex,
                                      ArrayRef<std::string> streamAliases) {
-  auto loc = dyn_cast<NameLoc>(layer.add->getLoc());
+  auto loc = dyn_cast<NameLoc>(add->getLoc());
   if (!loc)
     return LogicalResult(error() << "cannot find layer " << layerIndex
-                                 << "'s residual add (" << describeOp(layer.add)
+                                 << "'s residual add (" << describeOp(add)
                                  << ") in the ONNX graph");
   StringRef name = loc.getName().getValue();
   auto readsStream = [&](const onnx::NodeProto &node) {
@@ -802,23 +818,78 @@ LogicalResult Converter::finish(bool wasSorted) {
   return success();
 }
 
-LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
-                             const BlockAttnResPlan &plan,
+LogicalResult Converter::run(func::FuncOp func,
+                             ArrayRef<ResidualStream> streams,
+                             ArrayRef<BlockAttnResPlan> plans,
                              llvm::raw_ostream *report) {
-  onnx::GraphProto &graph = index.graph;
-  if (failed(begin(
-          cast<RankedTensorType>(stream.embedding.getType()).getElementType())))
+  if (failed(begin(cast<RankedTensorType>(streams.front().embedding.getType())
+                       .getElementType())))
     return failure();
+  bool wasSorted = !firstReadBeforeDefinition(index.graph);
+  SmallVector<Row> rows;
+  for (auto [stream, plan] : llvm::zip(streams, plans))
+    if (failed(convertStream(stream, plan, rows)))
+      return failure();
+
+  for (size_t i : aliasNodes)
+    if (llvm::none_of(index.graph.output(),
+                      [&](const onnx::ValueInfoProto &output) {
+                        return output.name() == index.graph.node(i).output(0);
+                      }))
+      removed.insert(i);
+
+  if (failed(finish(wasSorted)))
+    return failure();
+
+  if (!report)
+    return success();
+  llvm::raw_ostream &os = *report;
+  for (auto [stream, plan] : llvm::zip(streams, plans)) {
+    os << "attnres-convert: ";
+    if (streams.size() > 1)
+      os << "the stream ending at " << describeOp(stream.finalNorm) << ": ";
+    os << stream.layers.size() << " layers in " << plan.blockSizes.size()
+       << " blocks of [";
+    llvm::interleaveComma(plan.blockSizes, os);
+    os << "] layers, D = " << plan.features << ", "
+       << (plan.fromFile
+               ? "pseudo-queries from '" + options.blocks.pseudoQueries +
+                     "' (the norms keep their epsilons)"
+               : std::string("zero pseudo-queries (each reader norm's "
+                             "epsilon divided by c^2)"))
+       << "\n";
+  }
+  os << "\n| aggregation | sources | read by | norm epsilon |\n"
+     << "|---|---|---|---|\n";
+  for (const Row &row : rows) {
+    os << "| " << row.output << " | ";
+    llvm::interleaveComma(row.sources, os);
+    os << " | " << row.reader << " | "
+       << llvm::format("%g -> %g", row.epsilonBefore, row.epsilonAfter)
+       << " |\n";
+  }
+  return success();
+}
+
+LogicalResult Converter::convertStream(const ResidualStream &stream,
+                                       const BlockAttnResPlan &plan,
+                                       SmallVector<Row> &rows) {
+  onnx::GraphProto &graph = index.graph;
   features = plan.features;
-  bool wasSorted = !firstReadBeforeDefinition(graph);
+  inputs.clear();
+  inputShaped.clear();
+  embedding.clear();
+  embeddingShape.clear();
 
   // Map the stream onto the graph: A_l, h_l and f_l. A layer's add may read
   // a view of h_l (a Reshape); then its branch and its result have the
   // view's shape, and the sources of the aggregations, which have the
   // embedding's, take the branch reshaped back.
   size_t numLayers = stream.layers.size();
-  SmallVector<size_t> adds;
-  SmallVector<std::string> branches;
+  // Each layer's Add nodes and branches (two or more in a parallel block
+  // that adds its branches one at a time).
+  SmallVector<SmallVector<size_t, 1>> adds;
+  SmallVector<SmallVector<std::string, 1>> branches;
   SmallVector<bool> branchViewed;
   std::string current;
   // Whether h_l is known to have the embedding's shape.
@@ -829,7 +900,8 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
     GraphIndex::AliasTree tree;
     if (l > 0)
       tree = index.aliases(current, dataType);
-    FailureOr<size_t> add = findAdd(stream.layers[l], l, tree.tensors);
+    const ResidualLayer &layer = stream.layers[l];
+    FailureOr<size_t> add = findAdd(layer.adds.front(), l, tree.tensors);
     if (failed(add))
       return failure();
     const onnx::NodeProto &node = graph.node(*add);
@@ -849,13 +921,23 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
       tree = index.aliases(current, dataType);
     }
     bool viewed = l > 0 && tree.view.lookup(node.input(streamInput));
-    adds.push_back(*add);
+    adds.push_back({*add});
     inputs.push_back(current);
     inputShaped.push_back(streamShaped);
-    branches.push_back(node.input(1 - streamInput));
+    branches.push_back({node.input(1 - streamInput)});
+    current = node.output(0);
+    // The later adds of a parallel block each read the previous sum.
+    for (Operation *next : ArrayRef(layer.adds).drop_front()) {
+      FailureOr<size_t> nextAdd = findAdd(next, l, {current});
+      if (failed(nextAdd))
+        return failure();
+      const onnx::NodeProto &sum = graph.node(*nextAdd);
+      adds.back().push_back(*nextAdd);
+      branches.back().push_back(sum.input(sum.input(0) == current ? 1 : 0));
+      current = sum.output(0);
+    }
     streamShaped = streamShaped && !viewed;
     branchViewed.push_back(!streamShaped);
-    current = node.output(0);
     trees.push_back(std::move(tree));
   }
   inputs.push_back(current);
@@ -867,7 +949,6 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
   // norm (and shape ops), which now read the aggregation (or the same view
   // of it). The aliases are then read by nothing but other aliases and the
   // removed adds.
-  llvm::DenseSet<size_t> aliasNodes;
   struct Read {
     size_t node;
     int input;
@@ -878,7 +959,7 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
     for (const std::string &alias : tree.tensors)
       for (size_t i : index.consumers.lookup(alias)) {
         const onnx::NodeProto &node = graph.node(i);
-        if ((l < numLayers && i == adds[l]) || tree.nodes.contains(i))
+        if ((l < numLayers && i == adds[l].front()) || tree.nodes.contains(i))
           continue;
         for (int k = 0; k < node.input_size(); ++k)
           if (node.input(k) == alias)
@@ -897,17 +978,10 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
   // The edit, in stream order, as the rewrite builds it.
   SmallVector<std::string> queryNames, keyNormNames;
   for (size_t l = 0; l <= numLayers; ++l) {
-    queryNames.push_back(addParameter(
-        llvm::formatv("attnres.query.{0}", l).str(), plan.query(l)));
-    keyNormNames.push_back(addParameter(
-        llvm::formatv("attnres.key_norm.{0}", l).str(), plan.keyNorm(l)));
+    queryNames.push_back(addParameter(plan.name("query", l), plan.query(l)));
+    keyNormNames.push_back(
+        addParameter(plan.name("key_norm", l), plan.keyNorm(l)));
   }
-  struct Row {
-    std::string output, reader;
-    SmallVector<std::string> sources;
-    double epsilonBefore = 0, epsilonAfter = 0;
-  };
-  SmallVector<Row> rows;
   auto aggregate = [&](ArrayRef<std::string> sources, size_t l,
                        Operation *norm) -> LogicalResult {
     const GraphIndex::AliasTree &tree = trees[l];
@@ -952,18 +1026,16 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
       if (failed(sites))
         return failure();
       for (const EpsilonSite &site : *sites)
-        if (failed(scaleEpsilon(
-                site, scale,
-                llvm::formatv("attnres.norm_epsilon.{0}", l).str())))
+        if (failed(scaleEpsilon(site, scale, plan.name("norm_epsilon", l))))
           return failure();
     }
     row.epsilonBefore = streamNormEpsilon(norm);
     row.epsilonAfter = double(float(row.epsilonBefore * scale));
 
-    onnx::NodeProto call =
-        makeCall(llvm::formatv("attnres/aggregate.{0}", l).str(), sources,
-                 queryNames[l], keyNormNames[l], options.keyNormEpsilon);
-    row.output = index.unique(llvm::formatv("attnres.h.{0}", l).str());
+    onnx::NodeProto call = makeCall(
+        "attnres/" + plan.streamTag + "aggregate." + std::to_string(l), sources,
+        queryNames[l], keyNormNames[l], options.keyNormEpsilon);
+    row.output = index.unique(plan.name("h", l));
     call.add_output(row.output);
     size_t first = graph.node_size();
     for (const Read &read : readers)
@@ -1011,59 +1083,31 @@ LogicalResult Converter::run(func::FuncOp func, const ResidualStream &stream,
         sources.push_back(partial);
       if (failed(aggregate(sources, l, stream.layers[l].norm)))
         return failure();
-      removed.insert(adds[l]);
-      std::string branch =
-          branchViewed[l] ? toStreamShape(branches[l], adds[l]) : branches[l];
-      if (partial.empty()) {
-        partial = branch;
-        continue;
+      for (auto [add, tensor] : llvm::zip(adds[l], branches[l])) {
+        removed.insert(add);
+        std::string branch =
+            branchViewed[l] ? toStreamShape(tensor, add) : tensor;
+        if (partial.empty()) {
+          partial = branch;
+          continue;
+        }
+        // The partial sum takes the residual add's place.
+        onnx::NodeProto sum;
+        sum.set_name(index.unique("attnres/" + plan.streamTag + "partial." +
+                                  std::to_string(l)));
+        sum.set_op_type("Add");
+        sum.add_input(partial);
+        sum.add_input(branch);
+        partial = index.unique(plan.name("partial", l));
+        sum.add_output(partial);
+        inserted.emplace(add, std::move(sum));
       }
-      // The partial sum takes the residual add's place.
-      onnx::NodeProto sum;
-      sum.set_name(index.unique(llvm::formatv("attnres/partial.{0}", l).str()));
-      sum.set_op_type("Add");
-      sum.add_input(partial);
-      sum.add_input(branch);
-      partial = index.unique(llvm::formatv("attnres.partial.{0}", l).str());
-      sum.add_output(partial);
-      inserted.emplace(adds[l], std::move(sum));
     }
     blocks.push_back(partial);
     partial.clear();
   }
   if (failed(aggregate(blocks, numLayers, stream.finalNorm)))
     return failure();
-
-  for (size_t i : aliasNodes)
-    if (llvm::none_of(graph.output(), [&](const onnx::ValueInfoProto &output) {
-          return output.name() == graph.node(i).output(0);
-        }))
-      removed.insert(i);
-
-  if (failed(finish(wasSorted)))
-    return failure();
-
-  if (!report)
-    return success();
-  llvm::raw_ostream &os = *report;
-  os << "attnres-convert: " << numLayers << " layers in "
-     << plan.blockSizes.size() << " blocks of [";
-  llvm::interleaveComma(plan.blockSizes, os);
-  os << "] layers, D = " << features << ", "
-     << (plan.fromFile
-             ? "pseudo-queries from '" + options.blocks.pseudoQueries +
-                   "' (the norms keep their epsilons)"
-             : std::string("zero pseudo-queries (each reader norm's "
-                           "epsilon divided by c^2)"))
-     << "\n\n| aggregation | sources | read by | norm epsilon |\n"
-     << "|---|---|---|---|\n";
-  for (const Row &row : rows) {
-    os << "| " << row.output << " | ";
-    llvm::interleaveComma(row.sources, os);
-    os << " | " << row.reader << " | "
-       << llvm::format("%g -> %g", row.epsilonBefore, row.epsilonAfter)
-       << " |\n";
-  }
   return success();
 }
 
@@ -1381,20 +1425,26 @@ LogicalResult mlir::attnres::convertONNXModel(StringRef inputPath,
   if (calls)
     return emitError(fileLoc) << "the model already is Block AttnRes (it calls "
                               << kAttnResDomain << " aggregations)";
-  std::optional<ResidualStream> stream;
-  FailureOr<BlockAttnResPlan> plan = failure();
+  SmallVector<ResidualStream> streams;
+  SmallVector<BlockAttnResPlan> plans;
   if (!options.canonicalize) {
-    FailureOr<std::optional<ResidualStream>> found = findResidualStream(func);
+    FailureOr<SmallVector<ResidualStream>> found = findResidualStreams(func);
     if (failed(found))
       return failure();
-    if (!*found)
+    if (found->empty())
       return emitError(fileLoc)
              << "found no PreNorm residual stream to rewrite: no RMSNorm or "
                 "LayerNorm reads a residual add";
-    stream = std::move(*found);
-    plan = planBlockAttnRes(func, *stream, options.blocks);
-    if (failed(plan))
+    streams = std::move(*found);
+    if (failed(checkOptionsForStreams(func, streams, options.blocks)))
       return failure();
+    for (auto [i, stream] : llvm::enumerate(streams)) {
+      FailureOr<BlockAttnResPlan> plan =
+          planBlockAttnRes(func, stream, options.blocks, i);
+      if (failed(plan))
+        return failure();
+      plans.push_back(std::move(*plan));
+    }
   }
 
   Converter converter(model, inputPath, context, options, tensorTypes);
@@ -1402,7 +1452,7 @@ LogicalResult mlir::attnres::convertONNXModel(StringRef inputPath,
   llvm::raw_string_ostream summaryStream(summary);
   if (failed(options.canonicalize
                  ? converter.canonicalize(func, &summaryStream)
-                 : converter.run(func, *stream, *plan, &summaryStream)))
+                 : converter.run(func, streams, plans, &summaryStream)))
     return failure();
 
   std::string bytes;

@@ -95,8 +95,8 @@ void registerFromONNXTranslation();
 
 /// The ops the importer handles as a Markdown table: op type, domain, the
 /// opsets it imports, its family (lib/Target/ONNX/Ops/), and the opsets at
-/// which its handler changes. README.md includes it verbatim; a test keeps
-/// the two in step.
+/// which its handler changes. docs/onnx.md includes it verbatim; a test
+/// keeps the two in step.
 std::string getONNXOpCoverageTable();
 
 /// Imports a model held in memory. `path` names it in diagnostics and
