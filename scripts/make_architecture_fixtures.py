@@ -12,6 +12,9 @@ test/fixtures/architectures/:
                                                    final norm reads token 0)
     whisper_encoder  WhisperModel's encoder        input_features [1,8,32]
                      -> last_hidden_state [1,16,32] (two 1-D Convs)
+    whisper          WhisperForConditional-        input_features [1,8,32],
+                     Generation -> logits [1,8,96] decoder_input_ids [1,8]
+                                                   (two streams)
     t5               T5ForConditionalGeneration    input_ids [1,16],
                      -> logits [1,8,96]            decoder_input_ids [1,8]
                                                    (two streams; relative
@@ -87,6 +90,13 @@ def ids(length, seed=0):
                          generator=torch.Generator().manual_seed(seed))
 
 
+def features():
+    """A log-mel spectrogram's shape: 8 bins x 32 frames (the encoder's two
+    convolutions, the second with stride 2, make 16 positions)."""
+    return torch.randn(1, 8, 2 * SEQ,
+                       generator=torch.Generator().manual_seed(0))
+
+
 def pixels():
     return torch.randn(1, 3, 32, 32,
                        generator=torch.Generator().manual_seed(0))
@@ -103,6 +113,12 @@ def architectures():
                    max_position_embeddings=POSITIONS, **TOKENS)
     causal = (["input_ids"], lambda: (ids(SEQ),), "logits",
               dict(use_cache=False))
+    whisper = t.WhisperConfig(
+        vocab_size=VOCAB, num_mel_bins=8, d_model=HIDDEN,
+        encoder_layers=LAYERS, decoder_layers=LAYERS,
+        encoder_attention_heads=HEADS, decoder_attention_heads=HEADS,
+        encoder_ffn_dim=FFN, decoder_ffn_dim=FFN, max_source_positions=SEQ,
+        max_target_positions=POSITIONS, **TOKENS, decoder_start_token_id=1)
     return {
         "vit": (lambda: t.ViTForImageClassification(
             t.ViTConfig(num_labels=10, **vision)),
@@ -110,17 +126,9 @@ def architectures():
         "clip_vision": (lambda: t.CLIPVisionModel(
             t.CLIPVisionConfig(**vision)),
             (["pixel_values"], lambda: (pixels(),), "pooler_output", {})),
-        "whisper_encoder": (lambda: t.WhisperModel(t.WhisperConfig(
-            vocab_size=VOCAB, num_mel_bins=8, d_model=HIDDEN,
-            encoder_layers=LAYERS, decoder_layers=LAYERS,
-            encoder_attention_heads=HEADS, decoder_attention_heads=HEADS,
-            encoder_ffn_dim=FFN, decoder_ffn_dim=FFN,
-            max_source_positions=SEQ, max_target_positions=POSITIONS,
-            **TOKENS, decoder_start_token_id=1)).encoder,
-            (["input_features"],
-             lambda: (torch.randn(1, 8, 2 * SEQ, generator=torch.Generator()
-                                  .manual_seed(0)),),
-             "last_hidden_state", {})),
+        "whisper_encoder": (lambda: t.WhisperModel(whisper).encoder,
+                            (["input_features"], lambda: (features(),),
+                             "last_hidden_state", {})),
         "t5": (lambda: t.T5ForConditionalGeneration(t.T5Config(
             vocab_size=VOCAB, d_model=HIDDEN, d_kv=HIDDEN // HEADS,
             d_ff=FFN, num_layers=LAYERS, num_decoder_layers=LAYERS,
@@ -139,6 +147,10 @@ def architectures():
             n_head=HEADS, **TOKENS)), causal),
         "olmo2": (lambda: t.Olmo2ForCausalLM(t.Olmo2Config(**decoder)),
                   causal),
+        "whisper": (lambda: t.WhisperForConditionalGeneration(whisper),
+                    (["input_features", "decoder_input_ids"],
+                     lambda: (features(), ids(8, seed=1)), "logits",
+                     dict(use_cache=False))),
     }
 
 
