@@ -6,10 +6,16 @@ attnres ms, ratio (attnres / onnxruntime; lower is better).
     bench/bench_models.py [--runs 30] [--rounds 3] [--threads 1,N] [--only NAME,...]
 
 Models: the benchmark's Llama-style decoder (bench/make_llama.py: D=512,
-8 layers, T=128, written to build/bench/ on the first run), and the
-TorchScript export of every transformers architecture among the test
-fixtures (test/fixtures/transformers/*_torchscript.onnx: tiny, random
-weights, 16 tokens). Each model is compiled once with attnres-compile;
+8 layers, T=128, written to build/bench/ on the first run); two
+convolution front ends at their real sizes, random weights (written by
+conv_models() to build/bench/): ViT-B/16's patch embedding (pixel_values
+[1, 3, 224, 224], 768 filters of 16x16, stride 16) and Whisper-base's
+(input_features [1, 80, 3000], two Conv1d of 512 filters, kernel 3, the
+second with stride 2, GELU after each); and the TorchScript export of every
+transformers architecture among the test fixtures
+(test/fixtures/transformers/*_torchscript.onnx and
+test/fixtures/architectures/*_torchscript.onnx: tiny, random weights, 16
+tokens). Each model is compiled once with attnres-compile;
 attnres-run's time is its steady-state run time (--repeat, after a
 warm-up), onnxruntime's is session.run after two warm-up runs, each with
 the same inputs. Each configuration is measured in --rounds rounds, each
@@ -94,6 +100,58 @@ def check(name, threads, outputs, want):
     return worst
 
 
+def conv_models(folder):
+    """Writes the two convolution front ends (see the docstring) and returns
+    their (name, path) pairs."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+
+    def weight(name, *shape):
+        fan_in = int(np.prod(shape[1:]))
+        return numpy_helper.from_array(
+            (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32),
+            name)
+
+    def save(name, nodes, x, y, inits):
+        path = os.path.join(folder, name + ".onnx")
+        if not os.path.exists(path):
+            graph = helper.make_graph(nodes, name, [x], [y], inits)
+            model = helper.make_model(
+                graph, opset_imports=[helper.make_opsetid("", 17)])
+            onnx.save(model, path)
+        return path
+
+    vit = save(
+        "conv_vit_patch",
+        [helper.make_node("Conv", ["x", "w", "b"], ["y"],
+                          kernel_shape=[16, 16], strides=[16, 16])],
+        helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                      [1, 3, 224, 224]),
+        helper.make_tensor_value_info("y", TensorProto.FLOAT,
+                                      [1, 768, 14, 14]),
+        [weight("w", 768, 3, 16, 16), weight("b", 768)])
+    gelu = [helper.make_node("Div", ["c", "sqrt2"], ["d"]),
+            helper.make_node("Erf", ["d"], ["e"]),
+            helper.make_node("Add", ["e", "one"], ["f"]),
+            helper.make_node("Mul", ["c", "f"], ["g"]),
+            helper.make_node("Mul", ["g", "half"], ["h"])]
+    whisper = save(
+        "conv_whisper_front",
+        [helper.make_node("Conv", ["x", "w1", "b1"], ["c"],
+                          kernel_shape=[3], pads=[1, 1])] + gelu +
+        [helper.make_node("Conv", ["h", "w2", "b2"], ["y"],
+                          kernel_shape=[3], pads=[1, 1], strides=[2])],
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 80, 3000]),
+        helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 512, 1500]),
+        [weight("w1", 512, 80, 3), weight("b1", 512),
+         weight("w2", 512, 512, 3), weight("b2", 512),
+         numpy_helper.from_array(np.array(np.sqrt(2), np.float32), "sqrt2"),
+         numpy_helper.from_array(np.array(1, np.float32), "one"),
+         numpy_helper.from_array(np.array(0.5, np.float32), "half")])
+    return [("conv-vit-patch 224x224 /16 -> 768", vit),
+            ("conv-whisper-front 80x3000 -> 512", whisper)]
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,10 +181,12 @@ def main():
                         llama, "--dim", "512", "--layers", "8", "--seq", "128",
                         "--vocab", "1024"], check=True)
     models = [("bench-llama D=512 L=8 T=128", llama)]
-    for path in sorted(glob.glob(os.path.join(
-            ROOT, "test", "fixtures", "transformers", "*_torchscript.onnx"))):
-        models.append((os.path.basename(path)[:-len("_torchscript.onnx")],
-                       path))
+    models += conv_models(os.path.join(ROOT, "build", "bench"))
+    for folder in ("transformers", "architectures"):
+        for path in sorted(glob.glob(os.path.join(
+                ROOT, "test", "fixtures", folder, "*_torchscript.onnx"))):
+            models.append((os.path.basename(path)[:-len("_torchscript.onnx")],
+                           path))
     if opts.only:
         keep = opts.only.split(",")
         models = [m for m in models if m[0].split()[0] in keep]
