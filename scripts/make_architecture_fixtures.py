@@ -30,7 +30,9 @@ test/fixtures/architectures/:
                                                    sublayers: refused)
 
 each as <arch>_torchscript.onnx (torch.onnx.export(dynamo=False), opset 17)
-and <arch>_dynamo.onnx (dynamo=True, opset 18, metadata stripped), float32,
+and <arch>_dynamo.onnx (dynamo=True, opset 18, metadata stripped), and for
+ViT and BLOOM <arch>_dynamic_dynamo.onnx with a dynamic batch (and length),
+float32,
 2 layers, hidden 32, 4 heads, from the config class alone with every
 parameter drawn by make_transformers_fixtures.randomize (nothing is
 downloaded). Each file is checked with onnx.checker (full_check) and
@@ -70,6 +72,10 @@ TOKENS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
 # Exports that fail in torch itself (see the docstring): reported, not
 # counted in the exit status.
 EXPECTED_FAILURES = {("cohere", "torchscript")}
+# Also exported with dynamic axes (<arch>_dynamic_dynamo.onnx: batch, and
+# the length of token ids): a ViT at any batch, a BLOOM at any batch and
+# length (its ALiBi slopes are tiled by the batch size at run time).
+DYNAMIC = {"vit", "bloom"}
 
 
 class Output(nn.Module):
@@ -154,17 +160,28 @@ def architectures():
     }
 
 
+def dynamic_shapes(names):
+    """Dynamic batch for every input, and dynamic length for token ids."""
+    from torch.export import Dim
+    batch = Dim("batch", max=64)
+    return {"args": tuple(
+        {0: batch} if name == "pixel_values"
+        else {0: batch, 1: Dim(f"{name}_length", min=2, max=POSITIONS)}
+        for name in names)}
+
+
 def export(arch, model, spec, exporter):
     names, make_args, output, extra = spec
     path = os.path.join(OUT, f"{arch}_{exporter}.onnx")
     wrapper = Output(model, names, output, extra).eval()
     args = make_args()
     with torch.no_grad():
-        if exporter == "dynamo":
+        if exporter in ("dynamo", "dynamic_dynamo"):
+            shapes = dynamic_shapes(names) if exporter != "dynamo" else None
             torch.onnx.export(wrapper, args, path, dynamo=True,
                               opset_version=18, input_names=names,
                               output_names=[output], external_data=False,
-                              verbose=False)
+                              dynamic_shapes=shapes, verbose=False)
             strip_metadata(path)
         else:
             # TorchScript cannot export torch.diff (Cohere, OLMo 2).
@@ -196,7 +213,10 @@ def main(argv):
         seed = 2000 + list(table).index(arch)
         torch.manual_seed(seed)
         model = randomize(make_model(), seed).eval()
-        for exporter in ("torchscript", "dynamo"):
+        exporters = ["torchscript", "dynamo"]
+        if arch in DYNAMIC:
+            exporters.append("dynamic_dynamo")
+        for exporter in exporters:
             try:
                 export(arch, model, spec, exporter)
             except Exception as error:  # report and go on

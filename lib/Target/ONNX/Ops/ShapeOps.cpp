@@ -392,10 +392,61 @@ LogicalResult importSplit(NodeImporter &n, bool numOutputsAttr) {
   return success();
 }
 
+/// Tile whose repeats are known only at run time (BLOOM repeats its ALiBi
+/// slopes once per batch row): a linalg.generic reading input index
+/// `i mod size` along each repeated axis, whose size must be static.
+LogicalResult importDynamicTile(NodeImporter &n, Value x,
+                                const SymbolicInts &repeats) {
+  ArrayRef<int64_t> inShape = typeOf(x).getShape();
+  if (repeats.elements.size() != inShape.size())
+    return n.error() << "repeats has " << repeats.elements.size()
+                     << " values for an input of rank " << inShape.size();
+  MLIRContext *ctx = n.b.getContext();
+  SmallVector<OpFoldResult> sizes;
+  SmallVector<AffineExpr> inputExprs;
+  for (auto [d, repeat] : llvm::enumerate(repeats.elements)) {
+    AffineExpr index = getAffineDimExpr(d, ctx);
+    std::optional<int64_t> r = getConstantIntValue(repeat);
+    if (r && (*r < 1 || *r > kMaxDim))
+      return n.error() << "repeat " << *r << " is not in [1, 2^32]";
+    if (r == 1) {
+      sizes.push_back(mixedSize(n.b, x, d));
+      inputExprs.push_back(index);
+      continue;
+    }
+    if (ShapedType::isDynamic(inShape[d]))
+      return n.dynamicShapeError("Tile's repeat of a dynamic axis");
+    Value count = getValueOrCreateConstantIndexOp(n.b, n.b.getLoc(), repeat);
+    sizes.push_back(productOf(n.b, {n.b.getIndexAttr(inShape[d]), count}));
+    inputExprs.push_back(inShape[d] == 1 ? getAffineConstantExpr(0, ctx)
+                                         : index % inShape[d]);
+  }
+  unsigned rank = inShape.size();
+  Type et = elementTypeOf(x);
+  Value empty = tensor::EmptyOp::create(n.b, sizes, et);
+  SmallVector<AffineMap> maps{AffineMap::get(rank, 0, inputExprs, ctx),
+                              AffineMap::getMultiDimIdentityMap(rank, ctx)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  n.setOutput(0, linalg::GenericOp::create(
+                     n.b, RankedTensorType::get(staticShapeOf(sizes), et), x,
+                     empty, maps, iterators,
+                     [](OpBuilder &b, Location loc, ValueRange args) {
+                       linalg::YieldOp::create(b, loc, args[0]);
+                     })
+                     .getResult(0));
+  return success();
+}
+
 LogicalResult importTile(NodeImporter &n) {
   FailureOr<SmallVector<Value>> in = requiredInputs(n, 2);
   if (failed(in))
     return failure();
+  if (!n.constant(1) && n.isSymbolic(1)) {
+    std::optional<SymbolicInts> repeats = n.symbolicInts(1);
+    if (repeats && repeats->shape.size() == 1)
+      return importDynamicTile(n, (*in)[0], *repeats);
+  }
   FailureOr<SmallVector<int64_t>> repeats =
       requireConstantInts(n, 1, "Tile's repeats");
   if (failed(repeats))
