@@ -83,6 +83,16 @@ LogicalResult importConv(NodeImporter &n) {
       spatialInts(n, "dilations", spatial, 1, 1);
   if (failed(strides) || failed(dilations))
     return failure();
+  // The dilated kernel's span, (k - 1) * d + 1, within 2^32 like any dim.
+  SmallVector<int64_t> windows;
+  for (size_t i = 0; i < spatial; ++i) {
+    if (kernel[i] > 1 && (*dilations)[i] > (kMaxDim - 1) / (kernel[i] - 1))
+      return n.error() << "the kernel spans more than 2^32 elements along "
+                          "spatial axis "
+                       << i << " (" << kernel[i] << " taps, dilation "
+                       << (*dilations)[i] << ")";
+    windows.push_back((*dilations)[i] * (kernel[i] - 1) + 1);
+  }
   Value bias;
   if (n.hasInput(2)) {
     bias = n.input(2);
@@ -110,8 +120,7 @@ LogicalResult importConv(NodeImporter &n) {
       return n.error() << "'pads' and auto_pad " << autoPad
                        << " cannot both be given";
     for (size_t i = 0; i < spatial; ++i) {
-      int64_t size = xs[2 + i], s = (*strides)[i];
-      int64_t window = (*dilations)[i] * (kernel[i] - 1) + 1;
+      int64_t size = xs[2 + i], s = (*strides)[i], window = windows[i];
       // The total padding depends on the size modulo the stride; with
       // stride 1 it is the window less one whatever the size.
       if (ShapedType::isDynamic(size) && s != 1)
@@ -149,7 +158,7 @@ LogicalResult importConv(NodeImporter &n) {
   // Output sizes: (padded - window) / stride + 1.
   SmallVector<OpFoldResult> outSizes;
   for (size_t i = 0; i < spatial; ++i) {
-    int64_t window = (*dilations)[i] * (kernel[i] - 1) + 1;
+    int64_t window = windows[i];
     int64_t size = xs[2 + i];
     if (!ShapedType::isDynamic(size)) {
       if (size < window)
@@ -192,6 +201,11 @@ LogicalResult importConv(NodeImporter &n) {
                               AffineMap::getMultiDimIdentityMap(loops, ctx)};
   SmallVector<utils::IteratorType> iterators(loops,
                                              utils::IteratorType::parallel);
+  SmallVector<int64_t> colShape = staticShapeOf(colSizes);
+  if (!checkedNumElements(llvm::to_vector(llvm::make_filter_range(
+          colShape, [](int64_t d) { return !ShapedType::isDynamic(d); }))))
+    return n.error() << "the im2col columns would have more than 2^32 "
+                        "elements";
   Value empty = tensor::EmptyOp::create(n.b, colSizes, et);
   Value cols = linalg::GenericOp::create(
                    n.b, RankedTensorType::get(staticShapeOf(colSizes), et), x,
