@@ -11,10 +11,14 @@ import glob
 import hashlib
 import os
 
+import sys
+
 import onnx
 import onnx.parser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "test", "Target", "ONNX", "Inputs"))
+from onnxtext import expand_random  # noqa: E402
 OUT = os.path.join(ROOT, "fuzz", "corpus", "onnx-import-fuzzer")
 
 
@@ -40,9 +44,11 @@ def main():
     tests = sorted(glob.glob(os.path.join(ROOT, "test", "**", "*.test"),
                              recursive=True))
     for test in tests:
-        for lines in models(test):
+        for index, lines in enumerate(models(test)):
             try:
-                model = onnx.parser.parse_model("\n".join(lines))
+                # Initializers written `= random` get onnxtext.py's values.
+                model = onnx.parser.parse_model(
+                    expand_random("\n".join(lines), index))
             except Exception:  # noqa: BLE001 - a test's text may be partial
                 continue
             data = model.SerializeToString()

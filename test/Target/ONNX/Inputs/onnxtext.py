@@ -25,6 +25,21 @@ import onnx
 import onnx.parser
 
 
+def expand_random(text, seed):
+    """`text` with each `random` initializer given its values, drawn from a
+    generator seeded by `seed`."""
+    rng = np.random.default_rng(seed)
+
+    def values(match):
+        dims = [int(d) for d in match.group(2).split(",")]
+        fan_in = int(np.prod(dims[1:])) if len(dims) > 1 else 1
+        drawn = rng.standard_normal(int(np.prod(dims))) / np.sqrt(fan_in)
+        return (f"{match.group(1)}[{match.group(2)}] {match.group(3)} = "
+                "{" + ", ".join(f"{v:.6g}" for v in drawn) + "}")
+
+    return re.sub(r"(\w+)\[([\d, ]+)\] (\w+) = random", values, text)
+
+
 def main(test, out):
     models, current = [], []
     with open(test) as f:
@@ -40,17 +55,7 @@ def main(test, out):
     models.append(current)
     os.makedirs(out, exist_ok=True)
     for i, lines in enumerate(models):
-        rng = np.random.default_rng(i)
-
-        def values(match):
-            dims = [int(d) for d in match.group(2).split(",")]
-            fan_in = int(np.prod(dims[1:])) if len(dims) > 1 else 1
-            drawn = rng.standard_normal(int(np.prod(dims))) / np.sqrt(fan_in)
-            return (f"{match.group(1)}[{match.group(2)}] {match.group(3)} = "
-                    "{" + ", ".join(f"{v:.6g}" for v in drawn) + "}")
-
-        text = re.sub(r"(\w+)\[([\d, ]+)\] (\w+) = random", values,
-                      "\n".join(lines))
+        text = expand_random("\n".join(lines), i)
         model = onnx.parser.parse_model(text)
         onnx.save(model, os.path.join(out, f"{i}.onnx"))
 
