@@ -402,6 +402,26 @@ Value mulScalar(NodeImporter &n, Value x, double c) {
   return mul(n, x, scalarLike(n.b, x, c));
 }
 
+Value copyThroughMap(ImplicitLocOpBuilder &b, Value x,
+                     ArrayRef<OpFoldResult> sizes,
+                     ArrayRef<AffineExpr> inputExprs) {
+  unsigned rank = sizes.size();
+  Type et = elementTypeOf(x);
+  Value init = tensor::EmptyOp::create(b, sizes, et);
+  SmallVector<AffineMap> maps{
+      AffineMap::get(rank, 0, inputExprs, b.getContext()),
+      b.getMultiDimIdentityMap(rank)};
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  return linalg::GenericOp::create(
+             b, RankedTensorType::get(staticShapeOf(sizes), et), x, init, maps,
+             iterators,
+             [](OpBuilder &nb, Location loc, ValueRange args) {
+               linalg::YieldOp::create(nb, loc, args[0]);
+             })
+      .getResult(0);
+}
+
 /// An elementwise linalg.generic for ops TOSA lacks (e.g. sqrt).
 Value mapElementwise(ImplicitLocOpBuilder &b, Value x,
                      function_ref<Value(OpBuilder &, Location, Value)> fn) {

@@ -84,6 +84,13 @@ Value mul(NodeImporter &n, Value x, Value y);
 Value mulScalar(NodeImporter &n, Value x, double c);
 
 /// An elementwise linalg.generic for ops TOSA lacks (e.g. sqrt).
+/// A tensor of `sizes` whose element (i_0, ..., i_r-1) is `x` at
+/// `inputExprs` of those indices, as one linalg.generic: broadcasts (an
+/// index 0), tiles (i mod size) and windows (im2col) are all such copies.
+Value copyThroughMap(ImplicitLocOpBuilder &b, Value x,
+                     ArrayRef<OpFoldResult> sizes,
+                     ArrayRef<AffineExpr> inputExprs);
+
 Value mapElementwise(ImplicitLocOpBuilder &b, Value x,
                      function_ref<Value(OpBuilder &, Location, Value)> fn);
 

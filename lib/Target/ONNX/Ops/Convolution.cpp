@@ -13,7 +13,6 @@
 #include "OpBuilders.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
@@ -182,9 +181,7 @@ LogicalResult importConv(NodeImporter &n) {
   // x[b, g * Cg + c, o * stride + k * dilation] (padded x). With the
   // channels and taps first, each group's product is W_g [Fg, Cg K] x
   // cols_g [Cg K, N O], and for one image its result is already NCHW.
-  MLIRContext *ctx = n.b.getContext();
-  unsigned loops = 3 + 2 * spatial;
-  auto dim = [&](unsigned i) { return getAffineDimExpr(i, ctx); };
+  auto dim = [&](unsigned i) { return n.b.getAffineDimExpr(i); };
   unsigned kFirst = 2, bDim = 2 + spatial, oFirst = 3 + spatial;
   SmallVector<AffineExpr> inputExprs{dim(bDim),
                                      dim(0) * groupChannels + dim(1)};
@@ -197,23 +194,12 @@ LogicalResult importConv(NodeImporter &n) {
     colSizes.push_back(n.b.getIndexAttr(k));
   colSizes.push_back(batch);
   llvm::append_range(colSizes, outSizes);
-  SmallVector<AffineMap> maps{AffineMap::get(loops, 0, inputExprs, ctx),
-                              AffineMap::getMultiDimIdentityMap(loops, ctx)};
-  SmallVector<utils::IteratorType> iterators(loops,
-                                             utils::IteratorType::parallel);
   SmallVector<int64_t> colShape = staticShapeOf(colSizes);
   if (!checkedNumElements(llvm::to_vector(llvm::make_filter_range(
           colShape, [](int64_t d) { return !ShapedType::isDynamic(d); }))))
     return n.error() << "the im2col columns would have more than 2^32 "
                         "elements";
-  Value empty = tensor::EmptyOp::create(n.b, colSizes, et);
-  Value cols = linalg::GenericOp::create(
-                   n.b, RankedTensorType::get(staticShapeOf(colSizes), et), x,
-                   empty, maps, iterators,
-                   [](OpBuilder &b, Location loc, ValueRange args) {
-                     linalg::YieldOp::create(b, loc, args[0]);
-                   })
-                   .getResult(0);
+  Value cols = copyThroughMap(n.b, x, colSizes, inputExprs);
 
   int64_t taps = groupChannels * product(kernel);
   SmallVector<OpFoldResult> positions{batch};

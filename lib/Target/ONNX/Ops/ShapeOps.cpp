@@ -401,11 +401,10 @@ LogicalResult importDynamicTile(NodeImporter &n, Value x,
   if (repeats.elements.size() != inShape.size())
     return n.error() << "repeats has " << repeats.elements.size()
                      << " values for an input of rank " << inShape.size();
-  MLIRContext *ctx = n.b.getContext();
   SmallVector<OpFoldResult> sizes;
   SmallVector<AffineExpr> inputExprs;
   for (auto [d, repeat] : llvm::enumerate(repeats.elements)) {
-    AffineExpr index = getAffineDimExpr(d, ctx);
+    AffineExpr index = n.b.getAffineDimExpr(d);
     std::optional<int64_t> r = getConstantIntValue(repeat);
     if (r && (*r < 1 || *r > kMaxDim))
       return n.error() << "repeat " << *r << " is not in [1, 2^32]";
@@ -416,25 +415,11 @@ LogicalResult importDynamicTile(NodeImporter &n, Value x,
     }
     if (ShapedType::isDynamic(inShape[d]))
       return n.dynamicShapeError("Tile's repeat of a dynamic axis");
-    Value count = getValueOrCreateConstantIndexOp(n.b, n.b.getLoc(), repeat);
-    sizes.push_back(productOf(n.b, {n.b.getIndexAttr(inShape[d]), count}));
-    inputExprs.push_back(inShape[d] == 1 ? getAffineConstantExpr(0, ctx)
+    sizes.push_back(productOf(n.b, {n.b.getIndexAttr(inShape[d]), repeat}));
+    inputExprs.push_back(inShape[d] == 1 ? n.b.getAffineConstantExpr(0)
                                          : index % inShape[d]);
   }
-  unsigned rank = inShape.size();
-  Type et = elementTypeOf(x);
-  Value empty = tensor::EmptyOp::create(n.b, sizes, et);
-  SmallVector<AffineMap> maps{AffineMap::get(rank, 0, inputExprs, ctx),
-                              AffineMap::getMultiDimIdentityMap(rank, ctx)};
-  SmallVector<utils::IteratorType> iterators(rank,
-                                             utils::IteratorType::parallel);
-  n.setOutput(0, linalg::GenericOp::create(
-                     n.b, RankedTensorType::get(staticShapeOf(sizes), et), x,
-                     empty, maps, iterators,
-                     [](OpBuilder &b, Location loc, ValueRange args) {
-                       linalg::YieldOp::create(b, loc, args[0]);
-                     })
-                     .getResult(0));
+  n.setOutput(0, copyThroughMap(n.b, x, sizes, inputExprs));
   return success();
 }
 
@@ -623,20 +608,7 @@ LogicalResult importExpand(NodeImporter &n) {
     inExprs.push_back(broadcast ? n.b.getAffineConstantExpr(0)
                                 : n.b.getAffineDimExpr(d));
   }
-  Type et = elementTypeOf(x);
-  auto resultType = RankedTensorType::get(staticShapeOf(sizes), et);
-  Value init = tensor::EmptyOp::create(n.b, sizes, et);
-  SmallVector<AffineMap> maps{
-      AffineMap::get(rank, 0, inExprs, n.b.getContext()),
-      n.b.getMultiDimIdentityMap(rank)};
-  SmallVector<utils::IteratorType> iterators(rank,
-                                             utils::IteratorType::parallel);
-  n.setOutput(0, linalg::GenericOp::create(
-                     n.b, resultType, *expanded, init, maps, iterators,
-                     [](OpBuilder &b, Location loc, ValueRange args) {
-                       linalg::YieldOp::create(b, loc, args[0]);
-                     })
-                     .getResult(0));
+  n.setOutput(0, copyThroughMap(n.b, *expanded, sizes, inExprs));
   return success();
 }
 
