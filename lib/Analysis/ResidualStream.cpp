@@ -145,7 +145,7 @@ private:
       for (Operation *user : input.getUsers())
         if (isStreamNorm(user) && user->getOperand(0) == input &&
             dependsOn(branch, user->getResult(0)))
-          return ResidualLayer{op, input, {branch}, {op}, user};
+          return ResidualLayer{input, {branch}, {op}, user};
     }
     return std::nullopt;
   }
@@ -158,7 +158,6 @@ private:
       std::optional<ResidualLayer> layer = match(sum.getDefiningOp());
       if (!layer || !dependsOn(branch, layer->norm->getResult(0)))
         continue;
-      layer->add = op;
       layer->adds.push_back(op);
       layer->branches.push_back(branch);
       return layer;
@@ -289,7 +288,7 @@ FailureOr<ResidualStream> buildStream(Operation *finalNorm, Operation *reader,
   auto streamType = dyn_cast<RankedTensorType>(stream.embedding.getType());
   if (!streamType || streamType.getRank() == 0 ||
       streamType.isDynamicDim(streamType.getRank() - 1))
-    return stream.layers.front().add->emitError(
+    return stream.layers.front().add()->emitError(
                "the residual stream needs a static feature size, got ")
            << stream.embedding.getType();
 
@@ -299,7 +298,7 @@ FailureOr<ResidualStream> buildStream(Operation *finalNorm, Operation *reader,
   size_t numLayers = stream.layers.size();
   for (size_t l = 0; l <= numLayers; ++l) {
     Value value =
-        l == 0 ? stream.embedding : stream.layers[l - 1].add->getResult(0);
+        l == 0 ? stream.embedding : stream.layers[l - 1].add()->getResult(0);
     Operation *norm = l < numLayers ? stream.layers[l].norm : reader;
     Operation *add = l < numLayers ? stream.layers[l].adds.front() : nullptr;
     for (Operation *user : value.getUsers()) {

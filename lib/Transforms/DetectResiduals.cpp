@@ -39,14 +39,15 @@ void printReport(llvm::raw_ostream &os, func::FuncOp func,
                       stream.featureSize(), describeValue(stream.embedding));
   unsigned addWidth = 12;
   for (const ResidualLayer &layer : stream.layers)
-    addWidth = std::max<unsigned>(addWidth, describeOp(layer.add).size());
+    addWidth = std::max<unsigned>(addWidth, describeOp(layer.add()).size());
   auto line = [&](StringRef index, StringRef add, StringRef norm) {
     os << "  " << llvm::left_justify(index, 6) << ' '
        << llvm::left_justify(add, addWidth) << "  " << norm << '\n';
   };
   line("layer", "residual add", "norm");
   for (auto [index, layer] : llvm::enumerate(stream.layers))
-    line(std::to_string(index), describeOp(layer.add), describeOp(layer.norm));
+    line(std::to_string(index), describeOp(layer.add()),
+         describeOp(layer.norm));
   line("final", "", describeOp(stream.finalNorm));
 }
 
@@ -67,7 +68,7 @@ struct DetectResidualsPass
         found = true;
         size_t numLayers = stream.layers.size();
         for (auto [index, layer] : llvm::enumerate(stream.layers))
-          emitRemark(layer.add->getLoc())
+          emitRemark(layer.add()->getLoc())
               << "residual layer " << index << " of " << numLayers
               << ": reads the stream through " << describeOp(layer.norm)
               << (layer.adds.size() > 1 ? " (a parallel block whose branches "

@@ -24,8 +24,6 @@ namespace mlir::attnres {
 /// of both): `add = input + branch`, where `branch` is computed from
 /// `norm(input)`.
 struct ResidualLayer {
-  /// The residual add whose result is the next layer's input.
-  Operation *add = nullptr;
   /// h_l, the stream value the layer reads.
   Value input;
   /// f_l, the sublayer outputs added to the stream, in the order they are
@@ -34,10 +32,13 @@ struct ResidualLayer {
   /// (Falcon) has one branch, their sum.
   SmallVector<Value, 1> branches;
   /// The layer's adds in order: `adds[0]` reads `input`, each next one the
-  /// previous sum, and the last is `add`.
+  /// previous sum.
   SmallVector<Operation *, 1> adds;
   /// The attnres.rms_norm or attnres.layer_norm that reads `input`.
   Operation *norm = nullptr;
+
+  /// The residual add whose result is the next layer's input: the last.
+  Operation *add() const { return adds.back(); }
 };
 
 /// A residual stream, in stream order.
