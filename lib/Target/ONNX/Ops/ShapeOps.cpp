@@ -116,6 +116,21 @@ LogicalResult importReshape(NodeImporter &n) {
     if (product(inShape) != product(shape))
       return n.error() << "cannot reshape " << product(inShape)
                        << " elements to " << product(shape);
+  } else if (staticIn) {
+    // Sizes known only at run time must still multiply out to the input's
+    // static count; a lone one is that quotient (tosa.reshape would infer
+    // it as -1 and silently truncate a count that does not divide).
+    int64_t count = product(inShape);
+    if (known == 0 ? count != 0 : count % known != 0)
+      return n.error() << "cannot reshape " << count
+                       << " elements to a shape whose known sizes multiply to "
+                       << known;
+    auto dynamicSizes = llvm::make_filter_range(
+        sizes, [](OpFoldResult s) { return !getConstantIntValue(s); });
+    if (known && llvm::hasSingleElement(dynamicSizes))
+      *llvm::find_if(sizes, [](OpFoldResult s) {
+        return !getConstantIntValue(s);
+      }) = n.b.getIndexAttr(count / known);
   }
   return defineReshaped(n, sizes);
 }
