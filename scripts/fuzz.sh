@@ -15,6 +15,7 @@
 # the run found: copy new files worth keeping into fuzz/corpus/<target>/),
 # artifacts/ (crashing inputs) and log. Reproduce a crash with
 #   $BUILD_DIR/bin/<target> <artifact>
+# (a failing run also prints each artifact in base64, for CI logs).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,6 +64,13 @@ for target in "${targets[@]}"; do
   rc=$?
   if ((rc != 0)); then
     tail -n 60 "$work/log"
+    # A CI machine's artifacts are gone with it: the log carries them.
+    for artifact in "$work/artifacts"/*; do
+      [[ -f "$artifact" ]] || continue
+      echo "== $(basename "$artifact") ($(stat -c %s "$artifact") bytes), base64;" \
+        "reproduce: base64 -d > crash && $BUILD_DIR/bin/$target crash =="
+      head -c 65536 "$artifact" | base64
+    done
   else
     grep -E '^(#[0-9]+[[:space:]]+DONE|stat::)' "$work/log"
   fi
