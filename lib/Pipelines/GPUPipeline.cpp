@@ -49,6 +49,7 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
   // Everything else runs as GPU loops over managed buffers: the parallel
   // dimensions of each linalg op map to blocks and threads.
   OpPassManager &loops = pm.nest<func::FuncOp>();
+  loops.addPass(attnres::createCopiesToLinalg());
   loops.addPass(createConvertLinalgToParallelLoopsPass());
   loops.addPass(attnres::createTileLoopsForGPU());
   // A tile's bound at a dynamic size is an affine.min of the tile size and

@@ -149,6 +149,34 @@ def TileLoopsForGPU : Pass<"attnres-tile-loops-for-gpu",
                            "::mlir::scf::SCFDialect"];
 }
 
+def CopiesToLinalg : Pass<"attnres-copies-to-linalg",
+                           "::mlir::func::FuncOp"> {
+  let summary = "Copies between buffers as linalg.copy, so they become loops";
+  let description = [{
+    Bufferization copies buffers with `memref.copy` (a slice that a Split or
+    a strided view hands to an op that needs its own buffer, a buffer
+    cloned for deallocation). On the GPU pipeline that op lowers to the
+    host's `memrefCopy`, which walks managed memory element by element from
+    the CPU while the GPU waits and then faults every page back. As a
+    `linalg.copy` it goes through `convert-linalg-to-parallel-loops` like
+    every other op and runs as a kernel.
+
+    Left alone: copies of `index` buffers (host-side shape operands of
+    reshapes) and of rank-0 buffers (one element: a kernel launch would
+    cost more than it moves).
+
+    Before:
+    ```mlir
+    memref.copy %view, %buffer : memref<?x32xf32, strided<[96, 1]>> to memref<?x32xf32>
+    ```
+    After:
+    ```mlir
+    linalg.copy ins(%view : memref<?x32xf32, strided<[96, 1]>>) outs(%buffer : memref<?x32xf32>)
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def FuseElementwise : Pass<"attnres-fuse-elementwise"> {
   let summary = "Fuse elementwise linalg producers into their consumers";
   let description = [{
