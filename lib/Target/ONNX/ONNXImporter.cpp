@@ -1040,13 +1040,18 @@ LogicalResult GraphImporter::verifyNewOps(NodeImporter &importer, Block *block,
   // exposed it, not as an invalid module at the end.
   auto begin =
       previousLast ? std::next(previousLast->getIterator()) : block->begin();
-  for (Operation &op : llvm::make_range(begin, block->end())) {
-    // A constant TOSA cannot hold, now used: the user's problem, said as
-    // such rather than as the verifier's complaint about the user.
+  auto newOps = llvm::make_range(begin, block->end());
+  // A constant TOSA cannot hold, now used: the user's problem, said as such
+  // rather than as the verifier's complaint about the user. Looked for in
+  // all the node's ops first, since an op built before the one that reads
+  // the constant may already be invalid because of it (an empty Conv
+  // weight makes empty im2col columns).
+  for (Operation &op : newOps)
     for (Value operand : op.getOperands())
       if (Operation *def = operand.getDefiningOp())
         if (auto why = def->getAttrOfType<StringAttr>(kUnrepresentableAttr))
           return importer.error() << why.getValue();
+  for (Operation &op : newOps) {
     // Handlers fetch constants they then fold; unused ones are erased
     // before the module is verified as a whole.
     if (!(isa<tosa::ConstOp>(op) && op.use_empty()) &&
