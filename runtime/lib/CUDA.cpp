@@ -288,6 +288,41 @@ extern "C" void mgpuModuleUnload(void *handle) {
   delete lazy;
 }
 
+namespace {
+/// Kernel names by function. A kernel's fault (an illegal address, a trap)
+/// is reported by the next synchronization, which would otherwise say
+/// nothing of which of a model's hundred launches caused it.
+struct KernelNames {
+  std::mutex mutex;
+  std::unordered_map<void *, std::string> names;
+};
+KernelNames &kernelNames() {
+  static KernelNames *names = new KernelNames; // outlives static destructors
+  return *names;
+}
+thread_local void *lastLaunched = nullptr;
+
+/// check() for calls that wait for launched work: their errors may be a
+/// kernel's, so the last kernel this thread launched is named.
+void checkWait(const Driver &d, const ScopedContext &scope, CUresult r,
+               const char *call) {
+  if (r == kSuccess)
+    return;
+  if (!lastLaunched)
+    scope.check(r, call);
+  std::string name = "?";
+  {
+    KernelNames &names = kernelNames();
+    std::lock_guard<std::mutex> lock(names.mutex);
+    auto it = names.names.find(lastLaunched);
+    if (it != names.names.end())
+      name = it->second;
+  }
+  fail(call, errorName(d, r) + " (it may come from a kernel: the last one " +
+                 "this thread launched is " + name + ")");
+}
+} // namespace
+
 extern "C" void *mgpuModuleGetFunction(void *handle, const char *name) {
   auto *lazy = static_cast<LazyModule *>(handle);
   const Driver &d = driver();
@@ -296,6 +331,12 @@ extern "C" void *mgpuModuleGetFunction(void *handle, const char *name) {
   CUfunction function = nullptr;
   scope.check(d.cuModuleGetFunction(&function, lazy->module, name),
               "cuModuleGetFunction");
+  {
+    KernelNames &names = kernelNames();
+    std::lock_guard<std::mutex> lock(names.mutex);
+    names.names[function] =
+        std::string(name) + " (module " + std::to_string(lazy->ordinal) + ")";
+  }
   if (profile::enabled())
     profile::nameFunction(function, (std::string(name) + " (module " +
                                      std::to_string(lazy->ordinal) + ")")
@@ -311,6 +352,7 @@ extern "C" void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
   const Driver &d = driver();
   ScopedContext scope(d);
   profile::launched(function, stream);
+  lastLaunched = function;
   scope.check(d.cuLaunchKernel(function, gridX, gridY, gridZ, blockX, blockY,
                                blockZ, smem, stream, params, extra),
               "cuLaunchKernel");
@@ -355,7 +397,7 @@ extern "C" void mgpuStreamDestroy(void *stream) {
 extern "C" void mgpuStreamSynchronize(void *stream) {
   const Driver &d = driver();
   ScopedContext scope(d);
-  scope.check(d.cuStreamSynchronize(stream), "cuStreamSynchronize");
+  checkWait(d, scope, d.cuStreamSynchronize(stream), "cuStreamSynchronize");
   profile::synchronized(stream);
 }
 
@@ -383,7 +425,7 @@ extern "C" void mgpuEventDestroy(void *event) {
 extern "C" void mgpuEventSynchronize(void *event) {
   const Driver &d = driver();
   ScopedContext scope(d);
-  scope.check(d.cuEventSynchronize(event), "cuEventSynchronize");
+  checkWait(d, scope, d.cuEventSynchronize(event), "cuEventSynchronize");
 }
 
 extern "C" void mgpuEventRecord(void *event, void *stream) {
@@ -406,7 +448,7 @@ extern "C" float attnres_cuda_elapsed_ms(void *start, void *end) {
   if (!d.cuEventElapsedTime)
     fail("cuEventElapsedTime", "the driver library has no such function");
   ScopedContext scope(d);
-  scope.check(d.cuEventSynchronize(end), "cuEventSynchronize");
+  checkWait(d, scope, d.cuEventSynchronize(end), "cuEventSynchronize");
   float ms = 0;
   scope.check(d.cuEventElapsedTime(&ms, start, end), "cuEventElapsedTime");
   return ms;

@@ -149,6 +149,26 @@ TEST(CUDATest, FreedBuffersAreReusedUntilReleased) {
   EXPECT_EQ(live(), before);
 }
 
+// A kernel's fault surfaces at the next synchronization, far from its
+// launch: the error names the last kernel the thread launched.
+TEST(CUDATest, AsynchronousFaultNamesTheLastKernel) {
+  setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
+  void *module = mgpuModuleLoad(kFakeCubin, sizeof(kFakeCubin));
+  void *fault = mgpuModuleGetFunction(module, "fault");
+  void *stream = mgpuStreamCreate();
+  EXPECT_DEATH(
+      {
+        mgpuLaunchKernel(fault, 1, 1, 1, 32, 1, 1, 0, stream, nullptr, nullptr,
+                         0);
+        mgpuStreamSynchronize(stream);
+      },
+      "attnres: CUDA: cuStreamSynchronize failed: "
+      "CUDA_ERROR_ILLEGAL_ADDRESS \\(it may come from a kernel: the last "
+      "one this thread launched is fault \\(module [0-9]+\\)\\)");
+  mgpuStreamDestroy(stream);
+  mgpuModuleUnload(module);
+}
+
 // A program that never destroys its model unloads the model's modules from
 // static destructors, possibly after the driver shut down: a warning, not
 // an abort. Other calls still stop with the driver's error.

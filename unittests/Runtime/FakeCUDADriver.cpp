@@ -13,8 +13,9 @@
 // nothing, and FAKE_CUDA_REPORT=1 prints at exit what the process did:
 // modules loaded and unloaded, launches, buffers allocated and still live,
 // streams created and destroyed.
-// Images must be cubins (ELF) or PTX, and launches fit a real GPU's limits,
-// or the call fails as the driver would.
+// The kernel "fault" makes the next synchronization fail as a kernel's
+// illegal address does on a GPU. Images must be cubins (ELF) or PTX, and
+// launches fit a real GPU's limits, or the call fails as the driver would.
 //
 //===----------------------------------------------------------------------===//
 
@@ -63,6 +64,12 @@ struct Report {
 
 void noop(void **) {}
 
+/// Set by the "fault" kernel: the next synchronization fails as after a
+/// kernel's illegal address, which CUDA reports asynchronously.
+bool pendingFault = false;
+constexpr CUresult kIllegalAddress = 700;
+void fault(void **) { pendingFault = true; }
+
 /// A host "kernel": scale(float *data, int64_t n, float factor).
 void scale(void **params) {
   float *data = *static_cast<float **>(params[0]);
@@ -96,6 +103,9 @@ CUresult cuGetErrorName(CUresult r, const char **name) {
     return kSuccess;
   case 4:
     *name = "CUDA_ERROR_DEINITIALIZED";
+    return kSuccess;
+  case kIllegalAddress:
+    *name = "CUDA_ERROR_ILLEGAL_ADDRESS";
     return kSuccess;
   }
   return kInvalidValue;
@@ -170,6 +180,8 @@ CUresult cuModuleUnload(void *) {
 CUresult cuModuleGetFunction(void **function, void *, const char *name) {
   if (std::string(name) == "scale")
     *function = reinterpret_cast<void *>(&scale);
+  else if (std::string(name) == "fault")
+    *function = reinterpret_cast<void *>(&fault);
   else if (std::getenv("FAKE_CUDA_ANY_KERNEL"))
     *function = reinterpret_cast<void *>(&noop);
   else
@@ -200,7 +212,12 @@ CUresult cuStreamDestroy_v2(void *stream) {
   ++report.streamsDestroyed;
   return kSuccess;
 }
-CUresult cuStreamSynchronize(void *) { return kSuccess; }
+CUresult cuStreamSynchronize(void *) {
+  if (!pendingFault)
+    return kSuccess;
+  pendingFault = false;
+  return kIllegalAddress;
+}
 CUresult cuStreamWaitEvent(void *, void *, unsigned) { return kSuccess; }
 /// An event holds the host time it was recorded at, in milliseconds (work
 /// here is done when its call returns).
@@ -212,7 +229,12 @@ CUresult cuEventDestroy_v2(void *event) {
   delete static_cast<double *>(event);
   return kSuccess;
 }
-CUresult cuEventSynchronize(void *) { return kSuccess; }
+CUresult cuEventSynchronize(void *) {
+  if (!pendingFault)
+    return kSuccess;
+  pendingFault = false;
+  return kIllegalAddress;
+}
 CUresult cuEventRecord(void *event, void *) {
   *static_cast<double *>(event) =
       std::chrono::duration<double, std::milli>(
