@@ -19,6 +19,9 @@
 #include "mlir/Dialect/Tosa/IR/TosaOps.h"
 #include "mlir/Dialect/Tosa/Utils/ConversionUtils.h"
 #include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::attnres;
@@ -89,7 +92,10 @@ OpFoldResult productOf(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> sizes) {
   Value dynamic;
   for (OpFoldResult size : sizes) {
     if (std::optional<int64_t> c = getConstantIntValue(size)) {
-      known *= *c;
+      // Saturated rather than wrapped: a product past 2^63 is absurd, and
+      // the node's result check says so.
+      known = std::min<uint64_t>(llvm::SaturatingMultiply<uint64_t>(known, *c),
+                                 std::numeric_limits<int64_t>::max());
       continue;
     }
     dynamic =

@@ -430,6 +430,9 @@ LogicalResult importDynamicTile(NodeImporter &n, Value x,
     }
     if (ShapedType::isDynamic(inShape[d]))
       return n.dynamicShapeError("Tile's repeat of a dynamic axis");
+    if (r && inShape[d] > kMaxDim / *r)
+      return n.error() << "axis " << d << " tiled " << *r
+                       << " times would have more than 2^32 elements";
     sizes.push_back(productOf(n.b, {n.b.getIndexAttr(inShape[d]), repeat}));
     inputExprs.push_back(inShape[d] == 1 ? n.b.getAffineConstantExpr(0)
                                          : index % inShape[d]);
