@@ -3,6 +3,11 @@
 // attnres_cublas_sgemm_batched (C += A x B) and its _overwrite variant
 // (C = A x B): what --attnres-linalg-to-blas calls in the GPU pipeline, on
 // the managed buffers of a CUDA artifact, as one cublasSgemmStridedBatched.
+// attnres_cublas_gemm_batched_ex_<ab>_<c>[_overwrite] do the same for f16
+// and bf16 operands (C of their type, or f32) as one
+// cublasGemmStridedBatchedEx computing in f32: a half-precision model's
+// products then read its half-precision weights as they are, where widening
+// them to f32 first costs a pass over memory per product and run.
 // cuBLAS is opened at run time, like the driver, so the runtime loads where
 // it is not installed; a model that needs it says so when loaded.
 //
@@ -22,6 +27,7 @@
 #include <glob.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -29,7 +35,7 @@
 using namespace attnres::cuda;
 using mlir::attnres::runtime::blasLayout;
 using mlir::attnres::runtime::fitsBlasInt;
-using mlir::attnres::runtime::loopProduct;
+using mlir::attnres::runtime::HalfMemref3;
 using mlir::attnres::runtime::Memref3;
 
 namespace {
@@ -38,6 +44,59 @@ using cublasHandle_t = void *;
 using cublasStatus_t = int;
 // cublasOperation_t.
 constexpr int kOpN = 0, kOpT = 1;
+// cudaDataType (library_types.h), cublasComputeType_t and cublasGemmAlgo_t
+// (cublas_api.h): the values of CUDA 11 to 13.
+constexpr int kR32F = 0, kR16F = 2, kR16BF = 14;
+constexpr int kCompute32F = 68;
+constexpr int kGemmDefault = -1;
+
+/// The element types of the glue's operands, as cudaDataType.
+enum class Elem { F32 = kR32F, F16 = kR16F, BF16 = kR16BF };
+
+/// A rank-3 operand of any element type: its first element and its sizes
+/// and strides, in elements.
+struct Operand {
+  char *base;
+  Elem type;
+  const int64_t *sizes, *strides;
+
+  template <typename T>
+  Operand(const mlir::attnres::runtime::StridedMemref3<T> &m, Elem type)
+      : base(reinterpret_cast<char *>(m.data + m.offset)), type(type),
+        sizes(m.sizes), strides(m.strides) {}
+  size_t elementSize() const { return type == Elem::F32 ? 4 : 2; }
+  /// Element (p, i, j)'s address.
+  char *at(int64_t p, int64_t i, int64_t j) const {
+    return base +
+           (p * strides[0] + i * strides[1] + j * strides[2]) * elementSize();
+  }
+  float load(int64_t p, int64_t i, int64_t j) const;
+  void store(int64_t p, int64_t i, int64_t j, float v) const;
+};
+
+float Operand::load(int64_t p, int64_t i, int64_t j) const {
+  using namespace mlir::attnres::runtime;
+  const char *e = at(p, i, j);
+  if (type == Elem::F32) {
+    float f;
+    std::memcpy(&f, e, sizeof f);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, e, sizeof h);
+  return type == Elem::F16 ? f16ToFloat(h) : bf16ToFloat(h);
+}
+
+void Operand::store(int64_t p, int64_t i, int64_t j, float v) const {
+  using namespace mlir::attnres::runtime;
+  char *e = at(p, i, j);
+  if (type == Elem::F32) {
+    std::memcpy(e, &v, sizeof v);
+    return;
+  }
+  uint16_t h = type == Elem::F16 ? floatToF16(v) : floatToBF16(v);
+  std::memcpy(e, &h, sizeof h);
+}
 
 struct CuBLAS {
   cublasStatus_t (*create)(cublasHandle_t *) = nullptr;
@@ -47,6 +106,13 @@ struct CuBLAS {
                                         long long, const float *, int,
                                         long long, const float *, float *, int,
                                         long long, int) = nullptr;
+  /// Optional: only f16 and bf16 products need it.
+  cublasStatus_t (*gemmStridedBatchedEx)(cublasHandle_t, int, int, int, int,
+                                         int, const void *, const void *, int,
+                                         int, long long, const void *, int, int,
+                                         long long, const void *, void *, int,
+                                         int, long long, int, int,
+                                         int) = nullptr;
   const char *(*statusName)(cublasStatus_t) = nullptr;
 
   /// One handle for the process, made on first use (it needs the device);
@@ -94,6 +160,9 @@ bool resolve(void *lib) {
   cublas.sgemmStridedBatched =
       reinterpret_cast<decltype(cublas.sgemmStridedBatched)>(
           dlsym(lib, "cublasSgemmStridedBatched"));
+  cublas.gemmStridedBatchedEx =
+      reinterpret_cast<decltype(cublas.gemmStridedBatchedEx)>(
+          dlsym(lib, "cublasGemmStridedBatchedEx"));
   cublas.statusName = reinterpret_cast<decltype(cublas.statusName)>(
       dlsym(lib, "cublasGetStatusName"));
   return cublas.create && cublas.setStream && cublas.sgemmStridedBatched;
@@ -144,9 +213,11 @@ void check(cublasStatus_t status, const char *call) {
   fail(call, name ? name : "cuBLAS status " + std::to_string(status));
 }
 
-/// C = A B + beta C per batch; beta is 1 or 0 (C is then not read).
-void sgemmBatched(const Memref3 &a, const Memref3 &b, const Memref3 &c,
-                  float beta) {
+/// C = A B + beta C per batch; beta is 1 or 0 (C is then not read). A and
+/// B have one type; f32 throughout is cublasSgemmStridedBatched, half
+/// types are cublasGemmStridedBatchedEx with f32 compute (and alpha, beta).
+void gemmBatched(const Operand &a, const Operand &b, const Operand &c,
+                 float beta) {
   int64_t batch = c.sizes[0], m = c.sizes[1], n = c.sizes[2], k = a.sizes[2];
   if (batch == 0 || m == 0 || n == 0)
     return;
@@ -162,13 +233,27 @@ void sgemmBatched(const Memref3 &a, const Memref3 &b, const Memref3 &c,
     attnres::cuda::profile::Scope timed("host loop product (no cuBLAS layout)");
     // Managed memory: the host may compute what cuBLAS cannot express
     // (broadcast strides, no reduction); every launch before has finished.
-    for (int64_t i = 0; i < batch; ++i)
-      loopProduct(a, b, c, beta, i, 0, n);
+    // In f32, rounded once to C's type, as cuBLAS computes.
+    for (int64_t p = 0; p < batch; ++p)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          float acc = beta == 0.0f ? 0.0f : c.load(p, i, j);
+          for (int64_t x = 0; x < k; ++x)
+            acc += a.load(p, i, x) * b.load(p, x, j);
+          c.store(p, i, j, acc);
+        }
     return;
   }
   if (std::string error = mlir::attnres::runtime::loadCUBLAS(); !error.empty())
     fail("loading cuBLAS", error);
-  attnres::cuda::profile::Scope timed("cublasSgemmStridedBatched");
+  bool single = a.type == Elem::F32 && c.type == Elem::F32;
+  if (!single && !cublas.gemmStridedBatchedEx)
+    fail("cublasGemmStridedBatchedEx",
+         "the cuBLAS library loaded has no cublasGemmStridedBatchedEx, which "
+         "the model's f16 and bf16 products need");
+  const char *call =
+      single ? "cublasSgemmStridedBatched" : "cublasGemmStridedBatchedEx";
+  attnres::cuda::profile::Scope timed(call);
   const Driver &d = driver();
   std::lock_guard<std::mutex> lock(cublas.mutex);
   ScopedContext scope(d);
@@ -178,12 +263,21 @@ void sgemmBatched(const Memref3 &a, const Memref3 &b, const Memref3 &c,
   void *stream = mgpuStreamCreate();
   check(cublas.setStream(cublas.handle, stream), "cublasSetStream");
   const float one = 1.0f;
-  check(cublas.sgemmStridedBatched(
-            cublas.handle, tb ? kOpT : kOpN, ta ? kOpT : kOpN, int(n), int(m),
-            int(k), &one, b.data + b.offset, ldb, b.strides[0],
-            a.data + a.offset, lda, a.strides[0], &beta, c.data + c.offset, ldc,
-            c.strides[0], int(batch)),
-        "cublasSgemmStridedBatched");
+  if (single)
+    check(cublas.sgemmStridedBatched(
+              cublas.handle, tb ? kOpT : kOpN, ta ? kOpT : kOpN, int(n), int(m),
+              int(k), &one, reinterpret_cast<const float *>(b.base), ldb,
+              b.strides[0], reinterpret_cast<const float *>(a.base), lda,
+              a.strides[0], &beta, reinterpret_cast<float *>(c.base), ldc,
+              c.strides[0], int(batch)),
+          call);
+  else
+    check(cublas.gemmStridedBatchedEx(
+              cublas.handle, tb ? kOpT : kOpN, ta ? kOpT : kOpN, int(n), int(m),
+              int(k), &one, b.base, int(b.type), ldb, b.strides[0], a.base,
+              int(a.type), lda, a.strides[0], &beta, c.base, int(c.type), ldc,
+              c.strides[0], int(batch), kCompute32F, kGemmDefault),
+          call);
   // Synchronous, like the launches: host code may read C next.
   scope.check(d.cuStreamSynchronize(stream), "cuStreamSynchronize");
   mgpuStreamDestroy(stream);
@@ -198,11 +292,29 @@ std::string mlir::attnres::runtime::loadCUBLAS() {
 
 extern "C" void
 _mlir_ciface_attnres_cublas_sgemm_batched(Memref3 *a, Memref3 *b, Memref3 *c) {
-  sgemmBatched(*a, *b, *c, 1.0f);
+  gemmBatched({*a, Elem::F32}, {*b, Elem::F32}, {*c, Elem::F32}, 1.0f);
 }
 
 extern "C" void
 _mlir_ciface_attnres_cublas_sgemm_batched_overwrite(Memref3 *a, Memref3 *b,
                                                     Memref3 *c) {
-  sgemmBatched(*a, *b, *c, 0.0f);
+  gemmBatched({*a, Elem::F32}, {*b, Elem::F32}, {*c, Elem::F32}, 0.0f);
 }
+
+// attnres_cublas_gemm_batched_ex_<A and B's type>_<C's type>, and its
+// _overwrite variant; the names are --attnres-linalg-to-blas's.
+#define ATTNRES_GEMM_EX(SUFFIX, AB, CMEMREF, C)                                \
+  extern "C" void _mlir_ciface_attnres_cublas_gemm_batched_ex_##SUFFIX(        \
+      HalfMemref3 *a, HalfMemref3 *b, CMEMREF *c) {                            \
+    gemmBatched({*a, Elem::AB}, {*b, Elem::AB}, {*c, Elem::C}, 1.0f);          \
+  }                                                                            \
+  extern "C" void                                                              \
+      _mlir_ciface_attnres_cublas_gemm_batched_ex_##SUFFIX##_overwrite(        \
+          HalfMemref3 *a, HalfMemref3 *b, CMEMREF *c) {                        \
+    gemmBatched({*a, Elem::AB}, {*b, Elem::AB}, {*c, Elem::C}, 0.0f);          \
+  }
+ATTNRES_GEMM_EX(f16_f16, F16, HalfMemref3, F16)
+ATTNRES_GEMM_EX(f16_f32, F16, Memref3, F32)
+ATTNRES_GEMM_EX(bf16_bf16, BF16, HalfMemref3, BF16)
+ATTNRES_GEMM_EX(bf16_f32, BF16, Memref3, F32)
+#undef ATTNRES_GEMM_EX

@@ -1,9 +1,11 @@
 //===- GemmLayout.h - Strided memrefs as BLAS operands ----------*- C++ -*-===//
 //
 // What attnres_sgemm_batched (OpenBLAS) and attnres_cublas_sgemm_batched
-// (cuBLAS) share: the rank-3 f32 memref descriptors the compiled code
-// passes, how a matrix's strides become a leading dimension and a transpose
-// flag, and the loops for the layouts no BLAS expresses.
+// (cuBLAS) share: the rank-3 memref descriptors the compiled code passes,
+// how a matrix's strides become a leading dimension and a transpose flag,
+// and the loops for the layouts no BLAS expresses. The f16 and bf16
+// conversions are for those loops on the half-precision products of
+// attnres_cublas_gemm_batched_ex_*, which compute in f32 as cuBLAS does.
 //
 //===----------------------------------------------------------------------===//
 
@@ -12,15 +14,71 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 
 namespace mlir::attnres::runtime {
 
-/// StridedMemRefType<float, 3>, as the C interface passes it.
-struct Memref3 {
-  float *allocated, *data;
+/// StridedMemRefType<T, 3>, as the C interface passes it.
+template <typename T> struct StridedMemref3 {
+  T *allocated, *data;
   int64_t offset, sizes[3], strides[3];
 };
+using Memref3 = StridedMemref3<float>;
+/// f16 and bf16 elements, as their bits.
+using HalfMemref3 = StridedMemref3<uint16_t>;
+
+/// IEEE binary16 to float (exact).
+inline float f16ToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f,
+           mant = h & 0x3ff;
+  if (exp == 0) {
+    float f = std::ldexp(float(mant), -24);
+    return sign ? -f : f;
+  }
+  uint32_t bits = sign | (exp == 31 ? 0x7f800000 | (mant << 13)
+                                    : ((exp + 112) << 23) | (mant << 13));
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/// float to binary16, rounding to nearest even as the GPU's conversion does.
+inline uint16_t floatToF16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  uint32_t sign = (x >> 16) & 0x8000, abs = x & 0x7fffffff;
+  if (abs > 0x7f800000)
+    return uint16_t(sign | 0x7e00);
+  if (abs >= 0x47800000) // 2^16 and up, infinity included.
+    return uint16_t(sign | 0x7c00);
+  if (abs < 0x38800000) // Below 2^-14: a subnormal, in units of 2^-24.
+    return uint16_t(sign | uint32_t(std::nearbyint(std::fabs(f) * 0x1p24f)));
+  uint32_t h = ((((abs >> 23) - 112) << 10) | ((abs & 0x7fffff) >> 13)),
+           rest = abs & 0x1fff;
+  // A carry out of the mantissa steps the exponent, up to infinity.
+  if (rest > 0x1000 || (rest == 0x1000 && (h & 1)))
+    ++h;
+  return uint16_t(sign | h);
+}
+
+/// bfloat16 to float (exact).
+inline float bf16ToFloat(uint16_t h) {
+  uint32_t bits = uint32_t(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/// float to bfloat16, rounding to nearest even.
+inline uint16_t floatToBF16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  if ((x & 0x7fffffff) > 0x7f800000)
+    return uint16_t((x >> 16) | 0x40);
+  return uint16_t((x + 0x7fff + ((x >> 16) & 1)) >> 16);
+}
 
 /// BLAS takes sizes and leading dimensions as int; a value past INT_MAX
 /// would wrap into a wrong (or negative) one.
