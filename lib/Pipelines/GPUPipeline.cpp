@@ -43,6 +43,9 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
   if (options.cublas) {
     attnres::ConvertLinalgToBLASOptions blas;
     blas.callee = attnres::kCublasSgemmBatchedFn.str();
+    // f16 and bf16 products too, computing in f32 as the importer's widened
+    // products do, without the widened copies.
+    blas.halfCallee = attnres::kCublasGemmBatchedExFn.str();
     pm.addPass(attnres::createConvertLinalgToBLAS(blas));
   }
 

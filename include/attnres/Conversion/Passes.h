@@ -51,6 +51,13 @@ constexpr llvm::StringLiteral kGPUKernelModule = "attnres_kernels";
 constexpr llvm::StringLiteral kCublasSgemmBatchedFn =
     "attnres_cublas_sgemm_batched";
 
+/// The prefix of the runtime functions that --attnres-linalg-to-blas calls
+/// on the GPU for f16 and bf16 products (its half-callee): cuBLAS's
+/// cublasGemmStridedBatchedEx, computing in f32. The pass appends A and B's
+/// element type and C's (_f16_f16, _f16_f32, _bf16_bf16, _bf16_f32).
+constexpr llvm::StringLiteral kCublasGemmBatchedExFn =
+    "attnres_cublas_gemm_batched_ex";
+
 /// The runtime function that --attnres-checks-to-runtime calls when a
 /// run-time check fails: attnres_check_failed(const char *message).
 constexpr llvm::StringLiteral kCheckFailedFn = "attnres_check_failed";

@@ -306,7 +306,7 @@ def ConvertAllocToGPUManaged : Pass<"attnres-alloc-to-gpu-managed",
 }
 
 def ConvertLinalgToBLAS : Pass<"attnres-linalg-to-blas", "ModuleOp"> {
-  let summary = "Call a BLAS sgemm for f32 batch matrix products on buffers";
+  let summary = "Call a BLAS for batch matrix products on buffers";
   let description = [{
     Replaces every `linalg.batch_matmul` on f32 memrefs (what `tosa.matmul`
     becomes after `tosa-to-linalg-named` and bufferization) with a call to
@@ -356,6 +356,24 @@ def ConvertLinalgToBLAS : Pass<"attnres-linalg-to-blas", "ModuleOp"> {
     ...
     call @attnres_sgemm_batched_overwrite(%0, %1, %2) : (...) -> ()
     ```
+
+    With `half-callee` set (`attnres_cublas_gemm_batched_ex` on the GPU
+    pipeline), f16 and bf16 products are calls too, of
+    `<half-callee>_<A and B's type>_<C's type>` (`_f16_f16`, `_f16_f32`,
+    `_bf16_bf16`, `_bf16_f32`, and their `_overwrite` variants), which
+    compute in f32 and round C once, as cuBLAS's
+    `cublasGemmStridedBatchedEx` with `CUBLAS_COMPUTE_32F` does. The
+    importer writes a half-precision product as f32 arithmetic: its
+    operands widened (`arith.extf`) into fresh buffers, an f32
+    `linalg.batch_matmul`, the result narrowed (`arith.truncf`). The
+    widening copies that only the product reads become the product reading
+    the half-precision operands, and the narrowing of an overwritten f32
+    result that nothing else reads becomes the call writing the narrowed
+    buffer: no f32 copy of a weight or activation is left. A
+    `linalg.batch_matmul` of half operands into a half result is a call as
+    well, computing in f32 where the op's own arithmetic is the result's
+    type. Without `half-callee` (the CPU, whose BLAS has no half-precision
+    product) all of this is left alone.
   }];
   let options = [
     Option<"callee", "callee", "std::string",
@@ -364,6 +382,12 @@ def ConvertLinalgToBLAS : Pass<"attnres-linalg-to-blas", "ModuleOp"> {
            "beta = 0 variant: attnres_sgemm_batched (OpenBLAS), or "
            "attnres_cublas_sgemm_batched (cuBLAS, on managed buffers; what "
            "--attnres-gpu-pipeline uses)">,
+    Option<"halfCallee", "half-callee", "std::string", /*default=*/"\"\"",
+           "The prefix of the runtime functions called for f16 and bf16 "
+           "products, computing in f32: attnres_cublas_gemm_batched_ex "
+           "(cuBLAS's cublasGemmStridedBatchedEx; what "
+           "--attnres-gpu-pipeline uses). Empty (the default): half-precision "
+           "products are left alone">,
   ];
   let dependentDialects = [
     "::mlir::func::FuncDialect",

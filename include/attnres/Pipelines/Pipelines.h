@@ -141,8 +141,9 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::init(4)};
   PassOptions::Option<bool> cublas{
       *this, "cublas",
-      llvm::cl::desc("f32 matrix products as calls to cuBLAS (which the "
-                     "runtime loads), not mapped loops"),
+      llvm::cl::desc("Matrix products (f32, and f16 and bf16 computing in "
+                     "f32) as calls to cuBLAS (which the runtime loads), not "
+                     "mapped loops"),
       llvm::cl::init(true)};
 };
 

@@ -3,6 +3,8 @@
 // Replaces f32 linalg.batch_matmul on memrefs with calls to the runtime's
 // attnres_sgemm_batched, which wraps cblas_sgemm: the GEMMs of a transformer
 // are where nearly all CPU time goes, and a tuned BLAS beats loops we emit.
+// On the GPU, f16 and bf16 products become calls of cuBLAS's mixed-precision
+// GEMM too, reading the half-precision operands the importer widens.
 //
 //===----------------------------------------------------------------------===//
 
@@ -26,13 +28,43 @@ using namespace mlir::attnres;
 
 namespace {
 
-/// memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>: one C interface for all
+/// memref<?x?x?xT, strided<[?, ?, ?], offset: ?>>: one C interface for all
 /// shapes and layouts.
-MemRefType dynamicStridedType(MLIRContext *ctx) {
+MemRefType dynamicStridedType(Type elementType) {
   int64_t d = ShapedType::kDynamic;
-  return MemRefType::get(
-      {d, d, d}, Float32Type::get(ctx),
-      StridedLayoutAttr::get(ctx, ShapedType::kDynamic, {d, d, d}));
+  return MemRefType::get({d, d, d}, elementType,
+                         StridedLayoutAttr::get(elementType.getContext(),
+                                                ShapedType::kDynamic,
+                                                {d, d, d}));
+}
+
+bool isHalf(Type type) { return type.isF16() || type.isBF16(); }
+
+/// The suffix of a half-precision product's callee: A and B's element type,
+/// then C's.
+std::string halfSuffix(Type ab, Type c) {
+  auto name = [](Type t) {
+    return t.isF16() ? "f16" : t.isBF16() ? "bf16" : "f32";
+  };
+  return std::string("_") + name(ab) + "_" + name(c);
+}
+
+/// Whether `op` is an elementwise `CastOp` (arith.extf or arith.truncf) of
+/// one buffer into another of the same shape: identity maps, parallel
+/// loops, a body that casts the input and yields it.
+template <typename CastOp> bool isElementwiseCast(Operation *op) {
+  auto generic = dyn_cast_or_null<linalg::GenericOp>(op);
+  if (!generic || !generic.hasPureBufferSemantics() ||
+      generic.getNumDpsInputs() != 1 || generic.getNumDpsInits() != 1 ||
+      generic.getNumReductionLoops() != 0 ||
+      !llvm::all_of(generic.getIndexingMapsArray(),
+                    [](AffineMap map) { return map.isIdentity(); }))
+    return false;
+  Block *body = generic.getBody();
+  auto cast = dyn_cast<CastOp>(body->front());
+  return cast && body->getOperations().size() == 2 &&
+         cast.getIn() == body->getArgument(0) &&
+         body->getTerminator()->getOperand(0) == cast.getResult();
 }
 
 /// The fill of `buffer`, a fresh allocation, when that is the only op that
@@ -145,8 +177,8 @@ Value viewRoot(Value value) {
 }
 
 /// Whether `op` (or an op inside it) may write the buffer whose root is
-/// `root`.
-bool mayWrite(Operation *op, Value root) {
+/// `root`, or with `reads` also read it.
+bool mayAccess(Operation *op, Value root, bool reads) {
   bool writes = false;
   op->walk([&](Operation *nested) {
     if (isMemoryEffectFree(nested))
@@ -161,7 +193,8 @@ bool mayWrite(Operation *op, Value root) {
     SmallVector<MemoryEffects::EffectInstance> effects;
     iface.getEffects(effects);
     for (auto &effect : effects)
-      if (isa<MemoryEffects::Write>(effect.getEffect()) &&
+      if ((isa<MemoryEffects::Write>(effect.getEffect()) ||
+           (reads && isa<MemoryEffects::Read>(effect.getEffect()))) &&
           (!effect.getValue() || viewRoot(effect.getValue()) == root)) {
         writes = true;
         return WalkResult::interrupt();
@@ -169,6 +202,76 @@ bool mayWrite(Operation *op, Value root) {
     return WalkResult::advance();
   });
   return writes;
+}
+
+bool mayWrite(Operation *op, Value root) {
+  return mayAccess(op, root, /*reads=*/false);
+}
+
+/// The ops of `block` that use `buffer` or a view of it, or hold such a use,
+/// in block order; failure when a use is outside the block.
+FailureOr<SmallVector<Operation *>> accessesIn(Block *block, Value buffer) {
+  SmallVector<Operation *> accesses;
+  SmallVector<Value> worklist = {buffer};
+  while (!worklist.empty()) {
+    Value value = worklist.pop_back_val();
+    for (Operation *user : value.getUsers()) {
+      Operation *at = block->findAncestorOpInBlock(*user);
+      if (!at)
+        return failure();
+      accesses.push_back(at);
+      if (auto view = dyn_cast<ViewLikeOpInterface>(user);
+          view && view.getViewSource() == value)
+        llvm::append_range(worklist, user->getResults());
+    }
+  }
+  llvm::sort(accesses,
+             [](Operation *a, Operation *b) { return a->isBeforeInBlock(b); });
+  accesses.erase(llvm::unique(accesses), accesses.end());
+  return accesses;
+}
+
+/// Whether `op` writes all of `buffer` without reading it first: a fill, or
+/// an elementwise generic whose body ignores the buffer's element.
+bool overwrites(Operation *op, Value buffer) {
+  if (auto fill = dyn_cast<linalg::FillOp>(op))
+    return fill.getOutputs()[0] == buffer;
+  auto generic = dyn_cast<linalg::GenericOp>(op);
+  if (!generic || !generic.hasPureBufferSemantics() ||
+      generic.getNumReductionLoops() != 0 ||
+      llvm::is_contained(generic.getDpsInputs(), buffer))
+    return false;
+  for (OpOperand &init : generic.getDpsInitsMutable())
+    if (init.get() == buffer)
+      return generic.getMatchingIndexingMap(&init).isIdentity() &&
+             generic.getMatchingBlockArgument(&init).use_empty();
+  return false;
+}
+
+/// Whether nothing reads the fresh `buffer` after `from`, `ignored` aside:
+/// the next op to use it deallocates it or overwrites it.
+bool deadAfter(Operation *from, Value buffer, ArrayRef<Operation *> ignored) {
+  FailureOr<SmallVector<Operation *>> accesses =
+      accessesIn(from->getBlock(), buffer);
+  if (failed(accesses))
+    return false;
+  for (Operation *at : *accesses) {
+    if (!from->isBeforeInBlock(at) || llvm::is_contained(ignored, at))
+      continue;
+    return isa<memref::DeallocOp>(at) || overwrites(at, buffer);
+  }
+  return true;
+}
+
+/// Erases `alloc` when deallocations are all that is left of its uses.
+void eraseIfUnused(PatternRewriter &rewriter, memref::AllocOp alloc) {
+  if (!alloc || !llvm::all_of(alloc->getUsers(), [](Operation *user) {
+        return isa<memref::DeallocOp>(user);
+      }))
+    return;
+  for (Operation *user : llvm::make_early_inc_range(alloc->getUsers()))
+    rewriter.eraseOp(user);
+  rewriter.eraseOp(alloc);
 }
 
 /// The type of memref.transpose(`source`) by `permutation`, as a strided
@@ -401,10 +504,239 @@ struct FoldProductIntoTranspose : OpRewritePattern<linalg::TransposeOp> {
   }
 };
 
+/// Where `product` reads its operand `input` as the widening of
+/// half-precision values: the last op before the product to use that fresh
+/// buffer is an elementwise linalg.generic that writes it with an
+/// arith.extf of a half value (a plain widening copy, or one that
+/// elementwise fusion merged into the op computing the values).
+struct Widening {
+  linalg::GenericOp op;
+  /// The index of `input` among the op's inits.
+  unsigned init = 0;
+  /// The extf whose result the op yields into `input`.
+  arith::ExtFOp extf;
+  /// The half-precision buffer a plain copy reads, unchanged since; null
+  /// when the op must write the half values to a buffer of their own.
+  Value source;
+
+  Type halfType() { return extf.getIn().getType(); }
+};
+
+std::optional<Widening> wideningReadBy(linalg::BatchMatmulOp product,
+                                       Value input) {
+  auto alloc = input.getDefiningOp<memref::AllocOp>();
+  if (!alloc)
+    return std::nullopt;
+  FailureOr<SmallVector<Operation *>> accesses =
+      accessesIn(product->getBlock(), input);
+  if (failed(accesses))
+    return std::nullopt;
+  Operation *last = nullptr;
+  for (Operation *at : *accesses)
+    if (at->isBeforeInBlock(product))
+      last = at;
+  auto generic = dyn_cast_or_null<linalg::GenericOp>(last);
+  if (!generic || !overwrites(generic, input) ||
+      generic.getNumReductionLoops() != 0)
+    return std::nullopt;
+  Widening widening;
+  widening.op = generic;
+  for (OpOperand &init : generic.getDpsInitsMutable())
+    if (init.get() == input)
+      widening.init = init.getOperandNumber() - generic.getNumDpsInputs();
+  Operation *yield = generic.getBody()->getTerminator();
+  widening.extf =
+      yield->getOperand(widening.init).getDefiningOp<arith::ExtFOp>();
+  if (!widening.extf || !isHalf(widening.halfType()))
+    return std::nullopt;
+  if (isElementwiseCast<arith::ExtFOp>(generic)) {
+    Value source = generic.getDpsInputs()[0];
+    auto sourceType = dyn_cast<MemRefType>(source.getType());
+    Value root = viewRoot(source);
+    bool unchanged = sourceType && !sourceType.getMemorySpace();
+    for (Operation *op = generic->getNextNode(); unchanged && op != product;
+         op = op->getNextNode())
+      unchanged = !mayWrite(op, root);
+    if (unchanged) {
+      widening.source = source;
+      return widening;
+    }
+  }
+  // The op writes the half values to a new buffer: sized as `input`, and
+  // freed where it is.
+  if (generic.getNumResults() != 0 ||
+      llvm::none_of(input.getUsers(), [](Operation *user) {
+        return isa<memref::DeallocOp>(user);
+      }))
+    return std::nullopt;
+  return widening;
+}
+
+/// An f32 product of half-precision operands that the importer widened
+/// (f16 and bf16 products accumulate in f32) reads those operands instead:
+/// cuBLAS takes them as they are and computes in f32 all the same, and the
+/// widened copies (of every weight, on every run) are gone. An op that
+/// computes an operand and widens it in one (elementwise fusion merges the
+/// widening into a norm) writes the half values instead. Only with a
+/// half-precision callee: the CPU's BLAS has no such product.
+struct FoldWideningIntoProduct : OpRewritePattern<linalg::BatchMatmulOp> {
+  using OpRewritePattern::OpRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::BatchMatmulOp product,
+                                PatternRewriter &rewriter) const override {
+    if (!product.hasPureBufferSemantics() || product.hasUserDefinedMaps())
+      return rewriter.notifyMatchFailure(product, "not a plain product");
+    auto outType = dyn_cast<MemRefType>(product.getDpsInits()[0].getType());
+    if (!outType || !outType.getElementType().isF32())
+      return rewriter.notifyMatchFailure(product, "not an f32 product");
+    // Both operands, of one type, or neither: cuBLAS's A and B have one.
+    Value a = product.getDpsInputs()[0], b = product.getDpsInputs()[1];
+    if (a == b)
+      return rewriter.notifyMatchFailure(product, "one operand twice");
+    SmallVector<Widening, 2> widenings;
+    for (Value input : {a, b}) {
+      std::optional<Widening> widening = wideningReadBy(product, input);
+      if (!widening)
+        return rewriter.notifyMatchFailure(product, "operand not widened");
+      widenings.push_back(*widening);
+    }
+    if (widenings[0].halfType() != widenings[1].halfType())
+      return rewriter.notifyMatchFailure(product, "operand types differ");
+    if (widenings[0].op == widenings[1].op)
+      return rewriter.notifyMatchFailure(product, "operands of one op");
+    SmallVector<bool, 2> dead;
+    for (auto [widening, input] : llvm::zip(widenings, ValueRange{a, b}))
+      dead.push_back(deadAfter(widening.op, input, {product.getOperation()}));
+
+    for (auto [i, widening] : llvm::enumerate(widenings)) {
+      Value input = product.getDpsInputs()[i];
+      Value half = widening.source;
+      auto reread = [&] {
+        rewriter.modifyOpInPlace(
+            product, [&] { product.getDpsInputOperand(i)->set(half); });
+      };
+      if (!half) {
+        // A buffer of the half values beside the widened one, which the op
+        // writes in its place, or besides when others still read that.
+        auto alloc = input.getDefiningOp<memref::AllocOp>();
+        auto type = cast<MemRefType>(alloc.getType());
+        rewriter.setInsertionPointAfter(alloc);
+        half = memref::AllocOp::create(
+            rewriter, alloc.getLoc(),
+            MemRefType::get(type.getShape(), widening.halfType()),
+            alloc.getDynamicSizes(), alloc.getSymbolOperands(),
+            alloc.getAlignmentAttr());
+        for (Operation *user : llvm::to_vector(input.getUsers()))
+          if (isa<memref::DeallocOp>(user)) {
+            rewriter.setInsertionPoint(user);
+            memref::DeallocOp::create(rewriter, user->getLoc(), half);
+          }
+        linalg::GenericOp op = widening.op;
+        reread();
+        if (dead[i]) {
+          rewriter.modifyOpInPlace(op, [&] {
+            op.getDpsInitsMutable()[widening.init].set(half);
+            op.getMatchingBlockArgument(op.getDpsInitOperand(widening.init))
+                .setType(widening.halfType());
+            op.getBody()->getTerminator()->setOperand(widening.init,
+                                                      widening.extf.getIn());
+          });
+          if (widening.extf->use_empty())
+            rewriter.eraseOp(widening.extf);
+          eraseIfUnused(rewriter, alloc);
+        } else {
+          // Others read the f32 values too: the op writes both.
+          SmallVector<Value> inits(op.getDpsInits());
+          inits.push_back(half);
+          SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+          maps.push_back(
+              op.getMatchingIndexingMap(op.getDpsInitOperand(widening.init)));
+          rewriter.setInsertionPoint(op);
+          auto both = linalg::GenericOp::create(
+              rewriter, op.getLoc(), TypeRange(), op.getDpsInputs(), inits,
+              maps, op.getIteratorTypesArray());
+          rewriter.inlineRegionBefore(op.getRegion(), both.getRegion(),
+                                      both.getRegion().end());
+          Block *body = both.getBody();
+          body->addArgument(widening.halfType(), op.getLoc());
+          Operation *yield = body->getTerminator();
+          SmallVector<Value> yielded(yield->getOperands());
+          yielded.push_back(widening.extf.getIn());
+          rewriter.setInsertionPoint(yield);
+          linalg::YieldOp::create(rewriter, yield->getLoc(), yielded);
+          rewriter.eraseOp(yield);
+          rewriter.eraseOp(op);
+        }
+      } else {
+        reread();
+        if (dead[i]) {
+          auto alloc = input.getDefiningOp<memref::AllocOp>();
+          rewriter.eraseOp(widening.op);
+          eraseIfUnused(rewriter, alloc);
+        }
+      }
+    }
+    return success();
+  }
+};
+
+/// The op that narrows the f32 output `out` of `product` to `type` (an
+/// elementwise arith.truncf, the next op to use it), when the product can
+/// write the narrowed buffer instead: the f32 values are read nowhere else,
+/// nothing in between uses the narrowed buffer, and the product can see it.
+/// `move` is set to a fresh allocation of it that must move before the
+/// product.
+linalg::GenericOp narrowingOf(linalg::BatchMatmulOp product, Value out,
+                              Type type, memref::AllocOp &move) {
+  if (!out.getDefiningOp<memref::AllocOp>())
+    return {};
+  Block *block = product->getBlock();
+  FailureOr<SmallVector<Operation *>> accesses = accessesIn(block, out);
+  if (failed(accesses))
+    return {};
+  Operation *next = nullptr;
+  for (Operation *at : *accesses)
+    if (product->isBeforeInBlock(at)) {
+      next = at;
+      break;
+    }
+  if (!isElementwiseCast<arith::TruncFOp>(next))
+    return {};
+  auto narrowing = cast<linalg::GenericOp>(next);
+  Value target = narrowing.getDpsInits()[0];
+  auto targetType = dyn_cast<MemRefType>(target.getType());
+  if (narrowing.getDpsInputs()[0] != out || !targetType ||
+      targetType.getElementType() != type || targetType.getMemorySpace() ||
+      !deadAfter(narrowing, out, {}))
+    return {};
+  Value root = viewRoot(target);
+  if (llvm::any_of(product.getDpsInputs(),
+                   [&](Value input) { return viewRoot(input) == root; }))
+    return {};
+  for (Operation *op = product->getNextNode(); op != narrowing;
+       op = op->getNextNode())
+    if (mayAccess(op, root, /*reads=*/true))
+      return {};
+  move = {};
+  Operation *def = target.getDefiningOp();
+  if (!def)
+    return target.getParentRegion()->isAncestor(product->getParentRegion())
+               ? narrowing
+               : linalg::GenericOp();
+  if (def->getBlock() == block && def->isBeforeInBlock(product))
+    return narrowing;
+  auto alloc = dyn_cast<memref::AllocOp>(def);
+  if (!alloc || alloc->getBlock() != block || alloc->getNumOperands() != 0)
+    return {};
+  move = alloc;
+  return narrowing;
+}
+
 struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
   BatchMatmulToBLAS(MLIRContext *ctx, SymbolRefAttr accumulate,
-                    SymbolRefAttr overwrite)
-      : OpRewritePattern(ctx), accumulate(accumulate), overwrite(overwrite) {}
+                    SymbolRefAttr overwrite, StringRef halfCallee)
+      : OpRewritePattern(ctx), accumulate(accumulate), overwrite(overwrite),
+        halfCallee(halfCallee) {}
 
   LogicalResult matchAndRewrite(linalg::BatchMatmulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -418,14 +750,23 @@ struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
     // on every iteration, so it never converges and the pass fails.
     for (Value v : op->getOperands()) {
       auto type = dyn_cast<MemRefType>(v.getType());
-      if (!type || !type.getElementType().isF32() || type.getRank() != 3)
-        return rewriter.notifyMatchFailure(op, "expects rank-3 f32 memrefs");
+      if (!type || type.getRank() != 3)
+        return rewriter.notifyMatchFailure(op, "expects rank-3 memrefs");
       // The cast to the callee's type cannot change the memory space, and
       // the BLAS reads host memory only.
       if (type.getMemorySpace())
         return rewriter.notifyMatchFailure(
             op, "expects memrefs in the default memory space");
     }
+    // f32 throughout, or with a half-precision callee A and B of one half
+    // type and C of that type or f32 (what cuBLAS computes in f32).
+    Type ab = getElementTypeOrSelf(op.getDpsInputs()[0].getType());
+    Type c = getElementTypeOrSelf(op.getDpsInits()[0].getType());
+    bool half = isHalf(ab);
+    if (ab != getElementTypeOrSelf(op.getDpsInputs()[1].getType()) ||
+        !(half ? !halfCallee.empty() && (c == ab || c.isF32())
+               : ab.isF32() && c.isF32()))
+      return rewriter.notifyMatchFailure(op, "element types not supported");
     // A zero fill of a fresh output that nothing else sees before the
     // product: BLAS writes the product instead of adding it.
     Value out = op.getDpsInits()[0];
@@ -438,18 +779,42 @@ struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
             onlyFilledBefore(fill, op, out))
           zeroFill = fill;
     bool overwriteOut = zeroFill || op->hasAttr(kOverwriteAttr);
+    // An overwritten f32 output that is only narrowed to the operands' type
+    // next: cuBLAS writes the narrowed buffer, rounding once as the
+    // narrowing did.
+    linalg::GenericOp narrowing;
+    memref::AllocOp move;
+    if (half && c.isF32() && overwriteOut)
+      narrowing = narrowingOf(op, out, ab, move);
+
+    if (move)
+      rewriter.moveOpBefore(move, op);
     SmallVector<Value> operands;
-    for (Value v : op->getOperands())
+    for (Value v : op->getOperands()) {
+      if (narrowing && v == out)
+        v = narrowing.getDpsInits()[0];
       operands.push_back(memref::CastOp::create(
-          rewriter, op.getLoc(), dynamicStridedType(getContext()), v));
+          rewriter, op.getLoc(),
+          dynamicStridedType(getElementTypeOrSelf(v.getType())), v));
+    }
     if (zeroFill)
       rewriter.eraseOp(zeroFill);
-    rewriter.replaceOpWithNewOp<func::CallOp>(
-        op, overwriteOut ? overwrite : accumulate, TypeRange(), operands);
+    SymbolRefAttr callee = overwriteOut ? overwrite : accumulate;
+    if (half)
+      callee = SymbolRefAttr::get(
+          getContext(), halfCallee + halfSuffix(ab, narrowing ? ab : c) +
+                            (overwriteOut ? "_overwrite" : ""));
+    rewriter.replaceOpWithNewOp<func::CallOp>(op, callee, TypeRange(),
+                                              operands);
+    if (narrowing) {
+      rewriter.eraseOp(narrowing);
+      eraseIfUnused(rewriter, out.getDefiningOp<memref::AllocOp>());
+    }
     return success();
   }
 
   SymbolRefAttr accumulate, overwrite;
+  std::string halfCallee;
 };
 
 struct ConvertLinalgToBLASPass
@@ -468,25 +833,38 @@ struct ConvertLinalgToBLASPass
     // runtime receives plain StridedMemRefType pointers; the one no call
     // uses goes again below.
     OpBuilder b(module.getBodyRegion());
-    MemRefType t = dynamicStridedType(ctx);
     SmallVector<func::FuncOp> declared;
-    for (StringRef name : {StringRef(callee), StringRef(overwrite)}) {
+    auto declare = [&](StringRef name, Type ab, Type c) {
       if (SymbolTable::lookupSymbolIn(module, name))
-        continue;
-      auto decl = func::FuncOp::create(b, module.getLoc(), name,
-                                       b.getFunctionType({t, t, t}, {}));
+        return;
+      MemRefType abType = dynamicStridedType(ab);
+      auto decl = func::FuncOp::create(
+          b, module.getLoc(), name,
+          b.getFunctionType({abType, abType, dynamicStridedType(c)}, {}));
       decl.setPrivate();
       decl->setAttr("llvm.emit_c_interface", b.getUnitAttr());
       declared.push_back(decl);
-    }
-    // Fills and transposes first, so that the products see which outputs
-    // are only zeros, and read the transposes' inputs.
+    };
+    Type f32 = b.getF32Type();
+    declare(callee, f32, f32);
+    declare(overwrite, f32, f32);
+    if (!halfCallee.empty())
+      for (Type ab : {Type(b.getF16Type()), Type(b.getBF16Type())})
+        for (Type c : {ab, f32})
+          for (StringRef variant : {"", "_overwrite"})
+            declare(halfCallee + halfSuffix(ab, c) + variant.str(), ab, c);
+    // Fills, transposes and widenings first, so that the products see which
+    // outputs are only zeros, and read the transposes' and widenings'
+    // inputs.
     RewritePatternSet fills(ctx);
     fills.add<CopyOfFillToFill, EraseFilledOnlyBuffer, FoldTransposeIntoProduct,
               FoldProductIntoTranspose>(ctx);
+    if (!halfCallee.empty())
+      fills.add<FoldWideningIntoProduct>(ctx);
     RewritePatternSet products(ctx);
     products.add<BatchMatmulToBLAS>(ctx, SymbolRefAttr::get(ctx, callee),
-                                    SymbolRefAttr::get(ctx, overwrite));
+                                    SymbolRefAttr::get(ctx, overwrite),
+                                    halfCallee);
     if (failed(applyPatternsGreedily(module, std::move(fills))) ||
         failed(applyPatternsGreedily(module, std::move(products)))) {
       signalPassFailure();

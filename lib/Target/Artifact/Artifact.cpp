@@ -252,10 +252,14 @@ static void addSignature(ModuleOp module, const runtime::Signature &signature) {
 }
 
 namespace {
+/// Whether the module calls the runtime's cuBLAS glue: the sgemm entries,
+/// or the f16/bf16 ones (attnres_cublas_gemm_batched_ex_*).
 bool callsCUBLAS(ModuleOp module) {
-  return module.lookupSymbol("_mlir_ciface_attnres_cublas_sgemm_batched") ||
-         module.lookupSymbol(
-             "_mlir_ciface_attnres_cublas_sgemm_batched_overwrite");
+  return llvm::any_of(
+      module.getOps<LLVM::LLVMFuncOp>(), [](LLVM::LLVMFuncOp fn) {
+        return fn.isExternal() &&
+               fn.getName().starts_with("_mlir_ciface_attnres_cublas_");
+      });
 }
 
 /// Whether the module's buffers and constants must be the device's: it has
