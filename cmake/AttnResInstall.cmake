@@ -28,6 +28,7 @@ set(_attnres_exports
   AttnResToVector:ToVector
   AttnResLinalgToBLAS:LinalgToBLAS
   AttnResParallelToRuntime:ParallelToRuntime
+  AttnResReductionsToGPU:ReductionsToGPU
   AttnResSameShapeToLinalg:SameShapeToLinalg
   AttnResChecksToRuntime:ChecksToRuntime
   AttnResPipelines:Pipelines

@@ -53,6 +53,8 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
   // dimensions of each linalg op map to blocks and threads.
   OpPassManager &loops = pm.nest<func::FuncOp>();
   loops.addPass(attnres::createCopiesToLinalg());
+  if (options.warpReductions)
+    loops.addPass(createConvertReductionsToGPU());
   loops.addPass(createConvertLinalgToParallelLoopsPass());
   loops.addPass(attnres::createTileLoopsForGPU());
   // A tile's bound at a dynamic size is an affine.min of the tile size and
@@ -64,6 +66,10 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
   loops.addPass(createGpuMapParallelLoopsPass(mapping));
   loops.addPass(createConvertParallelLoopToGpuPass());
   loops.addPass(createConvertAllocToGPUManaged());
+  // Constants and dims used in a launch move into it, so that kernels fold
+  // them (shuffle offsets, tile sizes) instead of taking each as a
+  // parameter.
+  pm.addPass(createGpuLaunchSinkIndexComputationsPass());
   pm.addPass(createGpuKernelOutliningPass());
   pm.addPass(createCanonicalizerPass());
   // Host-side reshapes to run-time sizes (memref.reshape, from dynamic

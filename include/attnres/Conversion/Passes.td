@@ -456,4 +456,57 @@ def ConvertParallelToRuntime : Pass<"attnres-parallel-to-runtime",
   ];
 }
 
+def ConvertReductionsToGPU : Pass<"attnres-reductions-to-gpu",
+                                  "::mlir::func::FuncOp"> {
+  let summary = "Reduce the rows of linalg reductions with a warp per row";
+  let description = [{
+    On buffers, before `convert-linalg-to-parallel-loops`: a linalg op with
+    one reduction dimension whose body folds each element into the
+    accumulator with an associative, commutative combiner (`arith.addf`,
+    `mulf`, `maximumf`, `minimumf`, `maxnumf`, `minnumf`: softmax's maximum
+    and sum, a norm's mean) becomes a `gpu.launch` in which each warp
+    reduces one row: its lanes stride through the row 32 elements apart,
+    each folding into a register that starts at the combiner's neutral
+    element, five butterfly `gpu.shuffle`s combine the lanes, and lane 0
+    folds in the output's initial value and stores it. The parallel loops
+    would give each thread a row of its own, reading addresses a row apart
+    and loading and storing the accumulator at every element.
+
+    Left alone: reductions whose inputs do not have the reduced dimension
+    innermost (a warp would read down a column; one thread per column
+    coalesces there), accumulators other than f32 (shuffles move 32-bit
+    lanes), bodies that read the accumulator more than once, tensors, and
+    ops already inside `scf.parallel` or `gpu.launch`. Partials are combined
+    in another order than the sequential loop's, so float sums may differ
+    in their last bits.
+
+    Before:
+    ```mlir
+    linalg.reduce ins(%x : memref<?x4x?xf32>) outs(%m : memref<?x4xf32>) dimensions = [2]
+      (%in: f32, %acc: f32) {
+        %r = arith.maximumf %in, %acc : f32
+        linalg.yield %r : f32
+      }
+    ```
+    After (abridged):
+    ```mlir
+    gpu.launch blocks(%bx, ...) in (%g = ceildiv(rows, 8), ...) threads(%tx, ...) in (%t = 256, ...) {
+      // row = bx * 8 + tx / 32, lane = tx % 32
+      %p = scf.for %k = %lane to %n step %c32 iter_args(%a = -inf) -> (f32) {...}
+      // 5 x gpu.shuffle xor, arith.maximumf; lane 0 stores max(%m[row], %p)
+    }
+    ```
+  }];
+  let options = [
+    Option<"warpsPerBlock", "warps-per-block", "int64_t", /*default=*/"8",
+           "Rows (one warp each) per block of threads, in [1, 32]">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+  ];
+}
+
 #endif // ATTNRES_CONVERSION_PASSES_TD

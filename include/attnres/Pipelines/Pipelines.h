@@ -145,6 +145,11 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
                      "f32) as calls to cuBLAS (which the runtime loads), not "
                      "mapped loops"),
       llvm::cl::init(true)};
+  PassOptions::Option<bool> warpReductions{
+      *this, "warp-reductions",
+      llvm::cl::desc("Row reductions (softmax, norms) with a warp per row "
+                     "(--attnres-reductions-to-gpu), not a thread per row"),
+      llvm::cl::init(true)};
 };
 
 /// Appends the CUDA lowering: the same raising and two-phase split as the CPU
