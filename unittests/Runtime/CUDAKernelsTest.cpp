@@ -100,6 +100,20 @@ public:
   void rows(const Buffer &b) { KernelArguments::rows(b.data, b.rows, b.cols); }
   void vector(const Buffer &b) { KernelArguments::vector(b.data, b.cols); }
   void scalars(const Buffer &b) { KernelArguments::vector(b.data, b.rows); }
+  /// Layer `layer` of a buffer stacking `rows`-row buffers, one per layer
+  /// (phase 1's outputs and lse): its own [rows, cols] (or [rows]) buffer.
+  void layerRows(const Buffer &b, int64_t layer, int64_t rows) {
+    KernelArguments::rows(layerData(b, layer, rows), rows, b.cols);
+  }
+  void layerScalars(const Buffer &b, int64_t layer, int64_t rows) {
+    KernelArguments::vector(layerData(b, layer, rows), rows);
+  }
+
+private:
+  static void *layerData(const Buffer &b, int64_t layer, int64_t rows) {
+    return static_cast<char *>(b.data) +
+           layer * rows * b.cols * bytesOf(b.storage);
+  }
 };
 
 double inverseRMS(const std::vector<double> &x, double eps) {
@@ -157,19 +171,19 @@ protected:
   }
 
   void checkBlock(Storage storage, const std::string &suffix, int64_t dim,
-                  int64_t rowsPerBlock, double tol);
+                  int64_t rowsPerBlock, double tol, int64_t layers = 2);
 
   std::string ptx;
   std::unique_ptr<attnres::gpu::Kernels> kernels;
   void *stream = nullptr;
 };
 
-/// Phase 1 (three blocks, two layers), phase 2 with its norm, and an RMSNorm,
-/// each against the formulas on the inputs as stored.
+/// Phase 1 (three blocks, `layers` layers), phase 2 with its norm, and an
+/// RMSNorm, each against the formulas on the inputs as stored.
 void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
-                                 int64_t dim, int64_t rowsPerBlock,
-                                 double tol) {
-  const int64_t rows = 37, n = 3, s = 2;
+                                 int64_t dim, int64_t rowsPerBlock, double tol,
+                                 int64_t layers) {
+  const int64_t rows = 37, n = 3, s = layers;
   const std::string shape = std::to_string(dim) + "x" + suffix;
   const double eps = 1e-6, normEps = 1e-5;
   std::mt19937 rng(7);
@@ -189,25 +203,23 @@ void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
   p.fill(rng, 0.0f, 2.0f);
   g.fill(rng, 1.0f, 0.2f);
 
-  // Phase 1.
-  std::vector<std::unique_ptr<Buffer>> outputs, lses;
+  // Phase 1. The kernel takes each layer's query times its key norm in f32,
+  // [s, dim], which the lowering forms on the host side (a constant, or a
+  // linalg op); the reference below uses q and k themselves. The outputs
+  // and lse are one buffer each, layer j's rows from j * rows on.
+  Buffer products(Storage::F32, s, dim);
+  for (int j = 0; j < s; ++j)
+    for (int64_t d = 0; d < dim; ++d)
+      products.set(j * dim + d, queries[j]->get(d) * keys[j]->get(d));
+  Buffer outputs(storage, s * rows, dim), lses(Storage::F32, s * rows, 1);
   Arguments a1;
   for (auto &b : blocks)
     a1.rows(*b);
-  for (auto &q : queries)
-    a1.vector(*q);
-  for (auto &k : keys)
-    a1.vector(*k);
+  a1.rows(products);
   a1.f32(eps);
-  for (int j = 0; j < s; ++j) {
-    outputs.push_back(std::make_unique<Buffer>(storage, rows, dim));
-    a1.rows(*outputs.back());
-  }
-  for (int j = 0; j < s; ++j) {
-    lses.push_back(std::make_unique<Buffer>(Storage::F32, rows, 1));
-    a1.scalars(*lses.back());
-  }
-  launch("phase1_" + shape + "_n3_s2", rows, 1, a1);
+  a1.rows(outputs);
+  a1.scalars(lses);
+  launch("phase1_" + shape + "_n3_s" + std::to_string(s), rows, 1, a1);
   for (int64_t r = 0; r < rows; ++r) {
     std::vector<std::vector<double>> b;
     for (auto &block : blocks)
@@ -228,16 +240,16 @@ void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
       for (int i = 0; i < n; ++i)
         for (int64_t d = 0; d < dim; ++d)
           out[d] += std::exp(l[i] - lse) * b[i][d];
-      expectNear(*outputs[j], r, out, tol, "phase1 output");
-      expectNear(*lses[j], r, {lse}, 1e-4, "phase1 lse");
+      expectNear(outputs, j * rows + r, out, tol, "phase1 output");
+      expectNear(lses, j * rows + r, {lse}, 1e-4, "phase1 lse");
     }
   }
 
   // Phase 2 of layer 1 with its norm, from the kernel's own phase-1 state.
   Buffer h(storage, rows, dim), y(storage, rows, dim);
   Arguments a2;
-  a2.rows(*outputs[1]);
-  a2.scalars(*lses[1]);
+  a2.layerRows(outputs, 1, rows);
+  a2.layerScalars(lses, 1, rows);
   a2.rows(p);
   a2.vector(*queries[1]);
   a2.vector(*keys[1]);
@@ -249,9 +261,9 @@ void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
   launch("phase2_" + shape + "_norm", rows, rowsPerBlock, a2);
   // The merged row and its norm, from the kernel's own phase-1 state.
   auto merged = [&](int j, int64_t r) {
-    std::vector<double> state = outputs[j]->row(r), pr = p.row(r);
+    std::vector<double> state = outputs.row(j * rows + r), pr = p.row(r);
     double sp = logit(pr, queries[j]->row(0), keys[j]->row(0), eps);
-    double weight = 1.0 / (1.0 + std::exp(lses[j]->get(r) - sp));
+    double weight = 1.0 / (1.0 + std::exp(lses.get(j * rows + r) - sp));
     std::vector<double> h(dim);
     for (int64_t d = 0; d < dim; ++d)
       h[d] = state[d] + weight * (pr[d] - state[d]);
@@ -276,8 +288,8 @@ void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
   // no norm, each from layer 0's state; and an RMSNorm.
   Buffer y0(storage, rows, dim), h0(storage, rows, dim);
   Arguments normOnly;
-  normOnly.rows(*outputs[0]);
-  normOnly.scalars(*lses[0]);
+  normOnly.layerRows(outputs, 0, rows);
+  normOnly.layerScalars(lses, 0, rows);
   normOnly.rows(p);
   normOnly.vector(*queries[0]);
   normOnly.vector(*keys[0]);
@@ -287,8 +299,8 @@ void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
   normOnly.rows(y0);
   launch("phase2_" + shape + "_norm_only", rows, rowsPerBlock, normOnly);
   Arguments plain;
-  plain.rows(*outputs[0]);
-  plain.scalars(*lses[0]);
+  plain.layerRows(outputs, 0, rows);
+  plain.layerScalars(lses, 0, rows);
   plain.rows(p);
   plain.vector(*queries[0]);
   plain.vector(*keys[0]);
@@ -322,6 +334,14 @@ TEST_F(CUDAKernelsTest, BlockBF16) {
 /// block for phase 2 and the norm.
 TEST_F(CUDAKernelsTest, SmallRows) {
   checkBlock(Storage::F32, "f32", 16, 4, 1e-4);
+}
+
+/// Twenty layers, past the 16 that one host-side op of query-key products
+/// takes, and the depth at which per-layer kernel arguments overflowed: each
+/// layer's output and lse at its place in the stacked buffers.
+TEST_F(CUDAKernelsTest, ManyLayers) {
+  checkBlock(Storage::F32, "f32", 16, 4, 1e-4, 20);
+  checkBlock(Storage::BF16, "bf16", 4096, 1, 2e-2, 20);
 }
 
 /// A warp per row, four rows to a block, the last rows and the last vector

@@ -38,3 +38,14 @@ func.func @small(%b0: tensor<37x16xf32>, %b1: tensor<37x16xf32>, %b2: tensor<37x
   %n = attnres.rms_norm %b2, %g epsilon = 1.0e-05 : tensor<37x16xf32>, tensor<16xf32>
   return %o#0, %h, %y, %y2, %h3, %a, %n : tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>, tensor<37x16xf32>
 }
+
+// Twenty layers (ManyLayers): the stacked outputs and the [20, D] products.
+func.func @many_f32(%b0: tensor<37x16xf32>, %b1: tensor<37x16xf32>, %b2: tensor<37x16xf32>, %q0: tensor<16xf32>, %k0: tensor<16xf32>, %q1: tensor<16xf32>, %k1: tensor<16xf32>) -> (tensor<37x16xf32>, tensor<37x16xf32>) {
+  %o:20, %lse:20 = attnres.phase1 %b0, %b1, %b2 queries(%q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1) key_norms(%k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1) epsilon = 1.0e-06 : tensor<37x16xf32>, tensor<16xf32>
+  return %o#0, %o#19 : tensor<37x16xf32>, tensor<37x16xf32>
+}
+
+func.func @many_bf16(%b0: tensor<37x4096xbf16>, %b1: tensor<37x4096xbf16>, %b2: tensor<37x4096xbf16>, %q0: tensor<4096xbf16>, %k0: tensor<4096xbf16>, %q1: tensor<4096xbf16>, %k1: tensor<4096xbf16>) -> (tensor<37x4096xbf16>, tensor<37x4096xbf16>) {
+  %o:20, %lse:20 = attnres.phase1 %b0, %b1, %b2 queries(%q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1, %q0, %q1) key_norms(%k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1, %k0, %k1) epsilon = 1.0e-06 : tensor<37x4096xbf16>, tensor<4096xbf16>
+  return %o#0, %o#19 : tensor<37x4096xbf16>, tensor<37x4096xbf16>
+}

@@ -14,6 +14,7 @@
 #include "mlir/Dialect/ControlFlow/IR/ControlFlowOps.h"
 
 #include "mlir/Dialect/Utils/ReshapeOpsUtils.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/SymbolTable.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
@@ -111,10 +112,17 @@ public:
   /// Vector `chunk` of this thread in a [rows, D] buffer (or, without `row`,
   /// in a [D] parameter), in f32; zeros past the end of the row.
   Value load(Value buffer, int64_t chunk, bool perRow = true) {
+    SmallVector<Value> leading;
+    if (perRow)
+      leading.push_back(row);
+    return loadAt(buffer, leading, chunk);
+  }
+
+  /// Vector `chunk` of this thread in the row of `buffer` that the indices
+  /// `leading` select, in f32; zeros past the end of the row.
+  Value loadAt(Value buffer, ValueRange leading, int64_t chunk) {
     auto build = [&](OpBuilder &nb, Location nloc) -> Value {
-      SmallVector<Value> indices;
-      if (perRow)
-        indices.push_back(row);
+      SmallVector<Value> indices(leading);
       indices.push_back(column(chunk));
       Type storage = cast<MemRefType>(buffer.getType()).getElementType();
       auto storageVec = VectorType::get({layout.vecWidth}, storage);
@@ -142,13 +150,25 @@ public:
 
   /// Stores the f32 vector `value` as vector `chunk` of this thread's row.
   void store(Value value, Value buffer, int64_t chunk) {
+    storeAt(value, buffer, row, chunk);
+  }
+
+  /// Row `layer * rows + row` of a buffer that stacks `rows`-row buffers, one
+  /// per layer: this thread's row in layer `layer`'s.
+  Value stackedRow(Value layer, Value rows) {
+    Value first = arith::MulIOp::create(b, loc, layer, rows);
+    return arith::AddIOp::create(b, loc, first, row);
+  }
+
+  void storeAt(Value value, Value buffer, ValueRange leading, int64_t chunk) {
     auto build = [&](OpBuilder &nb, Location nloc) {
       Type storage = cast<MemRefType>(buffer.getType()).getElementType();
       if (storage != f32)
         value = arith::TruncFOp::create(
             nb, nloc, VectorType::get({layout.vecWidth}, storage), value);
-      vector::StoreOp::create(nb, nloc, value, buffer,
-                              ValueRange{row, column(chunk)},
+      SmallVector<Value> indices(leading);
+      indices.push_back(column(chunk));
+      vector::StoreOp::create(nb, nloc, value, buffer, indices,
                               /*nontemporal=*/false, alignment(storage));
     };
     if (!guarded(chunk))
@@ -250,9 +270,6 @@ public:
   Value loadScalar(Value buffer) {
     return memref::LoadOp::create(b, loc, buffer, row);
   }
-  void storeScalar(Value v, Value buffer) {
-    memref::StoreOp::create(b, loc, v, buffer, row);
-  }
 
 private:
   bool guarded(int64_t chunk) const {
@@ -272,8 +289,10 @@ private:
   }
   llvm::MaybeAlign alignment(Type storage) const {
     // Rows start at multiples of the vector (vecWidth divides D), and
-    // buffers come from allocators that align to at least 16 bytes.
-    return llvm::Align(layout.vecWidth * storage.getIntOrFloatBitWidth() / 8);
+    // buffers come from allocators that align to at least 16 bytes (no more:
+    // an f32 vector of a 16-bit row's width is 32 bytes).
+    return llvm::Align(std::min<int64_t>(
+        16, layout.vecWidth * storage.getIntOrFloatBitWidth() / 8));
   }
 
   OpBuilder &b;
@@ -439,8 +458,12 @@ void buildPhase2Kernel(KernelShell &k, const RowLayout &l, bool norm,
 }
 
 /// Softmax over `n` sources for `s` layers (phase 1, or block_attn_res with
-/// s = 1): args are the sources, the queries, the key norms, eps, the
-/// outputs and, for phase 1, the lse buffers.
+/// s = 1): args are the sources, the [s, D] f32 products query * key norm
+/// (w_j = q_j * k_j, so that a logit is w_j . x / rms(x)), eps, the outputs
+/// as one [s * rows, D] buffer (layer j's rows from j * rows on) and, for
+/// phase 1, the lse as one [s * rows] buffer. Per-layer arguments would be a
+/// memref descriptor each (7 or 5 scalars): at N = 8, S = 16 they took 3.2 of
+/// the 4 KB of kernel parameters, and their 64-bit addresses took registers.
 void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
                           int64_t s, bool writeLse) {
   RowKernelBuilder &r = *k.rows;
@@ -448,11 +471,11 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
   Location loc = k.func.getLoc();
   auto args = k.func.getArguments();
   auto sources = args.take_front(n);
-  auto queries = args.slice(n, s);
-  auto keys = args.slice(n + s, s);
-  Value eps = args[n + 2 * s];
-  auto outputs = args.slice(n + 2 * s + 1, s);
-  auto lses = writeLse ? args.slice(n + 3 * s + 1, s) : ValueRange();
+  Value weights = args[n];
+  Value eps = args[n + 1];
+  Value outputs = args[n + 2];
+  Value lses = writeLse ? args[n + 3] : Value();
+  Value numRows = memref::DimOp::create(b, loc, sources[0], 0);
   Value logits = k.func.getWorkgroupAttributions()[0];
   int64_t logitBase = l.warps() > 1 ? (s + 1) * l.warps() : 0;
 
@@ -479,11 +502,9 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
       Value v = r.load(source, c);
       squares = r.horizontalSum(arith::MulFOp::create(b, loc, v, v), squares);
       for (int64_t j = 0; j < s; ++j) {
-        Value qc = r.load(queries[j], c, false);
-        Value kc = r.load(keys[j], c, false);
-        Value qk = arith::MulFOp::create(b, loc, qc, kc);
+        Value wc = r.loadAt(weights, r.index(j), c);
         dots[j] =
-            r.horizontalSum(arith::MulFOp::create(b, loc, v, qk), dots[j]);
+            r.horizontalSum(arith::MulFOp::create(b, loc, v, wc), dots[j]);
       }
     }
     SmallVector<Value> partials = {squares};
@@ -521,7 +542,10 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
           b, loc, total, r.exp(arith::SubFOp::create(b, loc, ls[i], max)));
     Value lse = arith::AddFOp::create(b, loc, max, r.log(total));
     if (writeLse)
-      r.onLeader([&] { r.storeScalar(lse, lses[j]); });
+      r.onLeader([&] {
+        memref::StoreOp::create(b, loc, lse, lses,
+                                r.stackedRow(r.index(j), numRows));
+      });
     lseOf.push_back(lse);
   }
   // Every thread has read the logits; the row's threads replace them by
@@ -571,13 +595,7 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
       acc = i == 0 ? arith::MulFOp::create(b, loc, w, vs[i]).getResult()
                    : vector::FMAOp::create(b, loc, w, vs[i], acc).getResult();
     }
-    Value output = outputs[0];
-    for (int64_t k = 1; k < s; ++k) {
-      Value isK = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, j,
-                                        r.index(k));
-      output = arith::SelectOp::create(b, loc, isK, outputs[k], output);
-    }
-    r.store(acc, output, c);
+    r.storeAt(acc, outputs, r.stackedRow(j, numRows), c);
   }
 }
 
@@ -600,6 +618,26 @@ public:
         b, loc, MemRefType::get(type.getShape(), type.getElementType()), tensor,
         /*read_only=*/true);
     return asRows(buffer, perToken);
+  }
+
+  /// A [D] parameter tensor with a static size (checked at run time when it
+  /// has none), as the host-side ops on parameters want it.
+  Value staticParam(Value tensor, int64_t dim) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    if (!type.isDynamicDim(0))
+      return tensor;
+    check(tensor, arith::ConstantIndexOp::create(b, loc, dim),
+          kVectorSizeDiffers);
+    return tensor::CastOp::create(
+        b, loc, RankedTensorType::get({dim}, type.getElementType()), tensor);
+  }
+
+  /// The buffer of a statically shaped tensor the kernel only reads.
+  Value readStatic(Value tensor) {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    return bufferization::ToBufferOp::create(
+        b, loc, MemRefType::get(type.getShape(), type.getElementType()), tensor,
+        /*read_only=*/true);
   }
 
   /// The buffer of a [D] parameter.
@@ -631,6 +669,68 @@ public:
     return asRows(buffer, perToken);
   }
 
+  /// `count` fresh buffers of `type` shaped like `like`, carved out of one
+  /// allocation, and that allocation viewed as [count * rows, D] (or
+  /// [count * rows] for per-token scalars) for the kernel: one argument for
+  /// every layer's output. Each buffer is a memref.view of the allocation,
+  /// with an identity layout like a buffer of its own, so its readers take it
+  /// without a copy. `results` receive the tensors to use.
+  Value allocStacked(RankedTensorType type, Value like, int64_t count,
+                     MutableArrayRef<Value> results, bool perToken = false) {
+    SmallVector<Value> dynamic, sizes(type.getRank());
+    for (int64_t d = 0; d < type.getRank(); ++d)
+      if (type.isDynamicDim(d))
+        dynamic.push_back(sizes[d] = tensor::DimOp::create(b, loc, like, d));
+    // rows: the product of the token axes, which the kernel view flattens.
+    int64_t tokenAxes = perToken ? type.getRank() : type.getRank() - 1;
+    Type element = type.getElementType();
+    int64_t rowBytes = element.getIntOrFloatBitWidth() / 8;
+    if (!perToken)
+      rowBytes *= type.getShape().back();
+    int64_t staticRows = 1;
+    Value dynamicRows;
+    for (int64_t d = 0; d < tokenAxes; ++d) {
+      if (!type.isDynamicDim(d)) {
+        staticRows *= type.getDimSize(d);
+        continue;
+      }
+      dynamicRows = dynamicRows
+                        ? arith::MulIOp::create(b, loc, dynamicRows, sizes[d])
+                        : sizes[d];
+    }
+    auto times = [&](Value v, int64_t factor) -> Value {
+      Value c = arith::ConstantIndexOp::create(b, loc, factor);
+      return v ? arith::MulIOp::create(b, loc, v, c).getResult() : c;
+    };
+    Value rows = dynamicRows && staticRows == 1
+                     ? dynamicRows
+                     : times(dynamicRows, staticRows);
+    // Every layer's buffer starts at a multiple of a row, so the kernels'
+    // vector alignment holds in each.
+    Value layerBytes = times(dynamicRows, staticRows * rowBytes);
+    Value total = times(layerBytes, count);
+    auto bytesType = MemRefType::get({ShapedType::kDynamic}, b.getI8Type());
+    Value storage = memref::AllocOp::create(b, loc, bytesType, total);
+    auto layerType = MemRefType::get(type.getShape(), element);
+    for (int64_t j = 0; j < count; ++j) {
+      Value shift = j == 0 ? arith::ConstantIndexOp::create(b, loc, 0)
+                           : times(layerBytes, j);
+      Value view =
+          memref::ViewOp::create(b, loc, layerType, storage, shift, dynamic);
+      toTensors.push_back({view, type, &results[j]});
+    }
+    SmallVector<int64_t> shape = {ShapedType::kDynamic};
+    if (!perToken)
+      shape.push_back(type.getShape().back());
+    Value kernelView =
+        memref::ViewOp::create(b, loc, MemRefType::get(shape, element), storage,
+                               arith::ConstantIndexOp::create(b, loc, 0),
+                               ValueRange{times(rows, count)});
+    // Its rows are the layers' rows: more than the launch's.
+    stacked.insert(kernelView);
+    return kernelView;
+  }
+
   /// Launches `kernel` over `rows` rows, then materializes the results.
   void launch(gpu::GPUFuncOp kernel, const RowLayout &l, Value rows,
               ValueRange operands) {
@@ -638,7 +738,7 @@ public:
     // must have as many rows, or the kernel reads past their end.
     for (Value operand : operands.drop_front())
       if (auto type = dyn_cast<MemRefType>(operand.getType());
-          type && type.isDynamicDim(0))
+          type && type.isDynamicDim(0) && !stacked.contains(operand))
         check(operand, rows, kOperandSizesDiffer + " (dim 0)");
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
     Value grid = rows;
@@ -720,13 +820,17 @@ private:
   /// Asserts at run time that dim 0 of `buffer` is `size` (a failed check
   /// becomes the run's error, --attnres-checks-to-runtime).
   void check(Value buffer, Value size, const llvm::Twine &what) {
-    Value actual = memref::DimOp::create(b, loc, buffer, 0);
+    Value actual = isa<RankedTensorType>(buffer.getType())
+                       ? tensor::DimOp::create(b, loc, buffer, 0).getResult()
+                       : memref::DimOp::create(b, loc, buffer, 0).getResult();
     Value same =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, actual, size);
     assertAtRunTime(b, loc, same, op, what);
   }
 
   SmallVector<std::tuple<Value, RankedTensorType, Value *>> toTensors;
+  /// allocStacked's kernel views, which hold several layers' rows.
+  llvm::SmallPtrSet<Value, 2> stacked;
   /// The op being lowered, which the checks name.
   Operation *op;
   ModuleOp module;
@@ -758,6 +862,96 @@ LogicalResult checkLowerable(PatternRewriter &rewriter, Operation *op,
   if (type.getRank() == 0 || type.isDynamicDim(type.getRank() - 1))
     return rewriter.notifyMatchFailure(op, "feature size is not static");
   return success();
+}
+
+/// The f32 products w_j = q_j * k_j of `queries` and `keys` (one [D] vector
+/// per layer) as one [S, D] tensor: the logit q_j . (k_j * x / rms(x)) is
+/// w_j . x / rms(x), so pass 1 loads one vector per layer, not two, and
+/// multiplies once per layer rather than once per source. Constant
+/// parameters (a model's weights) fold here, in f32 as the kernel would
+/// round; others get a linalg.generic per 16 layers, which the pipeline runs
+/// as a GPU loop (one op for every layer would be a kernel with 2S memref
+/// arguments, the parameter space the [S, D] buffer saves).
+Value buildLayerWeights(RewriterBase &b, Location loc, ArrayRef<Value> queries,
+                        ArrayRef<Value> keys, int64_t dim) {
+  int64_t s = queries.size();
+  Type f32 = b.getF32Type();
+  auto type = RankedTensorType::get({s, dim}, f32);
+  auto constantOf = [&](Value v) -> DenseElementsAttr {
+    DenseElementsAttr attr;
+    if (!matchPattern(v, m_Constant(&attr)) ||
+        !isa<FloatType>(attr.getElementType()) || attr.getNumElements() != dim)
+      return {};
+    return attr;
+  };
+  SmallVector<DenseElementsAttr> constants;
+  for (Value v : llvm::concat<const Value>(queries, keys))
+    if (DenseElementsAttr attr = constantOf(v))
+      constants.push_back(attr);
+  if (static_cast<int64_t>(constants.size()) == 2 * s) {
+    SmallVector<float> products;
+    products.reserve(s * dim);
+    for (int64_t j = 0; j < s; ++j) {
+      auto q = constants[j].getValues<APFloat>();
+      auto k = constants[s + j].getValues<APFloat>();
+      for (int64_t d = 0; d < dim; ++d)
+        products.push_back(q[d].convertToFloat() * k[d].convertToFloat());
+    }
+    // Zero pseudo-queries (the paper's initialization) stay one value.
+    bool splat = llvm::all_of(products, [&](float v) {
+      return llvm::bit_cast<uint32_t>(v) ==
+             llvm::bit_cast<uint32_t>(products.front());
+    });
+    auto attr = splat ? DenseElementsAttr::get(type, products.front())
+                      : DenseElementsAttr::get(type, ArrayRef(products));
+    return arith::ConstantOp::create(b, loc, type, attr);
+  }
+
+  constexpr int64_t kLayersPerOp = 16;
+  MLIRContext *ctx = b.getContext();
+  Value weights = tensor::EmptyOp::create(b, loc, type.getShape(), f32);
+  AffineMap param = AffineMap::get(2, 0, getAffineDimExpr(1, ctx));
+  AffineMap out = AffineMap::getMultiDimIdentityMap(2, ctx);
+  for (int64_t first = 0; first < s; first += kLayersPerOp) {
+    int64_t m = std::min(kLayersPerOp, s - first);
+    SmallVector<OpFoldResult> offsets = {b.getIndexAttr(first),
+                                         b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes = {b.getIndexAttr(m), b.getIndexAttr(dim)};
+    SmallVector<OpFoldResult> strides(2, b.getIndexAttr(1));
+    auto sliceType = RankedTensorType::get({m, dim}, f32);
+    Value init = tensor::ExtractSliceOp::create(b, loc, sliceType, weights,
+                                                offsets, sizes, strides);
+    SmallVector<Value> inputs(queries.slice(first, m));
+    llvm::append_range(inputs, keys.slice(first, m));
+    SmallVector<AffineMap> maps(2 * m, param);
+    maps.push_back(out);
+    SmallVector<utils::IteratorType> iterators(2,
+                                               utils::IteratorType::parallel);
+    auto generic = linalg::GenericOp::create(
+        b, loc, sliceType, inputs, init, maps, iterators,
+        [&](OpBuilder &nb, Location nloc, ValueRange args) {
+          Value layer = linalg::IndexOp::create(nb, nloc, 0);
+          auto pick = [&](int64_t base) {
+            Value v = args[base];
+            for (int64_t t = 1; t < m; ++t) {
+              Value isT = arith::CmpIOp::create(
+                  nb, nloc, arith::CmpIPredicate::eq, layer,
+                  arith::ConstantIndexOp::create(nb, nloc, t));
+              v = arith::SelectOp::create(nb, nloc, isT, args[base + t], v);
+            }
+            if (v.getType() != f32)
+              v = arith::ExtFOp::create(nb, nloc, f32, v);
+            return v;
+          };
+          Value q = pick(0);
+          Value k = pick(m);
+          Value w = arith::MulFOp::create(nb, nloc, q, k);
+          linalg::YieldOp::create(nb, nloc, w);
+        });
+    weights = tensor::InsertSliceOp::create(b, loc, generic.getResult(0),
+                                            weights, offsets, sizes, strides);
+  }
+  return weights;
 }
 
 Value f32Attr(RewriterBase &b, Location loc, FloatAttr attr) {
@@ -902,11 +1096,11 @@ template <typename OpTy> struct AggregateToGPU : KernelPattern<OpTy> {
     Type f32 = rewriter.getF32Type();
 
     SmallVector<Type> argTypes(n, rowsType(l, storage));
-    argTypes.append(2 * s, paramType(l, storage));
+    argTypes.push_back(MemRefType::get({s, l.dim}, f32));
     argTypes.push_back(f32);
-    argTypes.append(s, rowsType(l, storage));
+    argTypes.push_back(rowsType(l, storage));
     if (isPhase1)
-      argTypes.append(s, scalarsType(rewriter.getContext()));
+      argTypes.push_back(scalarsType(rewriter.getContext()));
     std::string name = (isPhase1 ? "phase1_" : "block_attn_res_") +
                        l.suffix(storage) + "_n" + std::to_string(n);
     if (isPhase1)
@@ -918,20 +1112,21 @@ template <typename OpTy> struct AggregateToGPU : KernelPattern<OpTy> {
     SmallVector<Value> operands;
     for (Value v : sources)
       operands.push_back(launch.readRows(v));
-    for (Value v : queries)
-      operands.push_back(launch.readParam(v, l.dim));
-    for (Value v : keys)
-      operands.push_back(launch.readParam(v, l.dim));
+    for (Value &v : queries)
+      v = launch.staticParam(v, l.dim);
+    for (Value &v : keys)
+      v = launch.staticParam(v, l.dim);
+    operands.push_back(launch.readStatic(
+        buildLayerWeights(rewriter, loc, queries, keys, l.dim)));
     operands.push_back(f32Attr(rewriter, loc, op.getEpsilonAttr()));
     SmallVector<Value> results(isPhase1 ? 2 * s : 1);
-    for (int64_t j = 0; j < s; ++j)
-      operands.push_back(launch.allocRows(type, sources.front(), results[j]));
-    if constexpr (isPhase1) {
-      for (int64_t j = 0; j < s; ++j)
-        operands.push_back(launch.allocRows(
-            cast<RankedTensorType>(op.getLse()[j].getType()), sources.front(),
-            results[s + j], /*perToken=*/true));
-    }
+    MutableArrayRef<Value> all(results);
+    operands.push_back(
+        launch.allocStacked(type, sources.front(), s, all.take_front(s)));
+    if constexpr (isPhase1)
+      operands.push_back(launch.allocStacked(
+          cast<RankedTensorType>(op.getLse().front().getType()),
+          sources.front(), s, all.drop_front(s), /*perToken=*/true));
     launch.launch(kernel, l, launch.numRows(operands[0]), operands);
     rewriter.replaceOp(op, results);
     return success();
@@ -968,6 +1163,13 @@ bool hasKernel(Operation *op) {
 struct ConvertAttnResToGPUPass
     : attnres::impl::ConvertAttnResToGPUBase<ConvertAttnResToGPUPass> {
   using Base::Base;
+
+  void getDependentDialects(DialectRegistry &registry) const override {
+    Base::getDependentDialects(registry);
+    // The products of non-constant queries and key norms are linalg ops
+    // (buildLayerWeights).
+    registry.insert<linalg::LinalgDialect, tensor::TensorDialect>();
+  }
 
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
