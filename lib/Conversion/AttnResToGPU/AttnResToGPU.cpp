@@ -413,22 +413,27 @@ void buildPhase2Kernel(KernelShell &k, const RowLayout &l, bool norm,
     normalized = args[next++];
 
   // One pass over the partial sum: its squares and its query-weighted sum.
-  SmallVector<Value> ps;
+  // The state and lse are loaded with it, not after the reduction: their
+  // loads then overlap the partial sum's instead of waiting behind the
+  // shuffles and barriers.
+  SmallVector<Value> ps, states;
   Value squares = r.splat(r.f32Const(0)), dots = squares;
   for (int64_t c = 0; c < l.chunks; ++c) {
     ps.push_back(r.load(p, c));
+    states.push_back(r.load(state, c));
     squares = vector::FMAOp::create(b, loc, ps.back(), ps.back(), squares);
     Value qc = r.load(q, c, false);
     Value kc = r.load(key, c, false);
     Value qk = arith::MulFOp::create(b, loc, qc, kc);
     dots = vector::FMAOp::create(b, loc, ps.back(), qk, dots);
   }
+  Value rowLse = r.loadScalar(lse);
   SmallVector<Value> sums =
       r.rowSums({r.horizontalSum(squares), r.horizontalSum(dots)});
   Value logit =
       arith::MulFOp::create(b, loc, sums[1], r.inverseRMS(sums[0], eps));
   // a = sigmoid(logit - lse): saturates where exp(logit) would overflow.
-  Value diff = arith::SubFOp::create(b, loc, r.loadScalar(lse), logit);
+  Value diff = arith::SubFOp::create(b, loc, rowLse, logit);
   Value one = r.f32Const(1);
   Value denominator = arith::AddFOp::create(b, loc, one, r.exp(diff));
   Value weight = arith::DivFOp::create(b, loc, one, denominator);
@@ -437,7 +442,7 @@ void buildPhase2Kernel(KernelShell &k, const RowLayout &l, bool norm,
   SmallVector<Value> hs;
   Value hSquares = r.splat(r.f32Const(0));
   for (int64_t c = 0; c < l.chunks; ++c) {
-    Value s = r.load(state, c);
+    Value s = states[c];
     Value h = vector::FMAOp::create(b, loc, weightVec,
                                     arith::SubFOp::create(b, loc, ps[c], s), s);
     hs.push_back(h);

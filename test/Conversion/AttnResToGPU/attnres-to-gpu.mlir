@@ -138,11 +138,17 @@ func.func @phase1_constants(%b0: tensor<2x?x8xbf16>, %b1: tensor<2x?x8xbf16>) ->
 // CHECK-SAME: args(%{{.*}} : memref<?x96xf16>, %{{.*}} : memref<?xf32>, %{{.*}} : memref<?x96xf16>, %{{.*}} : memref<96xf16>, %{{.*}} : memref<96xf16>, %{{.*}} : f32, %{{.*}} : memref<96xf16>, %{{.*}} : f32, %{{.*}} : memref<?x96xf16>)
 // CHECK: gpu.func @phase2_96xf16_norm_only
 // 96 f16 = 12 vectors of 8: the lanes past 12 load zeros and store nothing.
+// The state and lse are loaded with the partial sum, before its reduction.
 // CHECK: scf.if
 // CHECK: vector.load
 // CHECK: } else {
 // CHECK: arith.constant dense<0.000000e+00> : vector<8xf32>
+// CHECK: vector.load %arg0
+// CHECK: memref.load %arg1
+// CHECK: gpu.shuffle xor
 // CHECK: llvm.call_intrinsic "llvm.nvvm.ex2.approx.ftz.f"
+// CHECK-NOT: %arg0
+// CHECK: gpu.return
 func.func @phase2_norm_only(%o: tensor<1x3x96xf16>, %lse: tensor<1x3xf32>, %p: tensor<1x3x96xf16>, %q: tensor<96xf16>) -> tensor<1x3x96xf16> {
   %h, %y = attnres.phase2 %o, %lse, %p query %q key_norm %q epsilon = 1.0e-06 norm %q epsilon = 1.0e-05 : tensor<1x3x96xf16>, tensor<96xf16>
   return %y : tensor<1x3x96xf16>
