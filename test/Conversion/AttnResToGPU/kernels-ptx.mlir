@@ -1,7 +1,8 @@
 // The kernels' PTX and ptxas's account of their resources, for sm_90 and
 // sm_80: 128-bit vector loads and stores, warp shuffles for the row sums, a
 // barrier only where a row spans several warps, and nothing in local memory
-// (no stack frame, no spills).
+// (no stack frame, no spills). phase1-bench-ptx.test holds phase 1 at the
+// benchmark's shapes, phase1-deep-ptx.test at 32 and 64 layers.
 //
 // RUN: attnres-opt %s --attnres-gpu-pipeline="chip=sm_90 features=+ptx80 format=isa" -o %t.sm90.mlir
 // RUN: %python %attnres_src_root/scripts/extract_ptx.py %t.sm90.mlir %t.sm90
@@ -34,11 +35,18 @@
 // PTX: shfl.sync.bfly.b32
 // PTX: st.global.v4.b32
 
+// Phase 2 loads the partial sum, the state, q and k (4 chunks of each) and
+// lse before the first reduction; after it, only the norm's gain.
 // PTX-LABEL: .entry phase2_4096xbf16_norm_only(
-// PTX: ld.global.v4.b32
+// PTX-COUNT-16: ld.global.v4.b32
+// PTX-NOT: {{shfl|bar}}
+// PTX: ld.global.b32
+// PTX-NOT: {{ld.global|bar.sync}}
 // PTX: shfl.sync.bfly.b32
+// PTX-NOT: ld.global
 // PTX: bar.sync 0;
-// PTX: st.global.v4.b32
+// PTX-COUNT-4: ld.global.v4.b32
+// PTX-NOT: ld.global
 // PTX: ret;
 
 // PTX-LABEL: .entry phase1_4096xbf16_n8_s4(
