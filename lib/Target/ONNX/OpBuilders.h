@@ -52,6 +52,19 @@ SmallVector<int64_t> staticShapeOf(ArrayRef<OpFoldResult> sizes);
 /// The product of `sizes`, folded where they are known.
 OpFoldResult productOf(ImplicitLocOpBuilder &b, ArrayRef<OpFoldResult> sizes);
 
+/// Folds of int64 arithmetic. ONNX integer arithmetic wraps (two's
+/// complement) on every backend; a signed overflow in C++ is undefined, so
+/// these compute in unsigned arithmetic.
+inline int64_t wrappingAdd(int64_t a, int64_t b) {
+  return int64_t(uint64_t(a) + uint64_t(b));
+}
+inline int64_t wrappingSub(int64_t a, int64_t b) {
+  return int64_t(uint64_t(a) - uint64_t(b));
+}
+inline int64_t wrappingMul(int64_t a, int64_t b) {
+  return int64_t(uint64_t(a) * uint64_t(b));
+}
+
 /// numerator / denominator (products of sizes), with equal run-time sizes
 /// cancelled first, so that what is static folds.
 OpFoldResult quotientOf(ImplicitLocOpBuilder &b,

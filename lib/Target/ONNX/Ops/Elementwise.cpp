@@ -25,20 +25,9 @@ using namespace mlir::attnres::onnx_import;
 
 namespace {
 
-// Integer folds wrap (two's complement) instead of overflowing: ONNX
-// integer arithmetic wraps on every backend.
 double addFn(double a, double b) { return a + b; }
 double subFn(double a, double b) { return a - b; }
 double mulFn(double a, double b) { return a * b; }
-int64_t addIntFn(int64_t a, int64_t b) {
-  return int64_t(uint64_t(a) + uint64_t(b));
-}
-int64_t subIntFn(int64_t a, int64_t b) {
-  return int64_t(uint64_t(a) - uint64_t(b));
-}
-int64_t mulIntFn(int64_t a, int64_t b) {
-  return int64_t(uint64_t(a) * uint64_t(b));
-}
 template <typename T> T maxFn(T a, T b) { return std::max(a, b); }
 template <typename T> T minFn(T a, T b) { return std::min(a, b); }
 
@@ -662,13 +651,13 @@ LogicalResult importMod(NodeImporter &n) {
 
 void mlir::attnres::onnx_import::registerElementwiseOps(OpRegistry &r) {
   r.add("Add", 13, [](NodeImporter &n) {
-    return binaryArith<tosa::AddOp>(n, addFn, addIntFn);
+    return binaryArith<tosa::AddOp>(n, addFn, wrappingAdd);
   });
   r.add("Sub", 13, [](NodeImporter &n) {
-    return binaryArith<tosa::SubOp>(n, subFn, subIntFn);
+    return binaryArith<tosa::SubOp>(n, subFn, wrappingSub);
   });
   r.add("Mul", 13, [](NodeImporter &n) {
-    return binaryArith<tosa::MulOp>(n, mulFn, mulIntFn);
+    return binaryArith<tosa::MulOp>(n, mulFn, wrappingMul);
   });
   r.add("Max", 13, [](NodeImporter &n) {
     return variadicArith<tosa::MaximumOp>(n, maxFn<double>, maxFn<int64_t>);

@@ -54,26 +54,29 @@ struct BinaryFn {
 
 std::optional<BinaryFn> binaryFn(StringRef opType) {
   if (opType == "Add")
-    return BinaryFn{[](int64_t x, int64_t y) { return x + y; },
+    return BinaryFn{wrappingAdd,
                     [](ImplicitLocOpBuilder &b, Value x, Value y) {
                       return arith::AddIOp::create(b, x, y).getResult();
                     },
                     false};
   if (opType == "Sub")
-    return BinaryFn{[](int64_t x, int64_t y) { return x - y; },
+    return BinaryFn{wrappingSub,
                     [](ImplicitLocOpBuilder &b, Value x, Value y) {
                       return arith::SubIOp::create(b, x, y).getResult();
                     },
                     false};
   if (opType == "Mul")
-    return BinaryFn{[](int64_t x, int64_t y) { return x * y; },
+    return BinaryFn{wrappingMul,
                     [](ImplicitLocOpBuilder &b, Value x, Value y) {
                       return arith::MulIOp::create(b, x, y).getResult();
                     },
                     false};
   // ONNX integer division truncates, as C does.
   if (opType == "Div")
-    return BinaryFn{[](int64_t x, int64_t y) { return y ? x / y : 0; },
+    return BinaryFn{[](int64_t x, int64_t y) {
+                      // INT64_MIN / -1 wraps like the other ops.
+                      return y == -1 ? wrappingSub(0, x) : y ? x / y : 0;
+                    },
                     [](ImplicitLocOpBuilder &b, Value x, Value y) {
                       return arith::DivSIOp::create(b, x, y).getResult();
                     },
@@ -223,12 +226,10 @@ std::optional<LogicalResult> importUnary(NodeImporter &n, StringRef opType) {
   SymbolicInts r = *x;
   for (OpFoldResult &e : r.elements) {
     if (opType == "Neg")
-      e = combine(
-          n.b, n.b.getIndexAttr(0), e,
-          [](int64_t a, int64_t b) { return a - b; },
-          [](ImplicitLocOpBuilder &b, Value a, Value c) {
-            return arith::SubIOp::create(b, a, c).getResult();
-          });
+      e = combine(n.b, n.b.getIndexAttr(0), e, wrappingSub,
+                  [](ImplicitLocOpBuilder &b, Value a, Value c) {
+                    return arith::SubIOp::create(b, a, c).getResult();
+                  });
     else if (opType == "Not")
       e = combine(
           n.b, n.b.getIndexAttr(1), e,
