@@ -30,6 +30,7 @@ namespace {
 
 constexpr int64_t kWarpSize = 32;
 constexpr int64_t kMaxThreadsPerBlock = 1024;
+constexpr int64_t kMaxAggregateThreads = 256;
 
 /// How a kernel covers a row of `dim` elements: `threads` threads per row,
 /// each loading `chunks` vectors of `vecWidth` elements, vector `c` of thread
@@ -44,7 +45,8 @@ struct RowLayout {
   int64_t rowsPerBlock;
 
   static RowLayout get(int64_t dim, Type storage, int64_t maxChunks,
-                       bool oneRowPerBlock) {
+                       bool oneRowPerBlock,
+                       int64_t maxThreads = kMaxThreadsPerBlock) {
     RowLayout l;
     l.dim = dim;
     l.vecWidth = 128 / storage.getIntOrFloatBitWidth();
@@ -54,7 +56,7 @@ struct RowLayout {
     l.threads = kWarpSize;
     while (static_cast<int64_t>(llvm::divideCeil(l.vecs, l.threads)) >
                maxChunks &&
-           l.threads < kMaxThreadsPerBlock)
+           l.threads < maxThreads)
       l.threads *= 2;
     l.chunks = llvm::divideCeil(l.vecs, l.threads);
     // A warp per row leaves the block's other warps to other rows; wider
@@ -1093,9 +1095,13 @@ template <typename OpTy> struct AggregateToGPU : KernelPattern<OpTy> {
       return failure();
     Type storage = type.getElementType();
     int64_t n = sources.size(), s = queries.size();
+    // At most 256 threads per row, past max-vectors-per-thread if need be:
+    // pass 1 keeps S sums and the layers' products in flight, and 512
+    // threads would cap a thread at 128 registers (f32, D = 7168, S = 16
+    // spilled 1 KB per thread there; 166 registers and none at 256).
     RowLayout l =
         RowLayout::get(type.getShape().back(), storage, this->maxChunks,
-                       /*oneRowPerBlock=*/true);
+                       /*oneRowPerBlock=*/true, kMaxAggregateThreads);
     Launcher launch(rewriter, op);
     Location loc = op.getLoc();
     Type f32 = rewriter.getF32Type();

@@ -2,10 +2,12 @@
 // RUN: not attnres-opt %s --split-input-file --attnres-to-gpu=max-vectors-per-thread=0 -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADOPT
 // BADOPT: error: max-vectors-per-thread must be at least 1
 
-// With one vector per thread, a row of 4096 bf16 takes 512 threads.
+// With one vector per thread, a row of 4096 bf16 takes 512 threads, but
+// phase 1 at most 256 (two vectors each), which leaves its threads up to 255
+// registers.
 // RUN: attnres-opt %s --split-input-file --attnres-to-gpu=max-vectors-per-thread=1 -verify-diagnostics | FileCheck %s --check-prefix=ONE
 // ONE: gpu.func @phase1_4096xbf16_n3_s2
-// ONE-SAME: known_block_size = array<i32: 512, 1, 1>
+// ONE-SAME: known_block_size = array<i32: 256, 1, 1>
 
 // An RMSNorm over 64 f32 features: 16 vectors of 4, one per lane of a warp
 // (the other half idle), four rows per block of 128 threads; the buffers

@@ -27,6 +27,7 @@ BENCH = [(dtype, dim, s) for dtype in ("bf16", "f32")
          for dim in (2048, 4096, 7168) for s in (2, 8, 16)]
 DEEP = [("bf16", 4096, 32), ("bf16", 4096, 64), ("f32", 2048, 64)]
 MAX_VECTORS_PER_THREAD = 4  # --attnres-to-gpu's default
+MAX_THREADS = 256  # per row, for phase 1 (kMaxAggregateThreads)
 
 
 def phase1(dtype, dim, s):
@@ -48,7 +49,7 @@ def chunks(dtype, dim):
     width = 8 if dtype == "bf16" else 4
     vecs = dim // width
     threads = 32
-    while -(-vecs // threads) > MAX_VECTORS_PER_THREAD and threads < 1024:
+    while -(-vecs // threads) > MAX_VECTORS_PER_THREAD and threads < MAX_THREADS:
         threads *= 2
     return -(-vecs // threads), width
 
