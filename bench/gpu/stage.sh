@@ -16,7 +16,10 @@
 #   models/llama*.sm90.so.xz             a Llama-style decoder (D=512, 8
 #                                        layers, dynamic batch and length)
 #                                        for CUDA, as is and as Block AttnRes
-#                                        with 4 blocks; its weights take 5
+#                                        with 4 blocks, and as is with a
+#                                        thread per row in its reductions
+#                                        (the warp lowering's baseline); its
+#                                        weights take 5
 #                                        values so that the artifacts
 #                                        compress (the ONNX model is made
 #                                        again there, from the same seed)
@@ -46,7 +49,12 @@ model=$build/bench/gpu/llama.onnx
 "$build/bin/attnres-compile" "$model" --target=cuda --chip=sm_90 \
   --cpu=x86-64-v2 -o "$build/bench/gpu/llama_n4.sm90.so" \
   "--pipeline=builtin.module(func.func(attnres-raise-norms),attnres-residual-to-block{num-blocks=4},attnres-gpu-pipeline{chip=sm_90})"
-for name in llama llama_n4; do
+# The plain model with a thread per row in its reductions, as before
+# --attnres-reductions-to-gpu: the baseline of the warp-per-row lowering.
+"$build/bin/attnres-compile" "$model" --target=cuda --chip=sm_90 \
+  --cpu=x86-64-v2 -o "$build/bench/gpu/llama_rowloops.sm90.so" \
+  "--pipeline=builtin.module(attnres-gpu-pipeline{chip=sm_90 warp-reductions=false})"
+for name in llama llama_n4 llama_rowloops; do
   xz -T2 -c "$build/bench/gpu/$name.sm90.so" > "$out/models/$name.sm90.so.xz"
 done
 du -sh "$out"
