@@ -237,44 +237,40 @@ double tolerance(Half type, double want, int64_t k) {
   return ulp * std::fabs(want) + 1e-6 * double(k);
 }
 
-/// C = A B (+ C when `accumulate`) with A, B and C of `a`'s type, against
-/// the reference rounded to that type.
-void expectHalfProduct(HalfView &a, HalfView &b, HalfView &c, bool accumulate,
-                       int products) {
+/// C = A B (+ C when `accumulate`) through `entry`, the glue of C's type,
+/// checked against the double-precision reference within `tolerance(want)`.
+template <typename CView, typename Entry, typename Tolerance>
+void expectProduct(HalfView &a, HalfView &b, CView &c, bool accumulate,
+                   int products, Entry entry, Tolerance tolerance) {
   setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
   setenv("ATTNRES_CUBLAS", kFakeCUBLAS.c_str(), 1);
   std::vector<double> want =
       reference(a, b, c.ref.sizes, accumulate,
                 [&](int64_t p, int64_t i, int64_t j) { return c(p, i, j); });
   int before = std::max(cublasCalls(), 0);
-  halfEntry(a.type, accumulate)(&a.ref, &b.ref, &c.ref);
+  entry(&a.ref, &b.ref, &c.ref);
   EXPECT_EQ(std::max(cublasCalls(), 0) - before, products);
   size_t e = 0;
   for (int64_t p = 0; p < c.ref.sizes[0]; ++p)
     for (int64_t i = 0; i < c.ref.sizes[1]; ++i)
       for (int64_t j = 0; j < c.ref.sizes[2]; ++j, ++e)
-        ASSERT_NEAR(c(p, i, j), want[e],
-                    tolerance(a.type, want[e], a.ref.sizes[2]))
+        ASSERT_NEAR(c(p, i, j), want[e], tolerance(want[e]))
             << "batch " << p << ", (" << i << ", " << j << ")";
+}
+
+/// A, B and C of `a`'s type: the reference rounded to that type.
+void expectHalfProduct(HalfView &a, HalfView &b, HalfView &c, bool accumulate,
+                       int products) {
+  expectProduct(
+      a, b, c, accumulate, products, halfEntry(a.type, accumulate),
+      [&](double want) { return tolerance(a.type, want, a.ref.sizes[2]); });
 }
 
 /// The same with an f32 C: no rounding but f32's.
 void expectHalfProductF32(HalfView &a, HalfView &b, View &c, bool accumulate,
                           int products) {
-  setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
-  setenv("ATTNRES_CUBLAS", kFakeCUBLAS.c_str(), 1);
-  std::vector<double> want =
-      reference(a, b, c.ref.sizes, accumulate,
-                [&](int64_t p, int64_t i, int64_t j) { return c(p, i, j); });
-  int before = std::max(cublasCalls(), 0);
-  f32Entry(a.type, accumulate)(&a.ref, &b.ref, &c.ref);
-  EXPECT_EQ(std::max(cublasCalls(), 0) - before, products);
-  size_t e = 0;
-  for (int64_t p = 0; p < c.ref.sizes[0]; ++p)
-    for (int64_t i = 0; i < c.ref.sizes[1]; ++i)
-      for (int64_t j = 0; j < c.ref.sizes[2]; ++j, ++e)
-        ASSERT_NEAR(c(p, i, j), want[e], 1e-5 * (1 + std::fabs(want[e])))
-            << "batch " << p << ", (" << i << ", " << j << ")";
+  expectProduct(a, b, c, accumulate, products, f32Entry(a.type, accumulate),
+                [](double want) { return 1e-5 * (1 + std::fabs(want)); });
 }
 
 class CUBLASHalfTest : public testing::TestWithParam<Half> {};
