@@ -128,12 +128,12 @@ struct ReductionToWarps : OpInterfaceRewritePattern<linalg::LinalgOp> {
     for (unsigned d = 0; d < iterators.size(); ++d)
       if (d != reduced)
         rowDims.push_back(d);
+    SmallVector<Value> rowSizes = llvm::map_to_vector(rowDims, sizeOf);
+    Value length = sizeOf(reduced);
     Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
     Value rows = one;
-    for (unsigned d : rowDims)
-      rows = arith::MulIOp::create(rewriter, loc, rows, sizeOf(d));
-    Value length = sizeOf(reduced);
-    SmallVector<Value> rowSizes = llvm::map_to_vector(rowDims, sizeOf);
+    for (Value size : rowSizes)
+      rows = arith::MulIOp::create(rewriter, loc, rows, size);
     Value warps = arith::ConstantIndexOp::create(rewriter, loc, warpsPerBlock);
     Value blocks = arith::CeilDivUIOp::create(rewriter, loc, rows, warps);
     Value threads = arith::ConstantIndexOp::create(rewriter, loc,
