@@ -69,6 +69,12 @@ void noop(void **) {}
 bool pendingFault = false;
 constexpr CUresult kIllegalAddress = 700;
 void fault(void **) { pendingFault = true; }
+/// What a synchronization returns: the pending fault, once.
+CUresult reportFault() {
+  CUresult r = pendingFault ? kIllegalAddress : kSuccess;
+  pendingFault = false;
+  return r;
+}
 
 /// A host "kernel": scale(float *data, int64_t n, float factor).
 void scale(void **params) {
@@ -212,12 +218,7 @@ CUresult cuStreamDestroy_v2(void *stream) {
   ++report.streamsDestroyed;
   return kSuccess;
 }
-CUresult cuStreamSynchronize(void *) {
-  if (!pendingFault)
-    return kSuccess;
-  pendingFault = false;
-  return kIllegalAddress;
-}
+CUresult cuStreamSynchronize(void *) { return reportFault(); }
 CUresult cuStreamWaitEvent(void *, void *, unsigned) { return kSuccess; }
 /// An event holds the host time it was recorded at, in milliseconds (work
 /// here is done when its call returns).
@@ -229,12 +230,7 @@ CUresult cuEventDestroy_v2(void *event) {
   delete static_cast<double *>(event);
   return kSuccess;
 }
-CUresult cuEventSynchronize(void *) {
-  if (!pendingFault)
-    return kSuccess;
-  pendingFault = false;
-  return kIllegalAddress;
-}
+CUresult cuEventSynchronize(void *) { return reportFault(); }
 CUresult cuEventRecord(void *event, void *) {
   *static_cast<double *>(event) =
       std::chrono::duration<double, std::milli>(
