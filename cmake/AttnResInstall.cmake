@@ -22,7 +22,7 @@ set(_attnres_exports
   AttnResDialect:Dialect
   AttnResAnalysis:Analysis
   AttnResTransforms:Transforms
-  AttnResAllocToGPUManaged:AllocToGPUManaged
+  AttnResAllocToGPU:AllocToGPU
   AttnResToGPU:ToGPU
   AttnResToLinalg:ToLinalg
   AttnResToVector:ToVector

@@ -11,6 +11,7 @@
 
 #include "attnres/Runtime/CUDA.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -65,6 +66,23 @@ private:
   std::vector<void *> params;
 };
 
+/// The CTAs per row that --attnres-to-gpu's split launches give `rows` rows
+/// of `dim` elements of `elementBytes` bytes at its default min-ctas (its
+/// SplitChoice): 1 where it launches the unsplit kernel. Rows are split in
+/// warp slices of 32 16-byte vectors, only rows of at least 8 slices, into
+/// at most 16 CTAs (the most the finishing kernels combine).
+inline int64_t splitCount(int64_t rows, int64_t dim, int64_t elementBytes,
+                          int64_t minCTAs = 264) {
+  int64_t width = 16 / elementBytes;
+  while (dim % width != 0)
+    width /= 2;
+  int64_t slices = (dim / width + 31) / 32;
+  if (slices < 8 || minCTAs < 2 || rows == 0 || rows >= minCTAs)
+    return 1;
+  int64_t wanted = (minCTAs + rows - 1) / rows;
+  return std::min<int64_t>({16, slices, wanted});
+}
+
 /// The threads per block `name` was built for (its `.maxntid`), or 0 when
 /// the PTX has no such kernel.
 inline int64_t blockThreads(const std::string &ptx, const std::string &name) {
@@ -100,6 +118,16 @@ public:
     const Kernel &k = lookup(name);
     int64_t grid = (rows + rowsPerBlock - 1) / rowsPerBlock;
     mgpuLaunchKernel(k.function, grid, 1, 1, k.threads, 1, 1, 0, stream,
+                     args.data(), nullptr, args.size());
+  }
+
+  /// Launches `name` over a grid of `x` by `y` by `z` blocks, without
+  /// waiting: a split launch's kernels take (rows, splits, 1), and phase 1's
+  /// partial sums (rows, splits, sources).
+  void launchGrid(const std::string &name, int64_t x, int64_t y, int64_t z,
+                  void *stream, KernelArguments &args) {
+    const Kernel &k = lookup(name);
+    mgpuLaunchKernel(k.function, x, y, z, k.threads, 1, 1, 0, stream,
                      args.data(), nullptr, args.size());
   }
 

@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Whole models on the GPU (bench/gpu/run.sh runs it there): the Llama-style
 decoder that bench/gpu/stage.sh compiled for CUDA, as is, as Block
-AttnRes with 4 blocks, and as is with a thread per row in its reductions
-(warp-reductions=false, the baseline of the warp-per-row lowering), run by
-attnres-exec at several lengths, alternating the three in rounds; onnxruntime on the CPU runs the ONNX model (made again
-here from the same seed) as the reference for the outputs and as a baseline.
+AttnRes with 4 blocks, as is with a thread per row in its reductions
+(warp-reductions=false, the baseline of the warp-per-row lowering), and as
+is with every buffer in managed memory (managed-memory=true, the baseline
+of device memory), run by attnres-exec at several lengths, alternating them
+in rounds; onnxruntime on the CPU runs the ONNX model (made again here from
+the same seed) as the reference for the outputs and as a baseline.
 
 Prints, per length: ms per run of each (median over rounds of attnres-exec's
 mean), the AttnRes/plain ratio (the paper's promise is under 1.02), the
-row-loop/plain ratio (what a warp per row gains) and the largest error of
-each against onnxruntime, relative to the logits' scale.
+row-loop/plain and managed/plain ratios (what a warp per row and device
+memory gain) and the largest error of each against onnxruntime, relative
+to the logits' scale.
 
     bench_models.py DEVICE_DIR [--lengths 128,512,2048] [--rounds 3]
 """
@@ -57,7 +60,7 @@ def main():
                     onnx_path, "--dynamic", "--weight-levels", "5"],
                    check=True)
     models = {}
-    for name in ("llama", "llama_n4", "llama_rowloops"):
+    for name in ("llama", "llama_n4", "llama_rowloops", "llama_managed"):
         path = os.path.join(work, name + ".so")
         with lzma.open(os.path.join(device, "models", name + ".sm90.so.xz")) \
                 as src, open(path, "wb") as dst:
@@ -69,8 +72,9 @@ def main():
 
     print(f"{'tokens':>6} | {'plain ms':>9} {'attnres ms':>10} {'ratio':>6} |"
           f" {'row-loop ms':>11} {'ratio':>6} |"
+          f" {'managed ms':>10} {'ratio':>6} |"
           f" {'ORT CPU ms':>10} | {'err plain':>9} {'err attnres':>11}"
-          f" {'err rowloop':>11}")
+          f" {'err rowloop':>11} {'err managed':>11}")
     for t in [int(x) for x in a.lengths.split(",")]:
         ids = (np.arange(t).reshape(1, t) * 7 % 1024).astype(np.int64)
         inputs = os.path.join(work, f"in{t}.npz")
@@ -92,14 +96,16 @@ def main():
         plain = float(np.median(times["llama"]))
         attnres = float(np.median(times["llama_n4"]))
         rows = float(np.median(times["llama_rowloops"]))
+        managed = float(np.median(times["llama_managed"]))
         print(f"{t:>6} | {plain:>9.3f} {attnres:>10.3f} {attnres / plain:>6.3f}"
               f" | {rows:>11.3f} {rows / plain:>6.3f}"
+              f" | {managed:>10.3f} {managed / plain:>6.3f}"
               f" | {ort_ms:>10.1f} | {errors['llama']:>9.2e}"
-              f" {errors['llama_n4']:>11.2e} {errors['llama_rowloops']:>11.2e}",
-              flush=True)
+              f" {errors['llama_n4']:>11.2e} {errors['llama_rowloops']:>11.2e}"
+              f" {errors['llama_managed']:>11.2e}", flush=True)
         # The plain model must match onnxruntime; the converted one is the
         # same function up to its norms' epsilons (zero pseudo-queries).
-        for name in ("llama", "llama_rowloops"):
+        for name in ("llama", "llama_rowloops", "llama_managed"):
             if errors[name] > 2e-3:
                 sys.exit(f"the CUDA model {name} disagrees with onnxruntime "
                          f"at {t} tokens: {errors[name]:.2e} of the logits' "

@@ -12,7 +12,10 @@
 // shapes whose bytes fit the L2 cache are marked so. Prints achieved GB/s
 // (each byte read or written counted once), % of copy bandwidth, bytes per
 // token and layer against the paper's (N/S + 5) D budget, the fused/unfused
-// speed-up, and the decode latency (1 to 64 tokens).
+// speed-up, and the decode latency (1 to 64 tokens): unsplit, with phase 1
+// split across CTAs as --attnres-to-gpu does it below min-ctas rows (a row
+// over up to 16 CTAs, a kernel of partial sums and one that finishes), and
+// with phase 2 split too.
 //
 // Times come from CUDA events around many launches between two
 // synchronizations, so host work does not count. Sections run quick-first,
@@ -115,9 +118,16 @@ struct Result {
   double warmup;
 };
 
+/// CTAs per row of the fused block's split launches (see KernelLaunch.h's
+/// splitCount); 1 launches the unsplit kernel.
+struct Splits {
+  int64_t phase1 = 1, phase2 = 1;
+};
+
 /// Times one block of `layers` layers over `tokens` tokens.
 Result timeBlock(Device &dev, const std::string &dtype, int64_t dim,
-                 int64_t layers, int64_t tokens, double seconds) {
+                 int64_t layers, int64_t tokens, double seconds,
+                 Splits splits = {}) {
   int64_t elt = dtype == "f32" ? 4 : 2;
   int64_t rowElems = tokens * dim;
   auto tensor = [&](int64_t elements, int64_t bytes) {
@@ -155,9 +165,7 @@ Result timeBlock(Device &dev, const std::string &dtype, int64_t dim,
   phase1.f32(1e-6f);
   phase1.rows(outputs->data, layers * tokens, dim);
   phase1.vector(lses->data, layers * tokens);
-  std::vector<KernelArguments> phase2(layers);
-  for (int64_t j = 0; j < layers; ++j) {
-    KernelArguments &a = phase2[j];
+  auto phase2Arguments = [&](KernelArguments &a, int64_t j) {
     a.rows(output(j), tokens, dim);
     a.vector(lse(j), tokens);
     a.rows(partials[j]->data, tokens, dim);
@@ -167,17 +175,74 @@ Result timeBlock(Device &dev, const std::string &dtype, int64_t dim,
     a.vector(gains[j]->data, dim);
     a.f32(1e-5f);
     a.rows(normalized[j]->data, tokens, dim);
-  }
+  };
+  std::vector<KernelArguments> phase2(layers);
+  for (int64_t j = 0; j < layers; ++j)
+    phase2Arguments(phase2[j], j);
   std::string p1 = "phase1_" + suffix + "_n8_s" + std::to_string(layers);
   std::string p2 = "phase2_" + suffix + "_norm_only";
+
+  // The split launches' workspaces of partial sums: phase 1's per row,
+  // split and block (the squares and the layers' products), phase 2's per
+  // row and split (four sums with the norm), one for every layer in turn.
+  std::unique_ptr<Tensor> sums1, sums2;
+  KernelArguments phase1Sums, phase1Finish;
+  if (splits.phase1 > 1) {
+    int64_t floats = tokens * splits.phase1 * kBlocks * (layers + 1);
+    sums1 = tensor(floats, 4);
+    for (auto &b : blocks) {
+      phase1Sums.rows(b->data, tokens, dim);
+      phase1Finish.rows(b->data, tokens, dim);
+    }
+    phase1Sums.rows(products->data, layers, dim);
+    phase1Sums.vector(sums1->data, floats);
+    phase1Finish.f32(1e-6f);
+    phase1Finish.rows(outputs->data, layers * tokens, dim);
+    phase1Finish.vector(lses->data, layers * tokens);
+    phase1Finish.vector(sums1->data, floats);
+  }
+  std::vector<KernelArguments> phase2Sums(layers), phase2Finish(layers);
+  if (splits.phase2 > 1) {
+    int64_t floats = tokens * splits.phase2 * 4;
+    sums2 = tensor(floats, 4);
+    for (int64_t j = 0; j < layers; ++j) {
+      KernelArguments &a = phase2Sums[j];
+      a.rows(output(j), tokens, dim);
+      a.rows(partials[j]->data, tokens, dim);
+      a.vector(queries[j]->data, dim);
+      a.vector(keys[j]->data, dim);
+      a.vector(sums2->data, floats);
+      phase2Arguments(phase2Finish[j], j);
+      phase2Finish[j].vector(sums2->data, floats);
+    }
+  }
+  std::string p1Sums = p1 + "_split_sums", p1Split = p1 + "_split";
+  std::string p2Sums = "phase2_" + suffix + "_norm_split_sums";
+  std::string p2Split = p2 + "_split";
+
   Result r;
   double warmFused, warmUnfused;
   r.fused = timeIt(
       dev, seconds,
       [&] {
-        dev.kernels->launchRows(p1, tokens, 1, dev.stream, phase1);
-        for (auto &a : phase2)
-          dev.kernels->launchRows(p2, tokens, 1, dev.stream, a);
+        if (splits.phase1 == 1) {
+          dev.kernels->launchRows(p1, tokens, 1, dev.stream, phase1);
+        } else {
+          dev.kernels->launchGrid(p1Sums, tokens, splits.phase1, kBlocks,
+                                  dev.stream, phase1Sums);
+          dev.kernels->launchGrid(p1Split, tokens, splits.phase1, 1, dev.stream,
+                                  phase1Finish);
+        }
+        for (int64_t j = 0; j < layers; ++j) {
+          if (splits.phase2 == 1) {
+            dev.kernels->launchRows(p2, tokens, 1, dev.stream, phase2[j]);
+            continue;
+          }
+          dev.kernels->launchGrid(p2Sums, tokens, splits.phase2, 1, dev.stream,
+                                  phase2Sums[j]);
+          dev.kernels->launchGrid(p2Split, tokens, splits.phase2, 1, dev.stream,
+                                  phase2Finish[j]);
+        }
       },
       &warmFused);
 
@@ -344,14 +409,31 @@ int main(int argc, char **argv) {
       first.push_back({dtype, 4096, layers, 16384});
   sweep(dev, copy, "quick: D = 4096, 16384 tokens", first, budget / 3, 2.0);
 
-  std::printf("\ndecode (fused block of S = 8 layers, bf16, D = 4096; "
-              "L2-resident):\n");
-  for (int64_t tokens : {1, 16, 64}) {
-    Result r = timeBlock(dev, "bf16", 4096, 8, tokens, 0.1);
-    std::printf("  %2lld tokens: %.1f us per block, %.1f us per layer "
-                "(unfused %.1f us per layer)\n",
-                (long long)tokens, r.fused * 1e6, r.fused * 1e6 / 8,
-                r.unfused * 1e6 / 8);
+  // Decode: the fused block unsplit, with phase 1 split across CTAs, and
+  // with phase 2 split too, at the counts --attnres-to-gpu picks.
+  std::printf("\ndecode (fused block of S = 8 layers; L2-resident), us per "
+              "layer:\n");
+  std::printf("%-5s %5s %6s %6s | %8s %9s %9s | %8s\n", "dtype", "D", "tokens",
+              "splits", "unsplit", "split p1", "split all", "unfused");
+  struct DecodeShape {
+    const char *dtype;
+    int64_t dim;
+  };
+  for (DecodeShape shape :
+       {DecodeShape{"bf16", 4096}, {"bf16", 7168}, {"f32", 4096}}) {
+    int64_t elt = std::string(shape.dtype) == "f32" ? 4 : 2;
+    for (int64_t tokens : {1, 8, 64}) {
+      int64_t count = splitCount(tokens, shape.dim, elt);
+      Result plain = timeBlock(dev, shape.dtype, shape.dim, 8, tokens, 0.1);
+      Result p1 = timeBlock(dev, shape.dtype, shape.dim, 8, tokens, 0.1,
+                            Splits{count, 1});
+      Result all = timeBlock(dev, shape.dtype, shape.dim, 8, tokens, 0.1,
+                             Splits{count, count});
+      std::printf("%-5s %5lld %6lld %6lld | %8.1f %9.1f %9.1f | %8.1f\n",
+                  shape.dtype, (long long)shape.dim, (long long)tokens,
+                  (long long)count, plain.fused * 1e6 / 8, p1.fused * 1e6 / 8,
+                  all.fused * 1e6 / 8, plain.unfused * 1e6 / 8);
+    }
   }
 
   if (!quick) {

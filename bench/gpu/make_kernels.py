@@ -3,7 +3,9 @@
 storage and D = 2048, 4096, 7168, phase 1 over N = 8 completed blocks for
 S = 2, 4, 8, 16 layers, phase 2 with its norm (merged row unread), and the
 unfused baseline: the one-shot aggregation over the N blocks and the partial
-sum, and a separate RMSNorm. The build turns them into PTX."""
+sum, and a separate RMSNorm. The build turns them into PTX. The token count
+is dynamic, as in a model, so that each op gets its unsplit kernel and the
+split kernels of decode sizes (a row across several CTAs)."""
 import sys
 
 N = 8
@@ -11,7 +13,7 @@ LAYERS = (2, 4, 8, 16)
 
 
 def block(dtype, dim):
-    t = f"tensor<64x{dim}x{dtype}>"
+    t = f"tensor<?x{dim}x{dtype}>"
     v = f"tensor<{dim}x{dtype}>"
     out = []
     for s in LAYERS:
@@ -24,7 +26,7 @@ def block(dtype, dim):
 }}""")
     sources = ", ".join(f"%b{i}" for i in range(N + 1))
     params = ", ".join(f"%b{i}: {t}" for i in range(N + 1))
-    out.append(f"""func.func @layer_{dtype}_{dim}({params}, %lse: tensor<64xf32>, %q: {v}) -> ({t}, {t}, {t}) {{
+    out.append(f"""func.func @layer_{dtype}_{dim}({params}, %lse: tensor<?xf32>, %q: {v}) -> ({t}, {t}, {t}) {{
   %h, %y = attnres.phase2 %b0, %lse, %b1 query %q key_norm %q epsilon = 1.0e-06 norm %q epsilon = 1.0e-05 : {t}, {v}
   %a = attnres.block_attn_res {sources} query %q key_norm %q epsilon = 1.0e-06 : {t}, {v}
   %n = attnres.rms_norm %a, %q epsilon = 1.0e-05 : {t}, {v}

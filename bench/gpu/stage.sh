@@ -54,7 +54,12 @@ model=$build/bench/gpu/llama.onnx
 "$build/bin/attnres-compile" "$model" --target=cuda --chip=sm_90 \
   --cpu=x86-64-v2 -o "$build/bench/gpu/llama_rowloops.sm90.so" \
   "--pipeline=builtin.module(attnres-gpu-pipeline{chip=sm_90 warp-reductions=false})"
-for name in llama llama_n4 llama_rowloops; do
+# The plain model with every buffer in managed memory, as before
+# --attnres-alloc-to-gpu placed them in device memory.
+"$build/bin/attnres-compile" "$model" --target=cuda --chip=sm_90 \
+  --cpu=x86-64-v2 -o "$build/bench/gpu/llama_managed.sm90.so" \
+  "--pipeline=builtin.module(attnres-gpu-pipeline{chip=sm_90 managed-memory=true})"
+for name in llama llama_n4 llama_rowloops llama_managed; do
   xz -T2 -c "$build/bench/gpu/$name.sm90.so" > "$out/models/$name.sm90.so.xz"
 done
 du -sh "$out"

@@ -140,7 +140,7 @@ void attnres::registerAttnResPipelines() {
       "attnres-gpu-pipeline",
       "Lower an imported module (TOSA, linalg, attnres) to the LLVM dialect "
       "with CUDA kernels: attnres ops as hand-written kernels "
-      "(--attnres-to-gpu), the rest as GPU loops over managed buffers, the "
+      "(--attnres-to-gpu), the rest as GPU loops over device buffers, the "
       "kernels serialized by gpu-module-to-binary (ptxas for cubins)",
       buildGPUPipeline);
 }

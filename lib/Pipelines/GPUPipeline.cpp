@@ -37,6 +37,7 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
   if (options.kernels) {
     ConvertAttnResToGPUOptions toGPU;
     toGPU.maxVectorsPerThread = options.maxVectorsPerThread;
+    toGPU.minCTAs = options.minCTAs;
     pm.addPass(createConvertAttnResToGPU(toGPU));
   }
   addBufferization(pm);
@@ -46,11 +47,14 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
     // f16 and bf16 products too, computing in f32 as the importer's widened
     // products do, without the widened copies.
     blas.halfCallee = attnres::kCublasGemmBatchedExFn.str();
+    // The cuBLAS glue computes nothing on the host: layouts cuBLAS cannot
+    // take are copied by kernels first.
+    blas.contiguousOperands = true;
     pm.addPass(attnres::createConvertLinalgToBLAS(blas));
   }
 
-  // Everything else runs as GPU loops over managed buffers: the parallel
-  // dimensions of each linalg op map to blocks and threads.
+  // Everything else runs as GPU loops: the parallel dimensions of each
+  // linalg op map to blocks and threads.
   OpPassManager &loops = pm.nest<func::FuncOp>();
   loops.addPass(attnres::createCopiesToLinalg());
   if (options.warpReductions)
@@ -65,7 +69,11 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
   mapping.mappingPolicyStr = "innermost-first";
   loops.addPass(createGpuMapParallelLoopsPass(mapping));
   loops.addPass(createConvertParallelLoopToGpuPass());
-  loops.addPass(createConvertAllocToGPUManaged());
+  // Buffers go to device memory but for those host code touches, which
+  // needs the launches still inline to tell kernel uses from host uses.
+  ConvertAllocToGPUOptions placement;
+  placement.managed = options.managedMemory;
+  pm.addPass(createConvertAllocToGPU(placement));
   // Constants and dims used in a launch move into it, so that kernels fold
   // them (shuffle offsets, tile sizes) instead of taking each as a
   // parameter.
@@ -77,6 +85,12 @@ void attnres::buildGPUPipeline(OpPassManager &pm,
   // lowering handles; it has no pattern for memref.reshape itself.
   pm.addPass(memref::createExpandOpsPass());
   pm.addPass(attnres::createConvertChecksToRuntime());
+  // Launches, copies and frees queue on one stream; the host waits where it
+  // reads what they wrote. The chain crosses control flow as block
+  // arguments: scf ops carrying tokens would not survive the NVVM
+  // pipeline's structural type conversions, which know no token type.
+  pm.addNestedPass<func::FuncOp>(createSCFToControlFlowPass());
+  pm.addPass(attnres::createGPUAsync());
 
   gpu::GPUToNVVMPipelineOptions nvvm;
   nvvm.cubinChip = options.chip;

@@ -1,10 +1,9 @@
 //===- CopiesToLinalg.cpp - Buffer copies as linalg.copy ------------------===//
 //
 // memref.copy lowers to a call of the host's memrefCopy. On the GPU pipeline
-// every buffer is managed memory that the kernels use, so a host copy moves
-// its pages to the CPU and back, and holds the GPU idle meanwhile. As a
-// linalg.copy the copy becomes parallel loops and then a kernel, like the
-// rest of the model.
+// the buffers are device memory, which the host cannot read, and a host
+// copy would hold the GPU idle besides. As a linalg.copy the copy becomes
+// parallel loops and then a kernel, like the rest of the model.
 //
 //===----------------------------------------------------------------------===//
 

@@ -2,7 +2,8 @@
 //
 // attnres_cublas_sgemm_batched (C += A x B) and its _overwrite variant
 // (C = A x B): what --attnres-linalg-to-blas calls in the GPU pipeline, on
-// the managed buffers of a CUDA artifact, as one cublasSgemmStridedBatched.
+// the device buffers of a CUDA artifact, as one cublasSgemmStridedBatched
+// queued on the launches' stream.
 // attnres_cublas_gemm_batched_ex_<ab>_<c>[_overwrite] do the same for f16
 // and bf16 operands (C of their type, or f32) as one
 // cublasGemmStridedBatchedEx computing in f32: a half-precision model's
@@ -27,7 +28,6 @@
 #include <glob.h>
 
 #include <cstdlib>
-#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -70,33 +70,7 @@ struct Operand {
     return base +
            (p * strides[0] + i * strides[1] + j * strides[2]) * elementSize();
   }
-  float load(int64_t p, int64_t i, int64_t j) const;
-  void store(int64_t p, int64_t i, int64_t j, float v) const;
 };
-
-float Operand::load(int64_t p, int64_t i, int64_t j) const {
-  using namespace mlir::attnres::runtime;
-  const char *e = at(p, i, j);
-  if (type == Elem::F32) {
-    float f;
-    std::memcpy(&f, e, sizeof f);
-    return f;
-  }
-  uint16_t h;
-  std::memcpy(&h, e, sizeof h);
-  return type == Elem::F16 ? f16ToFloat(h) : bf16ToFloat(h);
-}
-
-void Operand::store(int64_t p, int64_t i, int64_t j, float v) const {
-  using namespace mlir::attnres::runtime;
-  char *e = at(p, i, j);
-  if (type == Elem::F32) {
-    std::memcpy(e, &v, sizeof v);
-    return;
-  }
-  uint16_t h = type == Elem::F16 ? floatToF16(v) : floatToBF16(v);
-  std::memcpy(e, &h, sizeof h);
-}
 
 struct CuBLAS {
   cublasStatus_t (*create)(cublasHandle_t *) = nullptr;
@@ -213,74 +187,127 @@ void check(cublasStatus_t status, const char *call) {
   fail(call, name ? name : "cuBLAS status " + std::to_string(status));
 }
 
+/// Why `m`'s matrices (`rows` x `cols`) are no layout cuBLAS takes.
+std::string layoutError(const char *name, const Operand &m, int64_t rows,
+                        int64_t cols) {
+  return std::string(name) + "'s strides [" + std::to_string(m.strides[0]) +
+         ", " + std::to_string(m.strides[1]) + ", " +
+         std::to_string(m.strides[2]) + "] for " + std::to_string(rows) + "x" +
+         std::to_string(cols) +
+         " matrices are no layout cuBLAS takes (one matrix stride 1, the "
+         "other a leading dimension from the extent to INT_MAX); "
+         "--attnres-linalg-to-blas copies such an operand before the call, "
+         "and nothing computes a product on the host";
+}
+
+/// Sets C to zero on `stream`: beta = 0 with nothing to sum (k = 0). One
+/// memset where C is packed, else one per matrix or per line (a row, or a
+/// column of a C stored by columns), all on the device.
+void zeroOutput(const Driver &d, const ScopedContext &scope, const Operand &c,
+                bool tc, int ldc, CUstream stream) {
+  int64_t batch = c.sizes[0], lines = tc ? c.sizes[2] : c.sizes[1],
+          length = tc ? c.sizes[1] : c.sizes[2];
+  auto memset = [&](char *at, int64_t count) {
+    auto p = reinterpret_cast<CUdeviceptr>(at);
+    // Every type's zero is all bits clear.
+    if (c.type == Elem::F32)
+      scope.check(d.cuMemsetD32Async(p, 0, size_t(count), stream),
+                  "cuMemsetD32Async");
+    else
+      scope.check(d.cuMemsetD16Async(p, 0, size_t(count), stream),
+                  "cuMemsetD16Async");
+  };
+  bool packedMatrix = lines == 1 || ldc == length;
+  if (packedMatrix && (batch == 1 || c.strides[0] == lines * length)) {
+    memset(c.base, batch * lines * length);
+    return;
+  }
+  for (int64_t p = 0; p < batch; ++p) {
+    if (packedMatrix) {
+      memset(c.at(p, 0, 0), lines * length);
+      continue;
+    }
+    for (int64_t line = 0; line < lines; ++line)
+      memset(tc ? c.at(p, 0, line) : c.at(p, line, 0), length);
+  }
+}
+
 /// C = A B + beta C per batch; beta is 1 or 0 (C is then not read). A and
 /// B have one type; f32 throughout is cublasSgemmStridedBatched, half
 /// types are cublasGemmStridedBatchedEx with f32 compute (and alpha, beta).
+/// Everything runs on the device: the buffers may be device memory, which
+/// the host cannot read.
 void gemmBatched(const Operand &a, const Operand &b, const Operand &c,
                  float beta) {
   int64_t batch = c.sizes[0], m = c.sizes[1], n = c.sizes[2], k = a.sizes[2];
   if (batch == 0 || m == 0 || n == 0)
     return;
-  bool ta, tb, tc;
-  int lda, ldb, ldc;
-  bool expressible = fitsBlasInt(batch) && fitsBlasInt(m) && fitsBlasInt(n) &&
-                     fitsBlasInt(k) && k > 0 &&
-                     blasLayout(a.strides[1], a.strides[2], m, k, ta, lda) &&
-                     blasLayout(b.strides[1], b.strides[2], k, n, tb, ldb) &&
-                     blasLayout(c.strides[1], c.strides[2], m, n, tc, ldc) &&
-                     !tc;
-  if (!expressible) {
-    attnres::cuda::profile::Scope timed("host loop product (no cuBLAS layout)");
-    // Managed memory: the host may compute what cuBLAS cannot express
-    // (broadcast strides, no reduction); every launch before has finished.
-    // In f32, rounded once to C's type, as cuBLAS computes.
-    for (int64_t p = 0; p < batch; ++p)
-      for (int64_t i = 0; i < m; ++i)
-        for (int64_t j = 0; j < n; ++j) {
-          float acc = beta == 0.0f ? 0.0f : c.load(p, i, j);
-          for (int64_t x = 0; x < k; ++x)
-            acc += a.load(p, i, x) * b.load(p, x, j);
-          c.store(p, i, j, acc);
-        }
+  // Nothing to add to C.
+  if (k == 0 && beta != 0.0f)
     return;
-  }
+  bool single = a.type == Elem::F32 && c.type == Elem::F32;
+  const char *call =
+      single ? "cublasSgemmStridedBatched" : "cublasGemmStridedBatchedEx";
+  if (!fitsBlasInt(batch) || !fitsBlasInt(m) || !fitsBlasInt(n) ||
+      !fitsBlasInt(k))
+    fail(call, "the product's sizes (batch " + std::to_string(batch) + ", m " +
+                   std::to_string(m) + ", n " + std::to_string(n) + ", k " +
+                   std::to_string(k) +
+                   ") pass INT_MAX, the largest cuBLAS takes");
+  // With k = 0, A and B hold no element and only C's layout matters.
+  bool ta = false, tb = false, tc = false;
+  int lda = 1, ldb = 1, ldc = 1;
+  if (!blasLayout(c.strides[1], c.strides[2], m, n, tc, ldc))
+    fail(call, layoutError("C", c, m, n));
+  if (k > 0 && !blasLayout(a.strides[1], a.strides[2], m, k, ta, lda))
+    fail(call, layoutError("A", a, m, k));
+  if (k > 0 && !blasLayout(b.strides[1], b.strides[2], k, n, tb, ldb))
+    fail(call, layoutError("B", b, k, n));
   if (std::string error = mlir::attnres::runtime::loadCUBLAS(); !error.empty())
     fail("loading cuBLAS", error);
-  bool single = a.type == Elem::F32 && c.type == Elem::F32;
-  if (!single && !cublas.gemmStridedBatchedEx)
+  if (k > 0 && !single && !cublas.gemmStridedBatchedEx)
     fail("cublasGemmStridedBatchedEx",
          "the cuBLAS library loaded has no cublasGemmStridedBatchedEx, which "
          "the model's f16 and bf16 products need");
-  const char *call =
-      single ? "cublasSgemmStridedBatched" : "cublasGemmStridedBatchedEx";
-  attnres::cuda::profile::Scope timed(call);
+  attnres::cuda::profile::Scope timed(k > 0 ? call
+                                            : "zeroing a product (k = 0)");
   const Driver &d = driver();
   std::lock_guard<std::mutex> lock(cublas.mutex);
   ScopedContext scope(d);
   if (!cublas.handle)
     check(cublas.create(&cublas.handle), "cublasCreate");
-  // A stream of the kernels' pool.
-  void *stream = mgpuStreamCreate();
+  // The launches' stream: the product runs after the kernels that wrote A
+  // and B and before those that read C, with no synchronization between.
+  void *stream = attnres::cuda::currentStream();
   check(cublas.setStream(cublas.handle, stream), "cublasSetStream");
-  const float one = 1.0f;
-  if (single)
-    check(cublas.sgemmStridedBatched(
-              cublas.handle, tb ? kOpT : kOpN, ta ? kOpT : kOpN, int(n), int(m),
-              int(k), &one, reinterpret_cast<const float *>(b.base), ldb,
-              b.strides[0], reinterpret_cast<const float *>(a.base), lda,
-              a.strides[0], &beta, reinterpret_cast<float *>(c.base), ldc,
-              c.strides[0], int(batch)),
-          call);
-  else
-    check(cublas.gemmStridedBatchedEx(
-              cublas.handle, tb ? kOpT : kOpN, ta ? kOpT : kOpN, int(n), int(m),
-              int(k), &one, b.base, int(b.type), ldb, b.strides[0], a.base,
-              int(a.type), lda, a.strides[0], &beta, c.base, int(c.type), ldc,
-              c.strides[0], int(batch), kCompute32F, kGemmDefault),
-          call);
-  // Synchronous, like the launches: host code may read C next.
-  scope.check(d.cuStreamSynchronize(stream), "cuStreamSynchronize");
-  mgpuStreamDestroy(stream);
+  if (k == 0) {
+    zeroOutput(d, scope, c, tc, ldc, stream);
+  } else {
+    // cuBLAS is column-major. A row-major C is the column-major C^T = B^T
+    // A^T: the operands and m and n swap. A C stored by columns (a
+    // transposed view) is the column-major C = A B itself, and a row-major
+    // operand is then the transpose of what cuBLAS reads.
+    const Operand &x = tc ? a : b, &y = tc ? b : a;
+    bool tx = tc ? !ta : tb, ty = tc ? !tb : ta;
+    int ldx = tc ? lda : ldb, ldy = tc ? ldb : lda;
+    int rows = int(tc ? m : n), cols = int(tc ? n : m);
+    const float one = 1.0f;
+    if (single)
+      check(cublas.sgemmStridedBatched(
+                cublas.handle, tx ? kOpT : kOpN, ty ? kOpT : kOpN, rows, cols,
+                int(k), &one, reinterpret_cast<const float *>(x.base), ldx,
+                x.strides[0], reinterpret_cast<const float *>(y.base), ldy,
+                y.strides[0], &beta, reinterpret_cast<float *>(c.base), ldc,
+                c.strides[0], int(batch)),
+            call);
+    else
+      check(cublas.gemmStridedBatchedEx(
+                cublas.handle, tx ? kOpT : kOpN, ty ? kOpT : kOpN, rows, cols,
+                int(k), &one, x.base, int(x.type), ldx, x.strides[0], y.base,
+                int(y.type), ldy, y.strides[0], &beta, c.base, int(c.type), ldc,
+                c.strides[0], int(batch), kCompute32F, kGemmDefault),
+            call);
+  }
 }
 
 } // namespace

@@ -24,6 +24,7 @@
 #include <dlfcn.h>
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -356,42 +357,66 @@ extern "C" void mgpuLaunchKernel(void *function, intptr_t gridX, intptr_t gridY,
   scope.check(d.cuLaunchKernel(function, gridX, gridY, gridZ, blockX, blockY,
                                blockZ, smem, stream, params, extra),
               "cuLaunchKernel");
+  // A profile charges each kernel the time to its synchronization: launches
+  // that ran ahead would charge one kernel the time of those queued before.
+  if (profile::enabled())
+    mgpuStreamSynchronize(stream);
 }
 
 namespace {
-/// The lowered code creates a stream for every launch and destroys it once
-/// it has waited for it; to the driver a new stream costs about what a
-/// small kernel does, so destroyed streams wait in a per-thread pool for
-/// the next launch instead (work left on one runs before the next, in
-/// order).
-struct StreamPool {
-  std::vector<CUstream> idle;
-  ~StreamPool() {
-    for (CUstream stream : idle)
+/// Every wrapper call on a thread works on that thread's one stream. The
+/// compiled code chains its launches, cuBLAS calls, copies and frees
+/// asynchronously and synchronizes only where the host reads what the GPU
+/// wrote (--attnres-gpu-async): one stream keeps all of that in program
+/// order without events, and lets a freed buffer go to the next allocation
+/// on the thread before the work that used it has finished. A stream costs
+/// the driver about what a small kernel does, so it lives as long as the
+/// thread.
+struct ThreadStream {
+  CUstream stream = nullptr;
+  ~ThreadStream() {
+    if (stream)
       releaseUnlessShutDown("cuStreamDestroy", [&](const Driver &d) {
-        return d.cuStreamDestroy(stream);
+        // Work still queued may free buffers another thread reuses next.
+        CUresult r = d.cuStreamSynchronize(stream);
+        return r == kSuccess ? d.cuStreamDestroy(stream) : r;
       });
   }
 };
-thread_local StreamPool streamPool;
+thread_local ThreadStream threadStream;
 } // namespace
 
-extern "C" void *mgpuStreamCreate() {
-  if (!streamPool.idle.empty()) {
-    CUstream stream = streamPool.idle.back();
-    streamPool.idle.pop_back();
-    return stream;
+void *attnres::cuda::currentStream() {
+  if (!threadStream.stream) {
+    const Driver &d = driver();
+    ScopedContext scope(d);
+    // CU_STREAM_NON_BLOCKING: no implicit sync with the legacy stream.
+    scope.check(d.cuStreamCreate(&threadStream.stream, 1), "cuStreamCreate");
   }
-  const Driver &d = driver();
-  ScopedContext scope(d);
-  CUstream stream = nullptr;
-  // CU_STREAM_NON_BLOCKING: no implicit sync with the legacy stream.
-  scope.check(d.cuStreamCreate(&stream, 1), "cuStreamCreate");
-  return stream;
+  return threadStream.stream;
 }
 
+void attnres::cuda::copy(void *dst, const void *src, size_t bytes) {
+  void *stream = currentStream();
+  profile::Scope timed("cuMemcpy (runtime)", bytes);
+  const Driver &d = driver();
+  ScopedContext scope(d);
+  scope.check(d.cuMemcpyAsync(reinterpret_cast<CUdeviceptr>(dst),
+                              reinterpret_cast<CUdeviceptr>(src), bytes,
+                              stream),
+              "cuMemcpyAsync");
+  checkWait(d, scope, d.cuStreamSynchronize(stream), "cuStreamSynchronize");
+}
+
+extern "C" void attnres_cuda_synchronize(void) {
+  mgpuStreamSynchronize(currentStream());
+}
+
+extern "C" void *mgpuStreamCreate() { return currentStream(); }
+
 extern "C" void mgpuStreamDestroy(void *stream) {
-  streamPool.idle.push_back(stream);
+  // The thread's stream outlives its users; nothing else is handed out.
+  (void)stream;
 }
 
 extern "C" void mgpuStreamSynchronize(void *stream) {
@@ -456,17 +481,28 @@ extern "C" float attnres_cuda_elapsed_ms(void *start, void *end) {
 
 namespace {
 /// Freed buffers kept for the next allocation of the same size and kind. A
-/// model's runs allocate the same sizes every time, and a fresh managed
-/// buffer's pages fault onto the GPU at first touch: on an H200 that was
-/// most of a small model's run (bench/RESULTS.md). Up to
-/// ATTNRES_CUDA_CACHE_MIB (default 8192) are kept; releaseCachedMemory()
+/// model's runs allocate the same sizes every time, and cuMemAlloc and
+/// cuMemFree cost more than most of a small model's kernels (a fresh
+/// managed buffer's pages also fault onto the GPU at first touch:
+/// bench/RESULTS.md). A buffer is freed asynchronously, while work queued
+/// on its thread's stream may still use it, so it goes back only to an
+/// allocation on that stream, which orders the new use after the old. Up
+/// to ATTNRES_CUDA_CACHE_MIB (default 8192) are kept; releaseCachedMemory()
 /// frees them, which destroying a CUDA model does.
 struct BufferCache {
   std::mutex mutex;
-  using Key = std::pair<uint64_t, bool>; // size, managed
+  struct Key {
+    uint64_t size;
+    bool managed;
+    void *stream;
+    bool operator<(const Key &o) const {
+      return std::tie(size, managed, stream) <
+             std::tie(o.size, o.managed, o.stream);
+    }
+  };
   std::map<Key, std::vector<void *>> idle;
-  /// Every buffer handed out, with its key.
-  std::unordered_map<void *, Key> live;
+  /// Every buffer handed out: its size and kind.
+  std::unordered_map<void *, std::pair<uint64_t, bool>> live;
   uint64_t idleBytes = 0;
   uint64_t limit = [] {
     const char *v = std::getenv("ATTNRES_CUDA_CACHE_MIB");
@@ -496,21 +532,23 @@ void attnres::cuda::releaseCachedMemory() {
     return;
   const Driver &d = driver();
   ScopedContext scope(d);
+  // cuMemFree waits for the work queued on the buffers.
   for (void *ptr : idle)
     scope.check(d.cuMemFree(reinterpret_cast<CUdeviceptr>(ptr)), "cuMemFree");
 }
 
-/// `isHostShared` (gpu.alloc host_shared, what --attnres-gpu-pipeline
-/// allocates) is managed memory, reachable from host code too.
+/// `isHostShared` (gpu.alloc host_shared: the buffers that host code reads
+/// or writes as well) is managed memory; the others are device memory.
 extern "C" void *mgpuMemAlloc(uint64_t sizeBytes, void * /*stream*/,
                               bool isHostShared) {
   if (sizeBytes == 0)
     return nullptr;
   BufferCache &cache = bufferCache();
+  void *stream = currentStream();
   void *buffer = nullptr;
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
-    auto it = cache.idle.find({sizeBytes, isHostShared});
+    auto it = cache.idle.find({sizeBytes, isHostShared, stream});
     if (it != cache.idle.end() && !it->second.empty()) {
       buffer = it->second.back();
       it->second.pop_back();
@@ -543,13 +581,15 @@ extern "C" void mgpuMemFree(void *ptr, void * /*stream*/) {
   if (RunAllocations *run = RunAllocations::current())
     run->live.erase(ptr);
   BufferCache &cache = bufferCache();
+  void *stream = currentStream();
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
     auto it = cache.live.find(ptr);
     if (it != cache.live.end() &&
         cache.idleBytes + it->second.first <= cache.limit) {
-      cache.idle[it->second].push_back(ptr);
-      cache.idleBytes += it->second.first;
+      auto [size, managed] = it->second;
+      cache.idle[{size, managed, stream}].push_back(ptr);
+      cache.idleBytes += size;
       return;
     }
     if (it != cache.live.end())

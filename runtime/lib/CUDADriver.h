@@ -107,10 +107,20 @@ private:
   const Driver &d;
 };
 
+/// This thread's stream, created on first use: mgpuStreamCreate's, cuBLAS's
+/// and the runtime's copies, so that all of a thread's GPU work runs in the
+/// order it was issued.
+void *currentStream();
+
+/// Copies `bytes` between any two of host, device and managed memory (the
+/// driver tells them apart by address) once the work queued on this
+/// thread's stream has finished, and waits for the copy.
+void copy(void *dst, const void *src, size_t bytes);
+
 /// Frees the buffers that mgpuMemFree kept for reuse.
 void releaseCachedMemory();
 
-/// The managed buffers compiled code allocates (mgpuMemAlloc) on this thread
+/// The GPU buffers compiled code allocates (mgpuMemAlloc) on this thread
 /// while the scope lives: those it does not free itself, a model's results,
 /// are freed with the scope, after the runtime has copied them out.
 class RunAllocations {

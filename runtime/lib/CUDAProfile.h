@@ -2,10 +2,10 @@
 //
 // With ATTNRES_CUDA_PROFILE=1 the runtime's CUDA layer times what compiled
 // code asks of it and prints a table on stderr at exit: each kernel (host
-// time from its launch to its stream's synchronization, which the lowering
-// does after every launch), allocations and frees of managed memory, and
-// cuBLAS products. A run's time not in the table is host code: loops the
-// lowering left on the host, copies, the runtime's own work.
+// time from its launch to its stream's synchronization, which a profiled
+// run does after every launch instead of once at its end), allocations and
+// frees of device and managed memory, the runtime's copies, and cuBLAS
+// products. A run's time not in the table is host code.
 //
 //===----------------------------------------------------------------------===//
 

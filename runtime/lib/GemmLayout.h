@@ -2,10 +2,12 @@
 //
 // What attnres_sgemm_batched (OpenBLAS) and attnres_cublas_sgemm_batched
 // (cuBLAS) share: the rank-3 memref descriptors the compiled code passes,
-// how a matrix's strides become a leading dimension and a transpose flag,
-// and the loops for the layouts no BLAS expresses. The f16 and bf16
-// conversions are for those loops on the half-precision products of
-// attnres_cublas_gemm_batched_ex_*, which compute in f32 as cuBLAS does.
+// and how a matrix's strides become a leading dimension and a transpose
+// flag. The loops for the layouts no BLAS expresses are the CPU's only: on
+// the GPU, --attnres-linalg-to-blas copies such operands first and the
+// cuBLAS glue refuses them. The f16 and bf16 conversions read and write the
+// half-precision operands of attnres_cublas_gemm_batched_ex_* on the host,
+// as the tests of those products do.
 //
 //===----------------------------------------------------------------------===//
 

@@ -235,17 +235,16 @@ struct LoadedLibrary {
   void *handle = nullptr;
   void *weights = nullptr;
   size_t weightsSize = 0;
-  /// A CUDA artifact's weights, copied into managed memory, where kernels
-  /// and host code alike read them.
-  void *managedWeights = nullptr;
+  /// A CUDA artifact's weights, copied into device memory.
+  void *deviceWeights = nullptr;
 
   ~LoadedLibrary() {
     if (handle)
       dlclose(handle);
     if (weights)
       munmap(weights, weightsSize);
-    if (managedWeights)
-      mgpuMemFree(managedWeights, nullptr);
+    if (deviceWeights)
+      mgpuMemFree(deviceWeights, nullptr);
   }
 };
 } // namespace
@@ -406,18 +405,19 @@ extern "C" attnres_model *attnres_model_load(const char *path) {
       bind && !bound && error.empty()) {
     error = mapWeights(file, *library);
     if (error.empty() && signature.needsCUDA && library->weights) {
-      // Kernels cannot read the mapped file; the copy replaces it.
-      library->managedWeights =
-          mgpuMemAlloc(library->weightsSize, nullptr, /*isHostShared=*/true);
-      std::memcpy(library->managedWeights, library->weights,
-                  library->weightsSize);
+      // Kernels cannot read the mapped file; the copy in device memory
+      // replaces it. Host code reads none of it (the GPU pipeline keeps
+      // the constants it reads in the library).
+      library->deviceWeights =
+          mgpuMemAlloc(library->weightsSize, nullptr, /*isHostShared=*/false);
+      attnres::cuda::copy(library->deviceWeights, library->weights,
+                          library->weightsSize);
       munmap(library->weights, library->weightsSize);
       library->weights = nullptr;
     }
     if (error.empty())
-      bind(static_cast<const char *>(library->managedWeights
-                                         ? library->managedWeights
-                                         : library->weights));
+      bind(static_cast<const char *>(
+          library->deviceWeights ? library->deviceWeights : library->weights));
   }
   if (!error.empty()) {
     setLastError("cannot load " + where + ": " + error);
@@ -602,11 +602,11 @@ extern "C" int attnres_model_run(attnres_model *model,
     return 1;
   }
 
-  // Managed buffers of a CUDA model's run, the input copies among them;
-  // freed last, after the results are copied out.
-  std::optional<attnres::cuda::RunAllocations> managed;
+  // GPU buffers of a CUDA model's run, the input copies among them; freed
+  // last, after the results are copied out.
+  std::optional<attnres::cuda::RunAllocations> deviceBuffers;
   if (sig.needsCUDA)
-    managed.emplace();
+    deviceBuffers.emplace();
   // The compiled code may update its arguments in place: pass copies.
   std::vector<std::vector<char>> buffers;
   std::vector<Descriptor> argDescs;
@@ -617,13 +617,15 @@ extern "C" int attnres_model_run(attnres_model *model,
     void *copy = nullptr;
     if (sig.needsCUDA) {
       copy = mgpuMemAlloc(std::max<size_t>(bytes, 1), nullptr,
-                          /*isHostShared=*/true);
+                          /*isHostShared=*/false);
+      if (bytes)
+        attnres::cuda::copy(copy, in.data, bytes);
     } else {
       buffers.emplace_back(std::max<size_t>(bytes, 1));
       copy = buffers.back().data();
+      if (bytes)
+        std::memcpy(copy, in.data, bytes);
     }
-    if (bytes)
-      std::memcpy(copy, in.data, bytes);
     Descriptor d(in.rank);
     auto ptr = reinterpret_cast<int64_t>(copy);
     d.fields[0] = d.fields[1] = ptr;
@@ -679,9 +681,24 @@ extern "C" int attnres_model_run(attnres_model *model,
       stride *= out.shape[i];
     }
     if (contiguous) {
-      if (count)
+      if (count && sig.needsCUDA)
+        attnres::cuda::copy(dst, base, size_t(count) * elem);
+      else if (count)
         std::memcpy(dst, base, size_t(count) * elem);
       continue;
+    }
+    // A CUDA result's elements are in device memory: the span they cover
+    // comes over first.
+    std::vector<char> staged;
+    if (count && sig.needsCUDA) {
+      int64_t low = 0, high = 0;
+      for (size_t i = 0; i < rank; ++i) {
+        int64_t reach = (out.shape[i] - 1) * d[3 + rank + i];
+        (reach < 0 ? low : high) += reach;
+      }
+      staged.resize(size_t(high - low + 1) * elem);
+      attnres::cuda::copy(staged.data(), base + low * elem, staged.size());
+      base = staged.data() - low * elem;
     }
     // Strided copy into C order.
     std::vector<int64_t> index(rank, 0);
@@ -719,6 +736,7 @@ const std::vector<std::string> &mlir::attnres::runtime::runtimeFunctionNames() {
       "_mlir_ciface_attnres_cublas_gemm_batched_ex_bf16_f32",
       "_mlir_ciface_attnres_cublas_gemm_batched_ex_bf16_f32_overwrite",
       "attnres_parallel_for", "attnres_check_failed",
+      "attnres_cuda_synchronize",
       // The GPU lowering's, in CUDA.cpp.
       "mgpuModuleLoad", "mgpuModuleLoadJIT", "mgpuModuleUnload",
       "mgpuModuleGetFunction", "mgpuLaunchKernel", "mgpuStreamCreate",

@@ -7,7 +7,8 @@
 //
 // Tolerances: f32 storage 1e-4 relative (the kernels' exp, log and rsqrt are
 // the hardware's approximations, and their sums run in another order);
-// bf16 2e-2 and f16 2e-3 (one rounding of the result to storage).
+// bf16 2e-2 and f16 2e-3 (one rounding of the result to storage). The split
+// kernels of decode sizes (a row across several CTAs) are held to the same.
 //
 //===----------------------------------------------------------------------===//
 
@@ -160,6 +161,59 @@ protected:
     mgpuStreamSynchronize(stream);
   }
 
+  /// Launches `name` over a grid of `rows` by `splits` by `z` blocks (a
+  /// split launch's kernel) and waits for it.
+  void launchSplit(const std::string &name, int64_t rows, int64_t splits,
+                   int64_t z, Arguments &args) {
+    ASSERT_NE(kernels->threads(name), 0) << name;
+    kernels->launchGrid(name, rows, splits, z, stream, args);
+    mgpuStreamSynchronize(stream);
+  }
+
+  /// Phase 2 of layer `layer` of phase 1's stacked `outputs` and `lses`
+  /// through "phase2_<shape><variant>": `g` for the norm, `result` and
+  /// `normalized` where written. With `splits` > 1 through its split
+  /// kernels, `splits` CTAs per row and a workspace of partial sums.
+  void runPhase2(const std::string &shape, const std::string &variant,
+                 const Buffer &outputs, const Buffer &lses, int64_t layer,
+                 int64_t rows, const Buffer &p, const Buffer &q,
+                 const Buffer &k, const Buffer *g, Buffer *result,
+                 Buffer *normalized, int64_t rowsPerBlock, int64_t splits) {
+    Arguments args;
+    args.layerRows(outputs, layer, rows);
+    args.layerScalars(lses, layer, rows);
+    args.rows(p);
+    args.vector(q);
+    args.vector(k);
+    args.f32(1e-6f);
+    if (g) {
+      args.vector(*g);
+      args.f32(1e-5f);
+    }
+    if (result)
+      args.rows(*result);
+    if (normalized)
+      args.rows(*normalized);
+    std::string name = "phase2_" + shape + variant;
+    if (splits == 1)
+      return launch(name, rows, rowsPerBlock, args);
+    // Per row and split: the partial sum's squares and logit, and with the
+    // norm the state's squares and its products with the partial sum.
+    int64_t width = g ? 4 : 2;
+    Buffer workspace(Storage::F32, rows * splits * width, 1);
+    Arguments sums;
+    if (g)
+      sums.layerRows(outputs, layer, rows);
+    sums.rows(p);
+    sums.vector(q);
+    sums.vector(k);
+    sums.scalars(workspace);
+    launchSplit("phase2_" + shape + (g ? "_norm" : "") + "_split_sums", rows,
+                splits, 1, sums);
+    args.scalars(workspace);
+    launchSplit(name + "_split", rows, splits, 1, args);
+  }
+
   void expectNear(const Buffer &got, int64_t row,
                   const std::vector<double> &want, double tol,
                   const char *what) {
@@ -171,19 +225,22 @@ protected:
   }
 
   void checkBlock(Storage storage, const std::string &suffix, int64_t dim,
-                  int64_t rowsPerBlock, double tol, int64_t layers = 2);
+                  int64_t rowsPerBlock, double tol, int64_t layers = 2,
+                  int64_t rows = 37, int64_t splits = 1);
 
   std::string ptx;
   std::unique_ptr<attnres::gpu::Kernels> kernels;
   void *stream = nullptr;
 };
 
-/// Phase 1 (three blocks, `layers` layers), phase 2 with its norm, and an
-/// RMSNorm, each against the formulas on the inputs as stored.
+/// Phase 1 (three blocks, `layers` layers over `rows` rows), phase 2 with
+/// its norm, and an RMSNorm, each against the formulas on the inputs as
+/// stored. With `splits` > 1 phase 1 and every phase-2 variant run through
+/// their split kernels, `splits` CTAs per row.
 void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
                                  int64_t dim, int64_t rowsPerBlock, double tol,
-                                 int64_t layers) {
-  const int64_t rows = 37, n = 3, s = layers;
+                                 int64_t layers, int64_t rows, int64_t splits) {
+  const int64_t n = 3, s = layers;
   const std::string shape = std::to_string(dim) + "x" + suffix;
   const double eps = 1e-6, normEps = 1e-5;
   std::mt19937 rng(7);
@@ -212,14 +269,34 @@ void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
     for (int64_t d = 0; d < dim; ++d)
       products.set(j * dim + d, queries[j]->get(d) * keys[j]->get(d));
   Buffer outputs(storage, s * rows, dim), lses(Storage::F32, s * rows, 1);
-  Arguments a1;
-  for (auto &b : blocks)
-    a1.rows(*b);
-  a1.rows(products);
-  a1.f32(eps);
-  a1.rows(outputs);
-  a1.scalars(lses);
-  launch("phase1_" + shape + "_n3_s" + std::to_string(s), rows, 1, a1);
+  std::string phase1 = "phase1_" + shape + "_n3_s" + std::to_string(s);
+  if (splits == 1) {
+    Arguments a1;
+    for (auto &b : blocks)
+      a1.rows(*b);
+    a1.rows(products);
+    a1.f32(eps);
+    a1.rows(outputs);
+    a1.scalars(lses);
+    launch(phase1, rows, 1, a1);
+  } else {
+    // Per row, split and source: the squares and the s layers' products.
+    Buffer workspace(Storage::F32, rows * splits * n * (s + 1), 1);
+    Arguments sums;
+    for (auto &b : blocks)
+      sums.rows(*b);
+    sums.rows(products);
+    sums.scalars(workspace);
+    launchSplit(phase1 + "_split_sums", rows, splits, n, sums);
+    Arguments finish;
+    for (auto &b : blocks)
+      finish.rows(*b);
+    finish.f32(eps);
+    finish.rows(outputs);
+    finish.scalars(lses);
+    finish.scalars(workspace);
+    launchSplit(phase1 + "_split", rows, splits, 1, finish);
+  }
   for (int64_t r = 0; r < rows; ++r) {
     std::vector<std::vector<double>> b;
     for (auto &block : blocks)
@@ -247,18 +324,8 @@ void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
 
   // Phase 2 of layer 1 with its norm, from the kernel's own phase-1 state.
   Buffer h(storage, rows, dim), y(storage, rows, dim);
-  Arguments a2;
-  a2.layerRows(outputs, 1, rows);
-  a2.layerScalars(lses, 1, rows);
-  a2.rows(p);
-  a2.vector(*queries[1]);
-  a2.vector(*keys[1]);
-  a2.f32(eps);
-  a2.vector(g);
-  a2.f32(normEps);
-  a2.rows(h);
-  a2.rows(y);
-  launch("phase2_" + shape + "_norm", rows, rowsPerBlock, a2);
+  runPhase2(shape, "_norm", outputs, lses, 1, rows, p, *queries[1], *keys[1],
+            &g, &h, &y, rowsPerBlock, splits);
   // The merged row and its norm, from the kernel's own phase-1 state.
   auto merged = [&](int j, int64_t r) {
     std::vector<double> state = outputs.row(j * rows + r), pr = p.row(r);
@@ -281,32 +348,23 @@ void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
     expectNear(h, r, want, tol, "phase2 merged");
     expectNear(y, r, normed(want), tol, "phase2 normalized");
   }
-  if (dim != 16)
+  if (dim != 16 && splits == 1)
     return;
 
   // The variants small models use: the norm alone (merged row unread) and
   // no norm, each from layer 0's state; and an RMSNorm.
   Buffer y0(storage, rows, dim), h0(storage, rows, dim);
-  Arguments normOnly;
-  normOnly.layerRows(outputs, 0, rows);
-  normOnly.layerScalars(lses, 0, rows);
-  normOnly.rows(p);
-  normOnly.vector(*queries[0]);
-  normOnly.vector(*keys[0]);
-  normOnly.f32(eps);
-  normOnly.vector(g);
-  normOnly.f32(normEps);
-  normOnly.rows(y0);
-  launch("phase2_" + shape + "_norm_only", rows, rowsPerBlock, normOnly);
-  Arguments plain;
-  plain.layerRows(outputs, 0, rows);
-  plain.layerScalars(lses, 0, rows);
-  plain.rows(p);
-  plain.vector(*queries[0]);
-  plain.vector(*keys[0]);
-  plain.f32(eps);
-  plain.rows(h0);
-  launch("phase2_" + shape, rows, rowsPerBlock, plain);
+  runPhase2(shape, "_norm_only", outputs, lses, 0, rows, p, *queries[0],
+            *keys[0], &g, nullptr, &y0, rowsPerBlock, splits);
+  runPhase2(shape, "", outputs, lses, 0, rows, p, *queries[0], *keys[0],
+            nullptr, &h0, nullptr, rowsPerBlock, splits);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<double> want = merged(0, r);
+    expectNear(y0, r, normed(want), tol, "phase2 norm only");
+    expectNear(h0, r, want, tol, "phase2 without norm");
+  }
+  if (dim != 16)
+    return;
   Buffer normalized(storage, rows, dim);
   Arguments norm;
   norm.rows(*blocks[2]);
@@ -314,12 +372,8 @@ void CUDAKernelsTest::checkBlock(Storage storage, const std::string &suffix,
   norm.rows(normalized);
   norm.f32(normEps);
   launch("rms_norm_" + shape, rows, rowsPerBlock, norm);
-  for (int64_t r = 0; r < rows; ++r) {
-    std::vector<double> want = merged(0, r);
-    expectNear(y0, r, normed(want), tol, "phase2 norm only");
-    expectNear(h0, r, want, tol, "phase2 without norm");
+  for (int64_t r = 0; r < rows; ++r)
     expectNear(normalized, r, normed(blocks[2]->row(r)), tol, "rms_norm");
-  }
 }
 
 TEST_F(CUDAKernelsTest, BlockF32) {
@@ -342,6 +396,45 @@ TEST_F(CUDAKernelsTest, SmallRows) {
 TEST_F(CUDAKernelsTest, ManyLayers) {
   checkBlock(Storage::F32, "f32", 16, 4, 1e-4, 20);
   checkBlock(Storage::BF16, "bf16", 4096, 1, 2e-2, 20);
+}
+
+/// Decode sizes, each row across several CTAs: one token and three (16 CTAs
+/// a row, what the lowering picks below 17 rows), 37 rows (8, what it picks
+/// there), and three rows at 5 CTAs, whose 16 (bf16) or 32 (f32) warp slices
+/// fall unevenly to the CTAs. Every phase-2 variant too.
+TEST_F(CUDAKernelsTest, SplitRowsBF16) {
+  for (int64_t rows : {1, 3, 37})
+    checkBlock(Storage::BF16, "bf16", 4096, 1, 2e-2, 2, rows,
+               attnres::gpu::splitCount(rows, 4096, 2));
+  checkBlock(Storage::BF16, "bf16", 4096, 1, 2e-2, 2, 3, 5);
+}
+
+TEST_F(CUDAKernelsTest, SplitRowsF32) {
+  for (int64_t rows : {1, 3, 37})
+    checkBlock(Storage::F32, "f32", 4096, 1, 1e-4, 2, rows,
+               attnres::gpu::splitCount(rows, 4096, 4));
+  checkBlock(Storage::F32, "f32", 4096, 1, 1e-4, 2, 3, 5);
+}
+
+/// Twenty layers split: S + 1 = 21 partial sums per source and CTA.
+TEST_F(CUDAKernelsTest, SplitRowsManyLayers) {
+  checkBlock(Storage::BF16, "bf16", 4096, 1, 2e-2, 20, 3,
+             attnres::gpu::splitCount(3, 4096, 2));
+}
+
+/// The split counts of the lowering (min-ctas = 264), which the tests above
+/// use; the lowering's own tests check its launches.
+TEST(SplitCount, MatchesTheLowering) {
+  using attnres::gpu::splitCount;
+  EXPECT_EQ(splitCount(1, 4096, 2), 16);
+  EXPECT_EQ(splitCount(37, 4096, 2), 8);
+  EXPECT_EQ(splitCount(64, 4096, 2), 5);
+  EXPECT_EQ(splitCount(263, 4096, 4), 2);
+  EXPECT_EQ(splitCount(264, 4096, 2), 1);
+  // Fewer than 8 warp slices: never split.
+  EXPECT_EQ(splitCount(1, 1024, 2), 1);
+  EXPECT_EQ(splitCount(1, 1024, 4), 8);
+  EXPECT_EQ(splitCount(1, 2048, 2), 8);
 }
 
 /// A warp per row, four rows to a block, the last rows and the last vector

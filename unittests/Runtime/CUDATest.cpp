@@ -17,6 +17,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -147,6 +148,47 @@ TEST(CUDATest, FreedBuffersAreReusedUntilReleased) {
   mgpuMemFree(device, nullptr);
   attnres::cuda::releaseCachedMemory();
   EXPECT_EQ(live(), before);
+}
+
+// A thread's streams are one stream, which a buffer freed on it goes back
+// to: another thread's allocation, which its own stream does not order
+// after the work that used the buffer, gets a fresh one.
+TEST(CUDATest, EachThreadHasOneStreamAndItsOwnFreedBuffers) {
+  setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
+  void *stream = mgpuStreamCreate();
+  EXPECT_EQ(mgpuStreamCreate(), stream);
+  mgpuStreamDestroy(stream);
+  EXPECT_EQ(mgpuStreamCreate(), stream);
+  void *buffer = mgpuMemAlloc(4096, stream, /*isHostShared=*/false);
+  mgpuMemFree(buffer, stream);
+  void *otherStream = nullptr, *otherBuffer = nullptr;
+  std::thread([&] {
+    otherStream = mgpuStreamCreate();
+    otherBuffer = mgpuMemAlloc(4096, otherStream, false);
+    mgpuMemFree(otherBuffer, otherStream);
+  }).join();
+  EXPECT_NE(otherStream, stream);
+  EXPECT_NE(otherBuffer, buffer);
+  EXPECT_EQ(mgpuMemAlloc(4096, stream, false), buffer);
+  mgpuMemFree(buffer, stream);
+  attnres_cuda_synchronize();
+  attnres::cuda::releaseCachedMemory();
+}
+
+// Device memory is out of the host's reach on the fake driver as on a GPU,
+// but for the driver's own copies; managed memory is the host's too.
+TEST(CUDATest, DeviceMemoryIsNotTheHosts) {
+  setenv("ATTNRES_LIBCUDA", kFakeDriver.c_str(), 1);
+  auto *device = static_cast<float *>(mgpuMemAlloc(64, nullptr, false));
+  auto *managed = static_cast<float *>(mgpuMemAlloc(64, nullptr, true));
+  float values[16] = {1, 2, 3};
+  attnres::cuda::copy(device, values, sizeof values);
+  attnres::cuda::copy(managed, device, sizeof values);
+  EXPECT_EQ(managed[2], 3.0f);
+  EXPECT_DEATH(device[0] = 1.0f, "");
+  mgpuMemFree(device, nullptr);
+  mgpuMemFree(managed, nullptr);
+  attnres::cuda::releaseCachedMemory();
 }
 
 // A kernel's fault surfaces at the next synchronization, far from its

@@ -3,14 +3,17 @@
 // What the runtime's cuBLAS glue calls, computed on the host with cuBLAS's
 // column-major semantics, so that the tests check how the glue maps the
 // compiled code's row-major strided operands (transposes, leading
-// dimensions, batch strides) without a GPU. With the fake driver, "device"
-// memory is host memory. fake_cublas_calls() counts the products.
+// dimensions, batch strides) without a GPU. The fake driver's device memory
+// is host pages that only its "GPU work" may touch; a product is such work.
+// fake_cublas_calls() counts the products.
 //
 //===----------------------------------------------------------------------===//
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <dlfcn.h>
 
 namespace {
 constexpr int kSuccess = 0, kInvalidValue = 7; // CUBLAS_STATUS_INVALID_VALUE
@@ -19,6 +22,26 @@ constexpr int kNotSupported = 15;              // CUBLAS_STATUS_NOT_SUPPORTED
 constexpr int kR32F = 0, kR16F = 2, kR16BF = 14, kCompute32F = 68;
 int handle;
 int calls = 0;
+
+/// Opens the fake driver's device memory to the host for one product (when
+/// the fake driver is the one loaded).
+struct DeviceAccess {
+  using Fn = void (*)(int);
+  Fn fn = nullptr;
+  DeviceAccess() {
+    const char *driver = std::getenv("ATTNRES_LIBCUDA");
+    if (void *lib = driver ? dlopen(driver, RTLD_NOW | RTLD_NOLOAD) : nullptr) {
+      fn = reinterpret_cast<Fn>(dlsym(lib, "fake_cuda_device_access"));
+      dlclose(lib);
+    }
+    if (fn)
+      fn(1);
+  }
+  ~DeviceAccess() {
+    if (fn)
+      fn(0);
+  }
+};
 
 /// Element (i, j) of a column-major matrix stored with leading dimension ld,
 /// after op (0: N, 1: T).
@@ -110,6 +133,7 @@ int cublasSgemmStridedBatched(void *, int opA, int opB, int m, int n, int k,
       ldb < ((opB == 0 ? k : n) > 1 ? (opB == 0 ? k : n) : 1))
     return kInvalidValue;
   ++calls;
+  DeviceAccess access;
   for (int p = 0; p < batch; ++p)
     for (int i = 0; i < m; ++i)
       for (int j = 0; j < n; ++j) {
@@ -141,6 +165,7 @@ int cublasGemmStridedBatchedEx(void *, int opA, int opB, int m, int n, int k,
       (aType != kR16F && aType != kR16BF) || (cType != aType && cType != kR32F))
     return kNotSupported;
   ++calls;
+  DeviceAccess access;
   float al = *static_cast<const float *>(alpha),
         be = *static_cast<const float *>(beta);
   auto elem = [](int op, int ld, long long i, long long j) {

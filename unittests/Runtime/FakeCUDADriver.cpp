@@ -13,19 +13,28 @@
 // nothing, and FAKE_CUDA_REPORT=1 prints at exit what the process did:
 // modules loaded and unloaded, launches, buffers allocated and still live,
 // streams created and destroyed.
+// Device memory (cuMemAlloc) is pages the host cannot read or write but
+// while the fake runs a kernel, a copy, a memset or (fake_cuda_device_access,
+// which the fake cuBLAS calls) a product: host code of a compiled model that
+// touches a device buffer crashes here as it would on a GPU. Managed memory
+// (cuMemAllocManaged) is plain host memory.
 // The kernel "fault" makes the next synchronization fail as a kernel's
 // illegal address does on a GPU. Images must be cubins (ELF) or PTX, and
 // launches fit a real GPU's limits, or the call fails as the driver would.
 //
 //===----------------------------------------------------------------------===//
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <set>
 #include <string>
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace {
 
@@ -45,24 +54,43 @@ bool shutDown = false;
 unsigned lastDims[6] = {};
 
 struct Report {
-  long loads = 0, unloads = 0, launches = 0, allocations = 0, live = 0,
-       streams = 0, streamsDestroyed = 0;
+  long loads = 0, unloads = 0, launches = 0, allocations = 0, managed = 0,
+       live = 0, streams = 0, streamsDestroyed = 0, synchronizations = 0;
   std::set<std::string> kernels;
   ~Report() {
     if (!std::getenv("FAKE_CUDA_REPORT"))
       return;
     std::fprintf(stderr,
                  "fake-cuda: %ld modules loaded, %ld unloaded, %ld "
-                 "launches, %ld buffers allocated, %ld live, %ld streams "
-                 "created, %ld destroyed\n",
-                 loads, unloads, launches, allocations, live, streams,
-                 streamsDestroyed);
+                 "launches, %ld buffers allocated (%ld managed), %ld live, "
+                 "%ld streams created, %ld destroyed, %ld synchronizations\n",
+                 loads, unloads, launches, allocations, managed, live, streams,
+                 streamsDestroyed, synchronizations);
     for (const std::string &name : kernels)
       std::fprintf(stderr, "fake-cuda: kernel %s\n", name.c_str());
   }
 } report;
 
 void noop(void **) {}
+
+/// Device buffers: their pages and page-rounded sizes.
+std::map<void *, size_t> &deviceBuffers() {
+  static auto *buffers = new std::map<void *, size_t>;
+  return *buffers;
+}
+int deviceAccess = 0;
+
+/// Lets the host touch device memory while the fake does GPU work.
+void setDeviceAccess(bool on) {
+  if (on ? deviceAccess++ : --deviceAccess)
+    return;
+  for (auto [base, size] : deviceBuffers())
+    mprotect(base, size, on ? PROT_READ | PROT_WRITE : PROT_NONE);
+}
+struct DeviceAccess {
+  DeviceAccess() { setDeviceAccess(true); }
+  ~DeviceAccess() { setDeviceAccess(false); }
+};
 
 /// Set by the "fault" kernel: the next synchronization fails as after a
 /// kernel's illegal address, which CUDA reports asynchronously.
@@ -205,6 +233,7 @@ CUresult cuLaunchKernel(void *function, unsigned gx, unsigned gy, unsigned gz,
   unsigned dims[6] = {gx, gy, gz, bx, by, bz};
   std::memcpy(lastDims, dims, sizeof(dims));
   ++report.launches;
+  DeviceAccess access;
   reinterpret_cast<void (*)(void **)>(function)(params);
   return kSuccess;
 }
@@ -218,7 +247,10 @@ CUresult cuStreamDestroy_v2(void *stream) {
   ++report.streamsDestroyed;
   return kSuccess;
 }
-CUresult cuStreamSynchronize(void *) { return reportFault(); }
+CUresult cuStreamSynchronize(void *) {
+  ++report.synchronizations;
+  return reportFault();
+}
 CUresult cuStreamWaitEvent(void *, void *, unsigned) { return kSuccess; }
 /// An event holds the host time it was recorded at, in milliseconds (work
 /// here is done when its call returns).
@@ -247,27 +279,48 @@ CUresult cuEventElapsedTime(float *ms, void *start, void *end) {
   return kSuccess;
 }
 CUresult cuMemAlloc_v2(unsigned long long *ptr, size_t size) {
-  *ptr = reinterpret_cast<uintptr_t>(std::malloc(size));
+  size_t page = size_t(sysconf(_SC_PAGESIZE));
+  size_t rounded = (std::max<size_t>(size, 1) + page - 1) / page * page;
+  void *base =
+      mmap(nullptr, rounded, deviceAccess ? PROT_READ | PROT_WRITE : PROT_NONE,
+           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED)
+    return 2; // CUDA_ERROR_OUT_OF_MEMORY
+  deviceBuffers()[base] = rounded;
+  *ptr = reinterpret_cast<uintptr_t>(base);
   ++report.allocations;
   ++report.live;
   return kSuccess;
 }
 CUresult cuMemAllocManaged(unsigned long long *ptr, size_t size, unsigned) {
-  return cuMemAlloc_v2(ptr, size);
+  *ptr = reinterpret_cast<uintptr_t>(std::malloc(size));
+  ++report.allocations;
+  ++report.managed;
+  ++report.live;
+  return kSuccess;
 }
 CUresult cuMemFree_v2(unsigned long long ptr) {
-  std::free(reinterpret_cast<void *>(ptr));
+  void *base = reinterpret_cast<void *>(ptr);
+  auto it = deviceBuffers().find(base);
+  if (it != deviceBuffers().end()) {
+    munmap(base, it->second);
+    deviceBuffers().erase(it);
+  } else {
+    std::free(base);
+  }
   --report.live;
   return kSuccess;
 }
 CUresult cuMemcpyAsync(unsigned long long dst, unsigned long long src,
                        size_t size, void *) {
+  DeviceAccess access;
   std::memcpy(reinterpret_cast<void *>(dst), reinterpret_cast<void *>(src),
               size);
   return kSuccess;
 }
 CUresult cuMemsetD32Async(unsigned long long dst, unsigned value, size_t n,
                           void *) {
+  DeviceAccess access;
   auto *p = reinterpret_cast<uint32_t *>(dst);
   for (size_t i = 0; i < n; ++i)
     p[i] = value;
@@ -275,6 +328,7 @@ CUresult cuMemsetD32Async(unsigned long long dst, unsigned value, size_t n,
 }
 CUresult cuMemsetD16Async(unsigned long long dst, unsigned short value,
                           size_t n, void *) {
+  DeviceAccess access;
   auto *p = reinterpret_cast<uint16_t *>(dst);
   for (size_t i = 0; i < n; ++i)
     p[i] = value;
@@ -289,4 +343,6 @@ void fake_cuda_last_launch(unsigned *dims) {
 int fake_cuda_context_depth() { return contextDepth; }
 long fake_cuda_live_buffers() { return report.live; }
 void fake_cuda_shut_down() { shutDown = true; }
+/// For the fake cuBLAS: lets the host touch device memory while on.
+void fake_cuda_device_access(int on) { setDeviceAccess(on != 0); }
 }

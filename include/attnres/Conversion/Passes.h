@@ -58,6 +58,20 @@ constexpr llvm::StringLiteral kCublasSgemmBatchedFn =
 constexpr llvm::StringLiteral kCublasGemmBatchedExFn =
     "attnres_cublas_gemm_batched_ex";
 
+/// What the cuBLAS functions of the runtime start with: they read and write
+/// GPU buffers on the launches' stream, in program order with the kernels.
+constexpr llvm::StringLiteral kCublasFnPrefix = "attnres_cublas_";
+
+/// The runtime function that --attnres-gpu-async calls to wait for all the
+/// GPU work queued on the calling thread (its one stream), where no token
+/// of the work is at hand.
+constexpr llvm::StringLiteral kCudaSynchronizeFn = "attnres_cuda_synchronize";
+
+/// The suffix of a constant global's copy that host code reads
+/// (--attnres-alloc-to-gpu): a CUDA artifact keeps it in the library rather
+/// than in the weights it copies to the device.
+constexpr llvm::StringLiteral kHostGlobalSuffix = "__host";
+
 /// The runtime function that --attnres-checks-to-runtime calls when a
 /// run-time check fails: attnres_check_failed(const char *message).
 constexpr llvm::StringLiteral kCheckFailedFn = "attnres_check_failed";

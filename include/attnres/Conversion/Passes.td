@@ -241,6 +241,24 @@ def ConvertAttnResToGPU : Pass<"attnres-to-gpu", "ModuleOp"> {
     Storage may be f32, f16 or bf16; arithmetic is f32. Epsilons are kernel
     arguments, so ops differing only in them share a kernel.
 
+    At decode a launch has a few rows, one CTA each, and most SMs idle while
+    each CTA streams its row (phase 1 also the layers' `[S, D]` products).
+    With fewer rows than `min-ctas`, phase 1, `block_attn_res` and phase 2
+    split each row of at least 256 vectors (2048 bf16 or 1024 f32 elements)
+    across `splits = min(16, ceil(min-ctas / rows))` CTAs along grid y,
+    each covering slices of 32 vectors of the row, in two launches: a
+    `<kernel>_split_sums` kernel (phase 2's two norm variants share one)
+    writes each CTA's partial sums over its slices (phase 1: one CTA per
+    source too, along grid z) to an f32
+    workspace `[rows, splits, ...]`, and `<kernel>_split` adds a row's
+    partial sums in a fixed order (every CTA of a row gets the same softmax
+    weights and norm scale, and every run the same bits, which atomics
+    would not give) and finishes its slices. Phase 2's norm takes the merged
+    row's sum of squares from those of the state and the partial sum, so it
+    needs no third kernel. A static row count is decided here; a dynamic one
+    at run time, by an `scf.if` between the split launches and the unsplit
+    one, so one artifact serves prefill and decode.
+
     Before:
     ```mlir
     %y = attnres.rms_norm %x, %g epsilon = 1.000000e-05
@@ -263,6 +281,11 @@ def ConvertAttnResToGPU : Pass<"attnres-to-gpu", "ModuleOp"> {
            "Widen a row's thread group (from a warp up to 1024 threads) "
            "until each thread holds at most this many 16-byte vectors of a "
            "row">,
+    Option<"minCTAs", "min-ctas", "int64_t", /*default=*/"264",
+           "Split the rows of phase 1, phase 2 and block_attn_res across "
+           "CTAs when a launch has fewer rows than this (264: two per SM of "
+           "an H100 or H200), into as many CTAs per row as reach it, at most "
+           "16; 0 never splits">,
   ];
   let dependentDialects = [
     "::mlir::cf::ControlFlowDialect",
@@ -276,32 +299,60 @@ def ConvertAttnResToGPU : Pass<"attnres-to-gpu", "ModuleOp"> {
   ];
 }
 
-def ConvertAllocToGPUManaged : Pass<"attnres-alloc-to-gpu-managed",
-                                    "::mlir::func::FuncOp"> {
-  let summary = "Allocate buffers in memory both the host and the GPU reach";
+def ConvertAllocToGPU : Pass<"attnres-alloc-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Place each heap buffer where its users run: device, host or "
+                "managed memory";
   let description = [{
-    Rewrites `memref.alloc` into `gpu.alloc host_shared` and `memref.dealloc`
-    of such buffers into `gpu.dealloc`. The GPU lowering calls
-    `mgpuMemAlloc(size, stream, /*isHostShared=*/true)`, which the attnres
-    runtime serves with CUDA managed memory: a buffer one kernel writes can
-    be read by the next kernel, by a host loop the GPU lowering left on the
-    host, or copied by `memref.copy`, without explicit transfers.
-    Stack buffers (`memref.alloca`) stay on the host.
+    Decides, for every `memref.alloc` of a function whose kernels are still
+    `gpu.launch` bodies, which memory serves it, from what reads and writes
+    it. Buffers that reach each other through views, `scf.if`/`scf.for`
+    results or block arguments (bufferization's run-time choices) are one
+    buffer to this pass and get one kind of memory.
+
+    - Used by the GPU only (inside a `gpu.launch`, an operand of a
+      `gpu.launch_func` or of an `attnres_cublas_*` call): device memory,
+      `gpu.alloc`. Host code may still pass it around, take its sizes,
+      return it (the runtime copies results out) or free it.
+    - Used by host code only (the shape buffers of `tensor.from_elements`,
+      read by `memref.reshape`): stays `memref.alloc`, host memory.
+    - Both: a host `memref.store` into it (a fill whose loop folded away)
+      becomes a one-thread `gpu.launch` storing the same value, in the same
+      place in program order; a buffer the host still reads or writes
+      otherwise (a load, a `memref.copy`, an unknown op) is managed memory,
+      `gpu.alloc host_shared`.
+
+    A host load from a function argument (an input, which the runtime
+    places in device memory) reads a managed copy made on entry; a host
+    load from a constant global reads a host copy of the global
+    (`<name>__host`, which the CUDA artifact keeps in the library instead of
+    moving it to the device with the weights). `memref.dealloc` of a GPU
+    buffer becomes a synchronous `gpu.dealloc`, which `--attnres-gpu-async`
+    then orders after the work that uses the buffer. Stack buffers
+    (`memref.alloca`) stay on the host.
+
+    With `managed=true` every buffer the GPU uses is managed memory (and the
+    stores stay on the host): the placement before device memory, kept to
+    measure one against the other.
 
     Before:
     ```mlir
     %b = memref.alloc(%n) : memref<?x64xf32>
+    gpu.launch_func @k::@k blocks in (%n, %c1, %c1) threads in (%c1, %c1, %c1)
+        args(%b : memref<?x64xf32>)
     memref.dealloc %b : memref<?x64xf32>
     ```
-    After (the free in the async form gpu-to-llvm lowers, waited for at
-    once):
+    After:
     ```mlir
-    %b = gpu.alloc host_shared (%n) : memref<?x64xf32>
-    %t0 = gpu.wait async
-    %t1 = gpu.dealloc async [%t0] %b : memref<?x64xf32>
-    gpu.wait [%t1]
+    %b = gpu.alloc (%n) : memref<?x64xf32>
+    gpu.launch_func @k::@k ... args(%b : memref<?x64xf32>)
+    gpu.dealloc %b : memref<?x64xf32>
     ```
   }];
+  let options = [
+    Option<"managed", "managed", "bool", /*default=*/"false",
+           "Every buffer the GPU uses in managed memory, host stores kept on "
+           "the host">,
+  ];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
 }
 
@@ -374,6 +425,38 @@ def ConvertLinalgToBLAS : Pass<"attnres-linalg-to-blas", "ModuleOp"> {
     well, computing in f32 where the op's own arithmetic is the result's
     type. Without `half-callee` (the CPU, whose BLAS has no half-precision
     product) all of this is left alone.
+
+    With `contiguous-operands` (which the GPU pipeline sets), every
+    operand reaches the call in a layout cuBLAS takes: one of its
+    matrices' two strides is 1 and the other a leading
+    dimension from the matrix's extent (at least 1) to INT_MAX, the rule of
+    the runtime's `blasLayout`; the runtime's cuBLAS glue computes nothing
+    on the host and stops on any other layout. An operand whose static
+    strides fail the rule (a broadcast stride of 0, a strided slice) is
+    copied into a fresh row-major buffer first (`memref.alloc`,
+    `memref.copy`, which the GPU pipeline makes a kernel), and freed after
+    the call; an output is computed into the copy (its values copied in
+    first unless the call overwrites it) and copied back. An operand whose
+    strides are only known at run time gets the rule's test and an `scf.if`
+    that passes it as it is or such a copy. Operands whose static strides
+    pass (row-major buffers, the transposed views above) are untouched.
+    ```mlir
+    %ok = ... // blasLayout's rule on %b's strides and sizes
+    %0 = scf.if %ok -> (memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>) {
+      %c = memref.cast %b : ...
+      scf.yield %c
+    } else {
+      %copy = memref.alloc(...) : memref<?x?x?xf32>
+      memref.copy %b, %copy : ...
+      %c = memref.cast %copy : ...
+      scf.yield %c
+    }
+    call @attnres_cublas_sgemm_batched(%a0, %0, %c0) : (...) -> ()
+    scf.if %ok {
+    } else {
+      memref.dealloc %0 : ...
+    }
+    ```
   }];
   let options = [
     Option<"callee", "callee", "std::string",
@@ -388,11 +471,19 @@ def ConvertLinalgToBLAS : Pass<"attnres-linalg-to-blas", "ModuleOp"> {
            "(cuBLAS's cublasGemmStridedBatchedEx; what "
            "--attnres-gpu-pipeline uses). Empty (the default): half-precision "
            "products are left alone">,
+    Option<"contiguousOperands", "contiguous-operands", "bool",
+           /*default=*/"false",
+           "Copy operands whose strides cuBLAS cannot take into row-major "
+           "buffers before the call (with a run-time test where the strides "
+           "are dynamic), instead of passing them as they are: the cuBLAS "
+           "glue computes nothing on the host">,
   ];
   let dependentDialects = [
+    "::mlir::arith::ArithDialect",
     "::mlir::func::FuncDialect",
     "::mlir::linalg::LinalgDialect",
     "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
   ];
 }
 

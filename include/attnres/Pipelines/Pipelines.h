@@ -150,12 +150,24 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
       llvm::cl::desc("Row reductions (softmax, norms) with a warp per row "
                      "(--attnres-reductions-to-gpu), not a thread per row"),
       llvm::cl::init(true)};
+  PassOptions::Option<int64_t> minCTAs{
+      *this, "min-ctas",
+      llvm::cl::desc("Split the rows of the attnres kernels across CTAs while "
+                     "a launch has fewer rows than this (decode; "
+                     "--attnres-to-gpu's min-ctas); 0 never splits"),
+      llvm::cl::init(264)};
+  PassOptions::Option<bool> managedMemory{
+      *this, "managed-memory",
+      llvm::cl::desc("Every buffer the GPU uses in managed memory, not device "
+                     "memory (--attnres-alloc-to-gpu's managed option)"),
+      llvm::cl::init(false)};
 };
 
 /// Appends the CUDA lowering: the same raising and two-phase split as the CPU
 /// pipeline, attnres ops as hand-written kernels, the rest of the model as
-/// linalg loops mapped to GPU blocks and threads, buffers in managed memory,
-/// and upstream's NVVM lowering down to a gpu.binary.
+/// linalg loops mapped to GPU blocks and threads, buffers in device memory,
+/// the work queued on one stream with one wait per run, and upstream's NVVM
+/// lowering down to a gpu.binary.
 void buildGPUPipeline(OpPassManager &pm, const GPUPipelineOptions &options);
 
 /// Registers --attnres-cpu-pipeline and --attnres-gpu-pipeline.

@@ -177,6 +177,56 @@ def CopiesToLinalg : Pass<"attnres-copies-to-linalg",
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def GPUAsync : Pass<"attnres-gpu-async", "::mlir::ModuleOp"> {
+  let summary = "Queue the GPU work of host code on one stream, waiting only "
+                "where the host needs its results";
+  let description = [{
+    Makes every synchronous `gpu.launch_func`, device `gpu.alloc`,
+    `gpu.memcpy`, `gpu.memset` and `gpu.dealloc` of host code asynchronous,
+    each depending on the one before, so that gpu-to-llvm queues them on one
+    stream instead of synchronizing after each launch. The host waits only
+    where it may see memory the queued work uses: before a load, store or
+    copy of a buffer that is not host memory (`memref.alloc`/`alloca`, which
+    `--attnres-alloc-to-gpu` leaves only to buffers the GPU never touches),
+    before calls (but for the runtime's `attnres_cublas_*`, which queue
+    their product on the same stream, and functions of the module that
+    touch only the host buffers they are passed) and unknown ops, and before
+    `func.return`.
+
+    Host control flow must be blocks and branches (the GPU pipeline lowers
+    scf to cf first): gpu-to-llvm takes a token that is a block argument for
+    an event, so a token flows only into a block whose one predecessor comes
+    before it, and any other block starts a chain of its own. Where such a
+    block must wait with no token of its own at hand, it calls the runtime's
+    `attnres_cuda_synchronize()` (declared here). Chains stay in order by
+    the attnres runtime's contract: every stream the lowered code creates on
+    a thread is that thread's one CUDA stream, which cuBLAS and the
+    runtime's copies use too, so waiting for any token waits for all the
+    work queued before it.
+
+    Before:
+    ```mlir
+    gpu.launch_func @k::@a blocks in (%n, %c1, %c1) threads in (%c1, %c1, %c1) args(%x : memref<?xf32>)
+    call @attnres_cublas_sgemm_batched(%a, %b, %c) : (...) -> ()
+    gpu.launch_func @k::@b blocks in (%n, %c1, %c1) threads in (%c1, %c1, %c1) args(%y : memref<?xf32>)
+    gpu.dealloc %x : memref<?xf32>
+    return %y : memref<?xf32>
+    ```
+    After:
+    ```mlir
+    %t0 = gpu.wait async
+    %t1 = gpu.launch_func async [%t0] @k::@a ...
+    call @attnres_cublas_sgemm_batched(%a, %b, %c) : (...) -> ()
+    %t2 = gpu.launch_func async [%t1] @k::@b ...
+    %t3 = gpu.dealloc async [%t2] %x : memref<?xf32>
+    gpu.wait [%t3]
+    return %y : memref<?xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
 def FuseElementwise : Pass<"attnres-fuse-elementwise"> {
   let summary = "Fuse elementwise linalg producers into their consumers";
   let description = [{

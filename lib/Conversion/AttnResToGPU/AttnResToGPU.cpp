@@ -32,6 +32,18 @@ constexpr int64_t kWarpSize = 32;
 constexpr int64_t kMaxThreadsPerBlock = 1024;
 constexpr int64_t kMaxAggregateThreads = 256;
 
+/// Split launches (see SplitChoice) cover a row in warp slices of 32 vectors.
+/// A row of fewer slices than this is not split: one CTA reads it in a round
+/// trip or two, less than the second launch costs.
+constexpr int64_t kMinSplitSlices = 8;
+/// At most this many CTAs per row: every finishing CTA reads every split's
+/// partial sums, so that traffic grows with the square of the count.
+constexpr int64_t kMaxSplits = 16;
+/// Warps of phase 1's finishing CTA: a thread per (layer, source) pair up to
+/// S * N = 128 pairs, so that the logits' partial sums come in one round
+/// trip.
+constexpr int64_t kSplitFinishWarps = 4;
+
 /// How a kernel covers a row of `dim` elements: `threads` threads per row,
 /// each loading `chunks` vectors of `vecWidth` elements, vector `c` of thread
 /// `t` being the row's vector `t + c * threads` so that a warp's loads are
@@ -49,9 +61,7 @@ struct RowLayout {
                        int64_t maxThreads = kMaxThreadsPerBlock) {
     RowLayout l;
     l.dim = dim;
-    l.vecWidth = 128 / storage.getIntOrFloatBitWidth();
-    while (dim % l.vecWidth != 0)
-      l.vecWidth /= 2;
+    l.vecWidth = vectorWidth(dim, storage);
     l.vecs = dim / l.vecWidth;
     l.threads = kWarpSize;
     while (static_cast<int64_t>(llvm::divideCeil(l.vecs, l.threads)) >
@@ -65,7 +75,33 @@ struct RowLayout {
     return l;
   }
 
+  /// The layout of a split launch's CTA (see SplitChoice): `warps` warps,
+  /// each thread one vector of a warp slice at a time.
+  static RowLayout forSplit(int64_t dim, Type storage, int64_t warps) {
+    RowLayout l;
+    l.dim = dim;
+    l.vecWidth = vectorWidth(dim, storage);
+    l.vecs = dim / l.vecWidth;
+    l.threads = warps * kWarpSize;
+    l.chunks = 1;
+    l.rowsPerBlock = 1;
+    return l;
+  }
+
+  /// The widest vector of at most 16 bytes that divides the row.
+  static int64_t vectorWidth(int64_t dim, Type storage) {
+    int64_t width = 128 / storage.getIntOrFloatBitWidth();
+    while (dim % width != 0)
+      width /= 2;
+    return width;
+  }
+
   int64_t warps() const { return threads / kWarpSize; }
+  /// The row's warp slices: 32 consecutive vectors, a lane's each.
+  int64_t slices() const {
+    return static_cast<int64_t>(llvm::divideCeil(vecs, kWarpSize));
+  }
+  bool guardsSlices() const { return vecs % kWarpSize != 0; }
   int64_t blockThreads() const { return threads * rowsPerBlock; }
   bool guardsLastChunk() const { return vecs % threads != 0; }
   std::string suffix(Type storage) const {
@@ -110,6 +146,8 @@ public:
     return vector::BroadcastOp::create(b, loc, vecType, scalar);
   }
   Value getRow() { return row; }
+  /// The thread's index among its row's threads.
+  Value getLane() { return lane; }
 
   /// Vector `chunk` of this thread in a [rows, D] buffer (or, without `row`,
   /// in a [D] parameter), in f32; zeros past the end of the row.
@@ -123,9 +161,27 @@ public:
   /// Vector `chunk` of this thread in the row of `buffer` that the indices
   /// `leading` select, in f32; zeros past the end of the row.
   Value loadAt(Value buffer, ValueRange leading, int64_t chunk) {
+    Value inside = guarded(chunk) ? inBounds(chunk) : Value();
+    return loadWhere(
+        buffer, leading, [&] { return column(chunk); }, inside);
+  }
+
+  /// Vector `vec` (a run-time index among the row's vectors) of the row of
+  /// `buffer` that `leading` selects, in f32; zeros past the end of the row
+  /// when `guard`.
+  Value loadVector(Value buffer, ValueRange leading, Value vec, bool guard) {
+    Value inside = guard ? vectorInBounds(vec) : Value();
+    return loadWhere(
+        buffer, leading, [&] { return vectorColumn(vec); }, inside);
+  }
+
+  /// Loads the vector at column `column()` of the row `leading` selects,
+  /// only where `inside` holds if given.
+  Value loadWhere(Value buffer, ValueRange leading,
+                  function_ref<Value()> column, Value inside) {
     auto build = [&](OpBuilder &nb, Location nloc) -> Value {
       SmallVector<Value> indices(leading);
-      indices.push_back(column(chunk));
+      indices.push_back(column());
       Type storage = cast<MemRefType>(buffer.getType()).getElementType();
       auto storageVec = VectorType::get({layout.vecWidth}, storage);
       Value v =
@@ -135,10 +191,10 @@ public:
         v = arith::ExtFOp::create(nb, nloc, vecType, v);
       return v;
     };
-    if (!guarded(chunk))
+    if (!inside)
       return build(b, loc);
     auto ifOp = scf::IfOp::create(
-        b, loc, inBounds(chunk),
+        b, loc, inside,
         [&](OpBuilder &nb, Location nloc) {
           scf::YieldOp::create(nb, nloc, build(nb, nloc));
         },
@@ -163,19 +219,38 @@ public:
   }
 
   void storeAt(Value value, Value buffer, ValueRange leading, int64_t chunk) {
+    Value inside = guarded(chunk) ? inBounds(chunk) : Value();
+    storeWhere(
+        value, buffer, leading, [&] { return column(chunk); }, inside);
+  }
+
+  /// Stores `value` as vector `vec` (a run-time index) of the row of
+  /// `buffer` that `leading` selects; nothing past the row's end when
+  /// `guard`.
+  void storeVector(Value value, Value buffer, ValueRange leading, Value vec,
+                   bool guard) {
+    Value inside = guard ? vectorInBounds(vec) : Value();
+    storeWhere(
+        value, buffer, leading, [&] { return vectorColumn(vec); }, inside);
+  }
+
+  /// Stores `value` at column `column()` of the row `leading` selects, only
+  /// where `inside` holds if given.
+  void storeWhere(Value value, Value buffer, ValueRange leading,
+                  function_ref<Value()> column, Value inside) {
     auto build = [&](OpBuilder &nb, Location nloc) {
       Type storage = cast<MemRefType>(buffer.getType()).getElementType();
       if (storage != f32)
         value = arith::TruncFOp::create(
             nb, nloc, VectorType::get({layout.vecWidth}, storage), value);
       SmallVector<Value> indices(leading);
-      indices.push_back(column(chunk));
+      indices.push_back(column());
       vector::StoreOp::create(nb, nloc, value, buffer, indices,
                               /*nontemporal=*/false, alignment(storage));
     };
-    if (!guarded(chunk))
+    if (!inside)
       return build(b, loc);
-    auto ifOp = scf::IfOp::create(b, loc, inBounds(chunk), /*else=*/false);
+    auto ifOp = scf::IfOp::create(b, loc, inside, /*else=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
     build(b, loc);
@@ -257,10 +332,13 @@ public:
                      arith::AddFOp::create(b, loc, mean, epsilon));
   }
 
-  /// Runs `body` for lane 0 of the row only (stores of per-row scalars).
-  void onLeader(function_ref<void()> body) {
+  /// Runs `body` for lane 0 of the row only (stores of per-row scalars),
+  /// and only where `alsoIf` holds if given.
+  void onLeader(function_ref<void()> body, Value alsoIf = {}) {
     Value isLeader =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, index(0));
+    if (alsoIf)
+      isLeader = arith::AndIOp::create(b, loc, isLeader, alsoIf);
     auto ifOp = scf::IfOp::create(b, loc, isLeader, /*else=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
@@ -287,6 +365,13 @@ private:
   Value inBounds(int64_t chunk) {
     Value v = vectorIndex(chunk);
     return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, v,
+                                 index(layout.vecs));
+  }
+  Value vectorColumn(Value vec) {
+    return arith::MulIOp::create(b, loc, vec, index(layout.vecWidth));
+  }
+  Value vectorInBounds(Value vec) {
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, vec,
                                  index(layout.vecs));
   }
   llvm::MaybeAlign alignment(Type storage) const {
@@ -464,6 +549,85 @@ void buildPhase2Kernel(KernelShell &k, const RowLayout &l, bool norm,
   }
 }
 
+/// The softmax over `n` sources of each of `s` layers, from the row's logits
+/// in shared memory (layer j's at `base + j * n`), which it replaces by the
+/// weights exp(logit - lse). `storeLse`, if given, is called with each
+/// layer's lse (every thread has them). Ends past a barrier, the weights in
+/// place.
+void softmaxWeights(RowKernelBuilder &r, OpBuilder &b, Location loc,
+                    const RowLayout &l, Value logits, int64_t base, int64_t n,
+                    int64_t s, function_ref<void(int64_t, Value)> storeLse) {
+  // lse of every layer (max + log sum exp), each thread from the shared
+  // logits.
+  auto logitOf = [&](int64_t j, int64_t i) -> Value {
+    return memref::LoadOp::create(b, loc, logits, r.index(base + j * n + i));
+  };
+  SmallVector<Value> lseOf;
+  for (int64_t j = 0; j < s; ++j) {
+    SmallVector<Value> ls;
+    for (int64_t i = 0; i < n; ++i)
+      ls.push_back(logitOf(j, i));
+    Value max = ls[0];
+    for (int64_t i = 1; i < n; ++i)
+      max = arith::MaximumFOp::create(b, loc, max, ls[i]);
+    Value total = r.f32Const(0);
+    for (int64_t i = 0; i < n; ++i)
+      total = arith::AddFOp::create(
+          b, loc, total, r.exp(arith::SubFOp::create(b, loc, ls[i], max)));
+    Value lse = arith::AddFOp::create(b, loc, max, r.log(total));
+    if (storeLse)
+      storeLse(j, lse);
+    lseOf.push_back(lse);
+  }
+  // Every thread has read the logits; the row's threads replace them by
+  // the weights exp(logit - lse), each weight computed once per row rather
+  // than once per use.
+  gpu::BarrierOp::create(b, loc);
+  {
+    Value lane = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
+    auto loop =
+        scf::ForOp::create(b, loc, lane, r.index(n * s), r.index(l.threads));
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    Value pair = loop.getInductionVar();
+    Value j = arith::DivUIOp::create(b, loc, pair, r.index(n));
+    Value lse = lseOf[0];
+    for (int64_t k = 1; k < s; ++k) {
+      Value isK = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, j,
+                                        r.index(k));
+      lse = arith::SelectOp::create(b, loc, isK, lseOf[k], lse);
+    }
+    Value slot = arith::AddIOp::create(b, loc, pair, r.index(base));
+    Value logit = memref::LoadOp::create(b, loc, logits, slot);
+    Value w = r.exp(arith::SubFOp::create(b, loc, logit, lse));
+    memref::StoreOp::create(b, loc, w, logits, slot);
+  }
+  gpu::BarrierOp::create(b, loc);
+}
+
+/// Every layer's output vector from `vs`, the same vector of each of the `n`
+/// sources, weighted by the shared softmax weights (layer j's at
+/// `base + j * n`); `store` gets the layer index and its vector. The layers
+/// are a loop, so the code does not grow with S.
+void formOutputs(RowKernelBuilder &r, OpBuilder &b, Location loc, Value weights,
+                 int64_t base, int64_t n, int64_t s, ArrayRef<Value> vs,
+                 function_ref<void(Value, Value)> store) {
+  auto loop = scf::ForOp::create(b, loc, r.index(0), r.index(s), r.index(1));
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPoint(loop.getBody()->getTerminator());
+  Value j = loop.getInductionVar();
+  Value offset = arith::MulIOp::create(b, loc, j, r.index(n));
+  Value first = arith::AddIOp::create(b, loc, r.index(base), offset);
+  Value acc;
+  for (int64_t i = 0; i < n; ++i) {
+    Value slot = arith::AddIOp::create(b, loc, first, r.index(i));
+    Value w = r.splat(memref::LoadOp::create(b, loc, weights, slot));
+    acc = i == 0 ? arith::MulFOp::create(b, loc, w, vs[i]).getResult()
+                 : vector::FMAOp::create(b, loc, w, vs[i], acc).getResult();
+  }
+  store(j, acc);
+}
+
 /// Softmax over `n` sources for `s` layers (phase 1, or block_attn_res with
 /// s = 1): args are the sources, the [s, D] f32 products query * key norm
 /// (w_j = q_j * k_j, so that a logit is w_j . x / rms(x)), eps, the outputs
@@ -529,56 +693,15 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
   }
   gpu::BarrierOp::create(b, loc);
 
-  // lse of every layer (max + log sum exp), each thread from the shared
-  // logits.
-  auto logitOf = [&](int64_t j, int64_t i) -> Value {
-    return memref::LoadOp::create(b, loc, logits,
-                                  r.index(logitBase + j * n + i));
+  auto storeLse = [&](int64_t j, Value lse) {
+    r.onLeader([&] {
+      memref::StoreOp::create(b, loc, lse, lses,
+                              r.stackedRow(r.index(j), numRows));
+    });
   };
-  SmallVector<Value> lseOf;
-  for (int64_t j = 0; j < s; ++j) {
-    SmallVector<Value> ls;
-    for (int64_t i = 0; i < n; ++i)
-      ls.push_back(logitOf(j, i));
-    Value max = ls[0];
-    for (int64_t i = 1; i < n; ++i)
-      max = arith::MaximumFOp::create(b, loc, max, ls[i]);
-    Value total = r.f32Const(0);
-    for (int64_t i = 0; i < n; ++i)
-      total = arith::AddFOp::create(
-          b, loc, total, r.exp(arith::SubFOp::create(b, loc, ls[i], max)));
-    Value lse = arith::AddFOp::create(b, loc, max, r.log(total));
-    if (writeLse)
-      r.onLeader([&] {
-        memref::StoreOp::create(b, loc, lse, lses,
-                                r.stackedRow(r.index(j), numRows));
-      });
-    lseOf.push_back(lse);
-  }
-  // Every thread has read the logits; the row's threads replace them by
-  // the weights exp(logit - lse), each weight computed once per row rather
-  // than once per use.
-  gpu::BarrierOp::create(b, loc);
-  {
-    Value lane = gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x);
-    auto loop =
-        scf::ForOp::create(b, loc, lane, r.index(n * s), r.index(l.threads));
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPoint(loop.getBody()->getTerminator());
-    Value pair = loop.getInductionVar();
-    Value j = arith::DivUIOp::create(b, loc, pair, r.index(n));
-    Value lse = lseOf[0];
-    for (int64_t k = 1; k < s; ++k) {
-      Value isK = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, j,
-                                        r.index(k));
-      lse = arith::SelectOp::create(b, loc, isK, lseOf[k], lse);
-    }
-    Value slot = arith::AddIOp::create(b, loc, pair, r.index(logitBase));
-    Value logit = memref::LoadOp::create(b, loc, logits, slot);
-    Value w = r.exp(arith::SubFOp::create(b, loc, logit, lse));
-    memref::StoreOp::create(b, loc, w, logits, slot);
-  }
-  gpu::BarrierOp::create(b, loc);
+  softmaxWeights(r, b, loc, l, logits, logitBase, n, s,
+                 writeLse ? function_ref<void(int64_t, Value)>(storeLse)
+                          : nullptr);
 
   // Pass 2: each source vector loaded once (from L2, which pass 1 just
   // filled), and every layer's output vector formed from the N of them
@@ -588,27 +711,431 @@ void buildAggregateKernel(KernelShell &k, const RowLayout &l, int64_t n,
     SmallVector<Value> vs;
     for (int64_t i = 0; i < n; ++i)
       vs.push_back(r.load(sources[i], c));
-    auto loop = scf::ForOp::create(b, loc, r.index(0), r.index(s), r.index(1));
+    formOutputs(r, b, loc, logits, logitBase, n, s, vs,
+                [&](Value j, Value acc) {
+                  r.storeAt(acc, outputs, r.stackedRow(j, numRows), c);
+                });
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// Rows split across CTAs
+//===----------------------------------------------------------------------===//
+//
+// At decode a launch has a few rows, a CTA each, and most SMs idle while one
+// CTA per row streams D elements (and phase 1 the layers' [S, D] products
+// once per source). Split launches give each row `splits` CTAs along grid y,
+// each covering part of the row, in two kernels: the first writes each CTA's
+// partial sums over its part (the reductions over D) to a small f32
+// workspace, [rows, splits, ...]; the second combines a row's partial sums
+// and finishes the row over its part. Both kernels read `splits` from the
+// grid, so one pair serves every count up to the kernel's maximum.
+//
+// Two kernels rather than atomics on the workspace: each CTA adds its row's
+// splits in the same fixed order, so every CTA of a row computes the same
+// softmax weights and norm scale, and a run gives the same bits as the last.
+// Atomic adds would land in the order the CTAs finish in.
+
+/// The CTA's split among its row's (grid y) and their count.
+std::pair<Value, Value> splitOfBlock(OpBuilder &b, Location loc) {
+  Value split = gpu::BlockIdOp::create(b, loc, gpu::Dimension::y);
+  Value splits = gpu::GridDimOp::create(b, loc, gpu::Dimension::y);
+  return {split, splits};
+}
+
+/// Calls `body` for each vector this thread covers in a split launch,
+/// carrying `init` through (`body` returns the next values). The row's warp
+/// slices go to the row's CTAs in turn (CTA y of `splits` takes slices y,
+/// y + splits, ...) and a CTA's slices to its warps in turn, so the CTAs of a
+/// row cover it once between them whatever their count. `body` gets this
+/// lane's vector in the slice.
+SmallVector<Value>
+forEachSplitVector(RowKernelBuilder &r, OpBuilder &b, Location loc,
+                   const RowLayout &l, Value split, Value splits,
+                   ValueRange init,
+                   function_ref<SmallVector<Value>(Value, ValueRange)> body) {
+  Value lane = r.getLane(), first = split, step = splits;
+  if (l.warps() > 1) {
+    Value warpSize = r.index(kWarpSize);
+    Value warp = arith::DivUIOp::create(b, loc, lane, warpSize);
+    lane = arith::RemUIOp::create(b, loc, lane, warpSize);
+    Value warpFirst = arith::MulIOp::create(b, loc, warp, splits);
+    first = arith::AddIOp::create(b, loc, split, warpFirst);
+    step = arith::MulIOp::create(b, loc, splits, r.index(l.warps()));
+  }
+  auto loop = scf::ForOp::create(
+      b, loc, first, r.index(l.slices()), step, init,
+      [&](OpBuilder &nb, Location nloc, Value slice, ValueRange carried) {
+        Value sliceStart =
+            arith::MulIOp::create(nb, nloc, slice, r.index(kWarpSize));
+        Value vec = arith::AddIOp::create(nb, nloc, sliceStart, lane);
+        scf::YieldOp::create(nb, nloc, body(vec, carried));
+      });
+  return SmallVector<Value>(loop.getResults());
+}
+
+/// The sum over a row's `splits` CTAs of one of their partial sums, element
+/// `index(y)` of `workspace` for CTA y, added in the order y = 0, 1, ... in
+/// every CTA (see above). The loads are unrolled to `maxSplits`, those past
+/// the launch's count predicated off, so that they are in flight together.
+Value combineSplits(RowKernelBuilder &r, OpBuilder &b, Location loc,
+                    Value workspace, Value splits, int64_t maxSplits,
+                    function_ref<Value(int64_t)> index) {
+  Value first = memref::LoadOp::create(b, loc, workspace, index(0));
+  SmallVector<Value> rest;
+  for (int64_t y = 1; y < maxSplits; ++y) {
+    Value at = index(y);
+    Value present = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                          r.index(y), splits);
+    auto ifOp = scf::IfOp::create(
+        b, loc, present,
+        [&](OpBuilder &nb, Location nloc) {
+          Value v = memref::LoadOp::create(nb, nloc, workspace, at);
+          scf::YieldOp::create(nb, nloc, v);
+        },
+        [&](OpBuilder &nb, Location nloc) {
+          scf::YieldOp::create(nb, nloc, r.f32Const(0));
+        });
+    rest.push_back(ifOp.getResult(0));
+  }
+  Value sum = first;
+  for (Value part : rest)
+    sum = arith::AddFOp::create(b, loc, sum, part);
+  return sum;
+}
+
+/// Index `offset` of the `width` floats of (row, split `y` of `splits`,
+/// `item` of `items`) in a split launch's workspace.
+Value workspaceIndex(RowKernelBuilder &r, OpBuilder &b, Location loc,
+                     Value splits, Value y, Value item, int64_t items,
+                     int64_t width, Value offset) {
+  Value rowFirst = arith::MulIOp::create(b, loc, r.getRow(), splits);
+  Value entry = arith::AddIOp::create(b, loc, rowFirst, y);
+  if (item) {
+    Value entryFirst = arith::MulIOp::create(b, loc, entry, r.index(items));
+    entry = arith::AddIOp::create(b, loc, entryFirst, item);
+  }
+  Value first = arith::MulIOp::create(b, loc, entry, r.index(width));
+  return arith::AddIOp::create(b, loc, first, offset);
+}
+
+/// The partial sums of phase 1 (or block_attn_res) at decode sizes, CTA
+/// (row, y, i) of a launch of grid (rows, splits, n): source i's sum of
+/// squares and its products with the `s` layers' w_j over the CTA's slices
+/// of the row, as s + 1 floats (squares first) at item i of (row, y) in the
+/// workspace. args: the n sources, the [s, D] products, the workspace.
+/// Sources along grid z put their loads in flight together where the
+/// unsplit kernel visits them one after the other.
+void buildAggregateSumsKernel(KernelShell &k, const RowLayout &l, int64_t n,
+                              int64_t s) {
+  RowKernelBuilder &r = *k.rows;
+  OpBuilder &b = k.body;
+  Location loc = k.func.getLoc();
+  auto args = k.func.getArguments();
+  auto sources = args.take_front(n);
+  Value weights = args[n], workspace = args[n + 1];
+  auto [split, splits] = splitOfBlock(b, loc);
+  Value i = gpu::BlockIdOp::create(b, loc, gpu::Dimension::z);
+  Value source = sources[0];
+  for (int64_t k = 1; k < n; ++k) {
+    Value isK =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, i, r.index(k));
+    source = arith::SelectOp::create(b, loc, isK, sources[k], source);
+  }
+  Value row = r.getRow();
+  SmallVector<Value> init(s + 1, r.f32Const(0));
+  SmallVector<Value> partials = forEachSplitVector(
+      r, b, loc, l, split, splits, init, [&](Value vec, ValueRange carried) {
+        SmallVector<Value> next(carried);
+        Value v = r.loadVector(source, row, vec, l.guardsSlices());
+        Value squares = arith::MulFOp::create(b, loc, v, v);
+        next[0] = r.horizontalSum(squares, next[0]);
+        for (int64_t j = 0; j < s; ++j) {
+          Value wc = r.loadVector(weights, r.index(j), vec, l.guardsSlices());
+          Value product = arith::MulFOp::create(b, loc, v, wc);
+          next[j + 1] = r.horizontalSum(product, next[j + 1]);
+        }
+        return next;
+      });
+  SmallVector<Value> sums = r.rowSums(partials);
+  r.onLeader([&] {
+    for (int64_t c = 0; c <= s; ++c) {
+      Value at =
+          workspaceIndex(r, b, loc, splits, split, i, n, s + 1, r.index(c));
+      memref::StoreOp::create(b, loc, sums[c], workspace, at);
+    }
+  });
+}
+
+/// Finishes phase 1 (or block_attn_res) at decode sizes, CTA (row, y) of a
+/// launch of grid (rows, splits): the logits from the row's partial sums
+/// (buildAggregateSumsKernel's), then the softmax as in the unsplit kernel,
+/// then the outputs over the CTA's slices. args: the n sources, eps, the
+/// stacked outputs, for phase 1 the stacked lse (written by the row's CTA
+/// 0), the workspace. `maxSplits`: the most CTAs per row it combines.
+void buildAggregateSplitKernel(KernelShell &k, const RowLayout &l, int64_t n,
+                               int64_t s, bool writeLse, int64_t maxSplits) {
+  RowKernelBuilder &r = *k.rows;
+  OpBuilder &b = k.body;
+  Location loc = k.func.getLoc();
+  auto args = k.func.getArguments();
+  auto sources = args.take_front(n);
+  Value eps = args[n];
+  Value outputs = args[n + 1];
+  Value lses = writeLse ? args[n + 2] : Value();
+  // The last argument: the entry block's arguments go on with the workgroup
+  // buffers.
+  Value workspace = args[k.func.getFunctionType().getNumInputs() - 1];
+  Value numRows = memref::DimOp::create(b, loc, sources[0], 0);
+  Value logits = k.func.getWorkgroupAttributions()[0];
+  auto [split, splits] = splitOfBlock(b, loc);
+  Value row = r.getRow();
+
+  // The logits, a (layer, source) pair per thread: each source's squares
+  // are combined once per layer, which costs loads of partial sums (L2
+  // hits) rather than a barrier.
+  {
+    auto loop = scf::ForOp::create(b, loc, r.getLane(), r.index(n * s),
+                                   r.index(l.threads));
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(loop.getBody()->getTerminator());
-    Value j = loop.getInductionVar();
-    Value base =
-        arith::AddIOp::create(b, loc, r.index(logitBase),
-                              arith::MulIOp::create(b, loc, j, r.index(n)));
-    Value acc;
-    for (int64_t i = 0; i < n; ++i) {
-      Value slot = arith::AddIOp::create(b, loc, base, r.index(i));
-      Value w = r.splat(memref::LoadOp::create(b, loc, logits, slot));
-      acc = i == 0 ? arith::MulFOp::create(b, loc, w, vs[i]).getResult()
-                   : vector::FMAOp::create(b, loc, w, vs[i], acc).getResult();
-    }
-    r.storeAt(acc, outputs, r.stackedRow(j, numRows), c);
+    Value pair = loop.getInductionVar();
+    Value j = arith::DivUIOp::create(b, loc, pair, r.index(n));
+    Value i = arith::RemUIOp::create(b, loc, pair, r.index(n));
+    Value dotOffset = arith::AddIOp::create(b, loc, j, r.index(1));
+    auto combine = [&](Value offset) {
+      return combineSplits(
+          r, b, loc, workspace, splits, maxSplits, [&](int64_t y) {
+            return workspaceIndex(r, b, loc, splits, r.index(y), i, n, s + 1,
+                                  offset);
+          });
+    };
+    Value squares = combine(r.index(0));
+    Value dot = combine(dotOffset);
+    Value scale = r.inverseRMS(squares, eps);
+    Value logit = arith::MulFOp::create(b, loc, dot, scale);
+    memref::StoreOp::create(b, loc, logit, logits, pair);
   }
+  gpu::BarrierOp::create(b, loc);
+
+  Value firstSplit = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                           split, r.index(0));
+  auto storeLse = [&](int64_t j, Value lse) {
+    r.onLeader(
+        [&] {
+          memref::StoreOp::create(b, loc, lse, lses,
+                                  r.stackedRow(r.index(j), numRows));
+        },
+        firstSplit);
+  };
+  softmaxWeights(r, b, loc, l, logits, /*base=*/0, n, s,
+                 writeLse ? function_ref<void(int64_t, Value)>(storeLse)
+                          : nullptr);
+
+  forEachSplitVector(
+      r, b, loc, l, split, splits, {}, [&](Value vec, ValueRange) {
+        SmallVector<Value> vs;
+        for (int64_t i = 0; i < n; ++i)
+          vs.push_back(r.loadVector(sources[i], row, vec, l.guardsSlices()));
+        formOutputs(r, b, loc, logits, /*base=*/0, n, s, vs,
+                    [&](Value j, Value acc) {
+                      Value at = r.stackedRow(j, numRows);
+                      r.storeVector(acc, outputs, at, vec, l.guardsSlices());
+                    });
+        return SmallVector<Value>();
+      });
+}
+
+/// The partial sums of phase 2 at decode sizes, CTA (row, y) of a launch of
+/// grid (rows, splits), over the CTA's slices of the row: the partial sum's
+/// squares and its products with q * k (its logit); with the norm also the
+/// state's squares and its products with the partial sum, from which the
+/// finishing kernel gets the merged row's squares without a third kernel.
+/// args: [the state if `norm`], the partial sum, q, k, the workspace.
+void buildPhase2SumsKernel(KernelShell &k, const RowLayout &l, bool norm) {
+  RowKernelBuilder &r = *k.rows;
+  OpBuilder &b = k.body;
+  Location loc = k.func.getLoc();
+  auto args = k.func.getArguments();
+  Value state = norm ? args[0] : Value();
+  auto rest = args.drop_front(norm ? 1 : 0);
+  Value p = rest[0], q = rest[1], key = rest[2], workspace = rest[3];
+  auto [split, splits] = splitOfBlock(b, loc);
+  Value row = r.getRow();
+  int64_t width = norm ? 4 : 2;
+  SmallVector<Value> init(width, r.splat(r.f32Const(0)));
+  bool guard = l.guardsSlices();
+  SmallVector<Value> accs = forEachSplitVector(
+      r, b, loc, l, split, splits, init, [&](Value vec, ValueRange carried) {
+        SmallVector<Value> next(carried);
+        Value pv = r.loadVector(p, row, vec, guard);
+        Value sv = norm ? r.loadVector(state, row, vec, guard) : Value();
+        Value qc = r.loadVector(q, {}, vec, guard);
+        Value kc = r.loadVector(key, {}, vec, guard);
+        Value qk = arith::MulFOp::create(b, loc, qc, kc);
+        next[0] = vector::FMAOp::create(b, loc, pv, pv, next[0]);
+        next[1] = vector::FMAOp::create(b, loc, pv, qk, next[1]);
+        if (norm) {
+          next[2] = vector::FMAOp::create(b, loc, sv, sv, next[2]);
+          next[3] = vector::FMAOp::create(b, loc, sv, pv, next[3]);
+        }
+        return next;
+      });
+  SmallVector<Value> partials;
+  for (Value acc : accs)
+    partials.push_back(r.horizontalSum(acc));
+  SmallVector<Value> sums = r.rowSums(partials);
+  r.onLeader([&] {
+    for (int64_t c = 0; c < width; ++c) {
+      Value at = workspaceIndex(r, b, loc, splits, split, Value(), 1, width,
+                                r.index(c));
+      memref::StoreOp::create(b, loc, sums[c], workspace, at);
+    }
+  });
+}
+
+/// Finishes phase 2 at decode sizes, CTA (row, y) of a launch of grid (rows,
+/// splits): the merge weight from the row's partial sums
+/// (buildPhase2SumsKernel's), then the merged row and its norm over the
+/// CTA's slices. args: the unsplit kernel's, then the workspace.
+/// `maxSplits`: the most CTAs per row it combines.
+///
+/// The merged row h = (1 - a) s + a p is known only once a is, so its
+/// squares come from the sums of the state's and the partial sum's:
+/// |h|^2 = (1 - a)^2 |s|^2 + 2 a (1 - a) s.p + a^2 |p|^2. Where h nearly
+/// cancels (|h| much smaller than (1 - a) |s| + a |p|) this loses more
+/// relative precision than summing h's squares, by that ratio squared where
+/// h itself loses it once; a residual stream does not cancel so, and
+/// summing h's squares would take a third kernel.
+void buildPhase2SplitKernel(KernelShell &k, const RowLayout &l, bool norm,
+                            bool writeResult, int64_t maxSplits) {
+  RowKernelBuilder &r = *k.rows;
+  OpBuilder &b = k.body;
+  Location loc = k.func.getLoc();
+  auto args = k.func.getArguments();
+  Value state = args[0], lse = args[1], p = args[2], eps = args[5];
+  unsigned next = 6;
+  Value g, normEps, result, normalized;
+  if (norm) {
+    g = args[next++];
+    normEps = args[next++];
+  }
+  if (writeResult)
+    result = args[next++];
+  if (norm)
+    normalized = args[next++];
+  // The last argument: the entry block's arguments go on with the workgroup
+  // buffers.
+  Value workspace = args[k.func.getFunctionType().getNumInputs() - 1];
+  auto [split, splits] = splitOfBlock(b, loc);
+  Value row = r.getRow();
+  int64_t width = norm ? 4 : 2;
+
+  SmallVector<Value> sums;
+  for (int64_t c = 0; c < width; ++c)
+    sums.push_back(
+        combineSplits(r, b, loc, workspace, splits, maxSplits, [&](int64_t y) {
+          return workspaceIndex(r, b, loc, splits, r.index(y), Value(), 1,
+                                width, r.index(c));
+        }));
+  Value rowLse = r.loadScalar(lse);
+  Value logit =
+      arith::MulFOp::create(b, loc, sums[1], r.inverseRMS(sums[0], eps));
+  // As the unsplit kernel: a = sigmoid(logit - lse).
+  Value diff = arith::SubFOp::create(b, loc, rowLse, logit);
+  Value one = r.f32Const(1);
+  Value denominator = arith::AddFOp::create(b, loc, one, r.exp(diff));
+  Value weight = arith::DivFOp::create(b, loc, one, denominator);
+  Value weightVec = r.splat(weight);
+  Value scale;
+  if (norm) {
+    Value keep = arith::SubFOp::create(b, loc, one, weight);
+    Value keepSquared = arith::MulFOp::create(b, loc, keep, keep);
+    Value cross = arith::MulFOp::create(b, loc, keep, weight);
+    Value twiceCross = arith::AddFOp::create(b, loc, cross, cross);
+    Value weightSquared = arith::MulFOp::create(b, loc, weight, weight);
+    Value stateTerm = arith::MulFOp::create(b, loc, keepSquared, sums[2]);
+    Value crossTerm = arith::MulFOp::create(b, loc, twiceCross, sums[3]);
+    Value partialTerm = arith::MulFOp::create(b, loc, weightSquared, sums[0]);
+    Value squares = arith::AddFOp::create(b, loc, stateTerm, crossTerm);
+    squares = arith::AddFOp::create(b, loc, squares, partialTerm);
+    // Rounding must not take a sum of squares below zero.
+    squares = arith::MaximumFOp::create(b, loc, squares, r.f32Const(0));
+    scale = r.splat(r.inverseRMS(squares, normEps));
+  }
+
+  bool guard = l.guardsSlices();
+  forEachSplitVector(
+      r, b, loc, l, split, splits, {}, [&](Value vec, ValueRange) {
+        Value pv = r.loadVector(p, row, vec, guard);
+        Value sv = r.loadVector(state, row, vec, guard);
+        Value delta = arith::SubFOp::create(b, loc, pv, sv);
+        Value h = vector::FMAOp::create(b, loc, weightVec, delta, sv);
+        if (writeResult)
+          r.storeVector(h, result, row, vec, guard);
+        if (norm) {
+          Value v = arith::MulFOp::create(b, loc, h, scale);
+          Value gc = r.loadVector(g, {}, vec, guard);
+          v = arith::MulFOp::create(b, loc, v, gc);
+          r.storeVector(v, normalized, row, vec, guard);
+        }
+        return SmallVector<Value>();
+      });
 }
 
 //===----------------------------------------------------------------------===//
 // Host side
 //===----------------------------------------------------------------------===//
+
+/// Whether a launch over the rows of an op splits them across CTAs (see
+/// "Rows split across CTAs"): never (rows narrower than kMinSplitSlices warp
+/// slices, or a static row count of at least min-ctas), always with a count
+/// known here (a static row count below min-ctas), or as the row count at run
+/// time says, which keeps one artifact for prefill and decode.
+struct SplitChoice {
+  enum Mode { Never, Always, AtRunTime } mode = Never;
+  /// The most CTAs per row, which the finishing kernel is built for.
+  int64_t maxSplits = 0;
+  /// With Always: the count.
+  int64_t splits = 0;
+  int64_t minCTAs = 0;
+
+  /// A row of `rowsType` (a [..., D] tensor) split in `layout`'s warp slices
+  /// when the launch has fewer than `minCTAs` rows, into as many CTAs as
+  /// bring it to `minCTAs`, up to kMaxSplits and the row's slices.
+  static SplitChoice get(RankedTensorType rowsType, const RowLayout &layout,
+                         int64_t minCTAs) {
+    SplitChoice c;
+    if (layout.slices() < kMinSplitSlices || minCTAs < 2)
+      return c;
+    c.maxSplits = std::min(kMaxSplits, layout.slices());
+    c.minCTAs = minCTAs;
+    ArrayRef<int64_t> tokens = rowsType.getShape().drop_back();
+    if (ShapedType::isDynamicShape(tokens)) {
+      c.mode = AtRunTime;
+      return c;
+    }
+    int64_t rows = ShapedType::getNumElements(tokens);
+    if (rows == 0 || rows >= minCTAs)
+      return c;
+    c.mode = Always;
+    c.splits = std::min<int64_t>(c.maxSplits, llvm::divideCeil(minCTAs, rows));
+    return c;
+  }
+};
+
+/// The kernels and operands of a split launch: `sums` over grid (rows,
+/// splits, sumsGridZ) writes `floatsPerSplit` floats per row and split into
+/// a fresh workspace, which `finish` over grid (rows, splits) reads. Each
+/// takes the workspace after its operands.
+struct SplitLaunch {
+  SplitChoice choice;
+  gpu::GPUFuncOp sums, finish;
+  SmallVector<Value> sumsOperands, finishOperands;
+  int64_t sumsGridZ = 1;
+  int64_t sumsThreads = kWarpSize, finishThreads = kWarpSize;
+  int64_t floatsPerSplit = 0;
+};
 
 /// Host-side helpers for one op: buffers of its tensors viewed as kernels
 /// want them, and the launch.
@@ -738,21 +1265,28 @@ public:
     return kernelView;
   }
 
-  /// Launches `kernel` over `rows` rows, then materializes the results.
+  /// Launches `kernel` over `rows` rows, or `split`'s kernels where it
+  /// chooses to split them (`kernel` may then be null), then materializes
+  /// the results.
   void launch(gpu::GPUFuncOp kernel, const RowLayout &l, Value rows,
-              ValueRange operands) {
+              ValueRange operands, const SplitLaunch *split = nullptr) {
     // The kernels take every row count from the first operand: the others
     // must have as many rows, or the kernel reads past their end.
     for (Value operand : operands.drop_front())
       if (auto type = dyn_cast<MemRefType>(operand.getType());
           type && type.isDynamicDim(0) && !stacked.contains(operand))
         check(operand, rows, kOperandSizesDiffer + " (dim 0)");
+    SplitChoice::Mode mode = split ? split->choice.mode : SplitChoice::Never;
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
-    Value grid = rows;
-    if (l.rowsPerBlock > 1)
-      grid = arith::CeilDivUIOp::create(
-          b, loc, rows, arith::ConstantIndexOp::create(b, loc, l.rowsPerBlock));
-    Value threads = arith::ConstantIndexOp::create(b, loc, l.blockThreads());
+    Value grid, threads;
+    if (mode != SplitChoice::Always) {
+      grid = rows;
+      if (l.rowsPerBlock > 1)
+        grid = arith::CeilDivUIOp::create(
+            b, loc, rows,
+            arith::ConstantIndexOp::create(b, loc, l.rowsPerBlock));
+      threads = arith::ConstantIndexOp::create(b, loc, l.blockThreads());
+    }
     // CUDA rejects empty grids; an empty batch launches nothing.
     Value any =
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, rows,
@@ -761,9 +1295,38 @@ public:
     {
       OpBuilder::InsertionGuard guard(b);
       b.setInsertionPoint(ifOp.thenBlock()->getTerminator());
-      gpu::LaunchFuncOp::create(b, loc, kernel, gpu::KernelDim3{grid, one, one},
-                                gpu::KernelDim3{threads, one, one},
-                                /*dynamicSharedMemorySize=*/Value(), operands);
+      auto unsplit = [&] {
+        gpu::LaunchFuncOp::create(
+            b, loc, kernel, gpu::KernelDim3{grid, one, one},
+            gpu::KernelDim3{threads, one, one},
+            /*dynamicSharedMemorySize=*/Value(), operands);
+      };
+      switch (mode) {
+      case SplitChoice::Never:
+        unsplit();
+        break;
+      case SplitChoice::Always:
+        launchSplit(
+            *split, rows,
+            arith::ConstantIndexOp::create(b, loc, split->choice.splits), one);
+        break;
+      case SplitChoice::AtRunTime: {
+        const SplitChoice &c = split->choice;
+        Value minCTAs = arith::ConstantIndexOp::create(b, loc, c.minCTAs);
+        Value few = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult,
+                                          rows, minCTAs);
+        auto choose = scf::IfOp::create(b, loc, few, /*else=*/true);
+        b.setInsertionPoint(choose.thenBlock()->getTerminator());
+        Value wanted = arith::CeilDivUIOp::create(b, loc, minCTAs, rows);
+        Value splits = arith::MinUIOp::create(
+            b, loc, wanted,
+            arith::ConstantIndexOp::create(b, loc, c.maxSplits));
+        launchSplit(*split, rows, splits, one);
+        b.setInsertionPoint(choose.elseBlock()->getTerminator());
+        unsplit();
+        break;
+      }
+      }
     }
     for (auto &[buffer, type, result] : toTensors)
       *result = bufferization::ToTensorOp::create(b, loc, type, buffer,
@@ -822,6 +1385,36 @@ private:
     if (view.getType() != wantType)
       view = memref::CastOp::create(b, loc, wantType, view);
     return view;
+  }
+
+  /// `split`'s two launches over `rows` rows of `splits` CTAs each, with a
+  /// workspace of their own.
+  void launchSplit(const SplitLaunch &split, Value rows, Value splits,
+                   Value one) {
+    Value entries = arith::MulIOp::create(b, loc, rows, splits);
+    Value floats = arith::MulIOp::create(
+        b, loc, entries,
+        arith::ConstantIndexOp::create(b, loc, split.floatsPerSplit));
+    Value workspace = memref::AllocOp::create(
+        b, loc, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
+        ValueRange{floats});
+    SmallVector<Value> sumsOperands(split.sumsOperands);
+    sumsOperands.push_back(workspace);
+    SmallVector<Value> finishOperands(split.finishOperands);
+    finishOperands.push_back(workspace);
+    Value sumsZ = arith::ConstantIndexOp::create(b, loc, split.sumsGridZ);
+    Value sumsThreads =
+        arith::ConstantIndexOp::create(b, loc, split.sumsThreads);
+    gpu::LaunchFuncOp::create(
+        b, loc, split.sums, gpu::KernelDim3{rows, splits, sumsZ},
+        gpu::KernelDim3{sumsThreads, one, one},
+        /*dynamicSharedMemorySize=*/Value(), sumsOperands);
+    Value finishThreads =
+        arith::ConstantIndexOp::create(b, loc, split.finishThreads);
+    gpu::LaunchFuncOp::create(
+        b, loc, split.finish, gpu::KernelDim3{rows, splits, one},
+        gpu::KernelDim3{finishThreads, one, one},
+        /*dynamicSharedMemorySize=*/Value(), finishOperands);
   }
 
   /// Asserts at run time that dim 0 of `buffer` is `size` (a failed check
@@ -966,12 +1559,13 @@ Value f32Attr(RewriterBase &b, Location loc, FloatAttr attr) {
                                    b.getF32FloatAttr(attr.getValueAsDouble()));
 }
 
-/// A pattern that builds row kernels; `maxChunks` is the pass's
-/// max-vectors-per-thread.
+/// A pattern that builds row kernels; `maxChunks` and `minCTAs` are the
+/// pass's max-vectors-per-thread and min-ctas.
 template <typename OpTy> struct KernelPattern : OpRewritePattern<OpTy> {
-  KernelPattern(MLIRContext *ctx, int64_t maxChunks)
-      : OpRewritePattern<OpTy>(ctx), maxChunks(maxChunks) {}
+  KernelPattern(MLIRContext *ctx, int64_t maxChunks, int64_t minCTAs)
+      : OpRewritePattern<OpTy>(ctx), maxChunks(maxChunks), minCTAs(minCTAs) {}
   int64_t maxChunks;
+  int64_t minCTAs;
 };
 
 struct RMSNormToGPU : KernelPattern<RMSNormOp> {
@@ -1038,10 +1632,38 @@ struct Phase2ToGPU : KernelPattern<Phase2Op> {
     std::string name = "phase2_" + l.suffix(storage);
     if (norm)
       name += writeResult ? "_norm" : "_norm_only";
-    gpu::GPUFuncOp kernel =
-        getOrCreateKernel(launch, name, argTypes, l, 2, 0, [&](KernelShell &k) {
-          buildPhase2Kernel(k, l, norm, writeResult);
-        });
+    // Split launches: a warp per CTA, the state's sums only for the norm.
+    RowLayout sl = RowLayout::forSplit(l.dim, storage, /*warps=*/1);
+    SplitLaunch split;
+    split.choice = SplitChoice::get(type, sl, minCTAs);
+    gpu::GPUFuncOp kernel;
+    if (split.choice.mode != SplitChoice::Always)
+      kernel = getOrCreateKernel(
+          launch, name, argTypes, l, 2, 0,
+          [&](KernelShell &k) { buildPhase2Kernel(k, l, norm, writeResult); });
+    int64_t sumsWidth = norm ? 4 : 2;
+    if (split.choice.mode != SplitChoice::Never) {
+      SmallVector<Type> sumsTypes;
+      if (norm)
+        sumsTypes.push_back(rowsType(sl, storage));
+      sumsTypes.append({rowsType(sl, storage), paramType(sl, storage),
+                        paramType(sl, storage),
+                        scalarsType(rewriter.getContext())});
+      std::string sumsName = "phase2_" + sl.suffix(storage) +
+                             (norm ? "_norm" : "") + "_split_sums";
+      split.sums = getOrCreateKernel(
+          launch, sumsName, sumsTypes, sl, sumsWidth, 0,
+          [&](KernelShell &k) { buildPhase2SumsKernel(k, sl, norm); });
+      SmallVector<Type> finishTypes(argTypes);
+      finishTypes.push_back(scalarsType(rewriter.getContext()));
+      split.finish = getOrCreateKernel(
+          launch, name + "_split", finishTypes, sl, 0, 0, [&](KernelShell &k) {
+            buildPhase2SplitKernel(k, sl, norm, writeResult,
+                                   split.choice.maxSplits);
+          });
+      split.floatsPerSplit = sumsWidth;
+      split.sumsThreads = split.finishThreads = sl.blockThreads();
+    }
 
     SmallVector<Value> operands = {
         launch.readRows(op.getState()),
@@ -1059,7 +1681,13 @@ struct Phase2ToGPU : KernelPattern<Phase2Op> {
       operands.push_back(launch.allocRows(type, op.getState(), result));
     if (norm)
       operands.push_back(launch.allocRows(type, op.getState(), normalized));
-    launch.launch(kernel, l, launch.numRows(operands[0]), operands);
+    // The sums kernel's operands: [state,] partial, q, k.
+    if (norm)
+      split.sumsOperands.push_back(operands[0]);
+    split.sumsOperands.append({operands[2], operands[3], operands[4]});
+    split.finishOperands = operands;
+    launch.launch(kernel, l, launch.numRows(operands[0]), operands,
+                  split.choice.mode == SplitChoice::Never ? nullptr : &split);
     if (!writeResult)
       result = tensor::EmptyOp::create(
           rewriter, loc, tensor::getMixedSizes(rewriter, loc, op.getState()),
@@ -1116,9 +1744,40 @@ template <typename OpTy> struct AggregateToGPU : KernelPattern<OpTy> {
                        l.suffix(storage) + "_n" + std::to_string(n);
     if (isPhase1)
       name += "_s" + std::to_string(s);
-    gpu::GPUFuncOp kernel = getOrCreateKernel(
-        launch, name, argTypes, l, s + 1, n * s,
-        [&](KernelShell &k) { buildAggregateKernel(k, l, n, s, isPhase1); });
+    // Split launches: the sums a warp per (row, split, source), the finish
+    // kSplitFinishWarps per (row, split).
+    RowLayout sl = RowLayout::forSplit(l.dim, storage, /*warps=*/1);
+    RowLayout fl = RowLayout::forSplit(l.dim, storage, kSplitFinishWarps);
+    SplitLaunch split;
+    split.choice = SplitChoice::get(type, sl, this->minCTAs);
+    gpu::GPUFuncOp kernel;
+    if (split.choice.mode != SplitChoice::Always)
+      kernel = getOrCreateKernel(
+          launch, name, argTypes, l, s + 1, n * s,
+          [&](KernelShell &k) { buildAggregateKernel(k, l, n, s, isPhase1); });
+    if (split.choice.mode != SplitChoice::Never) {
+      MLIRContext *ctx = rewriter.getContext();
+      SmallVector<Type> sumsTypes(n, rowsType(sl, storage));
+      sumsTypes.append({MemRefType::get({s, l.dim}, f32), scalarsType(ctx)});
+      split.sums = getOrCreateKernel(
+          launch, name + "_split_sums", sumsTypes, sl, s + 1, 0,
+          [&](KernelShell &k) { buildAggregateSumsKernel(k, sl, n, s); });
+      SmallVector<Type> finishTypes(n, rowsType(fl, storage));
+      finishTypes.append({f32, rowsType(fl, storage)});
+      if (isPhase1)
+        finishTypes.push_back(scalarsType(ctx));
+      finishTypes.push_back(scalarsType(ctx));
+      split.finish =
+          getOrCreateKernel(launch, name + "_split", finishTypes, fl, 0, n * s,
+                            [&](KernelShell &k) {
+                              buildAggregateSplitKernel(k, fl, n, s, isPhase1,
+                                                        split.choice.maxSplits);
+                            });
+      split.sumsGridZ = n;
+      split.sumsThreads = sl.blockThreads();
+      split.finishThreads = fl.blockThreads();
+      split.floatsPerSplit = n * (s + 1);
+    }
 
     SmallVector<Value> operands;
     for (Value v : sources)
@@ -1138,7 +1797,14 @@ template <typename OpTy> struct AggregateToGPU : KernelPattern<OpTy> {
       operands.push_back(launch.allocStacked(
           cast<RankedTensorType>(op.getLse().front().getType()),
           sources.front(), s, all.drop_front(s), /*perToken=*/true));
-    launch.launch(kernel, l, launch.numRows(operands[0]), operands);
+    // The sums kernel's operands: the sources and the products; the
+    // finishing kernel's: the sources, eps, the outputs [and lse].
+    ArrayRef<Value> ops = operands;
+    split.sumsOperands = llvm::to_vector(ops.take_front(n + 1));
+    split.finishOperands = llvm::to_vector(ops.take_front(n));
+    llvm::append_range(split.finishOperands, ops.drop_front(n + 1));
+    launch.launch(kernel, l, launch.numRows(operands[0]), operands,
+                  split.choice.mode == SplitChoice::Never ? nullptr : &split);
     rewriter.replaceOp(op, results);
     return success();
   }
@@ -1188,9 +1854,14 @@ struct ConvertAttnResToGPUPass
       getOperation().emitError("max-vectors-per-thread must be at least 1");
       return signalPassFailure();
     }
+    if (minCTAs < 0) {
+      getOperation().emitError("min-ctas must not be negative");
+      return signalPassFailure();
+    }
     RewritePatternSet patterns(ctx);
     patterns.add<RMSNormToGPU, Phase2ToGPU, AggregateToGPU<Phase1Op>,
-                 AggregateToGPU<BlockAttnResOp>>(ctx, maxVectorsPerThread);
+                 AggregateToGPU<BlockAttnResOp>>(ctx, maxVectorsPerThread,
+                                                 minCTAs);
     // Only the attnres ops are rewritten; the launch sequences must stay as
     // built (a folded cast would change a kernel's argument types).
     GreedyRewriteConfig config;

@@ -4,13 +4,18 @@
 // attnres_sgemm_batched, which wraps cblas_sgemm: the GEMMs of a transformer
 // are where nearly all CPU time goes, and a tuned BLAS beats loops we emit.
 // On the GPU, f16 and bf16 products become calls of cuBLAS's mixed-precision
-// GEMM too, reading the half-precision operands the importer widens.
+// GEMM too, reading the half-precision operands the importer widens. There
+// the runtime computes no product on the host (the buffers may be device
+// memory), so an operand in a layout cuBLAS cannot take is copied into a
+// row-major buffer first, by a kernel like every other copy.
 //
 //===----------------------------------------------------------------------===//
 
 #include "attnres/Conversion/Passes.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/IR/SymbolTable.h"
@@ -732,11 +737,156 @@ linalg::GenericOp narrowingOf(linalg::BatchMatmulOp product, Value out,
   return narrowing;
 }
 
+/// Whether the matrices of `type` (its last two dims) have a layout that
+/// cuBLAS takes, by the rule of the runtime's blasLayout: one of the two
+/// strides is 1 and the other a leading dimension from max(extent, 1) to
+/// INT_MAX. std::nullopt when only the run-time strides or sizes tell.
+std::optional<bool> staticBlasLayout(MemRefType type) {
+  // Rows as stored, their length the leading dimension. A length of 0 fails
+  // the rule, but the runtime only checks an operand that has elements to
+  // read or write, and a length past INT_MAX is a size it refuses anyway.
+  if (type.getLayout().isIdentity())
+    return true;
+  SmallVector<int64_t> strides;
+  int64_t offset;
+  if (failed(type.getStridesAndOffset(strides, offset)))
+    return false;
+  auto layout = [](int64_t unit, int64_t lead,
+                   int64_t extent) -> std::optional<bool> {
+    if ((!ShapedType::isDynamic(unit) && unit != 1) ||
+        (!ShapedType::isDynamic(lead) && (lead < 1 || lead > INT32_MAX)))
+      return false;
+    if (ShapedType::isDynamic(unit) || ShapedType::isDynamic(lead) ||
+        ShapedType::isDynamic(extent))
+      return std::nullopt;
+    return lead >= std::max<int64_t>(extent, 1);
+  };
+  ArrayRef<int64_t> shape = type.getShape();
+  std::optional<bool> rows = layout(strides[2], strides[1], shape[2]);
+  std::optional<bool> columns = layout(strides[1], strides[2], shape[1]);
+  if (rows == true || columns == true)
+    return true;
+  if (rows == false && columns == false)
+    return false;
+  return std::nullopt;
+}
+
+/// The run-time test of staticBlasLayout's rule on `buffer`.
+Value runtimeBlasLayout(OpBuilder &b, Location loc, Value buffer) {
+  auto metadata = memref::ExtractStridedMetadataOp::create(b, loc, buffer);
+  auto constant = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, loc, v);
+  };
+  Value one = constant(1), intMax = constant(INT32_MAX);
+  auto layout = [&](Value unit, Value lead, Value extent) {
+    Value isUnit =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, unit, one);
+    Value least = arith::MaxSIOp::create(b, loc, extent, one);
+    Value wide =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, lead, least);
+    Value fits =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, lead, intMax);
+    return arith::AndIOp::create(b, loc, isUnit,
+                                 arith::AndIOp::create(b, loc, wide, fits));
+  };
+  ValueRange sizes = metadata.getSizes(), strides = metadata.getStrides();
+  return arith::OrIOp::create(b, loc, layout(strides[2], strides[1], sizes[2]),
+                              layout(strides[1], strides[2], sizes[1]));
+}
+
+/// A fresh row-major buffer of `buffer`'s shape, holding its values when
+/// `copyIn`.
+Value contiguousCopy(OpBuilder &b, Location loc, Value buffer, bool copyIn) {
+  auto type = cast<MemRefType>(buffer.getType());
+  SmallVector<Value> sizes;
+  for (auto [i, size] : llvm::enumerate(type.getShape()))
+    if (ShapedType::isDynamic(size))
+      sizes.push_back(memref::DimOp::create(b, loc, buffer, i));
+  Value copy = memref::AllocOp::create(
+      b, loc, MemRefType::get(type.getShape(), type.getElementType()), sizes);
+  if (copyIn)
+    memref::CopyOp::create(b, loc, buffer, copy);
+  return copy;
+}
+
+/// An operand of a cuBLAS call: `buffer` as the callee takes it, itself or
+/// a contiguous copy. The runtime's glue computes nothing on the host, so a
+/// layout that cuBLAS cannot take (a broadcast stride of 0, a strided
+/// slice, a leading dimension it refuses) is copied first, on the GPU like
+/// every other copy; an output is computed into the copy and copied back
+/// after the call.
+struct GuardedOperand {
+  /// What the call takes.
+  Value operand;
+  /// The copy, when there is one (the scf.if's result when only the run
+  /// time decides); null when `buffer` is passed as it is.
+  Value copy;
+  /// The run-time test that `buffer` is passed as it is; null when the
+  /// copy is always made.
+  Value asIs;
+
+  /// Copies `buffer` out of the copy (an output) and frees it, after the
+  /// call.
+  void finish(OpBuilder &b, Location loc, Value buffer, bool isOutput) const {
+    if (!copy)
+      return;
+    auto restore = [&](OpBuilder &builder) {
+      if (isOutput)
+        memref::CopyOp::create(builder, loc, copy, buffer);
+      memref::DeallocOp::create(builder, loc, copy);
+    };
+    if (!asIs) {
+      restore(b);
+      return;
+    }
+    scf::IfOp::create(
+        b, loc, asIs,
+        [](OpBuilder &b, Location loc) { scf::YieldOp::create(b, loc); },
+        [&](OpBuilder &b, Location loc) {
+          restore(b);
+          scf::YieldOp::create(b, loc);
+        });
+  }
+};
+
+/// `buffer` cast to the callee's type, copied first (copied into when
+/// `copyIn`) when `guard` and its layout is not one cuBLAS takes, or may
+/// not be.
+GuardedOperand guardOperand(OpBuilder &b, Location loc, Value buffer,
+                            bool guard, bool copyIn) {
+  auto type = cast<MemRefType>(buffer.getType());
+  MemRefType calleeType = dynamicStridedType(type.getElementType());
+  std::optional<bool> fine = guard ? staticBlasLayout(type) : true;
+  if (fine == true)
+    return {memref::CastOp::create(b, loc, calleeType, buffer), {}, {}};
+  if (fine == false) {
+    Value copy = contiguousCopy(b, loc, buffer, copyIn);
+    return {memref::CastOp::create(b, loc, calleeType, copy), copy, {}};
+  }
+  Value asIs = runtimeBlasLayout(b, loc, buffer);
+  auto choice = scf::IfOp::create(
+      b, loc, asIs,
+      [&](OpBuilder &b, Location loc) {
+        scf::YieldOp::create(
+            b, loc,
+            ValueRange{memref::CastOp::create(b, loc, calleeType, buffer)});
+      },
+      [&](OpBuilder &b, Location loc) {
+        Value copy = contiguousCopy(b, loc, buffer, copyIn);
+        scf::YieldOp::create(
+            b, loc,
+            ValueRange{memref::CastOp::create(b, loc, calleeType, copy)});
+      });
+  Value chosen = choice.getResult(0);
+  return {chosen, chosen, asIs};
+}
+
 struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
   BatchMatmulToBLAS(MLIRContext *ctx, SymbolRefAttr accumulate,
-                    SymbolRefAttr overwrite, StringRef halfCallee)
+                    SymbolRefAttr overwrite, StringRef halfCallee,
+                    bool guardLayouts)
       : OpRewritePattern(ctx), accumulate(accumulate), overwrite(overwrite),
-        halfCallee(halfCallee) {}
+        halfCallee(halfCallee), guardLayouts(guardLayouts) {}
 
   LogicalResult matchAndRewrite(linalg::BatchMatmulOp op,
                                 PatternRewriter &rewriter) const override {
@@ -789,13 +939,16 @@ struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
 
     if (move)
       rewriter.moveOpBefore(move, op);
-    SmallVector<Value> operands;
-    for (Value v : op->getOperands()) {
+    Location loc = op.getLoc();
+    SmallVector<Value> buffers;
+    SmallVector<GuardedOperand> guarded;
+    for (auto [i, v] : llvm::enumerate(op->getOperands())) {
       if (narrowing && v == out)
         v = narrowing.getDpsInits()[0];
-      operands.push_back(memref::CastOp::create(
-          rewriter, op.getLoc(),
-          dynamicStridedType(getElementTypeOrSelf(v.getType())), v));
+      // An overwritten output's values are not read: its copy starts empty.
+      bool copyIn = !(overwriteOut && i == 2);
+      buffers.push_back(v);
+      guarded.push_back(guardOperand(rewriter, loc, v, guardLayouts, copyIn));
     }
     if (zeroFill)
       rewriter.eraseOp(zeroFill);
@@ -804,8 +957,13 @@ struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
       callee = SymbolRefAttr::get(
           getContext(), halfCallee + halfSuffix(ab, narrowing ? ab : c) +
                             (overwriteOut ? "_overwrite" : ""));
-    rewriter.replaceOpWithNewOp<func::CallOp>(op, callee, TypeRange(),
-                                              operands);
+    auto call = rewriter.replaceOpWithNewOp<func::CallOp>(
+        op, callee, TypeRange(),
+        llvm::map_to_vector(guarded,
+                            [](const GuardedOperand &g) { return g.operand; }));
+    rewriter.setInsertionPointAfter(call);
+    for (auto [i, g] : llvm::enumerate(guarded))
+      g.finish(rewriter, loc, buffers[i], /*isOutput=*/i == 2);
     if (narrowing) {
       rewriter.eraseOp(narrowing);
       eraseIfUnused(rewriter, out.getDefiningOp<memref::AllocOp>());
@@ -815,6 +973,8 @@ struct BatchMatmulToBLAS : OpRewritePattern<linalg::BatchMatmulOp> {
 
   SymbolRefAttr accumulate, overwrite;
   std::string halfCallee;
+  /// Whether operands go to the callee only in layouts cuBLAS takes.
+  bool guardLayouts;
 };
 
 struct ConvertLinalgToBLASPass
@@ -862,9 +1022,12 @@ struct ConvertLinalgToBLASPass
     if (!halfCallee.empty())
       fills.add<FoldWideningIntoProduct>(ctx);
     RewritePatternSet products(ctx);
+    // cuBLAS's glue computes no layout that cuBLAS does not take: its
+    // callee implies the guard.
+    bool guardLayouts = contiguousOperands;
     products.add<BatchMatmulToBLAS>(ctx, SymbolRefAttr::get(ctx, callee),
                                     SymbolRefAttr::get(ctx, overwrite),
-                                    halfCallee);
+                                    halfCallee, guardLayouts);
     if (failed(applyPatternsGreedily(module, std::move(fills))) ||
         failed(applyPatternsGreedily(module, std::move(products)))) {
       signalPassFailure();

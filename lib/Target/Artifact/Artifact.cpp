@@ -11,6 +11,7 @@
 
 #include "attnres/Target/Artifact/Artifact.h"
 
+#include "attnres/Conversion/Passes.h"
 #include "attnres/Pipelines/Pipelines.h"
 #include "attnres/Target/ONNX/ONNXImport.h"
 
@@ -530,7 +531,10 @@ ExternalWeights mlir::attnres::externalizeWeights(ModuleOp module,
   SmallVector<std::pair<LLVM::GlobalOp, LLVM::GlobalOp>> moved;
   for (auto global :
        llvm::make_early_inc_range(module.getOps<LLVM::GlobalOp>())) {
-    if (!global.getConstant())
+    // Constants that only host code reads stay in the library (the GPU
+    // pipeline's copies of them; the weights go to the device).
+    if (!global.getConstant() ||
+        global.getSymName().ends_with(kHostGlobalSuffix))
       continue;
     std::optional<ArrayRef<char>> bytes = rawBytes(global.getValueAttr());
     if (!bytes && expand)
@@ -617,9 +621,9 @@ mlir::attnres::writeSharedLibrary(ModuleOp module, StringRef path,
     linker = *found;
   }
 
-  // Kernels read device-reachable memory only: a CUDA artifact's every
-  // constant goes to the weights, which the runtime copies into managed
-  // memory.
+  // Kernels read device memory only: a CUDA artifact's every constant goes
+  // to the weights, which the runtime copies to the device, but for the
+  // host copies of those that host code reads.
   bool cuda = runsOnDevice(module);
   ExternalWeights weights =
       cuda ? externalizeWeights(module, /*minBytes=*/0, /*expand=*/true)
@@ -627,6 +631,7 @@ mlir::attnres::writeSharedLibrary(ModuleOp module, StringRef path,
   if (cuda)
     for (auto global : module.getOps<LLVM::GlobalOp>())
       if (global.getConstant() &&
+          !global.getSymName().ends_with(kHostGlobalSuffix) &&
           isa_and_nonnull<ElementsAttr>(global.getValueAttr()))
         return makeError("the constant '" + global.getSymName() +
                          "' cannot be placed in GPU-reachable memory");

@@ -1,11 +1,15 @@
-// RUN: attnres-opt %s --split-input-file --attnres-to-gpu -verify-diagnostics | FileCheck %s
+// The unsplit kernels, one CTA per row whatever the row count (min-ctas=0);
+// split-d.mlir holds the split launches of decode sizes.
+// RUN: attnres-opt %s --split-input-file --attnres-to-gpu=min-ctas=0 -verify-diagnostics | FileCheck %s
 // RUN: not attnres-opt %s --split-input-file --attnres-to-gpu=max-vectors-per-thread=0 -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADOPT
 // BADOPT: error: max-vectors-per-thread must be at least 1
+// RUN: not attnres-opt %s --split-input-file --attnres-to-gpu=min-ctas=-1 -o /dev/null 2>&1 | FileCheck %s --check-prefix=BADCTAS
+// BADCTAS: error: min-ctas must not be negative
 
 // With one vector per thread, a row of 4096 bf16 takes 512 threads, but
 // phase 1 at most 256 (two vectors each), which leaves its threads up to 255
 // registers.
-// RUN: attnres-opt %s --split-input-file --attnres-to-gpu=max-vectors-per-thread=1 -verify-diagnostics | FileCheck %s --check-prefix=ONE
+// RUN: attnres-opt %s --split-input-file --attnres-to-gpu="max-vectors-per-thread=1 min-ctas=0" -verify-diagnostics | FileCheck %s --check-prefix=ONE
 // ONE: gpu.func @phase1_4096xbf16_n3_s2
 // ONE-SAME: known_block_size = array<i32: 256, 1, 1>
 

@@ -1,8 +1,11 @@
 // The kernels' PTX and ptxas's account of their resources, for sm_90 and
 // sm_80: 128-bit vector loads and stores, warp shuffles for the row sums, a
 // barrier only where a row spans several warps, and nothing in local memory
-// (no stack frame, no spills). phase1-bench-ptx.test holds phase 1 at the
-// benchmark's shapes, phase1-deep-ptx.test at 32 and 64 layers.
+// (no stack frame, no spills). The token count is dynamic, so each op also
+// has the split kernels of decode sizes (see split-d.mlir).
+// phase1-bench-ptx.test holds phase 1 at the benchmark's shapes,
+// phase1-deep-ptx.test at 32 and 64 layers, split-d-ptx.test the split
+// kernels at decode shapes.
 //
 // RUN: attnres-opt %s --attnres-gpu-pipeline="chip=sm_90 features=+ptx80 format=isa" -o %t.sm90.mlir
 // RUN: %python %attnres_src_root/scripts/extract_ptx.py %t.sm90.mlir %t.sm90
@@ -49,6 +52,32 @@
 // PTX-NOT: ld.global
 // PTX: ret;
 
+// Split at decode: a warp's partial sums of the partial sum and the state,
+// stored by lane 0, then the merge and the norm from every split's sums
+// (scalar loads of the workspace), with no barrier in either.
+// PTX-LABEL: .entry phase2_4096xbf16_norm_split_sums(
+// PTX-NOT: bar.sync
+// PTX: ld.global.v4.b32
+// PTX-NOT: bar.sync
+// PTX: shfl.sync.bfly.b32
+// PTX-NOT: bar.sync
+// PTX: st.global.b32
+// PTX-NOT: bar.sync
+// PTX: ret;
+// PTX-LABEL: .entry phase2_4096xbf16_norm_only_split(
+// PTX-NOT: bar.sync
+// PTX: ld.global.b32
+// PTX-NOT: bar.sync
+// PTX: ex2.approx.ftz.f32
+// PTX-NOT: bar.sync
+// PTX: rsqrt.approx.ftz.f32
+// PTX-NOT: bar.sync
+// PTX: ld.global.v4.b32
+// PTX-NOT: bar.sync
+// PTX: st.global.v4.b32
+// PTX-NOT: bar.sync
+// PTX: ret;
+
 // PTX-LABEL: .entry phase1_4096xbf16_n8_s4(
 // PTX: .maxntid 128, 1, 1
 // PTX: ld.global.v4.b32
@@ -61,15 +90,54 @@
 // PTX: st.global.v4.b32
 // PTX: ret;
 
+// Split at decode: the partial sums a warp per source, no barrier; the
+// finishing kernel's logits from the workspace, then the softmax as above.
+// PTX-LABEL: .entry phase1_4096xbf16_n8_s4_split_sums(
+// PTX: .maxntid 32, 1, 1
+// PTX-NOT: bar.sync
+// PTX: ld.global.v4.b32
+// PTX-NOT: bar.sync
+// PTX: shfl.sync.bfly.b32
+// PTX-NOT: bar.sync
+// PTX: st.global.b32
+// PTX-NOT: bar.sync
+// PTX: ret;
+// PTX-LABEL: .entry phase1_4096xbf16_n8_s4_split(
+// PTX: .maxntid 128, 1, 1
+// PTX: ld.global.b32
+// PTX: rsqrt.approx.ftz.f32
+// PTX: bar.sync 0;
+// PTX: lg2.approx.ftz.f32
+// PTX: st.global.b32
+// PTX: ld.global.v4.b32
+// PTX: st.global.v4.b32
+// PTX: ret;
+
 // NOLOCAL-NOT: .local
 // NOLOCAL-NOT: ld.local
 // NOLOCAL-NOT: st.local
 
 // ptxas reports the kernels in this order.
+// PTXAS: Compiling entry function 'phase1_4096xbf16_n8_s4_split'
+// PTXAS-NEXT: Function properties for phase1_4096xbf16_n8_s4_split
+// PTXAS-NEXT: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// PTXAS-NEXT: Used {{[0-9]+}} registers, used 1 barriers
+// PTXAS: Compiling entry function 'phase1_4096xbf16_n8_s4_split_sums'
+// PTXAS-NEXT: Function properties for phase1_4096xbf16_n8_s4_split_sums
+// PTXAS-NEXT: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// PTXAS-NEXT: Used {{[0-9]+}} registers, used 0 barriers
 // PTXAS: Compiling entry function 'phase1_4096xbf16_n8_s4'
 // PTXAS-NEXT: Function properties for phase1_4096xbf16_n8_s4
 // PTXAS-NEXT: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // PTXAS-NEXT: Used {{[0-9]+}} registers, used 1 barriers
+// PTXAS: Compiling entry function 'phase2_4096xbf16_norm_only_split'
+// PTXAS-NEXT: Function properties for phase2_4096xbf16_norm_only_split
+// PTXAS-NEXT: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// PTXAS-NEXT: Used {{[0-9]+}} registers, used 0 barriers
+// PTXAS: Compiling entry function 'phase2_4096xbf16_norm_split_sums'
+// PTXAS-NEXT: Function properties for phase2_4096xbf16_norm_split_sums
+// PTXAS-NEXT: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+// PTXAS-NEXT: Used {{[0-9]+}} registers, used 0 barriers
 // PTXAS: Compiling entry function 'phase2_4096xbf16_norm_only'
 // PTXAS-NEXT: Function properties for phase2_4096xbf16_norm_only
 // PTXAS-NEXT: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
@@ -83,7 +151,7 @@
 // PTXAS-NEXT: 0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
 // PTXAS-NEXT: Used {{[0-9]+}} registers, used 0 barriers
 
-!row = tensor<64x4096xbf16>
+!row = tensor<?x4096xbf16>
 !vec = tensor<4096xbf16>
 func.func @block(%b0: !row, %b1: !row, %b2: !row, %b3: !row, %b4: !row, %b5: !row, %b6: !row, %b7: !row, %p: !row, %q: !vec, %g: !vec) -> (!row, !row) {
   %o:4, %lse:4 = attnres.phase1 %b0, %b1, %b2, %b3, %b4, %b5, %b6, %b7 queries(%q, %g, %q, %g) key_norms(%g, %q, %g, %q) epsilon = 1.0e-06 : !row, !vec

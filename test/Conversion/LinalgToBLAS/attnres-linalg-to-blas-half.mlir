@@ -2,7 +2,7 @@
 // cublasGemmStridedBatchedEx (f32 compute). The CPU's default (no
 // half-callee) leaves them as they were: the importer's widened f32
 // products are sgemm calls, products on half buffers linalg ops.
-// RUN: attnres-opt %s --split-input-file --attnres-linalg-to-blas="callee=attnres_cublas_sgemm_batched half-callee=attnres_cublas_gemm_batched_ex" | FileCheck %s
+// RUN: attnres-opt %s --split-input-file --attnres-linalg-to-blas="callee=attnres_cublas_sgemm_batched half-callee=attnres_cublas_gemm_batched_ex contiguous-operands=true" | FileCheck %s
 // RUN: attnres-opt %s --split-input-file --attnres-linalg-to-blas | FileCheck %s --check-prefix=CPU --implicit-check-not=gemm_batched_ex
 
 // What the importer makes of a half-precision MatMul: operands widened into

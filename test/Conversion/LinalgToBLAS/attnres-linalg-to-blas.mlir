@@ -1,6 +1,6 @@
 // RUN: attnres-opt %s --split-input-file --attnres-linalg-to-blas | FileCheck %s
 // The GPU pipeline's callee: the same rewrite, other names.
-// RUN: attnres-opt %s --split-input-file --attnres-linalg-to-blas="callee=attnres_cublas_sgemm_batched" | FileCheck %s --check-prefix=CUBLAS
+// RUN: attnres-opt %s --split-input-file --attnres-linalg-to-blas="callee=attnres_cublas_sgemm_batched contiguous-operands=true" | FileCheck %s --check-prefix=CUBLAS
 // CUBLAS-LABEL: func.func private @attnres_cublas_sgemm_batched(memref<?x?x?xf32, strided<[?, ?, ?], offset: ?>>
 // CUBLAS-LABEL: func.func @bmm
 // CUBLAS:         call @attnres_cublas_sgemm_batched(

@@ -61,7 +61,8 @@ struct ExternalWeights {
 /// module lowerForExecution has lowered, and adds the function that binds
 /// them; nothing changes when there are none. Splat and i1 constants stay
 /// (LLVM makes them cheaply) unless `expand` asks for them too, laid out as
-/// LLVM would: a GPU artifact's kernels can read nothing else.
+/// LLVM would: a GPU artifact's kernels can read nothing else. Host copies
+/// (names ending in kHostGlobalSuffix) stay.
 ExternalWeights externalizeWeights(ModuleOp module, uint64_t minBytes,
                                    bool expand = false);
 

@@ -69,7 +69,7 @@ struct Signature {
   /// The compiled code calls cblas_sgemm through the runtime.
   bool needsBLAS = false;
   /// The compiled code launches CUDA kernels (attnres-compile
-  /// --target=cuda): its inputs, weights and buffers live in managed memory.
+  /// --target=cuda): its inputs, weights and buffers live in device memory.
   bool needsCUDA = false;
   /// ... and calls cuBLAS for its matrix products.
   bool needsCUBLAS = false;

@@ -36,6 +36,11 @@ int attnres_cuda_available(char *what, size_t capacity);
 /// when there is no device.
 int attnres_cuda_compute_capability(void);
 
+/// Waits for all the GPU work queued on the calling thread: every stream the
+/// mgpu* functions hand a thread is that thread's one CUDA stream, which
+/// cuBLAS calls and the runtime's copies use too (compiled code calls this
+/// where it must wait and holds no token of the work).
+void attnres_cuda_synchronize(void);
 /// An event that records time (mgpuEventCreate's events only order work):
 /// for programs that time kernels, with mgpuEventRecord and
 /// attnres_cuda_elapsed_ms; destroyed by mgpuEventDestroy.

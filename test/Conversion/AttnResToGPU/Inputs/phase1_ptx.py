@@ -3,9 +3,11 @@
 ptxas makes of them (lit tests phase1-bench-ptx.test, phase1-deep-ptx.test).
 
   phase1_ptx.py gen {bench,deep} OUT.mlir
-      Writes phase-1 ops over N = 8 blocks of 64 tokens, each layer with its
-      own query and key norm (function arguments, so the products are formed
-      at run time, as for weights not known at compile time).
+      Writes phase-1 ops over N = 8 blocks of a dynamic number of tokens
+      (so that both the unsplit kernel and the split kernels of decode sizes
+      are built), each layer with its own query and key norm (function
+      arguments, so the products are formed at run time, as for weights not
+      known at compile time).
   phase1_ptx.py params DIR
       Runs ptxas (sm_90) on every DIR/*.ptx, the host side's GPU loops
       included, and prints each entry's kernel-parameter bytes (CUDA's
@@ -14,7 +16,10 @@ ptxas makes of them (lit tests phase1-bench-ptx.test, phase1-deep-ptx.test).
       Prints a line per phase-1 kernel: ptxas's registers, stack frame and
       spills, and whether its global loads are all 128-bit and as many as the
       kernel needs: per vector chunk of a row, one per source in each of the
-      two passes and one per 16 bytes of the layers' f32 products.
+      two passes and one per 16 bytes of the layers' f32 products. The split
+      kernels follow (`<kernel>_split_sums`, `<kernel>_split`): registers,
+      stack and spills, and whether every load of a row or of the products
+      is 128-bit (the scalar loads are the partial sums').
 """
 import pathlib
 import re
@@ -22,7 +27,7 @@ import subprocess
 import sys
 
 N = 8
-TOKENS = 64
+TOKENS = "?"
 BENCH = [(dtype, dim, s) for dtype in ("bf16", "f32")
          for dim in (2048, 4096, 7168) for s in (2, 8, 16)]
 DEEP = [("bf16", 4096, 32), ("bf16", 4096, 64), ("f32", 2048, 64)]
@@ -56,11 +61,16 @@ def chunks(dtype, dim):
 
 def check(ptx_path, ptxas_path):
     ptx = open(ptx_path).read()
-    entries = {}
+    entries, splits = {}, {}
     for body in re.split(r"(?=\.visible \.entry )", ptx):
-        m = re.match(r"\.visible \.entry (phase1_(\d+)x(\w+?)_n(\d+)_s(\d+))\(",
-                     body)
-        if m:
+        m = re.match(r"\.visible \.entry (phase1_(\d+)x(\w+?)_n(\d+)_s(\d+))"
+                     r"(_split_sums|_split)?\(", body)
+        if not m:
+            continue
+        key = (m.group(3), int(m.group(2)), int(m.group(5)))
+        if m.group(6):
+            splits[m.group(1) + m.group(6)] = (body, key, m.group(6))
+        else:
             entries[m.group(1)] = (body, m.group(3), int(m.group(2)),
                                    int(m.group(4)), int(m.group(5)))
     props = {}
@@ -92,6 +102,16 @@ def check(ptx_path, ptxas_path):
         verdict = "ok" if loads == expected == wide else (
             f"MISMATCH ({loads} loads, {wide} of them 128-bit, "
             f"{expected} expected)")
+        print(f"{name}: {registers} registers, {stack} bytes stack, "
+              f"spills {stores}/{spilled}, loads {verdict}")
+    # Split kernels: sums before finish, in the unsplit kernels' order.
+    order = {"_split_sums": 0, "_split": 1}
+    for name in sorted(splits, key=lambda n: (splits[n][1], order[splits[n][2]])):
+        body, _, _ = splits[name]
+        loads = re.findall(r"\bld\.global\.(\S+)", body)
+        narrow = [l for l in loads if not l.startswith("v4.") and l != "b32"]
+        stack, stores, spilled, registers = props[name]
+        verdict = "ok" if not narrow else f"NARROW {sorted(set(narrow))}"
         print(f"{name}: {registers} registers, {stack} bytes stack, "
               f"spills {stores}/{spilled}, loads {verdict}")
 
