@@ -479,25 +479,49 @@ void buildRMSNormKernel(KernelShell &k, const RowLayout &l) {
   }
 }
 
+/// The weight of the partial sum against the completed blocks' state,
+/// a = sigmoid(logit - lse), as 1 / (1 + exp(lse - logit)): it saturates
+/// where exp(logit) would overflow.
+Value mergeWeight(RowKernelBuilder &r, OpBuilder &b, Location loc, Value logit,
+                  Value lse) {
+  Value diff = arith::SubFOp::create(b, loc, lse, logit);
+  Value one = r.f32Const(1);
+  Value denominator = arith::AddFOp::create(b, loc, one, r.exp(diff));
+  return arith::DivFOp::create(b, loc, one, denominator);
+}
+
+/// Phase 2's kernel arguments, in the order the launches pass them; the
+/// norm's and the result's are null where the variant has none.
+struct Phase2Args {
+  Value state, lse, p, q, key, eps, g, normEps, result, normalized;
+  Phase2Args(gpu::GPUFuncOp func, bool norm, bool writeResult) {
+    auto args = func.getArguments();
+    state = args[0];
+    lse = args[1];
+    p = args[2];
+    q = args[3];
+    key = args[4];
+    eps = args[5];
+    unsigned next = 6;
+    if (norm) {
+      g = args[next++];
+      normEps = args[next++];
+    }
+    if (writeResult)
+      result = args[next++];
+    if (norm)
+      normalized = args[next++];
+  }
+};
+
 /// phase2(state, lse, p, q, k, eps, [g, normEps], [result], [normalized]).
 void buildPhase2Kernel(KernelShell &k, const RowLayout &l, bool norm,
                        bool writeResult) {
   RowKernelBuilder &r = *k.rows;
   OpBuilder &b = k.body;
   Location loc = k.func.getLoc();
-  auto args = k.func.getArguments();
-  Value state = args[0], lse = args[1], p = args[2], q = args[3], key = args[4],
-        eps = args[5];
-  unsigned next = 6;
-  Value g, normEps, result, normalized;
-  if (norm) {
-    g = args[next++];
-    normEps = args[next++];
-  }
-  if (writeResult)
-    result = args[next++];
-  if (norm)
-    normalized = args[next++];
+  auto [state, lse, p, q, key, eps, g, normEps, result, normalized] =
+      Phase2Args(k.func, norm, writeResult);
 
   // One pass over the partial sum: its squares and its query-weighted sum.
   // The state and lse are loaded with it, not after the reduction: their
@@ -519,12 +543,7 @@ void buildPhase2Kernel(KernelShell &k, const RowLayout &l, bool norm,
       r.rowSums({r.horizontalSum(squares), r.horizontalSum(dots)});
   Value logit =
       arith::MulFOp::create(b, loc, sums[1], r.inverseRMS(sums[0], eps));
-  // a = sigmoid(logit - lse): saturates where exp(logit) would overflow.
-  Value diff = arith::SubFOp::create(b, loc, rowLse, logit);
-  Value one = r.f32Const(1);
-  Value denominator = arith::AddFOp::create(b, loc, one, r.exp(diff));
-  Value weight = arith::DivFOp::create(b, loc, one, denominator);
-  Value weightVec = r.splat(weight);
+  Value weightVec = r.splat(mergeWeight(r, b, loc, logit, rowLse));
 
   SmallVector<Value> hs;
   Value hSquares = r.splat(r.f32Const(0));
@@ -1013,17 +1032,8 @@ void buildPhase2SplitKernel(KernelShell &k, const RowLayout &l, bool norm,
   OpBuilder &b = k.body;
   Location loc = k.func.getLoc();
   auto args = k.func.getArguments();
-  Value state = args[0], lse = args[1], p = args[2], eps = args[5];
-  unsigned next = 6;
-  Value g, normEps, result, normalized;
-  if (norm) {
-    g = args[next++];
-    normEps = args[next++];
-  }
-  if (writeResult)
-    result = args[next++];
-  if (norm)
-    normalized = args[next++];
+  auto [state, lse, p, q, key, eps, g, normEps, result, normalized] =
+      Phase2Args(k.func, norm, writeResult);
   // The last argument: the entry block's arguments go on with the workgroup
   // buffers.
   Value workspace = args[k.func.getFunctionType().getNumInputs() - 1];
@@ -1041,12 +1051,9 @@ void buildPhase2SplitKernel(KernelShell &k, const RowLayout &l, bool norm,
   Value rowLse = r.loadScalar(lse);
   Value logit =
       arith::MulFOp::create(b, loc, sums[1], r.inverseRMS(sums[0], eps));
-  // As the unsplit kernel: a = sigmoid(logit - lse).
-  Value diff = arith::SubFOp::create(b, loc, rowLse, logit);
-  Value one = r.f32Const(1);
-  Value denominator = arith::AddFOp::create(b, loc, one, r.exp(diff));
-  Value weight = arith::DivFOp::create(b, loc, one, denominator);
+  Value weight = mergeWeight(r, b, loc, logit, rowLse);
   Value weightVec = r.splat(weight);
+  Value one = r.f32Const(1);
   Value scale;
   if (norm) {
     Value keep = arith::SubFOp::create(b, loc, one, weight);

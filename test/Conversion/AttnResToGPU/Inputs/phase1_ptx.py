@@ -26,6 +26,8 @@ import re
 import subprocess
 import sys
 
+from ptxas_report import kernel_properties
+
 N = 8
 TOKENS = "?"
 BENCH = [(dtype, dim, s) for dtype in ("bf16", "f32")
@@ -73,22 +75,7 @@ def check(ptx_path, ptxas_path):
         else:
             entries[m.group(1)] = (body, m.group(3), int(m.group(2)),
                                    int(m.group(4)), int(m.group(5)))
-    props = {}
-    name = None
-    for line in open(ptxas_path):
-        m = re.search(r"Function properties for (\w+)", line)
-        if m:
-            name = m.group(1)
-            continue
-        m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, "
-                      r"(\d+) bytes spill loads", line)
-        if m and name:
-            props[name] = [int(x) for x in m.groups()]
-            continue
-        m = re.search(r"Used (\d+) registers", line)
-        if m and name in props:
-            props[name].append(int(m.group(1)))
-            name = None
+    props = kernel_properties(ptxas_path)
     for name in sorted(entries, key=lambda n: (entries[n][1], entries[n][2],
                                                entries[n][4])):
         body, dtype, dim, n, s = entries[name]

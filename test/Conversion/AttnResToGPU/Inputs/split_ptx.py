@@ -18,6 +18,8 @@ ptxas makes of them (lit test split-d-ptx.test).
 import re
 import sys
 
+from ptxas_report import kernel_properties
+
 N = 8
 S = 16
 SHAPES = [(dtype, dim) for dtype in ("bf16", "f32") for dim in (4096, 7168)]
@@ -60,22 +62,7 @@ def check(ptx_path, ptxas_path):
         m = re.match(r"\.visible \.entry (\w+_split(?:_sums)?)\(", body)
         if m:
             bodies[m.group(1)] = body
-    props = {}
-    name = None
-    for line in open(ptxas_path):
-        m = re.search(r"Function properties for (\w+)", line)
-        if m:
-            name = m.group(1)
-            continue
-        m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, "
-                      r"(\d+) bytes spill loads", line)
-        if m and name:
-            props[name] = [int(x) for x in m.groups()]
-            continue
-        m = re.search(r"Used (\d+) registers", line)
-        if m and name in props:
-            props[name].append(int(m.group(1)))
-            name = None
+    props = kernel_properties(ptxas_path)
     for name in sorted(bodies):
         loads = re.findall(r"\bld\.global\.(\S+)", bodies[name])
         narrow = [l for l in loads if not l.startswith("v4.") and l != "b32"]
