@@ -563,11 +563,16 @@ def ConvertReductionsToGPU : Pass<"attnres-reductions-to-gpu",
     would give each thread a row of its own, reading addresses a row apart
     and loading and storing the accumulator at every element.
 
-    Left alone: reductions whose inputs do not have the reduced dimension
-    innermost (a warp would read down a column; one thread per column
-    coalesces there), accumulators other than f32 (shuffles move 32-bit
-    lanes), bodies that read the accumulator more than once, tensors, and
-    ops already inside `scf.parallel` or `gpu.launch`. Partials are combined
+    Reductions whose inputs do not have the reduced dimension innermost are
+    left to a thread per output element (a warp would read down a column;
+    neighbouring threads on neighbouring columns coalesce), but any such op
+    whose reduction loops come before a parallel one is generalized and its
+    loops interchanged, parallel ones first (the reduction order of each
+    element kept): as it stood, `convert-linalg-to-parallel-loops` would
+    make the reduction a host loop launching a kernel per step. Left alone:
+    accumulators other than f32 (shuffles move 32-bit lanes), bodies that
+    read the accumulator more than once, tensors, and ops already inside
+    `scf.parallel` or `gpu.launch`. Partials are combined
     in another order than the sequential loop's, so float sums may differ
     in their last bits.
 

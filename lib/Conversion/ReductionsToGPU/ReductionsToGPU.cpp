@@ -18,6 +18,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/IRMapping.h"
@@ -241,6 +242,41 @@ struct ReductionToWarps : OpInterfaceRewritePattern<linalg::LinalgOp> {
   int64_t warpsPerBlock;
 };
 
+/// A reduction whose reduced dimension comes before a parallel one (a
+/// column sum, a ReduceSum over the batch) would lower to a sequential host
+/// loop over the reduced dimension that launches a kernel per step: the
+/// loops are interchanged so that the parallel ones come first, each
+/// thread then folds its own column. The reduction dimensions keep their
+/// order, so every output element is summed in the same order.
+struct ParallelLoopsFirst : OpInterfaceRewritePattern<linalg::LinalgOp> {
+  using OpInterfaceRewritePattern::OpInterfaceRewritePattern;
+
+  LogicalResult matchAndRewrite(linalg::LinalgOp op,
+                                PatternRewriter &rewriter) const override {
+    if (!op.hasPureBufferSemantics() || op->getParentOfType<gpu::LaunchOp>() ||
+        op->getParentOfType<scf::ParallelOp>())
+      return rewriter.notifyMatchFailure(op, "not a host-side buffer op");
+    SmallVector<utils::IteratorType> iterators = op.getIteratorTypesArray();
+    SmallVector<unsigned> order;
+    for (auto kind :
+         {utils::IteratorType::parallel, utils::IteratorType::reduction})
+      for (auto [d, iterator] : llvm::enumerate(iterators))
+        if (iterator == kind)
+          order.push_back(d);
+    if (llvm::equal(order, llvm::seq<unsigned>(0, iterators.size())))
+      return rewriter.notifyMatchFailure(op, "parallel loops come first");
+    auto generic = dyn_cast<linalg::GenericOp>(op.getOperation());
+    if (!generic) {
+      FailureOr<linalg::GenericOp> generalized =
+          linalg::generalizeNamedOp(rewriter, op);
+      if (failed(generalized))
+        return rewriter.notifyMatchFailure(op, "cannot generalize");
+      generic = *generalized;
+    }
+    return linalg::interchangeGenericOp(rewriter, generic, order);
+  }
+};
+
 struct ConvertReductionsToGPUPass
     : attnres::impl::ConvertReductionsToGPUBase<ConvertReductionsToGPUPass> {
   using Base::Base;
@@ -253,6 +289,7 @@ struct ConvertReductionsToGPUPass
     }
     RewritePatternSet patterns(&getContext());
     patterns.add<ReductionToWarps>(&getContext(), warpsPerBlock);
+    patterns.add<ParallelLoopsFirst>(&getContext());
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -77,24 +77,39 @@ func.func @exp_sum(%x: memref<16x?xf32>, %max: memref<16x1xf32>, %s: memref<16xf
 
 // -----
 
-// Left alone: a reduction over the outer dimension (a warp would read a
-// column; the thread-per-column loop coalesces), an f16 accumulator (the
-// shuffles move 32-bit lanes), a body that reads its accumulator twice,
-// a tensor op, and ops inside loops already mapped.
-// CHECK-LABEL: func.func @left_alone
+// A reduction over the outer dimension is left to a thread per column (a
+// warp would read down a column; neighbouring threads on neighbouring
+// columns coalesce), but with its loops interchanged so that the parallel
+// one is outermost: converted as it stands, the reduction loop would be a
+// host loop launching a kernel per row.
+// CHECK: #[[$IN:.*]] = affine_map<(d0, d1) -> (d1, d0)>
+// CHECK: #[[$OUT:.*]] = affine_map<(d0, d1) -> (d0)>
+// CHECK-LABEL: func.func @column
 // CHECK-NOT: gpu.launch
-// CHECK-COUNT-3: linalg.reduce
-// CHECK: linalg.generic
-// CHECK: linalg.reduce
-func.func @left_alone(%x: memref<64x16xf32>, %col: memref<16xf32>,
-                      %h: memref<8x64xf16>, %hs: memref<8xf16>,
-                      %y: memref<8x64xf32>, %ys: memref<8xf32>,
-                      %t: tensor<8x64xf32>, %ts: tensor<8xf32>) -> tensor<8xf32> {
+// CHECK: linalg.generic {indexing_maps = [#[[$IN]], #[[$OUT]]], iterator_types = ["parallel", "reduction"]}
+// CHECK-SAME: ins(%{{.*}} : memref<64x16xf32>) outs(%{{.*}} : memref<16xf32>)
+func.func @column(%x: memref<64x16xf32>, %col: memref<16xf32>) {
   linalg.reduce ins(%x : memref<64x16xf32>) outs(%col : memref<16xf32>) dimensions = [0]
     (%in: f32, %acc: f32) {
       %r = arith.addf %in, %acc : f32
       linalg.yield %r : f32
     }
+  return
+}
+
+// -----
+
+// Left alone: an f16 accumulator (the shuffles move 32-bit lanes), a body
+// that reads its accumulator twice, a tensor op, and ops inside loops
+// already mapped.
+// CHECK-LABEL: func.func @left_alone
+// CHECK-NOT: gpu.launch
+// CHECK-COUNT-2: linalg.reduce
+// CHECK: linalg.generic
+// CHECK: linalg.reduce
+func.func @left_alone(%h: memref<8x64xf16>, %hs: memref<8xf16>,
+                      %y: memref<8x64xf32>, %ys: memref<8xf32>,
+                      %t: tensor<8x64xf32>, %ts: tensor<8xf32>) -> tensor<8xf32> {
   linalg.reduce ins(%h : memref<8x64xf16>) outs(%hs : memref<8xf16>) dimensions = [1]
     (%in: f16, %acc: f16) {
       %r = arith.addf %in, %acc : f16
