@@ -1,6 +1,6 @@
 #!/bin/bash
 # Gathers what a GPU machine needs into one folder, BUILD/device (about
-# 35 MB), for bench/gpu/run.sh there: GPU machines have the NVIDIA driver,
+# 47 MB), for bench/gpu/run.sh there: GPU machines have the NVIDIA driver,
 # Python with numpy, onnx and onnxruntime, but no LLVM, MLIR or compiler
 # toolchain, and a device slot carries at most 64 MB. Run after building:
 #
@@ -16,9 +16,10 @@
 #   models/llama*.sm90.so.xz             a Llama-style decoder (D=512, 8
 #                                        layers, dynamic batch and length)
 #                                        for CUDA, as is and as Block AttnRes
-#                                        with 4 blocks, and as is with a
-#                                        thread per row in its reductions
-#                                        (the warp lowering's baseline); its
+#                                        with 4 blocks, as is with a thread
+#                                        per row in its reductions (the warp
+#                                        lowering's baseline), and as is in
+#                                        managed memory (device memory's); its
 #                                        weights take 5
 #                                        values so that the artifacts
 #                                        compress (the ONNX model is made
