@@ -115,8 +115,6 @@ struct Users {
   bool hostReads = false;
   SmallVector<memref::StoreOp> hostStores;
   SmallVector<memref::AllocOp> allocs;
-  SmallVector<BlockArgument> arguments;
-  SmallVector<memref::GetGlobalOp> globals;
 };
 
 bool isForwarding(Operation *user, Value used) {
@@ -155,12 +153,6 @@ Users collectUsers(BufferClasses &classes, Value buffer) {
   for (Value member : classes.members(buffer)) {
     if (auto alloc = member.getDefiningOp<memref::AllocOp>())
       users.allocs.push_back(alloc);
-    else if (auto global = member.getDefiningOp<memref::GetGlobalOp>())
-      users.globals.push_back(global);
-    else if (auto arg = dyn_cast<BlockArgument>(member);
-             arg && arg.getOwner()->isEntryBlock() &&
-             isa<func::FuncOp>(arg.getOwner()->getParentOp()))
-      users.arguments.push_back(arg);
     for (OpOperand &use : member.getUses())
       classify(use.getOwner(), member, users);
   }
@@ -280,23 +272,22 @@ struct ConvertAllocToGPUPass
           alloc.getSymbolOperands().empty())
         allocs.push_back(alloc);
     });
-    llvm::DenseMap<Operation *, bool> managedAlloc;
+    enum class Memory { Host, Device, Managed };
+    llvm::DenseMap<Operation *, Memory> placement;
     for (memref::AllocOp alloc : allocs) {
-      if (managedAlloc.count(alloc))
+      if (placement.count(alloc))
         continue;
       Users users = collectUsers(updated, alloc.getMemref());
-      bool onHost = !users.device;
-      bool managedMemory = !onHost && (managed || users.hostReads);
-      if (!onHost && !managedMemory)
+      // Host stores into device memory run on the GPU; managed memory
+      // keeps them on the host.
+      Memory memory = !users.device                ? Memory::Host
+                      : managed || users.hostReads ? Memory::Managed
+                                                   : Memory::Device;
+      if (memory == Memory::Device)
         for (memref::StoreOp store : users.hostStores)
           storeOnDevice(builder, store);
-      else if (!onHost && !users.hostStores.empty())
-        managedMemory = true;
       for (memref::AllocOp member : users.allocs)
-        managedAlloc[member] = onHost ? false : managedMemory;
-      if (onHost)
-        for (memref::AllocOp member : users.allocs)
-          member->setAttr(kHostAttr, builder.getUnitAttr());
+        placement[member] = memory;
     }
 
     // Frees follow their buffers.
@@ -307,9 +298,8 @@ struct ConvertAllocToGPUPass
     });
     for (memref::DeallocOp dealloc : deallocs) {
       Users users = collectUsers(updated, dealloc.getMemref());
-      bool gpuBuffer =
-          !users.allocs.empty() && !users.allocs.front()->hasAttr(kHostAttr);
-      if (!gpuBuffer)
+      if (users.allocs.empty() ||
+          placement.lookup(users.allocs.front()) == Memory::Host)
         continue;
       builder.setInsertionPoint(dealloc);
       gpu::DeallocOp::create(builder, dealloc.getLoc(), /*asyncToken=*/Type(),
@@ -318,15 +308,14 @@ struct ConvertAllocToGPUPass
     }
 
     for (memref::AllocOp alloc : allocs) {
-      if (alloc->hasAttr(kHostAttr)) {
-        alloc->removeAttr(kHostAttr);
+      Memory memory = placement.lookup(alloc);
+      if (memory == Memory::Host)
         continue;
-      }
       builder.setInsertionPoint(alloc);
       auto replacement = gpu::AllocOp::create(
           builder, alloc.getLoc(), alloc.getType(), /*asyncToken=*/Type(),
           ValueRange(), alloc.getDynamicSizes(), ValueRange(),
-          /*hostShared=*/managedAlloc.lookup(alloc));
+          /*hostShared=*/memory == Memory::Managed);
       alloc.replaceAllUsesWith(replacement.getMemref());
       alloc.erase();
     }
@@ -347,8 +336,6 @@ struct ConvertAllocToGPUPass
     symbols.insert(copy);
     return copy.getSymName();
   }
-
-  static constexpr StringLiteral kHostAttr = "attnres.host_buffer";
 };
 
 } // namespace
