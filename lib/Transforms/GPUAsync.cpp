@@ -42,12 +42,6 @@ bool isChainable(Operation *op) {
       op);
 }
 
-/// Runtime functions that queue their work on the launches' stream.
-bool isStreamOrderedCall(Operation *op) {
-  auto call = dyn_cast<func::CallOp>(op);
-  return call && call.getCallee().starts_with(attnres::kCublasFnPrefix);
-}
-
 bool containsChainable(Operation *op) {
   return op
       ->walk([](Operation *nested) {
@@ -101,7 +95,8 @@ bool isHostOnlyCall(Operation *op) {
 
 /// Whether host code at `op` may see memory that queued GPU work uses.
 bool needsWait(Operation *op) {
-  if (isMemoryEffectFree(op) || isStreamOrderedCall(op) || isHostOnlyCall(op) ||
+  if (isMemoryEffectFree(op) || attnres::isCublasCall(op) ||
+      isHostOnlyCall(op) ||
       isa<memref::AllocOp, memref::AllocaOp, memref::DeallocOp, gpu::AllocOp>(
           op))
     return false;

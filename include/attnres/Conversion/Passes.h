@@ -62,6 +62,12 @@ constexpr llvm::StringLiteral kCublasGemmBatchedExFn =
 /// GPU buffers on the launches' stream, in program order with the kernels.
 constexpr llvm::StringLiteral kCublasFnPrefix = "attnres_cublas_";
 
+/// Whether `op` calls one of them.
+inline bool isCublasCall(Operation *op) {
+  auto call = dyn_cast<func::CallOp>(op);
+  return call && call.getCallee().starts_with(kCublasFnPrefix);
+}
+
 /// The runtime function that --attnres-gpu-async calls to wait for all the
 /// GPU work queued on the calling thread (its one stream), where no token
 /// of the work is at hand.

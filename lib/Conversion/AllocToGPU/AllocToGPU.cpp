@@ -135,8 +135,7 @@ void classify(Operation *user, Value used, Users &users) {
       isa<func::ReturnOp, memref::DeallocOp, memref::DimOp,
           memref::ExtractAlignedPointerAsIndexOp>(user))
     return;
-  if (auto call = dyn_cast<func::CallOp>(user);
-      call && call.getCallee().starts_with(attnres::kCublasFnPrefix)) {
+  if (attnres::isCublasCall(user)) {
     users.device = true;
     return;
   }
